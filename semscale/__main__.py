@@ -1,0 +1,3 @@
+from semscale.cli import main
+
+raise SystemExit(main())

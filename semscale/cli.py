@@ -1,0 +1,244 @@
+"""Command line: python -m semscale run | resume | list | show | export | labels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from semscale import datasets, paths, settings, synonyms
+from semscale.engine import Engine, Progress, RunConfig
+from semscale.errors import SemscaleError
+from semscale.labels import LabelSet
+from semscale.scoring import AGGREGATIONS
+from semscale.store import ResultsStore
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("CLIP backend (default: the embedded local model)")
+    g.add_argument("--server", help="clip-as-service URL, e.g. grpc://127.0.0.1:51000 (or $SEMSCALE_SERVER)")
+    g.add_argument("--local", metavar="MODEL_DIR", nargs="?", const="", default=None,
+                   help="use the local ONNX model; MODEL_DIR holds vision/ and text/ (or $SEMSCALE_MODEL_DIR)")
+    g.add_argument("--timeout", type=float, help="seconds per server request (default 60)")
+    g.add_argument("--retries", type=int, help="extra attempts per failed request (default 3)")
+    g.add_argument("--server-batch", type=int, dest="server_batch", help="docs per server request (default 32)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="semscale", description="Semantic scaling of CLIP zero-shot labels.")
+    ap.add_argument("--results", default=None, help=f"DuckDB results file (default $SEMSCALE_RESULTS or {paths.DEFAULT_RESULTS})")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scaling experiment")
+    run.add_argument("--dataset", help=f"built-in name ({', '.join(datasets.BUILTINS)}), folder, .zip or .csv")
+    run.add_argument("--labels", help="YAML/JSON label set (class: [names...])")
+    run.add_argument("--scheme", choices=synonyms.SCHEMES, help="generate names when no --labels is given")
+    run.add_argument("--schedule", default="exponential", help="exponential, linear, linear:STEP or 1,2,4,...")
+    run.add_argument("--aggregation", action="append", choices=AGGREGATIONS, help="repeatable; default max")
+    run.add_argument("--template", action="append", default=[], help="prompt template, e.g. 'a photo of a {}.'")
+    run.add_argument("--repeats", type=int, default=1, help="name orders to average over (seeded)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--batch-size", type=int, default=32, help="images per committed batch")
+    run.add_argument("--config", help="a RunConfig as JSON (used by the dashboard)")
+    run.add_argument("--run-id", help=argparse.SUPPRESS)
+    _add_backend(run)
+
+    res = sub.add_parser("resume", help="finish an interrupted run")
+    res.add_argument("run_id")
+    _add_backend(res)
+
+    sub.add_parser("list", help="list runs")
+    show = sub.add_parser("show", help="accuracy per level of one run")
+    show.add_argument("run_id")
+    exp = sub.add_parser("export", help="write a run's points and predictions as CSV")
+    exp.add_argument("run_id")
+    exp.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format so far)")
+    exp.add_argument("--out", default=".", help="folder for <run>-points.csv and <run>-predictions.csv")
+
+    lab = sub.add_parser("labels", help="write a generated label set for a dataset")
+    lab.add_argument("dataset")
+    lab.add_argument("--scheme", choices=synonyms.SCHEMES, default="paper")
+    lab.add_argument("--out", required=True, help="YAML file to write")
+    return ap
+
+
+def _backend(args) -> settings.Backend:
+    if args.server and args.local is not None:
+        raise SemscaleError("choose either --server or --local, not both")
+    options = {"timeout": args.timeout, "retries": args.retries, "batch_size": args.server_batch}
+    if args.local is not None:
+        return settings.Backend(server=None, model_dir=args.local or None,
+                                **{k: v for k, v in options.items() if v is not None})
+    return settings.backend(server=args.server, **options)
+
+
+class _Bar:
+    """tqdm progress on stderr, images per second in the postfix."""
+
+    def __init__(self):
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.bar = None
+
+    def __call__(self, p: Progress) -> None:
+        if self.bar is None:
+            self.bar = self._tqdm(total=p.total, initial=p.done - min(p.done, 0), unit="img", file=sys.stderr,
+                                  desc=f"run {p.run_id}")
+            self.bar.n = 0
+        self.bar.n = p.done
+        self.bar.set_postfix(rejected=p.rejected, refresh=False)
+        self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _stop_on_sigterm() -> list[bool]:
+    """SIGTERM (the dashboard's Cancel) stops the run after the batch in flight."""
+    flag = [False]
+    signal.signal(signal.SIGTERM, lambda *_: flag.__setitem__(0, True))
+    return flag
+
+
+def _config_from_args(args) -> RunConfig:
+    if args.config:
+        try:
+            return RunConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise SemscaleError(f"cannot read run config {args.config}: {exc}") from None
+    if not args.dataset:
+        raise SemscaleError("give --dataset (a built-in name, folder, .zip or .csv)")
+    labels = None
+    if args.labels:
+        labels = LabelSet.load(args.labels).names
+    return RunConfig(dataset=args.dataset, labels=labels, schedule=args.schedule,
+                     aggregations=args.aggregation or ["max"], templates=args.template, repeats=args.repeats,
+                     seed=args.seed, batch_size=args.batch_size)
+
+
+def _print_warnings(store: ResultsStore, run_id: str) -> None:
+    notes = store.rejected(run_id)
+    for row in notes.head(20).itertuples():
+        print(f"note: {row.item}: {row.reason}", file=sys.stderr)
+    if len(notes) > 20:
+        print(f"note: ... and {len(notes) - 20} more (semscale show {run_id})", file=sys.stderr)
+
+
+def cmd_run(args, store: ResultsStore) -> int:
+    config = _config_from_args(args)
+    backend = _backend(args)
+    config.backend = backend.public()
+    dataset = datasets.load(config.dataset)
+    if config.labels is None and args.scheme:
+        broad = datasets.BUILTINS[config.dataset].broad if config.dataset in datasets.BUILTINS else None
+        config.labels = synonyms.generate(dataset.classes, args.scheme, broad).names
+    engine = Engine(store, backend.encoder())
+    run_id = engine.start(config, dataset, run_id=args.run_id)
+    print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes -> {store.path}",
+          file=sys.stderr)
+    _print_warnings(store, run_id)
+    return _process(engine, store, run_id)
+
+
+def _process(engine: Engine, store: ResultsStore, run_id: str) -> int:
+    stop = _stop_on_sigterm()
+    bar = _Bar()
+    try:
+        status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted; finish it with: python -m semscale resume {run_id}", file=sys.stderr)
+        return 130
+    except SemscaleError as exc:
+        bar.close()
+        print(f"error: {exc}\nwhat was done is kept; finish it with: python -m semscale resume {run_id}",
+              file=sys.stderr)
+        return 1
+    bar.close()
+    _show(store, run_id)
+    return 0 if status == "done" else 3
+
+
+def cmd_resume(args, store: ResultsStore) -> int:
+    info = store.run(args.run_id)
+    if info.status == "done":
+        print(f"run {info.run_id} is already complete")
+        return 0
+    saved = info.config.get("backend", {})
+    if args.server is None and args.local is None and saved.get("server"):
+        args.server = saved["server"]
+    if args.local is None and args.server is None and saved.get("model_dir"):
+        args.local = saved["model_dir"]
+    engine = Engine(store, _backend(args).encoder())
+    return _process(engine, store, info.run_id)
+
+
+def _show(store: ResultsStore, run_id: str) -> None:
+    info = store.run(run_id)
+    print(f"run {info.run_id}  {info.status}  dataset={info.dataset}  model={info.model}")
+    print(f"images {info.n_done}/{info.n_images}, rejected {info.n_rejected}, "
+          f"elapsed {info.elapsed or 0:.1f} s")
+    pts = store.points(info.run_id)
+    if pts.empty:
+        return
+    summary = pts.groupby(["aggregation", "n_names"]).agg(
+        candidates=("n_candidates", "first"), images=("n_images", "first"), accuracy=("accuracy", "mean"),
+        ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"), repeats=("repeat", "nunique")).reset_index()
+    print(f"{'aggregation':<12}{'names':>6}{'cands':>7}{'images':>8}{'accuracy':>10}  95% CI")
+    for r in summary.itertuples():
+        acc = "-" if r.accuracy != r.accuracy or r.accuracy is None else f"{r.accuracy:.4f}"
+        print(f"{r.aggregation:<12}{r.n_names:>6}{r.candidates:>7}{r.images:>8}{acc:>10}  "
+              f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
+
+
+def cmd_list(args, store: ResultsStore) -> int:
+    runs = store.runs()
+    if not runs:
+        print(f"no runs in {store.path}")
+    for r in runs:
+        print(f"{r.run_id}  {r.status:<11} {r.created:%Y-%m-%d %H:%M}  {r.dataset:<20} "
+              f"{r.n_done}/{r.n_images} images  {r.model}")
+    return 0
+
+
+def cmd_export(args, store: ResultsStore) -> int:
+    info = store.run(args.run_id)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    points, preds = out / f"{info.run_id}-points.csv", out / f"{info.run_id}-predictions.csv"
+    store.points(info.run_id).to_csv(points, index=False)
+    store.predictions(info.run_id).to_csv(preds, index=False)
+    print(f"wrote {points} and {preds}")
+    return 0
+
+
+def cmd_labels(args, store: ResultsStore | None = None) -> int:
+    ds = datasets.load(args.dataset)
+    broad = datasets.BUILTINS[args.dataset].broad if args.dataset in datasets.BUILTINS else None
+    labels = synonyms.generate(ds.classes, args.scheme, broad)
+    labels.save(args.out)
+    for w in labels.warnings:
+        print(f"note: {w}", file=sys.stderr)
+    print(f"wrote {len(labels.names)} classes, up to {labels.max_names} names each, to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "labels":
+            return cmd_labels(args)
+        store = ResultsStore(args.results or paths.results_path())
+        handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export,
+                   "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]
+        return handler(args, store)
+    except SemscaleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

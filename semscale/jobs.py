@@ -1,0 +1,66 @@
+"""Background runs for the dashboard: each run is its own `python -m semscale run` process.
+
+A separate process keeps going when the browser tab closes, writes to the results file in short
+transactions like any CLI run, and stops cleanly on SIGTERM (the Cancel button).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from semscale import paths
+from semscale.engine import RunConfig
+from semscale.settings import Backend
+from semscale.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str, Path]:
+    """Spawn a detached run; returns its id (known at once) and the log file path."""
+    config.validate()
+    config.backend = backend.public()
+    run_id = uuid.uuid4().hex[:10]
+    folder = paths.data_home() / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file, log = folder / f"{run_id}.json", folder / f"{run_id}.log"
+    config_file.write_text(json.dumps(asdict(config)), encoding="utf-8")
+    args = [sys.executable, "-m", "semscale", "--results", str(results), "run", "--config", str(config_file),
+            "--run-id", run_id]
+    args += ["--server", backend.server] if backend.server else ["--local", backend.model_dir or ""]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    if backend.token:
+        env["SEMSCALE_TOKEN"] = backend.token  # the environment, not argv: argv is visible to every user
+    with open(log, "w", encoding="utf-8") as out:
+        subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                         cwd=os.getcwd(), start_new_session=True)
+    return run_id, log
+
+
+def cancel(store: ResultsStore, run_id: str) -> bool:
+    """Ask a running run to stop after its current batch; False when it is not running here."""
+    info = store.run(run_id)
+    pid = store.pid(run_id)
+    if info.status != "running" or not pid:
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def log_tail(run_id: str, lines: int = 5) -> str:
+    path = paths.data_home() / "jobs" / f"{run_id}.log"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(line.split("\r")[-1] for line in text.splitlines()[-lines:])

@@ -1,0 +1,187 @@
+"""Label sets: for each class an ordered list of names, base name first, then redundant names.
+
+Stored as plain YAML a user can edit:
+
+    classes:
+      dog: [dog, dogs, large dog, puppy]
+      cat: [cat, cats]
+
+`LabelSet.clean` turns raw user input into a valid set and lists, in plain words, everything it
+had to drop or fix, so neither the CLI nor the dashboard ever fails on a messy synonym table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from semscale.errors import SemscaleError
+
+MAX_NAME_CHARS = 200  # CLIP's text encoder sees 77 tokens; anything longer is a paste accident.
+
+
+def normalize_name(raw: object) -> str:
+    """Trim, NFC-normalize and collapse whitespace; underscores become spaces."""
+    text = unicodedata.normalize("NFC", str(raw if raw is not None else ""))
+    return re.sub(r"\s+", " ", text.replace("_", " ")).strip()
+
+
+def name_key(name: str) -> str:
+    """Two names are the same label when they differ only in case or spacing."""
+    return normalize_name(name).casefold()
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Ordered classes, each with its ordered, de-duplicated names (base name first)."""
+
+    names: dict[str, list[str]]
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def max_names(self) -> int:
+        return max(len(v) for v in self.names.values())
+
+    def active(self, n: int) -> dict[str, list[str]]:
+        """The first `n` names of every class: the candidate labels at scale level n."""
+        return {c: names[:n] for c, names in self.names.items()}
+
+    def reordered(self, order: dict[str, list[int]]) -> "LabelSet":
+        """A copy whose extra names follow `order[class]` (indices into the extra names)."""
+        return LabelSet({c: [v[0]] + [v[1:][i] for i in order[c]] for c, v in self.names.items()})
+
+    @classmethod
+    def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None) -> "LabelSet":
+        """Validate user input; drop empty, over-long and duplicate names with a warning each.
+
+        A name listed under two classes stays with the class where it comes earliest in the list
+        (ties: the class listed first) and is removed from the others, so results never depend on
+        dictionary order. `classes`, when given, are the dataset's classes: each gets at least its
+        own name, and names for classes the dataset lacks are ignored with a warning.
+        """
+        warnings: list[str] = []
+        table: dict[str, list[str]] = {}
+        seen_class: dict[str, str] = {}
+        for raw_class, raw_names in raw.items():
+            cname = normalize_name(raw_class)
+            if not cname:
+                warnings.append("a class with an empty name was ignored")
+                continue
+            if name_key(cname) in seen_class:
+                warnings.append(f"class '{cname}' repeats class '{seen_class[name_key(cname)]}'; its names were merged")
+                cname = seen_class[name_key(cname)]
+            seen_class.setdefault(name_key(cname), cname)
+            if isinstance(raw_names, str):
+                raw_names = [raw_names]
+            kept = table.setdefault(cname, [])
+            keys = {name_key(n) for n in kept}
+            for position, raw_name in enumerate(raw_names or []):
+                name = normalize_name(raw_name)
+                if not name:
+                    warnings.append(f"class '{cname}': empty name #{position + 1} was dropped")
+                elif len(name) > MAX_NAME_CHARS:
+                    warnings.append(
+                        f"class '{cname}': a name of {len(name)} characters was dropped "
+                        f"(limit {MAX_NAME_CHARS}): '{name[:40]}...'"
+                    )
+                elif name_key(name) in keys:
+                    warnings.append(f"class '{cname}': duplicate name '{name}' was dropped")
+                else:
+                    kept.append(name)
+                    keys.add(name_key(name))
+        if classes is not None:
+            table = _align_to_dataset(table, classes, warnings)
+        table = _resolve_shared_names(table, warnings)
+        empty = [c for c, names in table.items() if not names]
+        if empty:
+            raise SemscaleError(f"class '{empty[0]}' has no usable name; give it at least one")
+        if not table:
+            raise SemscaleError("the label set has no classes")
+        return cls(table, tuple(warnings))
+
+    @classmethod
+    def from_classes(cls, classes: list[str]) -> "LabelSet":
+        """One name per class: the class name itself (level 1 of every sweep)."""
+        return cls.clean({c: [c] for c in classes})
+
+    # --- files -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"classes": {c: list(v) for c, v in self.names.items()}}
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+        else:
+            path.write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+    @classmethod
+    def parse(cls, text: str, classes: list[str] | None = None, source: str = "label file") -> "LabelSet":
+        """Read YAML or JSON text (`classes:` mapping, or the mapping on its own)."""
+        try:
+            data = yaml.safe_load(text)  # YAML is a superset of JSON
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            where = f" at line {line + 1}" if line is not None else ""
+            raise SemscaleError(f"{source} is not valid YAML/JSON{where}") from None
+        if isinstance(data, dict) and isinstance(data.get("classes"), dict):
+            data = data["classes"]
+        if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
+            raise SemscaleError(f"{source} must map each class to a list of names, e.g. 'dog: [dog, puppy]'")
+        return cls.clean(data, classes)
+
+    @classmethod
+    def load(cls, path: str | Path, classes: list[str] | None = None) -> "LabelSet":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SemscaleError(f"label file {path} does not exist") from None
+        except UnicodeDecodeError:
+            raise SemscaleError(f"label file {path} is not UTF-8 text") from None
+        return cls.parse(text, classes, source=f"label file {path}")
+
+
+def _align_to_dataset(table: dict[str, list[str]], classes: list[str], warnings: list[str]) -> dict[str, list[str]]:
+    by_key = {name_key(c): c for c in table}
+    aligned: dict[str, list[str]] = {}
+    for c in classes:
+        names = table.get(by_key.get(name_key(c), ""), [])
+        if not names:
+            warnings.append(f"class '{c}' had no names in the label set; its class name is used")
+            names = [normalize_name(c)]
+        aligned[c] = names
+    extra = [c for c in table if name_key(c) not in {name_key(k) for k in classes}]
+    if extra:
+        warnings.append(f"names for classes not in the dataset were ignored: {', '.join(extra)}")
+    return aligned
+
+
+def _resolve_shared_names(table: dict[str, list[str]], warnings: list[str]) -> dict[str, list[str]]:
+    owner: dict[str, tuple[int, int, str]] = {}
+    for class_index, (cname, names) in enumerate(table.items()):
+        for position, name in enumerate(names):
+            claim = (position, class_index, cname)
+            key = name_key(name)
+            if key not in owner or claim < owner[key]:
+                owner[key] = claim
+    resolved: dict[str, list[str]] = {}
+    for cname, names in table.items():
+        kept = []
+        for name in names:
+            winner = owner[name_key(name)][2]
+            if winner == cname:
+                kept.append(name)
+            else:
+                warnings.append(f"name '{name}' is listed under '{winner}' and '{cname}'; kept for '{winner}' only")
+        resolved[cname] = kept
+    return resolved

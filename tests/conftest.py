@@ -1,0 +1,67 @@
+"""Shared fixtures: a real tiny ONNX CLIP model, real image files, real DuckDB files."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import tinyclip  # noqa: E402
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 150, 40), "blue": (30, 40, 220), "yellow": (240, 220, 20)}
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    return tinyclip.build(tmp_path_factory.mktemp("tiny-clip"))
+
+
+@pytest.fixture(scope="session")
+def encoder(model_dir):
+    from semscale.encoders import LocalEncoder
+
+    return LocalEncoder(model_dir)
+
+
+def make_colour_images(root: Path, per_class: int = 6, seed: int = 0, size: int = 48) -> Path:
+    """Class folders of noisy flat-colour photos; the tiny model can tell them apart."""
+    rng = random.Random(seed)
+    for name, rgb in COLOURS.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = Image.new("RGB", (size, size), tuple(max(0, min(255, c + rng.randint(-25, 25))) for c in rgb))
+            for _ in range(30):  # speckles make every file distinct
+                img.putpixel((rng.randrange(size), rng.randrange(size)), tuple(rng.randrange(256) for _ in range(3)))
+            img.save(folder / f"{name}_{i:02d}.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+@pytest.fixture
+def colour_dir(tmp_path) -> Path:
+    return make_colour_images(tmp_path / "colours")
+
+
+@pytest.fixture
+def results(tmp_path):
+    from semscale.store import ResultsStore
+
+    return ResultsStore(tmp_path / "results.duckdb")
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """The real photo sets beside the checkout (CI and developers have them; read-only)."""
+    path = Path(os.environ.get("SEMSCALE_DATA_DIR") or SHARED / "datasets")
+    if not (path / "clothing").is_dir():
+        pytest.fail(f"real datasets not found at {path}; set SEMSCALE_DATA_DIR")
+    return path

@@ -1,0 +1,72 @@
+"""The command line as a user runs it: a real subprocess, a real results file."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import yaml
+
+from conftest import ROOT
+
+
+def semscale(*args, env=None, cwd=None):
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "semscale", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=300)
+
+
+def test_run_list_show_export(tmp_path, colour_dir, model_dir):
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"] for c in ["red", "green", "blue", "yellow"]}}))
+    db = str(tmp_path / "r.duckdb")
+    out = semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
+                   "--local", str(model_dir), "--aggregation", "max", "--aggregation", "probsum",
+                   "--template", "a photo of a {}.")
+    assert out.returncode == 0, out.stderr
+    assert "done" in out.stdout and "probsum" in out.stdout and "1.0000" in out.stdout
+    assert "img/s" in out.stderr  # progress bar
+    listing = semscale("--results", db, "list")
+    run_id = listing.stdout.split()[0]
+    assert "done" in listing.stdout and "24/24" in listing.stdout
+    shown = semscale("--results", db, "show", run_id[:6])  # a prefix is enough
+    assert shown.returncode == 0 and "max" in shown.stdout
+    exported = semscale("--results", db, "export", run_id, "--csv", "--out", str(tmp_path / "csv"))
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(open(tmp_path / "csv" / f"{run_id}-points.csv")))
+    assert len(rows) == 4 and {r["aggregation"] for r in rows} == {"max", "probsum"}
+    preds = list(csv.DictReader(open(tmp_path / "csv" / f"{run_id}-predictions.csv")))
+    assert len(preds) == 24 * 4
+
+
+def test_labels_command_writes_an_editable_file(tmp_path, shared_datasets):
+    out = semscale("labels", "clothing", "--scheme", "paper", "--out", str(tmp_path / "l.yaml"),
+                   env={"SEMSCALE_DATA_DIR": str(shared_datasets)})
+    assert out.returncode == 0, out.stderr
+    data = yaml.safe_load((tmp_path / "l.yaml").read_text())
+    assert data["classes"]["shoes"] == ["shoes", "large shoes", "small shoes", "medium shoes", "footwear"]
+
+
+def test_bad_input_gets_one_line_and_no_traceback(tmp_path, colour_dir, model_dir):
+    db = str(tmp_path / "r.duckdb")
+    cases = [
+        (["run", "--dataset", str(tmp_path / "nope"), "--local", str(model_dir)], "neither a built-in"),
+        (["run", "--dataset", str(colour_dir), "--local", str(tmp_path)], "has no vision/model.onnx"),
+        (["run", "--dataset", str(colour_dir), "--local", str(model_dir), "--schedule", "often"], "bad schedule"),
+        (["run", "--dataset", str(colour_dir), "--local", str(model_dir), "--template", "no slot"], "exactly one {}"),
+        (["run", "--dataset", str(colour_dir), "--labels", str(tmp_path / "x.yaml"), "--local", str(model_dir)],
+         "does not exist"),
+        (["show", "deadbeef"], "no run 'deadbeef'"),
+    ]
+    for args, message in cases:
+        out = semscale("--results", db, *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert message in out.stderr and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.strip().count("\n") == 0, out.stderr
+
+
+def test_not_a_results_file(tmp_path):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("not a database")
+    out = semscale("--results", str(bogus), "list")
+    assert out.returncode == 2 and "not a usable results file" in out.stderr and "Traceback" not in out.stderr

@@ -1,0 +1,116 @@
+"""The engine end to end: real tiny ONNX model, real image files, real DuckDB file."""
+
+import numpy as np
+import pytest
+
+from semscale import datasets
+from semscale.engine import Engine, RunConfig
+from semscale.errors import SemscaleError
+
+COLOUR_LABELS = {
+    "red": ["red", "large red thing", "small red thing", "medium red thing"],
+    "green": ["green", "large green thing", "small green thing", "medium green thing"],
+    "blue": ["blue", "large blue thing", "small blue thing", "medium blue thing"],
+    "yellow": ["yellow", "large yellow thing", "small yellow thing", "medium yellow thing"],
+}
+
+
+def test_colour_run_is_right_at_every_level_and_stored(colour_dir, results, encoder):
+    engine = Engine(results, encoder)
+    run_id = engine.run(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS,
+                                  aggregations=["max", "mean", "probsum"], batch_size=5))
+    info = results.run(run_id)
+    assert info.status == "done" and info.n_done == 24 and info.n_images == 24
+    pts = results.points(run_id)
+    assert sorted(pts["n_names"].unique()) == [1, 2, 4]
+    assert (pts["n_images"] == 24).all()
+    assert (pts["accuracy"] == 1.0).all(), pts[["aggregation", "n_names", "accuracy"]]
+    assert (pts["ci_low"] < 1.0).all() and (pts["ci_high"] == 1.0).all()
+    assert pts.query("n_names == 4")["n_candidates"].unique().tolist() == [16]
+    preds = results.predictions(run_id, "max", 1)
+    assert len(preds) == 24 and preds["correct"].all()
+    assert all(len(t) == 3 for t in preds["top_names"])
+    assert engine.encoded_images == 24 and engine.encoded_texts == 16
+
+
+def test_wrong_names_lower_accuracy(colour_dir, results, encoder):
+    swapped = {"red": ["blue"], "green": ["green"], "blue": ["red"], "yellow": ["yellow"]}
+    run_id = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=swapped))
+    assert results.points(run_id)["accuracy"].iloc[0] == pytest.approx(0.5)
+
+
+def test_second_run_reuses_cache_and_encodes_only_new_names(colour_dir, results, encoder):
+    Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
+    edited = dict(COLOUR_LABELS, red=["red", "crimson", "scarlet thing", "large red thing"])
+    again = Engine(results, encoder)
+    run_id = again.run(RunConfig(dataset=str(colour_dir), labels=edited, aggregations=["max", "probsum"]))
+    assert again.encoded_images == 0
+    assert again.encoded_texts == 2  # 'crimson', 'scarlet thing'
+    assert results.run(run_id).status == "done"
+    assert results.count_embeddings(encoder.model_id) == {"image": 24, "text": 18}
+
+
+def test_templates_are_applied_to_every_name(colour_dir, results, encoder):
+    engine = Engine(results, encoder)
+    engine.run(RunConfig(dataset=str(colour_dir), labels={c: [c] for c in COLOUR_LABELS},
+                         templates=["a photo of a {}.", "a {} thing."]))
+    assert engine.encoded_texts == 8
+
+
+def test_cancelled_run_resumes_without_encoding_any_image_twice(colour_dir, results, encoder):
+    first = Engine(results, encoder)
+    config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=5, aggregations=["max", "mean"])
+    batches = []
+    run_id = first.start(config)
+    status = first.process(run_id, progress=batches.append, should_stop=lambda: len(batches) >= 2)
+    assert status == "cancelled"
+    assert results.run(run_id).n_done == 10 and results.run(run_id).status == "cancelled"
+    assert results.points(run_id)["n_images"].max() == 10  # partial curve visible to readers
+    second = Engine(results, encoder)
+    assert second.process(run_id) == "done"
+    assert first.encoded_images + second.encoded_images == 24
+    preds = results.predictions(run_id)
+    assert len(preds) == 24 * 3 * 2 and not preds.duplicated(["aggregation", "n_names", "image_idx"]).any()
+    uninterrupted = Engine(results, encoder).run(config)
+    cols = ["aggregation", "n_names", "accuracy", "correct"]
+    assert results.points(run_id)[cols].equals(results.points(uninterrupted)[cols])
+
+
+def test_bad_images_are_reported_and_the_rest_scored(colour_dir, results, encoder):
+    (colour_dir / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (colour_dir / "red" / "readme.txt").write_text("hello")
+    run_id = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
+    info = results.run(run_id)
+    assert info.n_done == 25 and info.n_rejected == 2  # broken.jpg counted as processed, then rejected
+    notes = results.rejected(run_id)
+    assert any("red/broken.jpg" in i for i in notes["item"]) and any("txt" in r for r in notes["reason"])
+    assert (results.points(run_id)["n_images"] == 24).all()
+
+
+def test_repeats_shuffle_extra_names_but_keep_the_base_name(colour_dir, results, encoder):
+    engine = Engine(results, encoder)
+    run_id = engine.run(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, repeats=3, seed=7))
+    pts = results.points(run_id)
+    assert sorted(pts["repeat"].unique()) == [0, 1, 2]
+    level1 = pts.query("n_names == 1")["accuracy"]
+    assert level1.nunique() == 1  # base name first in every order
+    assert engine.encoded_texts == 16  # orders reuse the same names
+
+
+def test_model_mismatch_on_resume_is_refused(colour_dir, results, encoder, tmp_path):
+    import tinyclip
+    from semscale.encoders import LocalEncoder
+
+    run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
+    other = LocalEncoder(tinyclip.build(tmp_path / "other", seed=1))
+    with pytest.raises(SemscaleError, match="was made with model"):
+        Engine(results, other).process(run_id)
+
+
+def test_real_photos_run_on_the_embedded_model(shared_datasets, results, encoder):
+    ds = datasets.from_folder(shared_datasets / "cifar10-1k")
+    ds.samples = ds.samples[::20]  # 50 images, 10 classes
+    run_id = Engine(results, encoder).run(RunConfig(dataset="cifar10-1k", aggregations=["max", "mean", "probsum"]), ds)
+    info = results.run(run_id)
+    assert info.status == "done" and info.n_done == 50
+    assert np.isfinite(results.points(run_id)["accuracy"]).all()

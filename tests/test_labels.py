@@ -1,0 +1,88 @@
+"""Label sets: cleaning rules, files, schedules and the name generators."""
+
+import pytest
+
+from semscale import schedule, synonyms
+from semscale.errors import SemscaleError
+from semscale.labels import LabelSet
+
+
+def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():
+    ls = LabelSet.clean({"dog": ["dog", "", "  Dog ", "puppy", "x" * 5000, None], "golden_retriever": ["golden_retriever"]})
+    assert ls.names == {"dog": ["dog", "puppy"], "golden retriever": ["golden retriever"]}
+    text = " | ".join(ls.warnings)
+    assert "empty name #2" in text and "duplicate name 'Dog'" in text and "5000 characters" in text
+
+
+def test_a_shared_name_stays_with_the_class_where_it_comes_first():
+    ls = LabelSet.clean({"shirt": ["shirt", "top", "tee"], "t-shirt": ["t-shirt", "tee"], "blouse": ["blouse", "top"]})
+    assert ls.names["shirt"] == ["shirt", "top"]  # 'tee' is 2nd for t-shirt, 3rd for shirt
+    assert ls.names["t-shirt"] == ["t-shirt", "tee"]
+    assert ls.names["blouse"] == ["blouse"]  # 'top' ties at position 2: earlier class wins
+    assert any("'tee'" in w and "'t-shirt'" in w for w in ls.warnings)
+    # The decision does not depend on dictionary order.
+    flipped = LabelSet.clean({"t-shirt": ["t-shirt", "tee"], "shirt": ["shirt", "top", "tee"]})
+    assert flipped.names["t-shirt"] == ["t-shirt", "tee"] and flipped.names["shirt"] == ["shirt", "top"]
+
+
+def test_a_class_whose_only_name_belongs_elsewhere_is_an_error():
+    with pytest.raises(SemscaleError, match="class 'b' has no usable name"):
+        LabelSet.clean({"a": ["car"], "b": ["", "car"]})
+
+
+def test_unicode_quotes_and_sql_look_alikes_survive_a_file_round_trip(tmp_path):
+    raw = {"café": ["café", "naïve \"quoted\" name", "x'; DROP TABLE runs; --"], "猫": ["猫", "ねこ"]}
+    ls = LabelSet.clean(raw)
+    for suffix in ("yaml", "json"):
+        path = tmp_path / f"labels.{suffix}"
+        ls.save(path)
+        assert LabelSet.load(path).names == ls.names
+
+
+def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
+    ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
+    assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
+    assert any("zebra" in w for w in ls.warnings) and any("'dog'" in w for w in ls.warnings)
+
+
+def test_bad_label_files_get_one_clear_sentence(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dog: [dog, puppy\ncat: cat\n")
+    with pytest.raises(SemscaleError, match="not valid YAML"):
+        LabelSet.load(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(SemscaleError, match="must map each class"):
+        LabelSet.load(bad)
+    with pytest.raises(SemscaleError, match="does not exist"):
+        LabelSet.load(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("spec,max_names,expected", [
+    ("exponential", 8, [1, 2, 4, 8]),
+    ("exponential", 6, [1, 2, 4, 6]),
+    ("exponential", 1, [1]),
+    ("linear", 4, [1, 2, 3, 4]),
+    ("linear:2", 6, [1, 3, 5, 6]),
+    ("1, 3, 99", 6, [1, 3, 6]),
+])
+def test_schedules(spec, max_names, expected):
+    assert schedule.parse(spec, max_names) == expected
+
+
+def test_bad_schedule_is_explained():
+    with pytest.raises(SemscaleError, match="bad schedule"):
+        schedule.parse("sometimes", 4)
+
+
+def test_paper_scheme_follows_the_paper_variations():
+    ls = synonyms.generate(["dog", "box", "butterfly"], "paper", broad={"dog": "animal", "box": "container"})
+    assert ls.names["dog"] == ["dog", "dogs", "large dog", "small dog", "medium dog", "animal"]
+    assert ls.names["box"][1] == "boxes"
+    assert ls.names["butterfly"][:2] == ["butterfly", "butterflies"]
+    assert ls.names["butterfly"][-1] == "lepidopterous insect"  # broad category from WordNet's hypernym
+
+
+def test_wordnet_synonyms_come_from_the_installed_database():
+    ls = synonyms.generate(["airplane", "automobile"], "wordnet")
+    assert ls.names["airplane"][:3] == ["airplane", "aeroplane", "plane"]
+    assert "car" in ls.names["automobile"] and "motorcar" in ls.names["automobile"]

@@ -1,0 +1,83 @@
+"""The scoring math against results computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from semscale.scoring import Candidates, class_scores, normalize, predict
+from semscale.stats import wilson
+
+# Two images, three names in 2-D. Class 0 owns names 0 and 1, class 1 owns name 2.
+IMAGES = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+NAMES = normalize(np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], np.float32))
+CAND = Candidates.build([[0, 1], [2]])
+
+
+def test_max_takes_best_synonym():
+    s = class_scores(IMAGES, NAMES, CAND, "max")
+    # image 0: class 0 = max(1.0, 0.6) = 1.0; class 1 = 0.0
+    # image 1: class 0 = max(0.0, 0.8) = 0.8; class 1 = 1.0
+    np.testing.assert_allclose(s, [[1.0, 0.0], [0.8, 1.0]], atol=1e-6)
+
+
+def test_mean_compares_with_averaged_name_embedding():
+    s = class_scores(IMAGES, NAMES, CAND, "mean")
+    # class 0 centroid = (1.6, 0.8)/|(1.6, 0.8)| = (0.894427, 0.447214)
+    np.testing.assert_allclose(s, [[0.894427, 0.0], [0.447214, 1.0]], atol=1e-5)
+
+
+def test_probsum_sums_softmax_per_class():
+    s = class_scores(IMAGES, NAMES, CAND, "probsum")
+    # image 1: logits 100*(0, 0.8, 1.0) -> softmax; class 0 gets p0 + p1
+    e = np.exp(np.array([0.0, 80.0, 100.0]) - 100.0)
+    p = e / e.sum()
+    np.testing.assert_allclose(s[1], [p[0] + p[1], p[2]], rtol=1e-5)
+    np.testing.assert_allclose(s.sum(axis=1), [1.0, 1.0], rtol=1e-5)
+
+
+def test_aggregations_can_disagree():
+    # One image halfway between two names of class 0 and closer to class 1's single name.
+    images = normalize(np.array([[0.7, 0.7, 0.1]], np.float32))
+    names = normalize(np.array([[1, 0, 0], [0, 1, 0], [0.62, 0.62, 0.48]], np.float32))
+    cand = Candidates.build([[0, 1], [2]])
+    assert predict(images, names, cand, "max").predicted[0] == 1
+    assert predict(images, names, cand, "mean").predicted[0] == 0  # centroid (0.707, 0.707, 0) wins
+
+
+def test_predict_reports_top_names_and_breaks_ties_towards_first_class():
+    images = np.array([[1.0, 0.0]], np.float32)
+    names = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]], np.float32)
+    p = predict(images, names, Candidates.build([[0], [1], [2]]), "max")
+    assert p.predicted.tolist() == [1]  # classes 1 and 2 tie; the earlier one wins
+    assert p.top_rows[0].tolist()[:2] == [1, 2]
+    np.testing.assert_allclose(p.top_sims[0], [1.0, 1.0, 0.0])
+
+
+def test_predict_works_in_chunks(monkeypatch):
+    import semscale.scoring as scoring
+
+    rng = np.random.default_rng(1)
+    images = normalize(rng.normal(size=(50, 8)))
+    names = normalize(rng.normal(size=(9, 8)))
+    cand = Candidates.build([[0, 1, 2], [3, 4], [5, 6, 7, 8]])
+    whole = predict(images, names, cand, "probsum")
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 7)
+    chunked = predict(images, names, cand, "probsum")
+    assert (whole.predicted == chunked.predicted).all()
+
+
+def test_unknown_aggregation_is_refused():
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        class_scores(IMAGES, NAMES, CAND, "median")
+
+
+@pytest.mark.parametrize("correct,total,low,high", [
+    (0, 10, 0.0, 0.2775),      # Wilson: upper bound z^2/(n+z^2) = 3.8415/13.8415
+    (10, 10, 0.7225, 1.0),
+    (5, 10, 0.2366, 0.7634),
+    (81, 100, 0.7222, 0.8749),
+])
+def test_wilson_interval_matches_textbook_values(correct, total, low, high):
+    lo, hi = wilson(correct, total)
+    assert math.isclose(lo, low, abs_tol=5e-4) and math.isclose(hi, high, abs_tol=5e-4)

@@ -1,0 +1,36 @@
+"""Streamlit helpers shared by the dashboard pages: settings in the session, the store, the backend."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from semscale import health, paths, settings
+from semscale.store import ResultsStore
+
+
+def results_path() -> str:
+    return st.session_state.setdefault("results_path", str(paths.results_path()))
+
+
+def store() -> ResultsStore:
+    return ResultsStore(results_path())
+
+
+def backend() -> settings.Backend:
+    """The backend chosen in this session; defaults to the server in secrets/env, else embedded."""
+    if "backend" not in st.session_state:
+        st.session_state["backend"] = settings.backend()
+    return st.session_state["backend"]
+
+
+@st.cache_data(ttl=15, show_spinner="Checking the CLIP backend ...")
+def _status(b: settings.Backend) -> health.Health:
+    return health.check(b)
+
+
+def backend_badge() -> health.Health:
+    """A coloured dot and one line naming the backend; reports what the health check found."""
+    status = _status(backend())
+    dot = "🟢" if status.ok else "🔴"
+    st.markdown(f"{dot} **CLIP backend:** {status.summary}")
+    return status
