@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from semscale import health, paths, settings
+from semscale import datasets, health, paths, settings
+from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
 
@@ -34,3 +35,29 @@ def backend_badge() -> health.Health:
     dot = "🟢" if status.ok else "🔴"
     st.markdown(f"{dot} **CLIP backend:** {status.summary}")
     return status
+
+
+# --- the dataset chosen on the Data page -------------------------------------------------------
+
+@st.cache_data(ttl=60, show_spinner="Listing images ...")
+def load_dataset(spec: str) -> datasets.Dataset:
+    return datasets.load(spec)
+
+
+def current_dataset() -> datasets.Dataset | None:
+    """The dataset picked on the Data page, or None (with a hint) when there is none yet."""
+    spec = st.session_state.get("dataset")
+    if not spec:
+        st.info("Pick or upload a dataset on the **Data** page first.")
+        return None
+    try:
+        return load_dataset(spec)
+    except SemscaleError as exc:
+        st.error(str(exc))
+        return None
+
+
+def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
+    """The label table being edited for this dataset (class names only until edited)."""
+    tables = st.session_state.setdefault("labels", {})
+    return tables.setdefault(st.session_state["dataset"], {c: [c] for c in ds.classes})

@@ -27,6 +27,7 @@ from semscale.labels import name_key, normalize_name
 
 MAX_ZIP_BYTES = 2 * 1024**3  # total uncompressed size accepted from one zip
 MAX_ZIP_RATIO = 200  # a member that expands more than this is treated as a zip bomb
+NOTES = ".semscale-rejected"  # what extraction left out, kept beside the extracted classes
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
     stray = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
     for p in stray:
         rejected.append(Rejected(_printable(p.name), "image outside any class folder"))
+    if (root / NOTES).is_file():
+        notes = (root / NOTES).read_text(encoding="utf-8").splitlines()
+        rejected = [Rejected(*line.split("\t", 1)) for line in notes if "\t" in line] + rejected
     if not samples:
         raise SemscaleError(f"no usable images in {root}: expected one sub-folder of images per class")
     return Dataset(name or root.name, root, samples, rejected)
@@ -244,50 +248,53 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     data = archive if isinstance(archive, bytes) else Path(archive).read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]
     dest = (cache or paths.data_home() / "zips") / digest
-    done = dest / ".complete"
-    rejected: list[Rejected] = []
-    if not done.exists():
+    if not (dest / ".complete").exists():
         shutil.rmtree(dest, ignore_errors=True)
         rejected = extract_zip(data, dest)
-        (dest / ".rejected").write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
-        done.touch()
-    else:
-        rejected = [Rejected(*line.split("\t", 1)) for line in (dest / ".rejected").read_text(encoding="utf-8").splitlines() if "\t" in line]
+        (dest / NOTES).write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
+        (dest / ".complete").touch()
     root = dest
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
     if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir()):
         root = entries[0]  # zip made by compressing the dataset's top folder
+        shutil.copyfile(dest / NOTES, root / NOTES)
     label = name or (Path(archive).stem if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
-    ds = from_folder(root, label)
-    ds.rejected = rejected + ds.rejected
-    return ds
+    return from_folder(root, label)
 
 
 def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cache: Path | None = None) -> Dataset:
-    """Uploaded (file name, content, label) triples, stored under the cache by content hash."""
-    base = cache or paths.data_home() / "uploads"
+    """Uploaded (file name, content, label) triples, laid out as class folders under the cache.
+
+    The folder is named by the content of the whole upload, so the same upload maps to the same
+    dataset (and a CLI run can be pointed at it) and nothing is written twice.
+    """
     rejected: list[Rejected] = []
-    samples: list[Sample] = []
+    accepted: list[tuple[str, str, bytes]] = []
     for filename, data, raw_label in files:
-        label = clean_class_name(raw_label)
-        safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name) or "file"
+        label = clean_class_name(raw_label or "")
+        safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "file"
         if not label:
             rejected.append(Rejected(filename, "no label given"))
-            continue
-        if not data:
+        elif not data:
             rejected.append(Rejected(filename, "empty file (0 bytes)"))
-            continue
-        if Path(safe).suffix.lower() not in SUFFIXES:
+        elif Path(safe).suffix.lower() not in SUFFIXES:
             rejected.append(Rejected(filename, f"not an image file type ({Path(safe).suffix or 'no extension'})"))
-            continue
-        target = base / hashlib.sha256(data).hexdigest()[:16] / safe
+        else:
+            accepted.append((label.replace("/", "-").replace("\\", "-").lstrip("."), safe, data))
+    if not accepted:
+        raise SemscaleError("none of the uploaded files is a usable image with a label")
+    digest = hashlib.sha256()
+    for label, safe, data in sorted(accepted, key=lambda t: (t[0], t[1])):
+        digest.update(f"{label}\0{safe}\0".encode() + hashlib.sha256(data).digest())
+    root = (cache or paths.data_home() / "uploads") / digest.hexdigest()[:16]
+    for label, safe, data in accepted:
+        target = root / label / f"{hashlib.sha256(data).hexdigest()[:8]}-{safe}"
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        samples.append(Sample(target, label))
-    if not samples:
-        raise SemscaleError("none of the uploaded files is a usable image with a label")
-    return Dataset(name, base, samples, rejected)
+    ds = from_folder(root, name)
+    ds.rejected = rejected + ds.rejected
+    return ds
 
 
 # --- built-in datasets -----------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Data: pick a built-in dataset or upload images; see classes, thumbnails and rejected files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from semscale import datasets
+from semscale.errors import SemscaleError
+
+st.set_page_config(page_title="semscale · Data", page_icon="🗂️", layout="wide")
+st.title("Data")
+
+source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images with labels", "Folder or CSV on this machine"],
+                  horizontal=True)
+
+
+def use(spec: str) -> None:
+    st.session_state["dataset"] = spec
+    ui.load_dataset.clear()
+
+
+if source == "Built-in dataset":
+    name = st.selectbox("Dataset", list(datasets.BUILTINS),
+                        format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
+    b = datasets.BUILTINS[name]
+    st.caption(f"Source: {b.source}. Licence: {b.licence}.")
+    if st.button("Use this dataset", type="primary"):
+        use(name)
+
+elif source == "Zip of class folders":
+    upload = st.file_uploader("A .zip with one folder of images per class", key="zip_upload")
+    if upload is not None:
+        try:
+            ds = datasets.from_zip(upload.getvalue(), name=upload.name.rsplit(".", 1)[0])
+            use(str(ds.root))
+            st.success(f"Unpacked {len(ds.samples)} images in {len(ds.classes)} classes.")
+        except SemscaleError as exc:
+            st.error(f"{upload.name}: {exc}")
+
+elif source == "Images with labels":
+    files = st.file_uploader("Images (JPEG, PNG, ...)", accept_multiple_files=True, key="image_upload")
+    if files:
+        guess = [f.name.rsplit("_", 1)[0] if "_" in f.name else "" for f in files]
+        table = st.data_editor(pd.DataFrame({"file": [f.name for f in files], "label": guess}),
+                               disabled=["file"], hide_index=True, use_container_width=True, key="upload_labels")
+        if st.button("Use these images", type="primary"):
+            triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"])]
+            try:
+                ds = datasets.from_uploads(triples)
+                use(str(ds.root))
+                st.success(f"Stored {len(ds.samples)} images in {len(ds.classes)} classes.")
+                for r in ds.rejected:
+                    st.warning(str(r))
+            except SemscaleError as exc:
+                st.error(str(exc))
+
+else:
+    path = st.text_input("Folder with one sub-folder per class, a .zip or a CSV manifest (path,label)")
+    if path and st.button("Use this path", type="primary"):
+        try:
+            datasets.load(path)
+            use(path)
+        except SemscaleError as exc:
+            st.error(str(exc))
+
+st.divider()
+ds = ui.current_dataset()
+if ds is not None:
+    counts = ds.counts()
+    st.subheader(f"{ds.name}: {len(ds.samples)} images, {len(counts)} classes")
+    st.bar_chart(pd.Series(counts, name="images"), horizontal=True, height=max(200, 28 * len(counts)))
+    if ds.rejected:
+        with st.expander(f"{len(ds.rejected)} files or classes left out", expanded=True):
+            st.dataframe(pd.DataFrame([{"file": r.item, "reason": r.reason} for r in ds.rejected]),
+                         hide_index=True, use_container_width=True)
+    st.subheader("Thumbnails")
+    by_class: dict[str, list] = {}
+    for s in ds.samples:
+        by_class.setdefault(s.label, []).append(s)
+    for label, samples in by_class.items():
+        st.markdown(f"**{label}** · {len(samples)} images")
+        cols = st.columns(8)
+        for col, sample in zip(cols, samples[:8]):
+            try:
+                col.image(str(sample.path), use_container_width=True)
+            except Exception:  # an unreadable file shows as a note, never breaks the page
+                col.caption(f"⚠️ {ds.display_name(sample)} cannot be shown")

@@ -1,0 +1,116 @@
+"""Run: choose schedule, aggregations, templates and backend; start, cancel and watch the curve grow."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+import ui
+from semscale import analysis, figures, jobs, schedule, settings
+from semscale.engine import RunConfig
+from semscale.errors import SemscaleError
+from semscale.scoring import AGGREGATIONS
+
+st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
+st.title("Run")
+
+with st.expander("CLIP backend", expanded=False):
+    current = ui.backend()
+    kind = st.radio("Backend", ["Embedded model", "CLIP server"], horizontal=True,
+                    index=1 if current.server else 0)
+    if kind == "CLIP server":
+        url = st.text_input("Server URL", value=current.server or "grpc://127.0.0.1:51000",
+                            help="grpc, grpcs, http, https, ws or wss")
+        token = st.text_input("Token (optional)", type="password", value="",
+                              help="Kept in this browser session only; never stored with results.")
+        if st.button("Use this server"):
+            st.session_state["backend"] = settings.Backend(server=url.strip(), token=token or current.token)
+            st.rerun()
+    elif current.server and st.button("Use the embedded model"):
+        st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
+        st.rerun()
+    health = ui.backend_badge()
+
+ds = ui.current_dataset()
+if ds is not None:
+    names = ui.labels_for(ds)
+    max_names = max(len(v) for v in names.values())
+    st.caption(f"Dataset **{ds.name}**: {len(ds.samples)} images, {len(names)} classes, up to {max_names} names "
+               "per class (edit them on the Synonyms page).")
+    c1, c2, c3 = st.columns(3)
+    kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"])
+    spec = kind
+    if kind == "linear":
+        spec = f"linear:{c1.number_input('Step', 1, 64, 1)}"
+    elif kind == "explicit":
+        spec = c1.text_input("Levels", "1,2,3", help="names per class, comma-separated")
+    try:
+        levels = schedule.parse(spec, max_names)
+        c1.caption(f"Levels: {', '.join(map(str, levels))}")
+    except SemscaleError as exc:
+        c1.error(str(exc))
+        levels = None
+    aggs = c2.multiselect("Aggregations", AGGREGATIONS, default=["max"],
+                          help="max: any synonym counts; mean: averaged name embeddings; probsum: summed softmax")
+    templates = c3.text_area("Prompt templates (one per line, {} is the name)", "", height=90)
+    repeats = c2.number_input("Name orders (repeats)", 1, 50, 1, help="extra orders shuffle each class's extra names")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+    ready = bool(aggs) and levels is not None and health.ok
+    if not aggs:
+        c2.error("Choose at least one aggregation.")
+    if st.button("Start", type="primary", disabled=not ready):
+        try:
+            config = RunConfig(dataset=st.session_state["dataset"], labels=names, schedule=spec, aggregations=aggs,
+                               templates=[t.strip() for t in templates.splitlines() if t.strip()],
+                               repeats=int(repeats), seed=int(seed))
+            run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
+            st.session_state["watch_run"] = run_id
+        except SemscaleError as exc:
+            st.error(str(exc))
+
+st.divider()
+st.subheader("Live")
+
+
+@st.fragment(run_every=1.0)
+def live() -> None:
+    """Re-reads the results file every second: works for runs started here or from the CLI."""
+    try:
+        store = ui.store()
+        runs = store.runs(limit=20)
+    except SemscaleError as exc:
+        st.warning(f"{exc} (retrying)")
+        return
+    if not runs:
+        st.caption("No runs yet.")
+        return
+    watch = st.session_state.get("watch_run")
+    running = [r for r in runs if r.status == "running"]
+    default = next((r for r in runs if r.run_id == watch), running[0] if running else runs[0])
+    run = next(r for r in runs if r.run_id == default.run_id)
+    st.markdown(f"**Run {run.run_id}** · {run.dataset} · status **{run.status}**")
+    if run.status == "running":
+        rate = run.n_done / run.elapsed if run.elapsed else 0.0
+        eta = (run.n_images - run.n_done) / rate if rate else float("nan")
+        st.progress(run.n_done / max(run.n_images, 1),
+                    text=f"{run.n_done}/{run.n_images} images · {rate:.1f} images/s · ETA {eta:.0f} s"
+                    if rate else f"{run.n_done}/{run.n_images} images · starting ...")
+        if st.button("Cancel", key="cancel"):
+            if jobs.cancel(store, run.run_id):
+                st.toast("Cancelling after the current batch ...")
+    elif run.error:
+        st.error(run.error)
+    log = jobs.log_tail(run.run_id, 3)
+    if run.status in ("failed", "interrupted") and log:
+        st.code(log)
+    curves = analysis.curves(store.points(run.run_id))
+    curves = curves[curves["n_images"] > 0]
+    if curves.empty:
+        st.caption("Waiting for the first batch ...")
+        return
+    st.plotly_chart(figures.accuracy_curves(curves), use_container_width=True)
+    st.caption(f"{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
+
+
+live()
