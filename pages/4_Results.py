@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from semscale import analysis, figures
+from semscale import analysis, figures, threshold
 from semscale.errors import SemscaleError
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
@@ -40,6 +40,11 @@ if curves.empty:
     st.caption("No scored images yet.")
 else:
     st.plotly_chart(figures.accuracy_curves(curves, label), use_container_width=True, config=PNG)
+    for rid in chosen:
+        for agg, t in threshold.thresholds(store.predictions(rid)).items():
+            st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")
+    st.caption("Critical level: the first level after which no later level is significantly better "
+               "(paired McNemar test over the same images, alpha 0.05).")
     st.download_button("Curve data (CSV)", curves.to_csv(index=False), file_name="curves.csv", mime="text/csv")
 
 run_id = st.selectbox("Look inside run", chosen, format_func=label.get)

@@ -25,6 +25,7 @@ from semscale.errors import SemscaleError
 from semscale.images import ImageRejected, content_hash, decode
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict
+from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
 
@@ -40,6 +41,7 @@ class RunConfig:
     repeats: int = 1  # 1 = the given name order; R > 1 adds R-1 seeded random orders
     seed: int = 0
     batch_size: int = 32
+    interval: str = "wilson"  # or "bootstrap": percentile bootstrap over images, computed at the end
     backend: dict = field(default_factory=dict)  # server URL, batch size, timeout; no secrets
 
     def validate(self) -> None:
@@ -53,6 +55,8 @@ class RunConfig:
             raise SemscaleError("repeats must be at least 1")
         if self.batch_size < 1:
             raise SemscaleError("batch size must be at least 1")
+        if self.interval not in ("wilson", "bootstrap"):
+            raise SemscaleError(f"unknown interval {self.interval!r}; choose wilson or bootstrap")
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -83,6 +87,15 @@ def name_orders(labels: LabelSet, repeats: int, seed: int) -> list[LabelSet]:
         order = {c: [int(i) for i in rng.permutation(len(v) - 1)] for c, v in labels.names.items()}
         out.append(labels.reordered(order))
     return out
+
+
+def bootstrap_intervals(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Percentile bootstrap interval per curve point, resampling the run's images."""
+    rows = []
+    for (agg, rep, n), group in predictions.groupby(["aggregation", "repeat", "n_names"]):
+        low, high = bootstrap(group.sort_values("image_idx")["correct"].to_numpy(bool), seed=seed)
+        rows.append((agg, rep, n, low, high))
+    return pd.DataFrame(rows, columns=["aggregation", "repeat", "n_names", "ci_low", "ci_high"])
 
 
 class NameEmbeddings:
@@ -166,6 +179,8 @@ class Engine:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.store.finish_run(run_id, status, message[:500])
             raise
+        if status == "done" and config.interval == "bootstrap":
+            self.store.set_intervals(run_id, bootstrap_intervals(self.store.predictions(run_id), config.seed))
         self.store.finish_run(run_id, status)
         return status
 

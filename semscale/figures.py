@@ -20,6 +20,12 @@ def is_exponential(levels: list[int]) -> bool:
     return len(levels) >= 3 and all(b == 2 * a for a, b in zip(levels[:-2], levels[1:-1]))
 
 
+def tick_labels(levels: list[int]) -> list[str]:
+    """Level labels, leaving out one that would overlap the next on a log axis (e.g. 64 before 71)."""
+    return ["" if i + 1 < len(levels) and levels[i + 1] / n < 1.3 and n > 2 else str(n)
+            for i, n in enumerate(levels)]
+
+
 def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
     """Accuracy against names per class, one line per run x aggregation, with 95% CI bands.
 
@@ -46,9 +52,9 @@ def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None) 
                            "<br>95% CI: %{customdata[0]:.3f} – %{customdata[1]:.3f}"
                            "<br>candidate labels: %{customdata[2]}<br>images: %{customdata[3]}<extra></extra>")))
     levels = sorted(curves["n_names"].unique()) if not curves.empty else [1]
-    xaxis = {"title": "names per class", "tickvals": levels}
+    xaxis = {"title": "names per class", "tickvals": levels, "ticktext": tick_labels(levels)}
     if is_exponential(levels):
-        xaxis.update(type="log", dtick=np.log10(2))
+        xaxis.update(type="log")
     fig.update_layout(xaxis=xaxis, yaxis={"title": "accuracy", "tickformat": ".0%"},
                       margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2},
                       template="plotly_white", height=420)
@@ -63,9 +69,9 @@ def per_class_lines(table: pd.DataFrame) -> go.Figure:
                                  line={"color": PALETTE[i % len(PALETTE)]},
                                  hovertemplate=f"<b>{label}</b><br>names: %{{x}}<br>accuracy: %{{y:.3f}}<extra></extra>"))
     levels = sorted(table["n_names"].unique()) if not table.empty else [1]
-    xaxis = {"title": "names per class", "tickvals": levels}
+    xaxis = {"title": "names per class", "tickvals": levels, "ticktext": tick_labels(levels)}
     if is_exponential(levels):
-        xaxis.update(type="log", dtick=np.log10(2))
+        xaxis.update(type="log")
     fig.update_layout(xaxis=xaxis, yaxis={"title": "class accuracy", "tickformat": ".0%"}, template="plotly_white",
                       height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

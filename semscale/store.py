@@ -229,6 +229,15 @@ class ResultsStore:
                 [done, len(rejected), now(), seconds.get("encode", 0), seconds.get("score", 0),
                  time.perf_counter() - started, seconds.get("total", 0) + time.perf_counter() - started, run_id])
 
+    def set_intervals(self, run_id: str, intervals: pd.DataFrame) -> None:
+        """Replace the points' intervals (e.g. by bootstrap ones once all images are scored)."""
+        with self._connect() as con:
+            con.register("intervals", intervals)
+            con.execute("UPDATE points SET ci_low = i.ci_low, ci_high = i.ci_high FROM intervals i "
+                        "WHERE points.run_id = ? AND points.aggregation = i.aggregation "
+                        "AND points.repeat = i.repeat AND points.n_names = i.n_names", [run_id])
+            con.unregister("intervals")
+
     # --- embedding cache ----------------------------------------------------------------------
     def get_embeddings(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
         if not hashes:

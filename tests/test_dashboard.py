@@ -48,3 +48,75 @@ def test_home_reports_a_broken_backend_without_crashing(env, monkeypatch, tmp_pa
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("🔴" in m.value and "no vision/model.onnx" in m.value for m in at.markdown)
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
+
+
+def test_data_page_lists_a_builtin_dataset(env):
+    at = page("1_Data.py").run()
+    assert not at.exception
+    at.selectbox[0].select("clothing").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("clothing: 713 images, 10 classes" in h.value for h in at.subheader)
+
+
+def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
+    at = page("1_Data.py").run()
+    at.radio[0].set_value("Folder or CSV on this machine").run()
+    at.text_input[0].input(str(tmp_path / "nowhere")).run()
+    at.button[0].click().run()
+    assert not at.exception and "neither a built-in" in at.error[0].value
+
+
+def test_synonyms_page_generates_the_paper_scheme(env):
+    at = page("2_Synonyms.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    at.run()
+    assert not at.exception
+    assert "up to 1 names each" in " ".join(c.value for c in at.caption)
+    at.button[0].click().run()  # paper scheme
+    assert not at.exception
+    assert at.session_state["labels"]["cifar10-1k"]["cat"] == ["cat", "cats", "large cat", "small cat", "medium cat", "feline"]
+    assert "up to 6 names each" in " ".join(c.value for c in at.caption)
+
+
+def test_synonyms_page_without_a_dataset_says_what_to_do(env):
+    at = page("2_Synonyms.py").run()
+    assert not at.exception and "Data" in at.info[0].value
+
+
+def test_run_page_validates_before_starting(env):
+    at = page("3_Run.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    at.run()
+    assert not at.exception
+    at.multiselect[0].set_value([]).run()
+    assert "Choose at least one aggregation." in [e.value for e in at.error]
+    start = next(b for b in at.button if b.label == "Start")
+    assert start.disabled
+    at.selectbox[0].select("explicit").run()
+    at.text_input[0].input("1, two").run()
+    assert any("bad schedule" in e.value for e in at.error)
+
+
+def test_run_page_starts_a_run_and_results_page_explains_it(env):
+    at = page("3_Run.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    at.session_state["labels"] = {"cifar10-1k": {c: [c, f"{c}s", f"large {c}"] for c in
+                                                 ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                                                  "horse", "ship", "truck"]}}
+    at.run()
+    at.multiselect[0].set_value(["max", "probsum"]).run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception
+    run_id = at.session_state["watch_run"]
+    store = ResultsStore(env / "dash.duckdb")
+    wait_for(lambda: store.run(run_id).status == "done" if store.runs() else False)
+    results = page("4_Results.py").run()
+    assert not results.exception
+    text = " ".join(m.value for m in results.markdown)
+    assert f"{run_id} (cifar10-1k) · max" in text and "best accuracy" in text
+    assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)

@@ -114,3 +114,14 @@ def test_real_photos_run_on_the_embedded_model(shared_datasets, results, encoder
     info = results.run(run_id)
     assert info.status == "done" and info.n_done == 50
     assert np.isfinite(results.points(run_id)["accuracy"]).all()
+
+
+def test_bootstrap_intervals_replace_wilson_when_asked(colour_dir, results, encoder):
+    swapped = {"red": ["blue", "red"], "green": ["green"], "blue": ["red", "blue"], "yellow": ["yellow"]}
+    wilson_run = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=swapped))
+    boot_run = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=swapped, interval="bootstrap"))
+    w, b = results.points(wilson_run), results.points(boot_run)
+    assert (w["accuracy"].values == b["accuracy"].values).all()
+    level1 = b.query("n_names == 1").iloc[0]
+    assert level1["accuracy"] == 0.5 and level1["ci_low"] < 0.5 < level1["ci_high"]
+    assert not np.allclose(w["ci_low"].values, b["ci_low"].values)  # really replaced
