@@ -147,3 +147,37 @@ def test_bad_uploads_show_a_message_next_to_the_widget(dashboard, page, tmp_path
     page.locator("input[type=file]").set_input_files(str(fake))
     page.get_by_text("photos.zip: the uploaded file is not a valid zip archive").wait_for()
     shot(page, "6-bad-zip")
+
+
+def images_scored(page) -> int:
+    """Images behind the first curve point, read from the chart's hover data (customdata[3])."""
+    return page.evaluate("""() => {
+        for (const el of document.querySelectorAll('.js-plotly-plot'))
+            for (const trace of (el._fullData || []))
+                if (trace.customdata && trace.customdata.length) return Number(trace.customdata[0][3]);
+        return 0;
+    }""")
+
+
+def test_live_curve_follows_a_cli_run_and_cancel_stops_it(dashboard, page, model_dir, shared_datasets):
+    url, tmp = dashboard
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SEMSCALE_DATA_DIR=str(shared_datasets))
+    cli = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(tmp / "browser.duckdb"), "run",
+                            "--dataset", "cifar10-1k", "--local", str(model_dir), "--batch-size", "1",
+                            "--scheme", "paper"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        page.goto(url + "/Run")
+        page.get_by_text("status running").wait_for()
+        seen = []
+        deadline = time.monotonic() + 20
+        while len(set(seen)) < 4 and time.monotonic() < deadline:  # the curve grows while we watch
+            seen.append(images_scored(page))
+            page.wait_for_timeout(700)
+        assert len(set(seen)) >= 4 and seen == sorted(seen), seen
+        shot(page, "7-live-cli-run")
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("status cancelled").wait_for(timeout=30_000)
+        assert cli.wait(timeout=30) == 3  # the CLI reports a run that did not finish
+        shot(page, "8-cancelled")
+    finally:
+        cli.kill()
