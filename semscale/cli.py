@@ -1,4 +1,4 @@
-"""Command line: python -m semscale run | resume | list | show | export | labels."""
+"""Command line: python -m semscale run | resume | list | show | export | labels | serve | ping."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("dataset")
     lab.add_argument("--scheme", choices=synonyms.SCHEMES, default="paper")
     lab.add_argument("--out", required=True, help="YAML file to write")
+
+    srv = sub.add_parser("serve", help="serve the local CLIP model to clip-as-service clients (a Jina Flow)")
+    srv.add_argument("--port", type=int, default=51000)
+    srv.add_argument("--protocol", choices=("grpc", "http", "websocket"), default="grpc")
+    srv.add_argument("--replicas", type=int, default=1, help="copies of the model behind the gateway")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    srv.add_argument("--local", metavar="MODEL_DIR", default=None,
+                     help="folder with vision/ and text/ ONNX models (or $SEMSCALE_MODEL_DIR; default ViT-B/32)")
+
+    png = sub.add_parser("ping", help="does a CLIP server answer, and with which model?")
+    png.add_argument("url", help="e.g. grpc://127.0.0.1:51000 or grpcs://host:port")
+    png.add_argument("--token", help="access token (or $SEMSCALE_TOKEN, or [clip] token in .streamlit/secrets.toml)")
+    png.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
     return ap
 
 
@@ -227,11 +240,36 @@ def cmd_labels(args, store: ResultsStore | None = None) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from semscale import server  # imports Jina: only for this command
+
+    return server.serve(port=args.port, protocol=args.protocol, host=args.host, replicas=args.replicas,
+                        model_dir=args.local)
+
+
+def cmd_ping(args) -> int:
+    from semscale import health
+
+    backend = settings.backend(server=args.url, token=args.token, timeout=args.timeout, retries=0)
+    encoder_url = backend.encoder().url  # validates the URL; never shows the token
+    status = health.check(backend, timeout=args.timeout)
+    if not status.ok:
+        print(f"CLIP server {encoder_url} does not answer: {status.reason}", file=sys.stderr)
+        return 2
+    print(f"CLIP server {encoder_url} answers: model {status.model or 'unknown (server does not report it)'}, "
+          f"{status.dim}-d embeddings")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if args.command == "labels":
             return cmd_labels(args)
+        if args.command == "serve":
+            return cmd_serve(args)
+        if args.command == "ping":
+            return cmd_ping(args)
         store = ResultsStore(args.results or paths.results_path())
         handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export,
                    "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]

@@ -6,6 +6,7 @@ Both return raw (unnormalized) float32 embeddings, one row per input, in input o
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -37,6 +38,10 @@ class Encoder(Protocol):
 
 class EncoderUnavailable(SemscaleError):
     """The model or server cannot be reached or loaded; nothing was stored for this batch."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message  # the last underlying cause alone, e.g. "connection refused"
 
 
 def _fingerprint(path: Path) -> str:
@@ -120,6 +125,11 @@ class ClipServerEncoder:
         self.description = f"CLIP server {self.url}"
         self.batch_size, self.timeout, self.retries, self.backoff = batch_size, timeout, retries, backoff
         self._client = Client(self.url, credential={"Authorization": token} if token else {})
+        # Jina's clients log every failed request as a multi-line box on stdout; the failure is
+        # reported once, in one sentence, by `_call` instead.
+        for jina_client in (self._client._client, self._client._async_client):
+            jina_client.logger.logger.setLevel(logging.CRITICAL)
+        _quiet_client_noise()
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one request with a deadline and retries; errors never include the token."""
@@ -142,15 +152,60 @@ class ClipServerEncoder:
                 return box["value"]
             last = f"no answer within {self.timeout:g} s" if worker.is_alive() else _reason(box.get("error"))
         raise EncoderUnavailable(
-            f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempts ({last})"
-        )
+            f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempt"
+            f"{'s' if self.retries else ''} ({last})", reason=last)
+
+    def _collect(self, method, docs, field: str, what: str) -> dict:
+        """`Client.encode`/`Client.rank` with our own on_done: the value of `field` per returned doc id.
+
+        clip_client gathers results from `response.data.docs`, which Jina 3.33's HTTP client
+        leaves empty (`response.docs` has them), so over http:// its own gathering fails with
+        IndexError; reading `response.docs` works for every protocol."""
+        got: dict = {}
+
+        def keep(response):
+            for doc in response.docs:
+                got[doc.id] = getattr(doc, field)
+
+        def request():
+            got.clear()  # a retry starts over
+            method(docs, batch_size=self.batch_size, on_done=keep)
+            return got
+
+        self._call(what, request)
+        if any(got.get(d.id) is None for d in docs):
+            raise EncoderUnavailable(f"CLIP server {self.url} returned no {field} for {what}")
+        return got
 
     def _embeddings(self, docs, what: str) -> np.ndarray:
-        out = self._call(what, lambda: self._client.encode(docs, batch_size=self.batch_size))
-        embeddings = getattr(out, "embeddings", None)
-        if embeddings is None or len(embeddings) != len(docs):
-            raise EncoderUnavailable(f"CLIP server {self.url} returned no embeddings for {what}")
-        return np.asarray(embeddings, dtype=np.float32)
+        got = self._collect(self._client.encode, docs, "embedding", what)
+        return np.asarray([got[d.id] for d in docs], dtype=np.float32)
+
+    def rank(self, docs):
+        """clip-as-service's `/rank` on query Documents with `.matches`, with the same deadline and
+        retries as encoding; returns the queries with their matches scored and sorted."""
+        got = self._collect(self._client.rank, docs, "matches", f"rank {len(docs)} queries")
+        for doc in docs:
+            doc.matches = got[doc.id]
+        return docs
+
+    def server_model(self) -> dict | None:
+        """What the server says about its model (`semscale serve` answers `/model` with tags
+        model, description, dim); None when it does not say, as clip-as-service does not."""
+        from docarray import Document
+
+        try:
+            payload = self._client._get_post_payload([Document(text="model")])  # carries the credential
+            out = self._call("describe its model", lambda: self._client._client.post("/model", **payload))
+        except EncoderUnavailable:
+            return None
+        tags = dict(out[0].tags) if out is not None and len(out) else {}
+        if not tags.get("model"):
+            return None
+        for key in ("dim", "images_encoded", "texts_encoded"):
+            if isinstance(tags.get(key), float):
+                tags[key] = int(tags[key])  # protobuf Struct numbers arrive as floats
+        return tags
 
     def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
         from docarray import Document, DocumentArray
@@ -168,11 +223,42 @@ class ClipServerEncoder:
         return self._embeddings(DocumentArray([Document(text=t) for t in texts]), f"encode {len(texts)} texts")
 
 
+class _DropClientNoise(logging.Filter):
+    """asyncio's leftovers of Jina's short-lived client event loops, printed on stderr with long
+    tracebacks after our own one-line message: the aiohttp session its HTTP and WebSocket clients
+    leave open when the server cannot be reached, their request tasks and streamer callbacks failing
+    after the call has given up, and gRPC's poller calling back into a closed loop after the server
+    answered with an error. Only records naming these internals are dropped."""
+
+    NOISE = ("Unclosed client session", "Unclosed connector", "PollerCompletionQueue", "RequestStreamer",
+             "HTTPClientlet", "WebsocketClientlet")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to judge
+            return True
+        return not any(marker in text for marker in self.NOISE)
+
+
+def _quiet_client_noise() -> None:
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _DropClientNoise) for f in log.filters):
+        log.addFilter(_DropClientNoise())
+
+
 def _reason(exc: BaseException | None) -> str:
     if exc is None:
         return "no answer"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    status = getattr(exc.args[0], "status", None) if exc.args else None
+    if status is not None and getattr(status, "description", ""):
+        # jina's BadServer carries the whole response header; its str() starts with the request id
+        return _clip(f"server error: {status.description}")
+    return _clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+
+
+def _clip(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def make_encoder(server: str | None = None, token: str | None = None, model_dir: str | None = None,

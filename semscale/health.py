@@ -13,16 +13,27 @@ class Health:
     ok: bool
     summary: str  # one sentence, safe to show (never contains the token)
     dim: int | None = None
+    model: str | None = None  # the model's id; None when a server does not report it
+    reason: str | None = None  # when not ok: the cause alone, e.g. "connection refused"
 
 
-def check(backend: Backend) -> Health:
-    """Encode one word with the backend: proves it loads/answers and tells the embedding size."""
+def check(backend: Backend, ask_model: bool = True, timeout: float = 10.0) -> Health:
+    """Encode one word with the backend: proves it loads/answers and tells the embedding size.
+
+    With `ask_model`, a server is also asked which model it runs (`semscale serve` says;
+    clip-as-service does not, which leaves `model` None).
+    """
     where = backend.server or "embedded model"
     try:
         encoder = backend.encoder()
         if backend.server:
-            encoder.retries, encoder.timeout = 0, min(encoder.timeout, 10.0)
+            encoder.retries, encoder.timeout = 0, min(encoder.timeout, timeout)
         dim = int(encoder.encode_texts(["a photo"]).shape[1])
     except SemscaleError as exc:
-        return Health(False, f"{where}: {exc}")
-    return Health(True, f"{encoder.description} answers ({dim}-d embeddings)", dim)
+        return Health(False, f"{where}: {exc}", reason=getattr(exc, "reason", None) or str(exc))
+    model = encoder.model_id
+    if backend.server:
+        info = encoder.server_model() if ask_model else None
+        model = info.get("model") if info else None
+    named = f", model {model}" if backend.server and model else ""
+    return Health(True, f"{encoder.description} answers ({dim}-d embeddings{named})", dim, model)
