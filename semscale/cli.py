@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 from pathlib import Path
 
-from semscale import datasets, paths, settings, synonyms
+from semscale import analysis, datasets, health, paths, settings, synonyms
 from semscale.engine import Engine, Progress, RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore
+from semscale.threshold import thresholds
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -56,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("run_id")
     exp.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format so far)")
     exp.add_argument("--out", default=".", help="folder for <run>-points.csv and <run>-predictions.csv")
+
+    rep = sub.add_parser("report", help="write figures (PNG) and a Markdown summary of runs")
+    rep.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    rep.add_argument("--out", required=True, help="folder for report.md and the figures")
 
     lab = sub.add_parser("labels", help="write a generated label set for a dataset")
     lab.add_argument("dataset")
@@ -149,6 +155,10 @@ def cmd_run(args, store: ResultsStore) -> int:
     if config.labels is None and args.scheme:
         broad = datasets.BUILTINS[config.dataset].broad if config.dataset in datasets.BUILTINS else None
         config.labels = synonyms.generate(dataset.classes, args.scheme, broad).names
+    if backend.server:  # refuse at once, before a run is registered, when the server is not there
+        status = health.check(backend, ask_model=False, timeout=backend.timeout)
+        if not status.ok:
+            raise SemscaleError(f"CLIP server {backend.server} does not answer: {status.reason}")
     engine = Engine(store, backend.encoder())
     run_id = engine.start(config, dataset, run_id=args.run_id)
     print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes -> {store.path}",
@@ -195,17 +205,30 @@ def _show(store: ResultsStore, run_id: str) -> None:
     print(f"run {info.run_id}  {info.status}  dataset={info.dataset}  model={info.model}")
     print(f"images {info.n_done}/{info.n_images}, rejected {info.n_rejected}, "
           f"elapsed {info.elapsed or 0:.1f} s")
-    pts = store.points(info.run_id)
-    if pts.empty:
+    curves = analysis.curves(store.points(info.run_id))
+    if curves.empty:
         return
-    summary = pts.groupby(["aggregation", "n_names"]).agg(
-        candidates=("n_candidates", "first"), images=("n_images", "first"), accuracy=("accuracy", "mean"),
-        ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"), repeats=("repeat", "nunique")).reset_index()
-    print(f"{'aggregation':<12}{'names':>6}{'cands':>7}{'images':>8}{'accuracy':>10}  95% CI")
-    for r in summary.itertuples():
-        acc = "-" if r.accuracy != r.accuracy or r.accuracy is None else f"{r.accuracy:.4f}"
-        print(f"{r.aggregation:<12}{r.n_names:>6}{r.candidates:>7}{r.images:>8}{acc:>10}  "
-              f"[{r.ci_low:.3f}, {r.ci_high:.3f}]")
+    orders = curves["repeats"].max() > 1
+    print(f"{'aggregation':<12}{'names':>6}{'cands':>7}{'images':>8}{'accuracy':>10}  95% CI"
+          + ("            over orders: mean [min, max]" if orders else ""))
+    for r in curves.itertuples():
+        acc = "-" if r.n_images == 0 else f"{r.accuracy:.4f}"
+        spread = f"   {r.mean_accuracy:.4f} [{r.min_accuracy:.3f}, {r.max_accuracy:.3f}]" if orders else ""
+        print(f"{r.aggregation:<12}{r.n_names:>6}{r.n_candidates:>7}{r.n_images:>8}{acc:>10}  "
+              f"[{r.ci_low:.3f}, {r.ci_high:.3f}]{spread}")
+    if info.n_done:
+        for agg, t in thresholds(store.predictions(info.run_id)).items():
+            print(f"{agg}: {t.sentence()}")
+
+
+def cmd_report(args, store: ResultsStore) -> int:
+    from semscale import report  # matplotlib: loaded only when a report is asked for
+
+    run_ids = [store.run(r).run_id for r in args.run_ids]
+    command = "python -m semscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path = report.write(store, run_ids, args.out, command)
+    print(f"wrote {path}")
+    return 0
 
 
 def cmd_list(args, store: ResultsStore) -> int:
@@ -271,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ping":
             return cmd_ping(args)
         store = ResultsStore(args.results or paths.results_path())
-        handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export,
+        handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export, "report": cmd_report,
                    "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]
         return handler(args, store)
     except SemscaleError as exc:

@@ -70,3 +70,21 @@ def test_not_a_results_file(tmp_path):
     bogus.write_text("not a database")
     out = semscale("--results", str(bogus), "list")
     assert out.returncode == 2 and "not a usable results file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_show_names_the_threshold_and_report_writes_figures(tmp_path, colour_dir, model_dir):
+    db = str(tmp_path / "r.duckdb")
+    labels = tmp_path / "labels.yaml"
+    # Level 2 adds a wrong name to 'red' that steals 'blue' images: a drop the threshold must name.
+    labels.write_text(yaml.safe_dump({"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}))
+    assert semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
+                    "--local", str(model_dir), "--repeats", "2").returncode == 0
+    run_id = semscale("--results", db, "list").stdout.split()[0]
+    shown = semscale("--results", db, "show", run_id)
+    assert "over orders" in shown.stdout and "max: " in shown.stdout, shown.stdout
+    out = semscale("--results", db, "report", run_id, "--out", str(tmp_path / "rep"))
+    assert out.returncode == 0, out.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert f"report {run_id} --out" in md and "| max | 1 |" in md and "Critical threshold" in md
+    assert (tmp_path / "rep" / f"{run_id}-curve.png").stat().st_size > 10_000
+    assert (tmp_path / "rep" / f"{run_id}-classes.png").read_bytes()[:4] == b"\x89PNG"
