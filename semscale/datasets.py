@@ -23,7 +23,7 @@ from pathlib import Path
 from semscale import paths
 from semscale.errors import SemscaleError
 from semscale.images import SUFFIXES
-from semscale.labels import name_key, normalize_name
+from semscale.labels import MAX_NAME_CHARS, name_key, normalize_name
 
 MAX_ZIP_BYTES = 2 * 1024**3  # total uncompressed size accepted from one zip
 MAX_ZIP_RATIO = 200  # a member that expands more than this is treated as a zip bomb
@@ -108,6 +108,9 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
         if not label:
             rejected.append(Rejected(_printable(folder.name), "folder name gives an empty class name"))
             continue
+        if len(label) > MAX_NAME_CHARS:
+            rejected.append(Rejected(f"{_printable(folder.name)}/", _too_long(label)))
+            continue
         if name_key(label) in labels and labels[name_key(label)] != label:
             rejected.append(Rejected(f"{_printable(folder.name)}/",
                                      f"class name differs only in case from '{labels[name_key(label)]}'; merged into it"))
@@ -136,7 +139,7 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
         rejected = [Rejected(*line.split("\t", 1)) for line in notes if "\t" in line] + rejected
     if not samples:
         raise SemscaleError(f"no usable images in {root}: expected one sub-folder of images per class")
-    return Dataset(name or root.name, root, samples, rejected)
+    return Dataset(name or _printable(root.name), root, samples, rejected)
 
 
 def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
@@ -160,6 +163,9 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
         if not row.get("path") or not label:
             rejected.append(Rejected(where, "needs both a path and a label"))
             continue
+        if len(label) > MAX_NAME_CHARS:
+            rejected.append(Rejected(where, _too_long(label)))
+            continue
         path = (root / row["path"]).resolve()
         if not _inside(path, root):
             rejected.append(Rejected(where, f"path '{row['path']}' points outside the dataset folder {root}"))
@@ -171,7 +177,7 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
         samples.append(Sample(path, label))
     if not samples:
         raise SemscaleError(f"manifest {manifest} lists no usable images")
-    return Dataset(name or manifest.stem, root, samples, rejected)
+    return Dataset(name or _printable(manifest.stem), root, samples, rejected)
 
 
 def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[Rejected]:
@@ -258,7 +264,7 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir()):
         root = entries[0]  # zip made by compressing the dataset's top folder
         shutil.copyfile(dest / NOTES, root / NOTES)
-    label = name or (Path(archive).stem if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
+    label = name or (_printable(Path(archive).stem) if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
     return from_folder(root, label)
 
 
@@ -275,6 +281,8 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
         safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "file"
         if not label:
             rejected.append(Rejected(filename, "no label given"))
+        elif len(label) > MAX_NAME_CHARS:
+            rejected.append(Rejected(filename, _too_long(label)))
         elif not data:
             rejected.append(Rejected(filename, "empty file (0 bytes)"))
         elif Path(safe).suffix.lower() not in SUFFIXES:
@@ -411,6 +419,10 @@ def _inside(path: Path, root: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _too_long(label: str) -> str:
+    return f"class name of {len(label):,} characters ('{label[:40]}...') is over the {MAX_NAME_CHARS}-character limit"
 
 
 def _printable(name: str) -> str:

@@ -59,15 +59,15 @@ def decode(data: bytes, name: str = "image") -> DecodedImage:
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
+            if upright.mode.startswith("I;16") or upright.mode == "I":  # 16-bit: keep the top 8 bits
+                upright = upright.convert("I").point(lambda v: v / 256).convert("L")
+            rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(f"{name}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
     except UnidentifiedImageError:
         raise ImageRejected(f"{name}: not an image file (unrecognized format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"{name}: corrupt or truncated image ({_short(exc)})") from None
-    if upright.mode in ("I;16", "I;16B", "I;16L", "I"):
-        upright = upright.point(lambda v: v / 256).convert("L")
-    rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
     plain = rgb is img and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
     return DecodedImage(data, rgb, normalized=not plain)
 

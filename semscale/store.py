@@ -151,14 +151,18 @@ class ResultsStore:
         return [_run_info(r) for r in rows]
 
     def run(self, run_id: str) -> RunInfo:
+        """A run by its id or an unambiguous prefix of it (taken literally: '%' and '_' match themselves)."""
         with self._connect() as con:
-            row = con.execute(
+            rows = con.execute(
                 "SELECT run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, "
-                "error, config, pid, host FROM runs WHERE run_id = ? OR run_id LIKE ? || '%' ORDER BY run_id = ? DESC",
-                [run_id, run_id, run_id]).fetchall()
-        if not row:
+                "error, config, pid, host FROM runs WHERE run_id = ? OR (? <> '' AND starts_with(run_id, ?)) "
+                "ORDER BY run_id = ? DESC, run_id", [run_id, run_id, run_id, run_id]).fetchall()
+        if not rows:
             raise SemscaleError(f"no run {run_id!r} in {self.path}")
-        return _run_info(row[0])
+        if rows[0][0] != run_id and len(rows) > 1:
+            raise SemscaleError(f"{run_id!r} matches {len(rows)} runs ({', '.join(r[0] for r in rows[:5])}); "
+                                "give more of the run id")
+        return _run_info(rows[0])
 
     def pid(self, run_id: str) -> int | None:
         """Process id of the run's last worker (for Cancel)."""
@@ -308,7 +312,8 @@ class ResultsStore:
 
 def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:
     """Paths are stored as file-system bytes so any file name survives; give them back as str."""
-    frame["path"] = [os.fsdecode(bytes(p)) for p in frame["path"]]
+    # object dtype: pandas' default (Arrow) strings cannot hold the surrogate escapes of such names
+    frame["path"] = pd.Series([os.fsdecode(bytes(p)) for p in frame["path"]], index=frame.index, dtype=object)
     return frame
 
 
