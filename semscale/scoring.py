@@ -1,7 +1,9 @@
 """Zero-shot scoring of cached embeddings at one scale level, for the three aggregations.
 
 Everything here is pure NumPy on already-computed embeddings, so any number of levels, orders and
-aggregations cost no extra encoding. Images are processed in chunks to bound memory.
+aggregations cost no extra encoding. Images are processed in chunks of at most CHUNK_ROWS rows and
+about CHUNK_CELLS cosines, which bounds memory and keeps the passes over each chunk in cache
+(measured in benchmarks/b4_scale.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ AGGREGATIONS = ("max", "mean", "probsum")
 LOGIT_SCALE = 100.0  # CLIP's learned temperature, fixed at 100 in released models
 TOP_K = 3
 CHUNK_ROWS = 2048
+CHUNK_CELLS = 1 << 22  # images x candidates per chunk: 16 MB of cosines stay cache-friendly
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -63,33 +66,96 @@ def class_scores(images: np.ndarray, names: np.ndarray, cand: Candidates, aggreg
     mean:    cosine to the re-normalized mean of the class's active name embeddings.
     probsum: softmax over all active names at logit scale 100, summed per class.
     """
+    cand_names = names[cand.rows]
     if aggregation == "mean":
-        sums = np.add.reduceat(names[cand.rows], cand.starts, axis=0)
-        return images @ normalize(sums).T
-    sims = images @ names[cand.rows].T
+        return _scores(images, None, cand, aggregation, _centroids(cand_names, cand))
+    return _scores(images, images @ cand_names.T, cand, aggregation)
+
+
+def _centroids(cand_names: np.ndarray, cand: Candidates) -> np.ndarray:
+    """(K, D) unit-norm mean of each class's active name embeddings (the `mean` aggregation)."""
+    return normalize(np.add.reduceat(cand_names, cand.starts, axis=0))
+
+
+def _scores(images: np.ndarray, sims: np.ndarray | None, cand: Candidates, aggregation: str,
+            centroids: np.ndarray | None = None) -> np.ndarray:
+    """Class scores from the (N, M) cosines `sims` to the candidates (or from `centroids` for mean)."""
+    if aggregation == "mean":
+        return images @ centroids.T
     if aggregation == "max":
         return np.maximum.reduceat(sims, cand.starts, axis=1)
     if aggregation == "probsum":
-        logits = LOGIT_SCALE * sims
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        logits = LOGIT_SCALE * sims  # a new array: `sims` is still needed for the top names
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits, out=logits)
         probs /= probs.sum(axis=1, keepdims=True)
         return np.add.reduceat(probs, cand.starts, axis=1)
     raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
 
 
+def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Columns and values of the k largest entries per row, largest first, ties to the lower column.
+
+    Exactly what `np.argsort(-sims, kind="stable")[:, :k]` selects, but in k passes of argmax
+    instead of a full sort of every row (sorting 16,000 candidates costs ~200x one argmax pass).
+    The fast path overwrites the picked entries of `sims` with -inf and returns True. A chunk
+    holding NaN or -inf, where a picked entry could tie with the mask, is sorted the slow way
+    instead, with `sims` left as it was, and False is returned.
+    """
+    rows = np.arange(len(sims))
+    cols = np.empty((len(sims), k), np.int64)
+    vals = np.empty((len(sims), k), sims.dtype)
+    for j in range(k):
+        cols[:, j] = sims.argmax(axis=1)  # first occurrence of the maximum, as a stable sort keeps
+        vals[:, j] = sims[rows, cols[:, j]]
+        if not (vals[:, j] > -np.inf).all():  # NaN (argmax returns the first NaN) or -inf
+            for i in range(j):
+                sims[rows, cols[:, i]] = vals[:, i]
+            cols = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            return cols, np.take_along_axis(sims, cols, axis=1), False
+        sims[rows, cols[:, j]] = -np.inf
+    return cols, vals, True
+
+
+def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
+                 aggregations: list[str] | tuple[str, ...]) -> dict[str, Prediction]:
+    """`predict` for several aggregations at one level, computing the cosines and top names once.
+
+    Each result equals `predict(images, names, cand, aggregation)`; the top names are the same
+    for every aggregation, so all results share one `top_rows` and one `top_sims` array.
+    """
+    k = min(TOP_K, len(cand.rows))
+    cand_names = names[cand.rows]
+    centroids = _centroids(cand_names, cand) if "mean" in aggregations else None
+    parts: dict[str, list] = {agg: [] for agg in aggregations}
+    tops = []
+    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(cand.rows))))
+    for start in range(0, len(images), step):
+        chunk = images[start : start + step]
+        sims = chunk @ cand_names.T
+        scores = {agg: _scores(chunk, sims, cand, agg, centroids) for agg in aggregations if agg != "max"}
+        top, top_sims, fast = _top_k(sims, k)
+        if "max" in aggregations:
+            if fast and k:
+                # The best class under max owns the best candidate and scores its cosine; with the
+                # candidates grouped by class in class order, the first maximal candidate lies in
+                # the first maximal class, which argmax over reduced class scores would pick.
+                parts["max"].append((cand.owner[top[:, 0]], top_sims[:, 0]))
+            else:  # NaN or no candidates: reduce as before (`sims` is intact on this path)
+                scores["max"] = _scores(chunk, sims, cand, "max")
+        for agg, s in scores.items():
+            predicted = s.argmax(axis=1)
+            parts[agg].append((predicted, s[np.arange(len(chunk)), predicted]))
+        tops.append((cand.rows[top], top_sims))
+    if not tops:
+        empty = np.zeros((0,), dtype=np.int64)
+        return {agg: Prediction(empty, np.zeros(0, np.float32), np.zeros((0, k), np.int64),
+                                np.zeros((0, k), np.float32)) for agg in aggregations}
+    top_rows, top_sims = (np.concatenate(t) for t in zip(*tops))
+    return {agg: Prediction(np.concatenate([p[0] for p in parts[agg]]), np.concatenate([p[1] for p in parts[agg]]),
+                            top_rows, top_sims) for agg in aggregations}
+
+
 def predict(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str) -> Prediction:
     """Predicted class per image (ties go to the earlier class) plus the top names by cosine."""
-    k = min(TOP_K, len(cand.rows))
-    parts = []
-    for start in range(0, len(images), CHUNK_ROWS):
-        chunk = images[start : start + CHUNK_ROWS]
-        scores = class_scores(chunk, names, cand, aggregation)
-        predicted = scores.argmax(axis=1)
-        sims = chunk @ names[cand.rows].T
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
-        parts.append((predicted, scores[np.arange(len(chunk)), predicted], cand.rows[top],
-                      np.take_along_axis(sims, top, axis=1)))
-    if not parts:
-        empty = np.zeros((0,), dtype=np.int64)
-        return Prediction(empty, np.zeros(0, np.float32), np.zeros((0, k), np.int64), np.zeros((0, k), np.float32))
-    return Prediction(*(np.concatenate(p) for p in zip(*parts)))
+    return predict_many(images, names, cand, (aggregation,))[aggregation]

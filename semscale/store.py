@@ -211,18 +211,29 @@ class ResultsStore:
             if len(predictions):
                 _insert(con, "predictions", predictions.assign(run_id=run_id))
                 gains = _gains(predictions)
-                for (agg, rep, n), (count, correct) in gains.items():
-                    con.execute(
-                        "UPDATE points SET n_images = n_images + ?, correct = correct + ? "
-                        "WHERE run_id=? AND aggregation=? AND repeat=? AND n_names=?",
-                        [count, correct, run_id, agg, rep, n])
+                # Read the run's points, add this batch and recompute every interval in Python, then
+                # write them back in one statement (one UPDATE per point cost ~1 ms each).
                 rows = con.execute("SELECT aggregation, repeat, n_names, n_images, correct FROM points WHERE run_id=?",
                                    [run_id]).fetchall()
+                updated = []
                 for agg, rep, n, total, correct in rows:
+                    count, right = gains.get((agg, rep, n), (0, 0))
+                    total, correct = total + count, correct + right
                     low, high = wilson(correct, total)
-                    con.execute("UPDATE points SET accuracy=?, ci_low=?, ci_high=? "
-                                "WHERE run_id=? AND aggregation=? AND repeat=? AND n_names=?",
-                                [correct / total if total else None, low, high, run_id, agg, rep, n])
+                    updated.append((agg, rep, n, total, correct, correct / total if total else None, low, high))
+                if updated:
+                    agg, rep, n, total, correct, accuracy, low, high = zip(*updated)
+                    con.register("updated_points", pa.table({
+                        "aggregation": pa.array(agg, pa.string()), "repeat": pa.array(rep, pa.int32()),
+                        "n_names": pa.array(n, pa.int32()), "n_images": pa.array(total, pa.int32()),
+                        "correct": pa.array(correct, pa.int32()), "accuracy": pa.array(accuracy, pa.float64()),
+                        "ci_low": pa.array(low, pa.float64()), "ci_high": pa.array(high, pa.float64())}))
+                    con.execute(
+                        "UPDATE points SET n_images = u.n_images, correct = u.correct, accuracy = u.accuracy, "
+                        "ci_low = u.ci_low, ci_high = u.ci_high FROM updated_points u WHERE points.run_id = ? "
+                        "AND points.aggregation = u.aggregation AND points.repeat = u.repeat "
+                        "AND points.n_names = u.n_names", [run_id])
+                    con.unregister("updated_points")
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
             done = (int(predictions["image_idx"].nunique()) if len(predictions) else 0) + len(rejected)
@@ -318,8 +329,14 @@ def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _gains(predictions: pd.DataFrame) -> dict[tuple[str, int, int], tuple[int, int]]:
-    grouped = predictions.groupby(["aggregation", "repeat", "n_names"])["correct"].agg(["count", "sum"])
-    return {k: (int(v["count"]), int(v["sum"])) for k, v in grouped.iterrows()}
+    """(images, correct) per point; a plain loop beats pandas' groupby ~10x on a batch's few hundred rows."""
+    out: dict[tuple[str, int, int], list[int]] = {}
+    keys = zip(predictions["aggregation"].tolist(), predictions["repeat"].tolist(), predictions["n_names"].tolist())
+    for key, correct in zip(keys, predictions["correct"].tolist()):
+        tally = out.setdefault(key, [0, 0])
+        tally[0] += 1
+        tally[1] += bool(correct)
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def _insert(con, table: str, frame: pd.DataFrame) -> None:
