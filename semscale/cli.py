@@ -196,6 +196,9 @@ def cmd_resume(args, store: ResultsStore) -> int:
         args.server = saved["server"]
     if args.local is None and args.server is None and saved.get("model_dir"):
         args.local = saved["model_dir"]
+    for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
+        if getattr(args, option) is None and saved.get(key) is not None:
+            setattr(args, option, saved[key])  # the run's own settings unless overridden
     engine = Engine(store, _backend(args).encoder())
     return _process(engine, store, info.run_id)
 

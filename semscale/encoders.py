@@ -124,6 +124,7 @@ class ClipServerEncoder:
         self.model_id = f"server:{self.url}"
         self.description = f"CLIP server {self.url}"
         self.batch_size, self.timeout, self.retries, self.backoff = batch_size, timeout, retries, backoff
+        self._token = token
         self._client = Client(self.url, credential={"Authorization": token} if token else {})
         # Jina's clients log every failed request as a multi-line box on stdout; the failure is
         # reported once, in one sentence, by `_call` instead.
@@ -150,7 +151,7 @@ class ClipServerEncoder:
             worker.join(self.timeout)
             if "value" in box:
                 return box["value"]
-            last = f"no answer within {self.timeout:g} s" if worker.is_alive() else _reason(box.get("error"))
+            last = f"no answer within {self.timeout:g} s" if worker.is_alive() else _reason(box.get("error"), self._token)
         raise EncoderUnavailable(
             f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempt"
             f"{'s' if self.retries else ''} ({last})", reason=last)
@@ -247,14 +248,17 @@ def _quiet_client_noise() -> None:
         log.addFilter(_DropClientNoise())
 
 
-def _reason(exc: BaseException | None) -> str:
+def _reason(exc: BaseException | None, secret: str | None = None) -> str:
+    """One line from a client error; `secret` (a server may quote the credential back) is masked."""
     if exc is None:
         return "no answer"
     status = getattr(exc.args[0], "status", None) if exc.args else None
     if status is not None and getattr(status, "description", ""):
         # jina's BadServer carries the whole response header; its str() starts with the request id
-        return _clip(f"server error: {status.description}")
-    return _clip(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        text = f"server error: {status.description}"
+    else:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return _clip(text.replace(secret, "***") if secret else text)
 
 
 def _clip(text: str, limit: int = 240) -> str:

@@ -24,9 +24,12 @@ from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import ImageRejected, content_hash, decode
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict
+from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict_many
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
+
+
+MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
 
 
 @dataclass
@@ -192,15 +195,14 @@ class Engine:
         names = NameEmbeddings(self.encoder, self.store, all_names, config.templates)
         self.encoded_texts += names.encoded
         classes = labels.classes
-        plans = []  # (aggregation, repeat, n, candidates)
+        plans = []  # (repeat, n, candidates): every aggregation of a level is scored together
         for rep, ordered in enumerate(orders):
             for n in levels:
                 active = ordered.active(n)
-                cand = Candidates.build([names.rows(active[c]) for c in classes])
-                for agg in config.aggregations:
-                    plans.append((agg, rep, n, cand))
+                plans.append((rep, n, Candidates.build([names.rows(active[c]) for c in classes])))
         self.store.init_points(run_id, pd.DataFrame(
-            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0) for agg, rep, n, c in plans],
+            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0)
+             for rep, n, c in plans for agg in config.aggregations],
             columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct",
                      "accuracy", "ci_low", "ci_high"]))
         name_list = list(names.index)
@@ -210,51 +212,58 @@ class Engine:
         total = self.store.run(run_id).n_images
         done = len(finished)
         rejected_total = 0
-        for start in range(0, len(todo), config.batch_size):
+        position, size = 0, config.batch_size
+        while position < len(todo):
             if should_stop and should_stop():
                 return "cancelled"
             t0 = time.perf_counter()
-            batch = todo.iloc[start : start + config.batch_size]
-            good, hashes, decoded, rejected = [], [], [], []
+            batch = todo.iloc[position : position + size]
+            position += len(batch)
+            rows, hashes, files, rejected = [], [], [], []
             for row in batch.itertuples():
                 try:
                     with open(row.path, "rb") as fh:
                         data = fh.read()
-                    img = decode(data, row.name)
-                except ImageRejected as exc:
-                    rejected.append((row.image_idx, row.name, str(exc).split(": ", 1)[-1]))
-                    continue
                 except OSError as exc:
                     rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
                     continue
-                good.append(row)
+                rows.append(row)
                 hashes.append(content_hash(data))
-                decoded.append(img)
-            t1 = time.perf_counter()
+                files.append(data)
             cached = self.store.get_embeddings(self.encoder.model_id, hashes)
-            missing = [i for i, h in enumerate(hashes) if h not in cached]
+            # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
+            decoded = {}
+            for i, h in enumerate(hashes):
+                if h not in cached and h not in decoded:
+                    try:
+                        decoded[h] = decode(files[i], rows[i].name)
+                    except ImageRejected as exc:
+                        rejected.append((rows[i].image_idx, rows[i].name, str(exc).split(": ", 1)[-1]))
+            keep = [i for i, h in enumerate(hashes) if h in cached or h in decoded]
+            good, hashes = [rows[i] for i in keep], [hashes[i] for i in keep]
+            t1 = time.perf_counter()
             new = {}
-            if missing:
-                vecs = self.encoder.encode_images([decoded[i] for i in missing])
+            if decoded:
+                vecs = self.encoder.encode_images(list(decoded.values()))
                 self._check_dim(vecs, names.matrix.shape[1])
-                new = {hashes[i]: ("image", v) for i, v in zip(missing, vecs)}
+                new = {h: ("image", v) for h, v in zip(decoded, vecs)}
                 cached.update({h: v for h, (_, v) in new.items()})
-                self.encoded_images += len(set(hashes[i] for i in missing))
+                self.encoded_images += len(decoded)
             t2 = time.perf_counter()
             frames = []
             if good:
                 image_matrix = normalize(np.stack([cached[h] for h in hashes]))
                 truth = np.array([classes.index(r.label) for r in good])
                 idx = np.array([r.image_idx for r in good])
-                for agg, rep, n, cand in plans:
-                    p = predict(image_matrix, names.matrix, cand, agg)
-                    frames.append(pd.DataFrame({
-                        "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": hashes,
-                        "predicted": [classes[k] for k in p.predicted], "correct": p.predicted == truth,
-                        "score": p.score.astype(np.float32),
-                        "top_names": [[name_list[r] for r in row] for row in p.top_rows],
-                        "top_sims": [list(map(float, row)) for row in p.top_sims],
-                    }))
+                for rep, n, cand in plans:
+                    for agg, p in predict_many(image_matrix, names.matrix, cand, config.aggregations).items():
+                        frames.append(pd.DataFrame({
+                            "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": hashes,
+                            "predicted": [classes[k] for k in p.predicted], "correct": p.predicted == truth,
+                            "score": p.score.astype(np.float32),
+                            "top_names": [[name_list[r] for r in row] for row in p.top_rows],
+                            "top_sims": [list(map(float, row)) for row in p.top_sims],
+                        }))
             t3 = time.perf_counter()
             self.store.commit_batch(
                 run_id, self.encoder.model_id, new,
@@ -263,6 +272,9 @@ class Engine:
                 {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t0})
             done += len(batch)
             rejected_total += len(rejected)
+            # Batches bound the work a crash can lose; when nothing needed encoding that work is
+            # cheap, so grow the batch and spend less time opening the results file.
+            size = min(size * 2, MAX_CACHED_BATCH) if not decoded else config.batch_size
             if progress:
                 progress(Progress(run_id, done, total, rejected_total, len(batch) / max(time.perf_counter() - t0, 1e-9)))
         return "done"

@@ -35,6 +35,8 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     args = [sys.executable, "-m", "semscale", "--results", str(results), "run", "--config", str(config_file),
             "--run-id", run_id]
     args += ["--server", backend.server] if backend.server else ["--local", backend.model_dir or ""]
+    args += ["--timeout", str(backend.timeout), "--retries", str(backend.retries),
+             "--server-batch", str(backend.batch_size)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     if backend.token:
         env["SEMSCALE_TOKEN"] = backend.token  # the environment, not argv: argv is visible to every user

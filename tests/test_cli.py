@@ -88,3 +88,24 @@ def test_show_names_the_threshold_and_report_writes_figures(tmp_path, colour_dir
     assert f"report {run_id} --out" in md and "| max | 1 |" in md and "Critical threshold" in md
     assert (tmp_path / "rep" / f"{run_id}-curve.png").stat().st_size > 10_000
     assert (tmp_path / "rep" / f"{run_id}-classes.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_dashboard_jobs_carry_the_backend_settings_to_the_run(tmp_path, colour_dir, model_dir, monkeypatch):
+    import time
+
+    from semscale import jobs
+    from semscale.engine import RunConfig
+    from semscale.settings import Backend
+    from semscale.store import ResultsStore
+
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    db = tmp_path / "jobs.duckdb"
+    backend = Backend(server=None, model_dir=str(model_dir), timeout=7.5, retries=1, batch_size=5)
+    run_id, log = jobs.start(RunConfig(dataset=str(colour_dir)), db, backend)
+    store = ResultsStore(db)
+    deadline = time.monotonic() + 60
+    while not (store.runs() and store.run(run_id).status == "done"):
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.3)
+    assert store.run(run_id).config["backend"] == {"server": None, "model_dir": str(model_dir), "batch_size": 5,
+                                                   "timeout": 7.5, "retries": 1}

@@ -452,9 +452,6 @@ def echoing_server():
         server.server_close()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="encoders.ClipServerEncoder._call copies the server's error text, which may quote the "
-                   "credential, into EncoderUnavailable: it reaches stderr, runs.error and the Run page")
 def test_token_quoted_back_by_a_server_is_not_repeated(tmp_path, colour_dir):
     db = tmp_path / "echo.duckdb"
     env = cli_env(SEMSCALE_TOKEN=TOKEN, SEMSCALE_HOME=str(tmp_path / "home"))
