@@ -104,9 +104,7 @@ class _Bar:
 
     def __call__(self, p: Progress) -> None:
         if self.bar is None:
-            self.bar = self._tqdm(total=p.total, initial=p.done - min(p.done, 0), unit="img", file=sys.stderr,
-                                  desc=f"run {p.run_id}")
-            self.bar.n = 0
+            self.bar = self._tqdm(total=p.total, unit="img", file=sys.stderr, desc=f"run {p.run_id}")
         self.bar.n = p.done
         self.bar.set_postfix(rejected=p.rejected, refresh=False)
         self.bar.refresh()
