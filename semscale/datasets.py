@@ -103,7 +103,12 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
     samples: list[Sample] = []
     rejected: list[Rejected] = []
     labels: dict[str, str] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for folder in folders:
+        reason = _symlinked_class(folder, folders, root)
+        if reason:
+            rejected.append(Rejected(f"{_printable(folder.name)}/", reason))
+            continue
         label = clean_class_name(_printable(folder.name))
         if not label:
             rejected.append(Rejected(_printable(folder.name), "folder name gives an empty class name"))
@@ -140,6 +145,22 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
     if not samples:
         raise SemscaleError(f"no usable images in {root}: expected one sub-folder of images per class")
     return Dataset(name or _printable(root.name), root, samples, rejected)
+
+
+def _symlinked_class(folder: Path, folders: list[Path], root: Path) -> str | None:
+    """Why a class folder that is a symlink is refused, or None (not a symlink, or a safe one).
+
+    Like a symlinked file, it may not lead outside the dataset; inside, it may not alias another
+    class folder, whose images would then be counted under two classes."""
+    if not folder.is_symlink():
+        return None
+    target = folder.resolve()
+    if not _inside(target, root):
+        return "symlink pointing outside the dataset; class skipped"
+    for other in folders:
+        if other != folder and (_inside(target, other) or _inside(other, target)):
+            return f"symlink to class folder '{_printable(other.name)}/', whose images would count twice; class skipped"
+    return None
 
 
 def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:

@@ -44,3 +44,37 @@ def test_uploads_are_kept_by_content_and_bad_ones_rejected(tmp_path):
 def test_real_dataset_folder(shared_datasets):
     ds = datasets.from_folder(shared_datasets / "clothing")
     assert len(ds.classes) == 10 and len(ds.samples) == 713
+
+
+def _class(folder, *files):
+    folder.mkdir(parents=True)
+    for f in files:
+        (folder / f).write_bytes(_png())
+    return folder
+
+
+def test_symlinked_class_folder_outside_the_root_is_rejected_like_a_symlinked_file(tmp_path):
+    root = tmp_path / "set"
+    _class(root / "cat", "c.png")
+    secret = _class(tmp_path / "elsewhere" / "private", "p1.png", "p2.png")
+    (root / "dog").symlink_to(secret, target_is_directory=True)
+    ds = datasets.from_folder(root)
+    assert ds.counts() == {"cat": 1}
+    assert not any(s.path.resolve().is_relative_to(secret) for s in ds.samples)
+    assert {r.item: r.reason for r in ds.rejected} == {"dog/": "symlink pointing outside the dataset; class skipped"}
+
+
+def test_symlinked_class_folder_inside_the_root(tmp_path):
+    """Allowed when its images are used nowhere else (e.g. a class kept in a hidden store folder);
+    refused when it aliases another class folder, whose images would then count under two classes."""
+    root = tmp_path / "set"
+    _class(root / "cat", "c.png")
+    _class(root / ".store" / "dogs", "d1.png", "d2.png")
+    (root / "dog").symlink_to(root / ".store" / "dogs", target_is_directory=True)
+    (root / "kitty").symlink_to(root / "cat", target_is_directory=True)
+    (root / "tabby").symlink_to("cat/", target_is_directory=True)  # relative, as `ln -s` makes them
+    ds = datasets.from_folder(root)
+    assert ds.counts() == {"cat": 1, "dog": 2}
+    reasons = {r.item: r.reason for r in ds.rejected}
+    assert reasons == {"kitty/": "symlink to class folder 'cat/', whose images would count twice; class skipped",
+                       "tabby/": "symlink to class folder 'cat/', whose images would count twice; class skipped"}
