@@ -18,6 +18,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 DIM = 16
 SIZE = 32
+CELLS = 3 * 4 * 4  # the vision model sees 8x8-pixel blocks: 4x4 of them per channel
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 COLOURS = {
@@ -34,36 +36,51 @@ def colour_direction(rgb: tuple[int, int, int]) -> np.ndarray:
 
 
 def _vision(path: Path, rng: np.random.Generator) -> None:
-    pool = helper.make_node("AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8])
-    flat = helper.make_node("Flatten", ["pooled"], ["flat"], axis=1)  # (B, 3*4*4)
-    proj = np.zeros((48, DIM), np.float32)
+    proj = np.zeros((CELLS, DIM), np.float32)
     for c in range(3):  # colour means into dims 0..2 (average of the 16 cells per channel)
         proj[c * 16 : (c + 1) * 16, c] = 1.0 / 16
-    proj[:, 3:] = rng.normal(0, 0.05, (48, DIM - 3))  # a little spatial detail elsewhere
+    proj[:, 3:] = rng.normal(0, 0.05, (CELLS, DIM - 3))  # a little spatial detail elsewhere
+    write_vision(path, proj)
+
+
+def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD) -> None:
+    """A vision model whose embedding is `cells @ proj`: `cells` (B, 48) are the pixel values
+    (x / 255 - mean) / std averaged over 8x8 blocks, channel-major (R cells 0..15 row by row, then
+    G, then B)."""
+    pool = helper.make_node("AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8])
+    flat = helper.make_node("Flatten", ["pooled"], ["flat"], axis=1)  # (B, 3*4*4)
     matmul = helper.make_node("MatMul", ["flat", "proj"], ["image_embeds"])
     graph = helper.make_graph(
         [pool, flat, matmul], "tiny_clip_vision",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", DIM])],
-        [numpy_helper.from_array(proj, "proj")],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", proj.shape[1]])],
+        [numpy_helper.from_array(proj.astype(np.float32), "proj")],
     )
     _save(graph, path / "model.onnx")
     (path / "preprocessor_config.json").write_text(json.dumps({
         "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": SIZE},
         "do_center_crop": True, "crop_size": {"height": SIZE, "width": SIZE}, "do_rescale": True,
-        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": MEAN.tolist(), "image_std": STD.tolist(),
+        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": np.asarray(mean).tolist(),
+        "image_std": np.asarray(std).tolist(),
         "resample": 3, "do_convert_rgb": True,
     }))
 
 
 def _text(path: Path, rng: np.random.Generator) -> None:
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-    vocab = special + list(COLOURS) + WORDS + CHARS + ["##" + c for c in CHARS]
+    vocab = SPECIAL + list(COLOURS) + WORDS + CHARS + ["##" + c for c in CHARS]
     table = rng.normal(0, 0.3, (len(vocab), DIM)).astype(np.float32)
     for i, word in enumerate(vocab):
         if word in COLOURS:
             table[i, :3] = 12 * colour_direction(COLOURS[word])
             table[i, 3:] *= 0.1
+    write_text(path, vocab, table)
+
+
+def write_text(path: Path, vocab: list[str], table: np.ndarray) -> None:
+    """A text model whose embedding is the mean of its tokens' rows of `table` (one row per `vocab`
+    entry, SPECIAL first), with a lower-casing WordPiece tokenizer and no [CLS]/[SEP]: a one-word
+    text that is in `vocab` embeds to exactly that word's row."""
+    assert vocab[: len(SPECIAL)] == SPECIAL and len(vocab) == len(table)
     gather = helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0)  # (B, L, D)
     mask_f = helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT)
     mask_3d = helper.make_node("Unsqueeze", ["mask_f", "axis2"], ["mask_3d"])
@@ -75,15 +92,15 @@ def _text(path: Path, rng: np.random.Generator) -> None:
         [gather, mask_f, mask_3d, masked, summed, count, mean], "tiny_clip_text",
         [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
          helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", DIM])],
-        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.array([2], np.int64), "axis2"),
+        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", table.shape[1]])],
+        [numpy_helper.from_array(table.astype(np.float32), "table"), numpy_helper.from_array(np.array([2], np.int64), "axis2"),
          numpy_helper.from_array(np.array([1], np.int64), "axis1")],
     )
     _save(graph, path / "model.onnx")
     tokenizer = {
         "version": "1.0", "truncation": None, "padding": None,
         "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                          "normalized": False, "special": True} for i, t in enumerate(special)],
+                          "normalized": False, "special": True} for i, t in enumerate(SPECIAL)],
         "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
                        "strip_accents": True, "lowercase": True},
         "pre_tokenizer": {"type": "BertPreTokenizer"},
