@@ -49,6 +49,7 @@ Level 3 adds arrow, bread, cloud.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import designed
@@ -61,6 +62,7 @@ from test_server import Server
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 LEVELS = [1, 2, 3]
+CLASSES = list(designed.IMAGES)
 # (aggregation, level) -> predicted class of k0 .. k5, from the hand computation above.
 EXPECTED = {
     ("max", 1): "ant ant bee bee cat cat",
@@ -137,6 +139,12 @@ def assert_hand_computed(results, run_id):
         assert p["accuracy"] == CORRECT[agg, level] / 6
 
 
+def decoded(images_root):
+    """k0 .. k5 decoded, as the engine decodes them."""
+    paths = [images_root / c / f"k{k}.png" for c, ks in designed.IMAGES.items() for k in ks]
+    return [decode(p.read_bytes(), p.name) for p in paths]
+
+
 def run(engine, images, labels, **config) -> str:
     return engine.run(RunConfig(dataset=str(images), labels=labels, schedule="1,2,3", aggregations=AGGREGATIONS,
                                 **config))
@@ -144,10 +152,7 @@ def run(engine, images, labels, **config) -> str:
 
 def test_the_model_embeds_as_designed(designed_encoder, designed_images):
     """The premise of every hand computation: image k is e_k and a name's cosines are its table row."""
-    import numpy as np
-
-    files = [designed_images / c / f"k{k}.png" for c, ks in designed.IMAGES.items() for k in ks]
-    images = designed_encoder.encode_images([decode(f.read_bytes(), f.name) for f in files])
+    images = designed_encoder.encode_images(decoded(designed_images))
     assert np.array_equal(images != 0, np.eye(6, designed.DIM, dtype=bool))  # exact zeros elsewhere
     np.testing.assert_allclose(images[:, :6], np.eye(6), atol=1e-6)
     vectors = designed.name_vectors()
@@ -188,23 +193,19 @@ def test_a_tie_goes_to_the_earlier_class(designed_encoder, designed_images, resu
 
 
 # --- the same numbers through a real `semscale serve --local` on the designed model ----------------
-def files(images_root):
-    paths = [images_root / c / f"k{k}.png" for c, ks in designed.IMAGES.items() for k in ks]
-    return [decode(p.read_bytes(), p.name) for p in paths]
-
-
 def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, designed_images):
     from semscale.paper_method import rank_predictions
 
-    labels = LabelSet.clean(designed.LABELS, list(designed.IMAGES))
-    paper = rank_predictions(designed_server.url, files(designed_images), labels, LEVELS, batch_size=4)
+    images = decoded(designed_images)
+    paper = rank_predictions(designed_server.url, images, LabelSet.clean(designed.LABELS, CLASSES), LEVELS,
+                             batch_size=4)
     for level in LEVELS:
         assert " ".join(paper.predictions[level]) == EXPECTED["max", level], level
     # the top name is the best-scoring one; at k4 the twins tie and the earlier class's name comes first
     assert paper.top_names[3] == ["ant", "cloud", "bee", "bee", "bell", "cat"]
-    ties = rank_predictions(designed_server.url, files(designed_images), LabelSet.clean(TIES, list(TIES)), [1])
+    ties = rank_predictions(designed_server.url, images, LabelSet.clean(TIES, CLASSES), [1])
     assert " ".join(ties.predictions[1]) == TIES_LEVEL1
-    reversed_ = rank_predictions(designed_server.url, files(designed_images), LabelSet.clean(REVERSED), [1])
+    reversed_ = rank_predictions(designed_server.url, images, LabelSet.clean(REVERSED, CLASSES), [1])
     assert " ".join(reversed_.predictions[1]) == REVERSED_LEVEL1
 
 
