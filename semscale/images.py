@@ -6,6 +6,7 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -70,6 +71,29 @@ def decode(data: bytes, name: str = "image") -> DecodedImage:
         raise ImageRejected(f"{name}: corrupt or truncated image ({_short(exc)})") from None
     plain = rgb is img and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
     return DecodedImage(data, rgb, normalized=not plain)
+
+
+def _squash_224(pixels: Image.Image) -> Image.Image:
+    """What the paper's labelling tool did before sending: 224 x 224 with Lanczos, aspect ratio not kept."""
+    return pixels.resize((224, 224), Image.LANCZOS)
+
+
+# How pixels are prepared before the encoder's own preprocessing. "clip" leaves them to the model
+# (resize the shorter side, centre crop); "paper" squashes them first, as the study's code did.
+PREPARATIONS: dict[str, Callable[[Image.Image], Image.Image] | None] = {"clip": None, "paper": _squash_224}
+
+
+def prepare(image: DecodedImage, preparation: str) -> DecodedImage:
+    """`image` as the encoder should see it under `preparation` (a key of PREPARATIONS)."""
+    step = PREPARATIONS[preparation]
+    return image if step is None else DecodedImage(image.original, step(image.pixels), normalized=True)
+
+
+def prepared_hash(data_hash: str, preparation: str) -> str:
+    """Cache key of an image's embedding: its content, plus the preparation when that changes the pixels."""
+    if PREPARATIONS[preparation] is None:
+        return data_hash
+    return hashlib.sha256(f"{preparation}\0{data_hash}".encode()).hexdigest()
 
 
 def _short(exc: Exception) -> str:
