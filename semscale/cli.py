@@ -280,8 +280,7 @@ def cmd_ping(args) -> int:
     if not status.ok:
         print(f"CLIP server {encoder_url} does not answer: {status.reason}", file=sys.stderr)
         return 2
-    print(f"CLIP server {encoder_url} answers: model {status.model or 'unknown (server does not report it)'}, "
-          f"{status.dim}-d embeddings")
+    print(f"CLIP server {encoder_url} answers: model {status.model}, {status.dim}-d embeddings")
     return 0
 
 
