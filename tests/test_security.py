@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import io
-import os
 import signal
 import socket
 import threading
@@ -19,7 +18,7 @@ from conftest import ROOT
 from semscale import settings
 from semscale.encoders import ClipServerEncoder, EncoderUnavailable
 from semscale.images import ImageRejected
-from test_server import Server, free_port
+from test_server import Server
 
 TOKEN = "configured-sekrit"
 
