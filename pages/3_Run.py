@@ -23,10 +23,16 @@ with st.expander("CLIP backend", expanded=False):
         url = st.text_input("Server URL", value=current.server or "grpc://127.0.0.1:51000",
                             help="grpc, grpcs, http, https, ws or wss")
         token = st.text_input("Token (optional)", type="password", value="",
-                              help="Kept in this browser session only; never stored with results.")
+                              help="Kept in this browser session only; never stored with results. Left empty, "
+                                   "the configured token goes to the configured server only.")
         if st.button("Use this server"):
-            st.session_state["backend"] = settings.Backend(server=url.strip(), token=token or current.token)
-            st.rerun()
+            try:
+                url = settings.server_url(url)
+                st.session_state["backend"] = settings.Backend(
+                    server=url, token=settings.token_for(url, token or None, previous=current))
+                st.rerun()
+            except SemscaleError as exc:
+                st.error(str(exc))
     elif current.server and st.button("Use the embedded model"):
         st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
         st.rerun()

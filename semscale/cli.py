@@ -75,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     srv.add_argument("--local", metavar="MODEL_DIR", default=None,
                      help="folder with vision/ and text/ ONNX models (or $SEMSCALE_MODEL_DIR; default ViT-B/32)")
+    srv.add_argument("--allow-remote-uris", action="store_true", dest="allow_remote_uris",
+                     help="fetch http(s) image URIs clients send (public addresses only, no redirects, 20 MB)")
 
     png = sub.add_parser("ping", help="does a CLIP server answer, and with which model?")
     png.add_argument("url", help="e.g. grpc://127.0.0.1:51000 or grpcs://host:port")
@@ -268,7 +270,7 @@ def cmd_serve(args) -> int:
     from semscale import server  # imports Jina: only for this command
 
     return server.serve(port=args.port, protocol=args.protocol, host=args.host, replicas=args.replicas,
-                        model_dir=args.local)
+                        model_dir=args.local, allow_remote_uris=args.allow_remote_uris)
 
 
 def cmd_ping(args) -> int:
@@ -280,8 +282,7 @@ def cmd_ping(args) -> int:
     if not status.ok:
         print(f"CLIP server {encoder_url} does not answer: {status.reason}", file=sys.stderr)
         return 2
-    print(f"CLIP server {encoder_url} answers: model {status.model or 'unknown (server does not report it)'}, "
-          f"{status.dim}-d embeddings")
+    print(f"CLIP server {encoder_url} answers: model {status.model}, {status.dim}-d embeddings")
     return 0
 
 

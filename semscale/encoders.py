@@ -6,22 +6,25 @@ Both return raw (unnormalized) float32 embeddings, one row per input, in input o
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import queue
 import os
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, TypeVar
-from urllib.parse import urlparse
 
 import numpy as np
 
 from semscale.errors import SemscaleError
 from semscale.images import DecodedImage
+from semscale.settings import server_url
 
 VISION_MODEL = "Qdrant/clip-ViT-B-32-vision"
 TEXT_MODEL = "Qdrant/clip-ViT-B-32-text"
-SCHEMES = ("grpc", "grpcs", "http", "https", "ws", "wss", "websocket")
 
 T = TypeVar("T")
 
@@ -44,16 +47,63 @@ class EncoderUnavailable(SemscaleError):
         self.reason = reason or message  # the last underlying cause alone, e.g. "connection refused"
 
 
-def _fingerprint(path: Path) -> str:
-    """Content fingerprint of a model file: size plus its first and last 4 MB."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as fh:
-        h.update(fh.read(4 << 20))
-        if size > 8 << 20:
-            fh.seek(-(4 << 20), os.SEEK_END)
-            h.update(fh.read())
+class ModelChanged(SemscaleError):
+    """The model behind a server URL is not the one this encoder connected to."""
+
+
+def files_digest(folders: dict[str, Path]) -> str:
+    """sha256 over every file in `folders` ({role: folder}): each file's name as role/relative
+    path (e.g. `text/tokenizer.json`, wherever the folder is), size and whole content, streamed. Weights, preprocessor config
+    and tokenizer all change what the model computes, so all count. 350 MB take about 0.2 s
+    (measured with a warm page cache), so the digest is not cached."""
+    h = hashlib.sha256()
+    for role, folder in sorted(folders.items()):
+        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+            name = f"{role}/{path.relative_to(folder).as_posix()}"
+            h.update(f"{name}\0{path.stat().st_size}\0".encode())
+            with open(path, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
     return h.hexdigest()[:12]
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+PROBE_TEXT = "a photo of a red square on a grey wall"
+PROBE_TOLERANCE = 0.999  # cosine of the probe image's embedding to the connect-time one
+
+
+def probe_image(seed: int = 0) -> DecodedImage:
+    """A fixed 64 x 64 PNG of 4 x 4 coloured blocks: spatial detail and colour, so models that
+    differ anywhere embed it differently. Made in code, identical on every machine."""
+    from PIL import Image
+
+    from semscale.images import decode
+
+    blocks = np.random.default_rng(seed).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    img = Image.fromarray(np.kron(blocks, np.ones((16, 16, 1), np.uint8)), "RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return decode(buf.getvalue(), "probe image")
+
+
+def probe_id(image: np.ndarray, text: np.ndarray) -> str:
+    """`server-probe:<12 hex>` from the probe image's and probe text's embeddings.
+
+    Each is L2-normalised and rounded to 1 decimal (with -0.0 made 0.0), then hashed with the
+    dimension. The connect-time probe is always the same request (the same two documents in the
+    same order), so one machine computes the same floats each time; unit-vector components of a
+    CLIP embedding are a few hundredths, so a float-noise difference (batching, thread count,
+    ~1e-6) moves a component across a rounding boundary with odds of about 1e-6 per component.
+    Finer rounding would make that likelier; coarser would stop telling models apart."""
+    parts = [np.round(normalize_rows(v), 1) + 0.0 for v in (image, text)]
+    h = hashlib.sha256(f"{len(parts[0])}:".encode())
+    for part in parts:
+        h.update(",".join(f"{v:.1f}" for v in part).encode() + b";")
+    return "server-probe:" + h.hexdigest()[:12]
 
 
 class LocalEncoder:
@@ -74,12 +124,8 @@ class LocalEncoder:
             for part in ("vision", "text"):
                 if not (model_dir / part / "model.onnx").is_file():
                     raise EncoderUnavailable(f"model folder {model_dir} has no {part}/model.onnx")
-            self.model_id = "onnx-clip:" + _fingerprint(model_dir / "vision" / "model.onnx") + _fingerprint(
-                model_dir / "text" / "model.onnx"
-            )
             self.description = f"local ONNX CLIP from {model_dir}"
         else:
-            self.model_id = f"fastembed:{VISION_MODEL}+{TEXT_MODEL}"
             self.description = "local CLIP ViT-B/32 (fastembed, ONNX)"
         try:
             self._vision = ImageEmbedding(
@@ -90,6 +136,9 @@ class LocalEncoder:
             )
         except Exception as exc:  # fastembed raises bare ValueError/OSError/HF errors
             raise EncoderUnavailable(f"could not load the CLIP model: {str(exc).splitlines()[0][:200]}") from None
+        # the folders fastembed actually loaded (the hub's cache folder when no model_dir is given)
+        self.model_id = "clip-onnx:" + files_digest({"vision": Path(self._vision.model._model_dir),
+                                                    "text": Path(self._text.model._model_dir)})
 
     def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
         if not images:
@@ -110,21 +159,26 @@ class ClipServerEncoder:
     Each batch gets `timeout` seconds and up to `retries` further attempts with exponential
     backoff; then `EncoderUnavailable` is raised and the engine stops with everything done so
     far kept. The token is sent as the Authorization credential and never stored or printed.
+
+    Identity: on first use the server encodes a fixed probe image and text; `model_id` is the
+    fingerprint `/model` reports (`semscale serve` reports its `LocalEncoder.model_id`, so both
+    share one cache) or else `probe_id` of the probe's embeddings. Every later request carries
+    the probe image too; when its embedding moves, `ModelChanged` is raised before anything of
+    that request is returned, so nothing of another model is stored under this id.
     """
 
     def __init__(self, url: str, token: str | None = None, batch_size: int = 32, timeout: float = 60.0,
                  retries: int = 3, backoff: float = 1.0):
         from clip_client import Client
 
-        parsed = urlparse(url)
-        if parsed.scheme not in SCHEMES or not parsed.hostname or not parsed.port:
-            raise SemscaleError(f"server URL must look like grpc://host:port (schemes: {', '.join(SCHEMES)}), got {url!r}")
-        scheme = "ws" if parsed.scheme == "websocket" else parsed.scheme
-        self.url = f"{scheme}://{parsed.hostname}:{parsed.port}"
-        self.model_id = f"server:{self.url}"
+        self.url = server_url(url)
         self.description = f"CLIP server {self.url}"
         self.batch_size, self.timeout, self.retries, self.backoff = batch_size, timeout, retries, backoff
+        self.probes_sent = 0  # probe images sent: a server's own image counter includes them
         self._token = token
+        self._identity: tuple[str, np.ndarray] | None = None  # (model_id, unit probe image embedding)
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
         self._client = Client(self.url, credential={"Authorization": token} if token else {})
         # Jina's clients log every failed request as a multi-line box on stdout; the failure is
         # reported once, in one sentence, by `_call` instead.
@@ -132,37 +186,54 @@ class ClipServerEncoder:
             jina_client.logger.logger.setLevel(logging.CRITICAL)
         _quiet_client_noise()
 
+    # --- requests ----------------------------------------------------------------------------
+    def _submit(self, fn: Callable[[], T]) -> Future:
+        """Run `fn` on this encoder's one worker thread, so timed-out attempts never pile up
+        threads: a late attempt finishes (the client's own deadline ends it) before the next starts."""
+        future: Future = Future()
+        self._jobs.put((future, fn))
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, daemon=True,  # a hung call must not block exit
+                                            name=f"clip-client {self.url}")
+            self._worker.start()
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn = self._jobs.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # reported in the caller's thread
+                    future.set_exception(exc)
+
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one request with a deadline and retries; errors never include the token."""
         last = "no answer"
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
-            box: dict = {}
-
-            def target():
-                try:
-                    box["value"] = fn()
-                except BaseException as exc:  # reported below, in the caller's thread
-                    box["error"] = exc
-
-            worker = threading.Thread(target=target, daemon=True)  # a hung call must not block exit
-            worker.start()
-            worker.join(self.timeout)
-            if "value" in box:
-                return box["value"]
-            last = f"no answer within {self.timeout:g} s" if worker.is_alive() else _reason(box.get("error"), self._token)
+            future = self._submit(fn)
+            try:
+                return future.result(self.timeout + 1)  # the client's deadline is `timeout`
+            except FutureTimeout:
+                future.cancel()  # still queued behind a late attempt: never sent
+                last = f"no answer within {self.timeout:g} s"
+            except Exception as exc:
+                last = _reason(exc, self._token)
         raise EncoderUnavailable(
             f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempt"
             f"{'s' if self.retries else ''} ({last})", reason=last)
 
-    def _collect(self, method, docs, field: str, what: str) -> dict:
-        """`Client.encode`/`Client.rank` with our own on_done: the value of `field` per returned doc id.
+    def _collect(self, endpoint: str, docs, field: str, what: str) -> dict:
+        """POST `docs` to `endpoint` in `batch_size` requests: the value of `field` per returned doc id.
 
         clip_client gathers results from `response.data.docs`, which Jina 3.33's HTTP client
         leaves empty (`response.docs` has them), so over http:// its own gathering fails with
-        IndexError; reading `response.docs` works for every protocol."""
+        IndexError; reading `response.docs` works for every protocol. Calling Jina's `post`
+        ourselves also passes our deadline, which clip_client's `encode` and `rank` drop."""
         got: dict = {}
+        payload = (self._client._get_rank_payload if endpoint == "/rank" else self._client._get_post_payload)
 
         def keep(response):
             for doc in response.docs:
@@ -170,7 +241,8 @@ class ClipServerEncoder:
 
         def request():
             got.clear()  # a retry starts over
-            method(docs, batch_size=self.batch_size, on_done=keep)
+            self._client._client.post(endpoint, **payload(docs, batch_size=self.batch_size), on_done=keep,
+                                      parameters={"drop_image_content": True}, timeout=self.timeout)
             return got
 
         self._call(what, request)
@@ -178,28 +250,68 @@ class ClipServerEncoder:
             raise EncoderUnavailable(f"CLIP server {self.url} returned no {field} for {what}")
         return got
 
-    def _embeddings(self, docs, what: str) -> np.ndarray:
-        got = self._collect(self._client.encode, docs, "embedding", what)
+    def _raw_embeddings(self, docs, what: str) -> np.ndarray:
+        got = self._collect("/encode", docs, "embedding", what)
         return np.asarray([got[d.id] for d in docs], dtype=np.float32)
+
+    # --- identity ----------------------------------------------------------------------------
+    def _fingerprint(self) -> tuple[str, np.ndarray]:
+        """Encode the probe image and text in one request; the id `/model` reports, else theirs."""
+        from docarray import Document, DocumentArray
+
+        self.probes_sent += 1
+        image, text = self._raw_embeddings(DocumentArray([Document(blob=probe_image().data, mime_type="image"),
+                                                          Document(text=PROBE_TEXT)]), "encode the probe")
+        info = self.server_model()
+        reported = info.get("model") if info else None
+        model_id = reported if isinstance(reported, str) and reported else probe_id(image, text)
+        return model_id, normalize_rows(image)
+
+    def _identify(self) -> tuple[str, np.ndarray]:
+        if self._identity is None:
+            self._identity = self._fingerprint()
+        return self._identity
+
+    @property
+    def model_id(self) -> str:
+        """What the server computes (see the class docstring); asks the server on first use."""
+        return self._identify()[0]
+
+    def _embeddings(self, docs, what: str) -> np.ndarray:
+        """Embeddings of `docs`, checked: the probe image rides along and must embed as at connect time."""
+        from docarray import Document
+
+        model_id, probe = self._identify()
+        self.probes_sent += 1
+        rows = self._raw_embeddings([*docs, Document(blob=probe_image().data, mime_type="image")], what)
+        cosine = float(normalize_rows(rows[-1]) @ probe)
+        if cosine < PROBE_TOLERANCE:
+            try:
+                now = self._fingerprint()[0]
+            except EncoderUnavailable as exc:
+                now = f"unknown ({exc.reason})"
+            raise ModelChanged(
+                f"the model behind CLIP server {self.url} changed from {model_id} to {now} (probe image cosine "
+                f"{cosine:.4f}); nothing from this batch was stored. Resume against a server of {model_id}.")
+        return rows[:-1]
 
     def rank(self, docs):
         """clip-as-service's `/rank` on query Documents with `.matches`, with the same deadline and
         retries as encoding; returns the queries with their matches scored and sorted."""
-        got = self._collect(self._client.rank, docs, "matches", f"rank {len(docs)} queries")
+        got = self._collect("/rank", docs, "matches", f"rank {len(docs)} queries")
         for doc in docs:
             doc.matches = got[doc.id]
         return docs
 
     def server_model(self) -> dict | None:
         """What the server says about its model (`semscale serve` answers `/model` with tags
-        model, description, dim); None when it does not say, as clip-as-service does not."""
+        model, description, dim); None when it does not say, as clip-as-service does not.
+        A server that cannot be reached raises `EncoderUnavailable`."""
         from docarray import Document
 
-        try:
-            payload = self._client._get_post_payload([Document(text="model")])  # carries the credential
-            out = self._call("describe its model", lambda: self._client._client.post("/model", **payload))
-        except EncoderUnavailable:
-            return None
+        payload = self._client._get_post_payload([Document(text="model")])  # carries the credential
+        out = self._call("describe its model",
+                         lambda: self._client._client.post("/model", **payload, timeout=self.timeout))
         tags = dict(out[0].tags) if out is not None and len(out) else {}
         if not tags.get("model"):
             return None

@@ -13,15 +13,15 @@ class Health:
     ok: bool
     summary: str  # one sentence, safe to show (never contains the token)
     dim: int | None = None
-    model: str | None = None  # the model's id; None when a server does not report it
+    model: str | None = None  # the model's fingerprint (`Encoder.model_id`); None when not asked
     reason: str | None = None  # when not ok: the cause alone, e.g. "connection refused"
 
 
 def check(backend: Backend, ask_model: bool = True, timeout: float = 10.0) -> Health:
     """Encode one word with the backend: proves it loads/answers and tells the embedding size.
 
-    With `ask_model`, a server is also asked which model it runs (`semscale serve` says;
-    clip-as-service does not, which leaves `model` None).
+    With `ask_model` the answer names the model's fingerprint (for a server, the one `/model`
+    reports or its probe fingerprint; the first encode establishes it either way).
     """
     where = backend.server or "embedded model"
     try:
@@ -29,11 +29,8 @@ def check(backend: Backend, ask_model: bool = True, timeout: float = 10.0) -> He
         if backend.server:
             encoder.retries, encoder.timeout = 0, min(encoder.timeout, timeout)
         dim = int(encoder.encode_texts(["a photo"]).shape[1])
+        model = encoder.model_id if ask_model else None
     except SemscaleError as exc:
         return Health(False, f"{where}: {exc}", reason=getattr(exc, "reason", None) or str(exc))
-    model = encoder.model_id
-    if backend.server:
-        info = encoder.server_model() if ask_model else None
-        model = info.get("model") if info else None
     named = f", model {model}" if backend.server and model else ""
     return Health(True, f"{encoder.description} answers ({dim}-d embeddings{named})", dim, model)

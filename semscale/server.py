@@ -11,15 +11,24 @@ client calls:
 - `/rank`: each query Document (image or text) has `.matches` in the other modality; each match
   gets `scores['clip_score']` (softmax over the query's matches of 100 x cosine, op 'softmax')
   and `scores['clip_score_cosine']` (op 'cosine'), and the matches come back best first.
-- `/model` (semscale only): one Document whose tags name the model and its embedding size, so
-  `semscale ping` can tell which model a server runs.
+- `/model` (semscale only): one Document whose tags name the model (its `LocalEncoder.model_id`
+  fingerprint) and its embedding size, so clients cache by model and `semscale ping` names it.
+
+An http(s) `.uri` is refused unless the server runs with `allow_remote_uris` (`--allow-remote-uris`):
+fetching what a client names lets it reach this machine's network (cloud metadata, internal
+services). Even then only public addresses are fetched, without redirects, within a size cap.
 """
 
+import ctypes
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import threading
+import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 # Jina reads these at import time: no telemetry calls, no survey banner, only real problems logged.
 os.environ.setdefault("JINA_OPTOUT_TELEMETRY", "1")
@@ -38,13 +47,47 @@ from semscale.scoring import LOGIT_SCALE, normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
 DEFAULT_PORT = 51000
+MAX_REMOTE_BYTES = 20 << 20
+REMOTE_TIMEOUT = 10.0
 
 
 def _is_image(doc: Document) -> bool:
     return bool(doc.uri) or bool(doc.blob) or doc.tensor is not None
 
 
-def _image(doc: Document, position: int) -> DecodedImage:
+def check_public_host(host: str) -> None:
+    """Refuse a host that is, or resolves to, anything but a public address (private, loopback,
+    link-local such as the 169.254.169.254 metadata service, reserved, multicast)."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError) as exc:
+        raise ImageRejected(f"cannot resolve {host!r} ({exc})") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise ImageRejected(f"{host!r} is a non-public address ({address}); the server fetches public URLs only")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect could lead to a non-public address: it fails as an HTTP error
+
+
+def fetch_public(uri: str) -> bytes:
+    """GET a public http(s) URL: no redirects, `REMOTE_TIMEOUT` seconds, at most `MAX_REMOTE_BYTES`."""
+    host = urlparse(uri).hostname
+    if not host:
+        raise ImageRejected("URL has no host")
+    check_public_host(host)
+    opener = urllib.request.build_opener(_NoRedirect)
+    with opener.open(uri, timeout=REMOTE_TIMEOUT) as response:
+        data = response.read(MAX_REMOTE_BYTES + 1)
+    if len(data) > MAX_REMOTE_BYTES:
+        raise ImageRejected(f"larger than {MAX_REMOTE_BYTES >> 20} MB")
+    return data
+
+
+def _image(doc: Document, position: int, allow_remote: bool = False) -> DecodedImage:
     """The document's picture, decoded exactly as the in-process engine decodes files."""
     name = f"document {position}"
     if doc.blob:
@@ -57,11 +100,18 @@ def _image(doc: Document, position: int) -> DecodedImage:
             raise ImageRejected(f"{name}: tensor must be height x width x 3, got shape {pixels.shape}")
         img = Image.fromarray(pixels.astype(np.uint8), "RGB")
         return DecodedImage(b"", img, normalized=True)
-    if not doc.uri.startswith(("data:", "http://", "https://")):
+    if doc.uri.startswith("data:"):
+        return decode(Document(uri=doc.uri).load_uri_to_blob().blob, name)
+    if not doc.uri.startswith(("http://", "https://")):
         # clip_client turns local paths into bytes before sending; the server never reads its own files
         raise ImageRejected(f"{name}: uri must be a data: or http(s): URI; send local files as .blob")
+    if not allow_remote:
+        raise ImageRejected(f"{name}: this server does not fetch http(s) URIs (start it with "
+                            "--allow-remote-uris to fetch public ones); send the image as .blob")
     try:
-        data = Document(uri=doc.uri).load_uri_to_blob(timeout=10).blob
+        data = fetch_public(doc.uri)
+    except ImageRejected as exc:
+        raise ImageRejected(f"{name}: cannot load {doc.uri[:80]!r}: {exc}") from None
     except Exception as exc:
         raise ImageRejected(f"{name}: cannot load {doc.uri[:80]!r} ({type(exc).__name__})") from None
     return decode(data, name)
@@ -70,8 +120,10 @@ def _image(doc: Document, position: int) -> DecodedImage:
 class SemscaleClip(Executor):
     """clip-as-service's `/encode` and `/rank`, plus `/model`, backed by `LocalEncoder`."""
 
-    def __init__(self, model_dir: str | None = None, threads: int | None = None, **kwargs):
+    def __init__(self, model_dir: str | None = None, threads: int | None = None, allow_remote_uris: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.allow_remote_uris = allow_remote_uris
         replicas = int(getattr(self.runtime_args, "replicas", 1) or 1)
         threads = threads or max(1, (os.cpu_count() or 1) // replicas)  # replicas share the CPU
         self.encoder = LocalEncoder(model_dir or None, threads=threads)
@@ -86,7 +138,7 @@ class SemscaleClip(Executor):
         images, texts = [], []
         for i, doc in enumerate(docs):
             if _is_image(doc):
-                images.append((doc, _image(doc, i)))
+                images.append((doc, _image(doc, i, self.allow_remote_uris)))
             elif doc.text:
                 texts.append(doc)
         if images:
@@ -153,14 +205,14 @@ class SemscaleClip(Executor):
 
 
 def flow(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0.1", replicas: int = 1,
-         model_dir: str | None = None) -> Flow:
+         model_dir: str | None = None, allow_remote_uris: bool = False) -> Flow:
     """The serving Flow: one gateway on host:port, `replicas` copies of the executor behind it."""
     if protocol not in PROTOCOLS:
         raise SemscaleError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if replicas < 1:
         raise SemscaleError("replicas must be at least 1")
     return Flow(protocol=protocol, port=port, host=host, quiet=True).add(
-        name="clip", uses=SemscaleClip, uses_with={"model_dir": model_dir}, replicas=replicas, quiet=True,
+        name="clip", uses=SemscaleClip, uses_with={"model_dir": model_dir, "allow_remote_uris": allow_remote_uris}, replicas=replicas, quiet=True,
         quiet_error=True)
 
 
@@ -176,8 +228,15 @@ def _check_port(host: str, port: int) -> None:
         raise SemscaleError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _die_with_parent() -> None:
+    """In each forked child (Jina's gateway and executors): SIGKILL when the server process dies,
+    even by SIGKILL, so no orphan keeps serving on the port."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0.1", replicas: int = 1,
-          model_dir: str | None = None) -> int:
+          model_dir: str | None = None, allow_remote_uris: bool = False) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit code."""
     import contextlib
     import io
@@ -189,7 +248,8 @@ def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0
     probe = LocalEncoder(model_dir, threads=1)  # fail fast, with one sentence, on a bad model folder
     description = probe.description
     del probe
-    f = flow(port, protocol, host, replicas, model_dir)
+    os.register_at_fork(after_in_child=_die_with_parent)
+    f = flow(port, protocol, host, replicas, model_dir, allow_remote_uris)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,7 +1,8 @@
 """Backend settings a user configures once: server URL and token from the environment or secrets.
 
 Order: explicit argument, then environment (SEMSCALE_SERVER, SEMSCALE_TOKEN), then
-`.streamlit/secrets.toml` ([clip] server / token). The token is only ever handed to the client.
+`.streamlit/secrets.toml` ([clip] server / token). The token is only ever handed to the client,
+and a configured token only for the server it is configured with (`token_for`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
+from semscale.errors import SemscaleError
+
+SCHEMES = ("grpc", "grpcs", "http", "https", "ws", "wss", "websocket")
 SECRETS = Path(".streamlit") / "secrets.toml"
 
 
@@ -34,6 +39,53 @@ class Backend:
         return make_encoder(self.server, self.token, self.model_dir, self.batch_size, self.timeout, self.retries)
 
 
+def server_url(url: str) -> str:
+    """The canonical `scheme://host:port` of a server URL (raises on anything else): how a server is
+    named in messages and compared when deciding where a token may go."""
+    parsed = urlparse(url.strip())
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in SCHEMES or not parsed.hostname or not port:
+        raise SemscaleError(f"server URL must look like grpc://host:port (schemes: {', '.join(SCHEMES)}), got {url!r}")
+    scheme = "ws" if parsed.scheme == "websocket" else parsed.scheme
+    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
+    return f"{scheme}://{host}:{port}"
+
+
+def _same_server(a: str | None, b: str | None) -> bool:
+    try:
+        return bool(a and b) and server_url(a) == server_url(b)
+    except SemscaleError:
+        return False
+
+
+def _configured() -> list[tuple[str | None, str | None]]:
+    """(server, token) as configured in the environment, then in the secrets file: a token
+    belongs to the server configured beside it."""
+    secrets = _secrets()
+    return [(os.environ.get("SEMSCALE_SERVER") or None, os.environ.get("SEMSCALE_TOKEN") or None),
+            (secrets.get("server") or None, secrets.get("token") or None)]
+
+
+def token_for(url: str, token: str | None = None, previous: Backend | None = None,
+              unbound: bool = False) -> str | None:
+    """The token to send to `url`: `token` when given; else the token already in use for this very
+    server (`previous`) or the configured token when `url` is the configured server. A token never
+    follows a URL someone typed elsewhere: whoever types a URL on a shared dashboard may not be
+    whoever configured the token. With `unbound` (the CLI), a configured token with no configured
+    server goes to `url`: `SEMSCALE_TOKEN=... semscale run --server URL` names both at once."""
+    if token:
+        return token
+    if previous is not None and previous.token and _same_server(previous.server, url):
+        return previous.token
+    for server, configured in _configured():
+        if configured and (_same_server(server, url) or (unbound and not server)):
+            return configured
+    return None
+
+
 def _secrets(path: Path = SECRETS) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8")).get("clip", {})
@@ -43,9 +95,9 @@ def _secrets(path: Path = SECRETS) -> dict:
 
 def backend(server: str | None = None, token: str | None = None, model_dir: str | None = None,
             **options) -> Backend:
-    secrets = _secrets()
-    server = server or os.environ.get("SEMSCALE_SERVER") or secrets.get("server") or None
-    token = token or os.environ.get("SEMSCALE_TOKEN") or secrets.get("token") or None
+    """The backend named by the arguments, else by the environment or secrets file."""
+    server = server or next((s for s, _ in _configured() if s), None)
     model_dir = model_dir or os.environ.get("SEMSCALE_MODEL_DIR") or None
-    return Backend(server=server or None, token=token if server else None, model_dir=model_dir,
+    return Backend(server=server, token=token_for(server, token, unbound=True) if server else None,
+                   model_dir=model_dir,
                    **{k: v for k, v in options.items() if v is not None})

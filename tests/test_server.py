@@ -56,8 +56,8 @@ class Server:
     """`python -m semscale serve` in its own process group (Jina starts child processes)."""
 
     def __init__(self, model_dir: Path, logs: Path, protocol: str = "grpc", port: int | None = None,
-                 replicas: int = 1):
-        self.model_dir, self.protocol, self.replicas = model_dir, protocol, replicas
+                 replicas: int = 1, extra: list[str] | None = None):
+        self.model_dir, self.protocol, self.replicas, self.extra = model_dir, protocol, replicas, extra or []
         self.port = port or free_port()
         self.logs = logs
         self.proc: subprocess.Popen | None = None
@@ -71,7 +71,7 @@ class Server:
         self.out, self.err = self.logs / f"serve-{self.port}.out", self.logs / f"serve-{self.port}.err"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "semscale", "serve", "--port", str(self.port), "--protocol", self.protocol,
-             "--replicas", str(self.replicas), "--host", "127.0.0.1", "--local", str(self.model_dir)],
+             "--replicas", str(self.replicas), "--host", "127.0.0.1", "--local", str(self.model_dir), *self.extra],
             stdout=open(self.out, "w"), stderr=open(self.err, "w"), env=clean_env(), cwd=self.logs,
             start_new_session=True)
         deadline = time.monotonic() + wait
@@ -134,38 +134,42 @@ def odd_images() -> list:
 
 
 # --- (a) a whole experiment through the server equals the in-process run -------------------------
-def test_engine_through_server_equals_in_process(server, colour_dir, results, encoder):
+def test_engine_through_server_equals_in_process(server, colour_dir, results, encoder, tmp_path):
     config = dict(dataset=str(colour_dir), labels=COLOUR_LABELS, aggregations=AGGREGATIONS,
                   templates=["a photo of a {}."], batch_size=5)
     remote = ClipServerEncoder(server.url, batch_size=7, timeout=30, retries=1)
     before = server.counters()
+    assert remote.model_id == encoder.model_id  # one model, one cache: so the local run uses its own file
+    local_results = ResultsStore(tmp_path / "local.duckdb")
     via_server = Engine(results, remote)
     run_remote = via_server.run(RunConfig(**config))
     after = server.counters()
-    in_process = Engine(results, encoder)
+    in_process = Engine(local_results, encoder)
     run_local = in_process.run(RunConfig(**config))
 
-    assert results.run(run_remote).status == results.run(run_local).status == "done"
+    assert results.run(run_remote).status == local_results.run(run_local).status == "done"
     assert via_server.encoded_images == in_process.encoded_images == 24
     assert via_server.encoded_texts == in_process.encoded_texts == 16
-    assert after["images_encoded"] - before["images_encoded"] == 24  # the server saw each image once
-    assert after["texts_encoded"] - before["texts_encoded"] == 16
+    # the server saw each image once, besides the probe image every request carries
+    assert after["images_encoded"] - before["images_encoded"] == 24 + remote.probes_sent
+    assert after["texts_encoded"] - before["texts_encoded"] == 16 + 1  # and the probe text, once
 
     keys = ["aggregation", "repeat", "n_names", "image_idx"]
-    a, b = (results.predictions(r).sort_values(keys).reset_index(drop=True) for r in (run_remote, run_local))
+    a, b = (store.predictions(r).sort_values(keys).reset_index(drop=True)
+            for store, r in ((results, run_remote), (local_results, run_local)))
     assert len(a) == 24 * 3 * 3
     assert a["predicted"].tolist() == b["predicted"].tolist()
     assert a["top_names"].map(list).tolist() == b["top_names"].map(list).tolist()
     np.testing.assert_allclose(a["score"], b["score"], atol=1e-5)
     cols = ["aggregation", "n_names", "n_images", "correct", "accuracy"]
-    assert results.points(run_remote)[cols].equals(results.points(run_local)[cols])
+    assert results.points(run_remote)[cols].equals(local_results.points(run_local)[cols])
 
     ds, images = images_of(colour_dir)
     hashes = [content_hash(im.original) for im in images]
     texts = [f"a photo of a {n}." for ns in COLOUR_LABELS.values() for n in ns]
     for keys_ in (hashes, [text_hash(t) for t in texts]):
         got = results.get_embeddings(remote.model_id, keys_)
-        want = results.get_embeddings(encoder.model_id, keys_)
+        want = local_results.get_embeddings(encoder.model_id, keys_)
         assert set(got) == set(want) == set(keys_)
         for h in keys_:
             assert np.allclose(got[h], want[h], atol=1e-5), h
@@ -333,7 +337,8 @@ def test_server_killed_mid_run_then_resume(model_dir, encoder, tmp_path):
         out = semscale("--results", str(store.path), "resume", run_id, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         counters = srv.counters()
-        assert counters["images_encoded"] == 120 and counters["texts_encoded"] == 0  # the rest, once
+        # the rest, once; the probe image once at connect and in each of the 15 requests; the probe text
+        assert counters["images_encoded"] == 120 + 1 + 15 and counters["texts_encoded"] == 1
         assert store.count_embeddings(remote.model_id) == {"image": 200, "text": 16}
     finally:
         srv.stop()

@@ -1,0 +1,220 @@
+"""Security: where a token goes, what `semscale serve` fetches, what survives a killed server, and
+threads left by timed-out calls. Real servers on loopback, real HTTP requests, real signals."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from semscale import settings
+from semscale.encoders import ClipServerEncoder, EncoderUnavailable
+from semscale.images import ImageRejected
+from test_server import Server
+
+TOKEN = "configured-sekrit"
+
+
+class Recorder:
+    """A plain HTTP server on loopback that records each request's Authorization header and
+    serves `body` to GET (an image, for the fetch tests); POSTs get a 500."""
+
+    def __init__(self, body: bytes = b""):
+        seen = self.authorizations = []
+        self.gets = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                seen.append(self.headers.get("Authorization"))
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_error(500)
+
+            def do_GET(outer):
+                self.gets.append(outer.path)
+                outer.send_response(200)
+                outer.send_header("Content-Type", "image/png")
+                outer.send_header("Content-Length", str(len(body)))
+                outer.end_headers()
+                outer.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def configured(monkeypatch, tmp_path):
+    """A server and its token configured in the environment; no secrets file in the cwd."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEMSCALE_SERVER", "grpcs://configured.example:2096")
+    monkeypatch.setenv("SEMSCALE_TOKEN", TOKEN)
+
+
+# --- a configured token goes to its configured server only ----------------------------------------
+def test_token_for_decides_by_server(configured):
+    assert settings.token_for("grpcs://configured.example:2096") == TOKEN
+    assert settings.token_for("GRPCS://Configured.Example:2096/") == TOKEN  # the same server, spelt otherwise
+    assert settings.token_for("grpc://configured.example:2096") is None  # another scheme is another server
+    assert settings.token_for("http://127.0.0.1:5000") is None
+    assert settings.token_for("http://127.0.0.1:5000", unbound=True) is None  # bound to its server
+    assert settings.token_for("http://127.0.0.1:5000", "typed") == "typed"
+    typed = settings.Backend(server="http://127.0.0.1:5000", token="typed")
+    assert settings.token_for("http://127.0.0.1:5000", previous=typed) == "typed"
+    assert settings.token_for("http://127.0.0.1:5001", previous=typed) is None
+    assert settings.backend().token == TOKEN
+    assert settings.backend(server="http://127.0.0.1:5000").token is None
+
+
+def test_token_set_alone_goes_to_the_url_named_on_the_cli(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SEMSCALE_SERVER", raising=False)
+    monkeypatch.setenv("SEMSCALE_TOKEN", TOKEN)
+    assert settings.backend(server="grpc://h:1").token == TOKEN  # SEMSCALE_TOKEN=... semscale run --server URL
+    assert settings.token_for("grpc://h:1") is None  # but not to a URL typed on the dashboard
+
+
+def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, model_dir, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    recorder = Recorder()
+    try:
+        typed = f"http://127.0.0.1:{recorder.port}"
+        at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60).run()
+        at.radio[0].set_value("CLIP server").run()
+        at.text_input[0].set_value(typed).run()
+        at.button[0].click().run()  # "Use this server": the health check calls the typed URL at once
+        assert not at.exception
+        assert at.session_state["backend"].server == typed and at.session_state["backend"].token is None
+        assert recorder.authorizations and set(recorder.authorizations) == {None}
+
+        at.text_input[1].set_value("typed-token").run()  # a token typed for this URL does go there
+        at.button[0].click().run()
+        assert recorder.authorizations[-1] == "typed-token"
+    finally:
+        recorder.close()
+    assert TOKEN not in " ".join(str(a) for a in recorder.authorizations)
+
+
+# --- semscale serve fetches no URL a client names, unless told to, and never a private one ----------
+def png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 90)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1",
+                                  "fd00::1", "0.0.0.0", "100.64.0.1"])
+def test_non_public_addresses_are_refused(host):
+    from semscale.server import check_public_host
+
+    with pytest.raises(ImageRejected, match="non-public address"):
+        check_public_host(host)
+
+
+def test_public_address_passes():
+    from semscale.server import check_public_host
+
+    check_public_host("8.8.8.8")  # a literal: no DNS needed
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_serve_does_not_fetch_a_loopback_uri(allow, model_dir, tmp_path):
+    from docarray import Document, DocumentArray
+    from jina import Client
+    from jina.excepts import BadServer
+
+    recorder = Recorder(png())
+    srv = Server(model_dir, tmp_path / "logs", extra=["--allow-remote-uris"] if allow else []).start()
+    try:
+        client = Client(host="127.0.0.1", port=srv.port, protocol="grpc")
+        uri = f"http://127.0.0.1:{recorder.port}/cat.png"
+        expected = "non-public address" if allow else "does not fetch http"
+        with pytest.raises(BadServer, match=expected):
+            client.post("/encode", DocumentArray([Document(uri=uri)]))
+        data_uri = Document(blob=png(), mime_type="image/png").convert_blob_to_datauri().uri
+        out = client.post("/encode", DocumentArray([Document(uri=data_uri)]))  # data: URIs still work
+        assert out[0].embedding is not None and len(out[0].embedding) == 16
+    finally:
+        srv.stop()
+        recorder.close()
+    assert recorder.gets == []  # the loopback server was never asked
+
+
+# --- kill -9 of serve leaves no worker on the port ---------------------------------------------------
+def children_of(pid: int) -> set[int]:
+    """Every live descendant of `pid`, from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigkill_of_serve_leaves_no_orphans(model_dir, tmp_path):
+    srv = Server(model_dir, tmp_path / "a").start()
+    workers = children_of(srv.proc.pid)
+    assert len(workers) >= 2  # Jina's gateway and the executor
+    srv.proc.send_signal(signal.SIGKILL)  # the server alone, not its process group
+    srv.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in workers if alive(p)]
+    again = Server(model_dir, tmp_path / "b", port=srv.port).start()  # the port is free again
+    try:
+        assert ClipServerEncoder(again.url, timeout=20, retries=0).server_model()["dim"] == 16
+    finally:
+        again.stop()
+        srv.kill()
+
+
+# --- timed-out calls do not pile up threads ---------------------------------------------------------
+@pytest.mark.parametrize("scheme", ["grpc", "http"])
+def test_timed_out_calls_leave_no_threads(scheme):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # connections complete in the kernel; nobody ever answers
+    try:
+        enc = ClipServerEncoder(f"{scheme}://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5, retries=2, backoff=0)
+        before = threading.active_count()
+        for _ in range(3):
+            with pytest.raises(EncoderUnavailable, match="after 3 attempts"):
+                enc.encode_texts(["red"])
+        time.sleep(1.0)
+        assert threading.active_count() <= before + 1  # this encoder's one worker, whatever happened
+    finally:
+        silent.close()
