@@ -60,8 +60,13 @@ class LabelSet:
         return LabelSet({c: [v[0]] + [v[1:][i] for i in order[c]] for c, v in self.names.items()})
 
     @classmethod
-    def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None) -> "LabelSet":
+    def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None, *,
+              keep_repeats: bool = False) -> "LabelSet":
         """Validate user input; drop empty, over-long and duplicate names with a warning each.
+
+        `keep_repeats` keeps a name that repeats an earlier name of its class character for character:
+        the paper scheme makes such repeats on purpose ('pants', 'pants': a plural-only noun), so that
+        every class has the same number of names. Variants in case or spacing are still dropped.
 
         A name listed under two classes stays with the class where it comes earliest in the list
         (ties: the class listed first) and is removed from the others, so results never depend on
@@ -84,6 +89,7 @@ class LabelSet:
                 raw_names = [raw_names]
             kept = table.setdefault(cname, [])
             keys = {name_key(n) for n in kept}
+            exact = set(kept)
             for position, raw_name in enumerate(raw_names or []):
                 name = normalize_name(raw_name)
                 if not name:
@@ -93,11 +99,12 @@ class LabelSet:
                         f"class '{cname}': a name of {len(name)} characters was dropped "
                         f"(limit {MAX_NAME_CHARS}): '{name[:40]}...'"
                     )
-                elif name_key(name) in keys:
+                elif name_key(name) in keys and not (keep_repeats and name in exact):
                     warnings.append(f"class '{cname}': duplicate name '{name}' was dropped")
                 else:
                     kept.append(name)
                     keys.add(name_key(name))
+                    exact.add(name)
         if classes is not None:
             table = _align_to_dataset(table, classes, warnings)
         table = _resolve_shared_names(table, warnings)
