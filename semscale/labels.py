@@ -116,6 +116,27 @@ class LabelSet:
         return cls(table, tuple(warnings))
 
     @classmethod
+    def edited(cls, before: dict[str, list[str]], raw: dict[str, list[object]], classes: list[str], *,
+               keep_repeats: bool = False) -> "LabelSet":
+        """Clean a table in which a user changed some rows of `before`: a name typed into a changed row
+        that another class already has stays with that class, so an edit never changes another class."""
+        owners = {name_key(n): c for c, names in before.items() for n in names}
+        warnings, table = [], {}
+        for c, names in raw.items():
+            if list(names) == list(before.get(c, [])):
+                table[c] = names
+                continue
+            table[c] = []
+            for n in names:
+                owner = owners.get(name_key(normalize_name(n)), c)
+                if owner != c:
+                    warnings.append(f"class '{c}': '{normalize_name(n)}' is already a name of '{owner}'; not added")
+                else:
+                    table[c].append(n)
+        out = cls.clean(table, classes, keep_repeats=keep_repeats)
+        return cls(out.names, tuple(warnings) + out.warnings)
+
+    @classmethod
     def from_classes(cls, classes: list[str]) -> "LabelSet":
         """One name per class: the class name itself (level 1 of every sweep)."""
         return cls.clean({c: [c] for c in classes})

@@ -198,6 +198,11 @@ def _candidates(name: str) -> list:
     return kinds or [s for s in found if not is_person(s)]
 
 
+def senses_of(name: str) -> list[Sense]:
+    """The senses a class name may take (physical, inoffensive), for a user to pick from."""
+    return [sense(s) for s in _candidates(name)]
+
+
 @lru_cache(maxsize=20000)
 def _ancestors(synset) -> dict[str, int]:
     """The sense and all its hypernyms (instance ones too), minus GENERIC ones, with their depth."""
