@@ -24,6 +24,7 @@ names = ui.labels_for(ds)
 version = st.session_state.setdefault("labels_version", 0)
 state = {key: st.session_state.setdefault(key, {}) for key in ("display_names", "senses", "domain", "name_notes",
                                                                "name_scheme")}
+state["domain"].setdefault(spec, datasets.BUILTINS[spec].domain if spec in datasets.BUILTINS else None)
 if spec not in state["display_names"]:
     try:
         state["display_names"][spec] = classnames.display_names(ds.classes)

@@ -221,20 +221,21 @@ def _closeness(a, b) -> int:
 
 
 def _best(pool: list, others: list):
-    """The sense in `pool` close to the most `others` (ties: the deeper shared hypernyms, then the more
-    frequent sense); a less frequent sense must be close to at least
+    """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average,
+    then the more frequent sense); a less frequent sense must be close to at least
     half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins."""
     support = [sum(1 for t in others if _closeness(s, t)) for s in pool]
-    depth = [sum(_closeness(s, t) for t in others) for s in pool]  # then: the closer kinship
-    best = max(range(len(pool)), key=lambda i: (support[i], depth[i], -i))
+    depth = [sum(_closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
+    best = max(range(len(pool)), key=lambda i: (support[i], depth[i] // max(1, len(others)), -i))
     return pool[best] if best == 0 or 2 * support[best] >= len(others) else pool[0]
 
 
 def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) -> dict[str, object | None]:
     """For each class key (-> name), the sense that fits the other classes best, or None if unknown.
 
-    Candidates are physical, inoffensive senses; senses about people count only when the word means
-    nothing else or at least two classes are words about people (a set of people). A sense scores the
+    Candidates are physical, inoffensive senses; senses about people count only for a word about
+    people (its usual meaning is a person, its physical senses are all people: 'doctor', not 'red' as a
+    Bolshevik nor 'wasp') or, for every class, when at least two classes are such words. A sense scores the
     number of other classes whose sense shares a specific (non-GENERIC) hypernym with it, first against
     their most frequent senses, then against the previous round's choices (see `_best`), so an unrelated
     set keeps each word's usual meaning and two rare senses cannot pull each other in ('dog' as a pawl
@@ -242,9 +243,10 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
     """
     fixed = fixed or {}
     pools = {key: _candidates(name) for key, name in names.items()}
-    people_only = sum(1 for pool in pools.values() if pool and all(is_person(s) for s in pool))
+    about_people = {key for key, name in names.items()
+                    if pools[key] and all(is_person(s) for s in pools[key]) and is_person(noun_synsets(name)[0])}
     for key, pool in pools.items():
-        if people_only < 2 and not all(is_person(s) for s in pool):
+        if len(about_people) < 2 and key not in about_people:
             pools[key] = [s for s in pool if not is_person(s)]
     for key, sense_id in fixed.items():
         if key in pools:
