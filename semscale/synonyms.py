@@ -64,15 +64,15 @@ def validate_domain(word: str | None) -> str | None:
 
 
 def _usable(lemma, chosen) -> bool:
-    """A WordNet word a person would say for a photo: short, plain, not a Latin genus-species name,
-    and meaning this thing among its own first two senses
+    """A WordNet word a person would say for a photo: short, plain, not a Latin genus-species name, no
+    word of it an insult, and meaning this thing among its own first two senses
     ('machine' is not a name for a car)."""
     text = wordnet.readable(lemma.name())
     if (re.search(r"[\d()'.,/]", lemma.name()) or len(text) > MAX_GENERATED_CHARS
             or len(text.split(" ")) > MAX_GENERATED_WORDS):
         return False
-    if wordnet.latin_name(text):
-        return False  # "Panthera tigris"
+    if wordnet.latin_name(text) or wordnet.offensive_word(text):
+        return False  # "Panthera tigris"; "kaffir cat"
     senses = wordnet.reader().synsets(lemma.name(), "n")
     return lemma.synset() in senses[:2] and (not wordnet.is_person(lemma.synset()) or wordnet.is_person(chosen))
 

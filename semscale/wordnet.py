@@ -177,6 +177,11 @@ def offensive(synset) -> bool:
     return any(word in gloss for word in OFFENSIVE_GLOSS)
 
 
+def offensive_word(text: str) -> bool:
+    """A name with a word that has an offensive sense ('kaffir cat'): never generated."""
+    return any(offensive(s) for word in text.split(" ") for s in reader().synsets(word, "n"))
+
+
 def physical(synset) -> bool:
     return any(s.name() == PHYSICAL for path in synset.hypernym_paths() for s in path)
 
@@ -235,7 +240,7 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
 
     Candidates are physical, inoffensive senses; senses about people count only for a word about
     people (its usual meaning is a person, its physical senses are all people: 'doctor', not 'red' as a
-    Bolshevik nor 'wasp') or, for every class, when at least two classes are such words. A sense scores the
+    Bolshevik nor 'wasp') or, for every class, when at least half the classes are such words. A sense scores the
     number of other classes whose sense shares a specific (non-GENERIC) hypernym with it, first against
     their most frequent senses, then against the previous round's choices (see `_best`), so an unrelated
     set keeps each word's usual meaning and two rare senses cannot pull each other in ('dog' as a pawl
@@ -246,7 +251,7 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
     about_people = {key for key, name in names.items()
                     if pools[key] and all(is_person(s) for s in pools[key]) and is_person(noun_synsets(name)[0])}
     for key, pool in pools.items():
-        if len(about_people) < 2 and key not in about_people:
+        if 2 * len(about_people) < len(names) and key not in about_people:
             pools[key] = [s for s in pool if not is_person(s)]
     for key, sense_id in fixed.items():
         if key in pools:
@@ -262,18 +267,13 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
     return {key: chosen.get(key) for key in names}
 
 
-def shared_hypernym(synsets: list, coverage: float = 0.8) -> object | None:
-    """The most specific non-generic hypernym above at least `coverage` of the senses (never one of
-    the senses itself). Not all of them: WordNet files 'bus' under 'public transport', beside the
-    'vehicle' above car, truck, motorcycle and bicycle, and one such class should not sink the word."""
-    if not synsets:
-        return None
-    counts: dict = {}
-    for s in set(synsets):
-        for a in {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}:
-            counts[a] = counts.get(a, 0) + synsets.count(s)
-    need = -(-coverage * len(synsets) // 1)
-    common = [a for a, n in counts.items() if n >= need]
+def shared_hypernym(synsets: list) -> object | None:
+    """The most specific non-generic hypernym above every sense that is a kind of thing (named
+    individuals such as the region 'Bengal' do not count), never one of the senses itself."""
+    common = None
+    for s in (s for s in synsets if not s.instance_hypernyms()):
+        above = {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}
+        common = above if common is None else common & above
     return max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name())) if common else None
 
 
