@@ -40,7 +40,7 @@ demo = st.selectbox("Built-in dataset", list(datasets.BUILTINS),
 if st.button("Run the paper's scheme on it", type="primary"):
     try:
         ds = datasets.load(demo)
-        labels = synonyms.generate(ds.classes, "paper", datasets.BUILTINS[demo].broad)
+        labels = synonyms.generate(ds.classes, "paper", domain=datasets.BUILTINS[demo].domain).labels
         config = RunConfig(dataset=demo, labels=labels.names, aggregations=["max", "mean", "probsum"])
         run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
         st.session_state["watch_run"] = run_id

@@ -1,4 +1,4 @@
-"""Synonyms: one editable table per dataset, class and its names in order; generators; YAML files."""
+"""Synonyms: class display names and WordNet senses, the two name schemes, one editable name table."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import datasets, synonyms
+from semscale import classnames, datasets, synonyms, wordnet
 from semscale.errors import SemscaleError
-from semscale.labels import LabelSet
+from semscale.labels import LabelSet, normalize_name
 
 st.set_page_config(page_title="semscale · Synonyms", page_icon="🏷️", layout="wide")
 st.title("Synonyms")
@@ -22,26 +22,73 @@ if ds is None:
 spec = st.session_state["dataset"]
 names = ui.labels_for(ds)
 version = st.session_state.setdefault("labels_version", 0)
+state = {key: st.session_state.setdefault(key, {}) for key in ("display_names", "senses", "domain", "name_notes",
+                                                               "name_scheme")}
+state["domain"].setdefault(spec, datasets.BUILTINS[spec].domain if spec in datasets.BUILTINS else None)
+if spec not in state["display_names"]:
+    try:
+        state["display_names"][spec] = classnames.display_names(ds.classes)
+    except SemscaleError:
+        state["display_names"][spec] = {c: normalize_name(c) for c in ds.classes}
 
 
-def replace(new: dict[str, list[str]]) -> None:
+def replace(new: dict[str, list[str]], scheme: str | None = None) -> None:
     st.session_state["labels"][spec] = new
+    state["name_scheme"][spec] = scheme
     st.session_state["labels_version"] += 1  # a new editor key drops the editor's stale edits
 
 
+st.subheader("Class names and WordNet senses")
+chosen = state["senses"].get(spec, {})
+rows = pd.DataFrame([{"class": c, "display name": state["display_names"][spec][c],
+                      "WordNet sense": chosen.get(c, ""),
+                      "meaning": wordnet.synset(chosen[c]).definition() if c in chosen else ""} for c in ds.classes])
+shown = st.data_editor(rows, disabled=["class", "WordNet sense", "meaning"], hide_index=True,
+                       use_container_width=True, key=f"display_{spec}_{version}")
+state["display_names"][spec] = {r["class"]: normalize_name(r["display name"]) or r["class"] for _, r in shown.iterrows()}
+
+pick = st.columns(2)
+which = pick[0].selectbox("Pick another sense for", ds.classes, key=f"sense_class_{spec}")
+try:
+    options = wordnet.senses_of(state["display_names"][spec][which])
+except SemscaleError as exc:
+    options = []
+    pick[1].error(str(exc))
+if options:
+    ids = [o.id for o in options]
+    current = ids.index(chosen[which]) if chosen.get(which) in ids else 0
+    picked = pick[1].selectbox("Sense", ids, index=current, key=f"sense_{spec}_{which}",
+                               format_func=lambda i: f"{i}: {next(o.gloss for o in options if o.id == i)}")
+    if picked != chosen.get(which) and which in chosen:
+        state["senses"][spec] = {**chosen, which: picked}
+else:
+    pick[1].caption(f"WordNet knows no physical sense of '{state['display_names'][spec][which]}'.")
+
+domain_text = st.text_input("Domain word D (paper scheme: 'D C', 'D Cs'); empty: WordNet's shared category",
+                            value=state["domain"].get(spec) or "", key=f"domain_{spec}")
+try:
+    domain = synonyms.validate_domain(domain_text)
+except SemscaleError as exc:
+    domain = None
+    st.error(str(exc))
+
 cols = st.columns(4)
-broad = datasets.BUILTINS[spec].broad if spec in datasets.BUILTINS else None
-if cols[0].button("Paper scheme (C, plural, large/small/medium C, broad)"):
-    replace(synonyms.generate(ds.classes, "paper", broad).names)
-    st.rerun()
-if cols[1].button("WordNet synonyms"):
-    try:
-        replace(synonyms.generate(ds.classes, "wordnet").names)
-        st.rerun()
-    except SemscaleError as exc:
-        cols[1].error(str(exc))
+for col, scheme, label in ((cols[0], "paper", "Paper scheme (12 names: C, Cs, large/small/medium/D/tiny C and Cs)"),
+                           (cols[1], "wordnet", "WordNet synonyms and kinds")):
+    if col.button(label):
+        try:
+            made = synonyms.generate(ds.classes, scheme, display=state["display_names"][spec], domain=domain,
+                                     senses=state["senses"].get(spec))
+            state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
+            state["domain"][spec] = made.domain if scheme == "paper" else domain
+            state["name_notes"][spec] = made.notes
+            replace(made.labels.names, scheme)
+            st.rerun()
+        except SemscaleError as exc:
+            col.error(str(exc))
 if cols[2].button("Class names only"):
-    replace({c: [c] for c in ds.classes})
+    state["name_notes"][spec] = []
+    replace({c: [state["display_names"][spec][c]] for c in ds.classes})
     st.rerun()
 loaded = cols[3].file_uploader("Load a YAML label file", key=f"yaml_{version}")
 if loaded is not None:
@@ -50,6 +97,8 @@ if loaded is not None:
         st.rerun()
     except SemscaleError as exc:
         cols[3].error(str(exc))
+for note in state["name_notes"].get(spec, []):
+    st.info(note)
 
 width = max(len(v) for v in names.values()) + 2
 table = pd.DataFrame([[c] + v + [""] * (width - len(v)) for c, v in names.items()],
@@ -64,7 +113,7 @@ for _, row in edited.iterrows():
         st.error(f"Class '{row['class']}': the first cell (its base name) is empty; fill it in.")
     raw[row["class"]] = [v for v in cells if v]
 try:
-    cleaned = LabelSet.clean(raw, ds.classes)
+    cleaned = LabelSet.edited(names, raw, ds.classes, keep_repeats=state["name_scheme"].get(spec) == "paper")
     st.session_state["labels"][spec] = cleaned.names
     if cleaned.warnings:
         for w in cleaned.warnings:

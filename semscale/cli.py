@@ -153,8 +153,8 @@ def cmd_run(args, store: ResultsStore) -> int:
     config.backend = backend.public()
     dataset = datasets.load(config.dataset)
     if config.labels is None and args.scheme:
-        broad = datasets.BUILTINS[config.dataset].broad if config.dataset in datasets.BUILTINS else None
-        config.labels = synonyms.generate(dataset.classes, args.scheme, broad).names
+        domain = datasets.BUILTINS[config.dataset].domain if config.dataset in datasets.BUILTINS else None
+        config.labels = synonyms.generate(dataset.classes, args.scheme, domain=domain).labels.names
     if backend.server:  # refuse at once, before a run is registered, when the server is not there
         status = health.check(backend, ask_model=False, timeout=backend.timeout)
         if not status.ok:
@@ -257,10 +257,11 @@ def cmd_export(args, store: ResultsStore) -> int:
 
 def cmd_labels(args, store: ResultsStore | None = None) -> int:
     ds = datasets.load(args.dataset)
-    broad = datasets.BUILTINS[args.dataset].broad if args.dataset in datasets.BUILTINS else None
-    labels = synonyms.generate(ds.classes, args.scheme, broad)
+    domain = datasets.BUILTINS[args.dataset].domain if args.dataset in datasets.BUILTINS else None
+    generated = synonyms.generate(ds.classes, args.scheme, domain=domain)
+    labels = generated.labels
     labels.save(args.out)
-    for w in labels.warnings:
+    for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
     print(f"wrote {len(labels.names)} classes, up to {labels.max_names} names each, to {args.out}")
     return 0

@@ -60,8 +60,13 @@ class LabelSet:
         return LabelSet({c: [v[0]] + [v[1:][i] for i in order[c]] for c, v in self.names.items()})
 
     @classmethod
-    def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None) -> "LabelSet":
+    def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None, *,
+              keep_repeats: bool = False) -> "LabelSet":
         """Validate user input; drop empty, over-long and duplicate names with a warning each.
+
+        `keep_repeats` keeps a name that repeats an earlier name of its class character for character:
+        the paper scheme makes such repeats on purpose ('pants', 'pants': a plural-only noun), so that
+        every class has the same number of names. Variants in case or spacing are still dropped.
 
         A name listed under two classes stays with the class where it comes earliest in the list
         (ties: the class listed first) and is removed from the others, so results never depend on
@@ -84,6 +89,7 @@ class LabelSet:
                 raw_names = [raw_names]
             kept = table.setdefault(cname, [])
             keys = {name_key(n) for n in kept}
+            exact = set(kept)
             for position, raw_name in enumerate(raw_names or []):
                 name = normalize_name(raw_name)
                 if not name:
@@ -93,11 +99,12 @@ class LabelSet:
                         f"class '{cname}': a name of {len(name)} characters was dropped "
                         f"(limit {MAX_NAME_CHARS}): '{name[:40]}...'"
                     )
-                elif name_key(name) in keys:
+                elif name_key(name) in keys and not (keep_repeats and name in exact):
                     warnings.append(f"class '{cname}': duplicate name '{name}' was dropped")
                 else:
                     kept.append(name)
                     keys.add(name_key(name))
+                    exact.add(name)
         if classes is not None:
             table = _align_to_dataset(table, classes, warnings)
         table = _resolve_shared_names(table, warnings)
@@ -107,6 +114,27 @@ class LabelSet:
         if not table:
             raise SemscaleError("the label set has no classes")
         return cls(table, tuple(warnings))
+
+    @classmethod
+    def edited(cls, before: dict[str, list[str]], raw: dict[str, list[object]], classes: list[str], *,
+               keep_repeats: bool = False) -> "LabelSet":
+        """Clean a table in which a user changed some rows of `before`: a name typed into a changed row
+        that another class already has stays with that class, so an edit never changes another class."""
+        owners = {name_key(n): c for c, names in before.items() for n in names}
+        warnings, table = [], {}
+        for c, names in raw.items():
+            if list(names) == list(before.get(c, [])):
+                table[c] = names
+                continue
+            table[c] = []
+            for n in names:
+                owner = owners.get(name_key(normalize_name(n)), c)
+                if owner != c:
+                    warnings.append(f"class '{c}': '{normalize_name(n)}' is already a name of '{owner}'; not added")
+                else:
+                    table[c].append(n)
+        out = cls.clean(table, classes, keep_repeats=keep_repeats)
+        return cls(out.names, tuple(warnings) + out.warnings)
 
     @classmethod
     def from_classes(cls, classes: list[str]) -> "LabelSet":

@@ -1,65 +1,180 @@
-"""Generators of redundant names per class: the paper's variation scheme and WordNet synonyms."""
+"""Generators of redundant names per class: the authors' modifier scheme and WordNet synonyms.
+
+Both start from each class's display name C (see `classnames`), never from the raw folder key, and both
+say in `Generated.notes` everything a reader of the results should know about how the names came about.
+"""
 
 from __future__ import annotations
 
-from semscale import wordnet
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from semscale import classnames, wordnet
 from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, name_key
+from semscale.labels import LabelSet, name_key, normalize_name
 
-SCHEMES = ("paper", "wordnet")
+MAX_WORDNET_NAMES = 16
+MAX_DOMAIN_CHARS = 40
+MAX_GENERATED_WORDS, MAX_GENERATED_CHARS = 3, 30
 
-_IRREGULAR = {"man": "men", "woman": "women", "child": "children", "mouse": "mice", "goose": "geese",
-              "foot": "feet", "tooth": "teeth", "person": "people", "ox": "oxen", "deer": "deer",
-              "sheep": "sheep", "fish": "fish", "shorts": "shorts", "pants": "pants", "trousers": "trousers",
-              "jeans": "jeans", "glasses": "glasses", "clothes": "clothes"}
+
+@lru_cache(maxsize=1)
+def _inflector():
+    import inflect
+
+    return inflect.engine()
 
 
 def plural(name: str) -> str:
-    """English plural of the last word: enough for class names, not a full inflector."""
-    head, _, last = name.rpartition(" ")
-    low = last.lower()
-    if low in _IRREGULAR:
-        word = _IRREGULAR[low]
-    elif low.endswith("s") and not low.endswith(("ss", "us", "is")):
-        word = last  # already plural: shoes, pants, shorts
-    elif low.endswith(("s", "x", "z", "ch", "sh")):
-        word = last + "es"
-    elif low.endswith("y") and low[-2:-1] not in tuple("aeiou"):
-        word = last[:-1] + "ies"
-    else:
-        word = last + "s"
-    return f"{head} {word}".strip()
+    """English plural of a name's head noun ('chain saws', 'French horns', 'knives'); a plural-only
+    noun ('pants', 'jeans') is its own plural."""
+    head = name.rsplit(" ", 1)[-1]
+    if classnames.plural_only(head):
+        return name
+    out = _inflector().plural_noun(name)
+    # inflect adds an 's' to a word that is already plural ("pantss"): such a word is its own plural.
+    if head.lower().endswith("s") and out.lower().endswith(head.lower() + "s"):
+        return name
+    return out
 
 
-def paper_names(class_name: str, broad: str | None = None) -> list[str]:
-    """The paper's scheme: C, plural C, large C, small C, medium C, then a broader category."""
-    names = [class_name, plural(class_name), f"large {class_name}", f"small {class_name}", f"medium {class_name}"]
-    if broad:
-        names.append(broad)
+def paper_names(class_name: str, domain: str | None = None) -> list[str]:
+    """The authors' order: C, Cs, large C, large Cs, small C, small Cs, medium C, medium Cs, D C, D Cs,
+    tiny C, tiny Cs (the D pair only with a domain word)."""
+    forms = (class_name, plural(class_name))
+    modifiers = ("", "large ", "small ", "medium ", f"{domain} " if domain else None, "tiny ")
+    return [f"{m}{form}" for m in modifiers if m is not None for form in forms]
+
+
+def validate_domain(word: str | None) -> str | None:
+    """A domain word as typed (spaces tidied), None when blank; refuses what cannot be a word."""
+    if word is None or not str(word).strip():
+        return None
+    text = normalize_name(word)
+    if len(text) > MAX_DOMAIN_CHARS:
+        raise SemscaleError(f"the domain word has {len(text)} characters; give a word of at most "
+                            f"{MAX_DOMAIN_CHARS}, such as 'flower' or 'vehicle'")
+    if re.search(r"[{}\[\]<>\"'`\\|]|[\x00-\x1f\x7f]", text):
+        raise SemscaleError(f"the domain word {text!r} has braces, brackets or quotes; give plain words "
+                            "such as 'flower' or 'big cat'")
+    if not any(ch.isalpha() for ch in text):
+        raise SemscaleError(f"the domain word {text!r} has no letters; give a word such as 'flower'")
+    return text
+
+
+def _usable(lemma, chosen) -> bool:
+    """A WordNet word a person would say for a photo: short, plain, not a Latin genus-species name, no
+    word of it an insult, and meaning this thing among its own first two senses
+    ('machine' is not a name for a car)."""
+    text = wordnet.readable(lemma.name())
+    if (re.search(r"[\d()'.,/]", lemma.name()) or len(text) > MAX_GENERATED_CHARS
+            or len(text.split(" ")) > MAX_GENERATED_WORDS):
+        return False
+    if wordnet.latin_name(text) or wordnet.offensive_word(text):
+        return False  # "Panthera tigris"; "kaffir cat"
+    senses = wordnet.reader().synsets(lemma.name(), "n")
+    return lemma.synset() in senses[:2] and (not wordnet.is_person(lemma.synset()) or wordnet.is_person(chosen))
+
+
+def _familiarity(synset) -> tuple[int, int]:
+    """Everyday kinds first: WordNet's usage count of the sense's words, then how many kinds it has."""
+    return max(lem.count() for lem in synset.lemmas()), len(synset.hyponyms())
+
+
+def wordnet_names(class_name: str, chosen) -> list[str]:
+    """C, the chosen sense's other words, then kinds of it (hyponyms, nearest and most familiar first),
+    at most 16."""
+    names = [class_name]
+    keys = {name_key(class_name)}
+
+    def add(lemma) -> None:
+        name = wordnet.readable(lemma.name())
+        if classnames.plural_only(plural(name).rsplit(" ", 1)[-1]):
+            name = plural(name)  # WordNet's "blue jean", "trouser": said "blue jeans", "trousers"
+        if len(names) < MAX_WORDNET_NAMES and name_key(name) not in keys:
+            names.append(name)
+            keys.add(name_key(name))
+
+    for lemma in chosen.lemmas():
+        if _usable(lemma, chosen):
+            add(lemma)
+    level = [chosen]
+    while level and len(names) < MAX_WORDNET_NAMES:
+        level = sorted((h for s in level for h in s.hyponyms()  # `~` only: no instances, no members
+                        if not wordnet.offensive(h) and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
+                       key=_familiarity, reverse=True)
+        for kind in level:
+            usable = [lem for lem in kind.lemmas() if _usable(lem, chosen)]
+            if usable:
+                add(usable[0])
     return names
 
 
-def wordnet_names(class_name: str) -> list[str]:
-    """Base name, then WordNet synonyms of its most frequent sense, then its direct hyponyms."""
-    found = wordnet.shared().synonyms(class_name)
-    return [class_name] + [n for n in found if name_key(n) != name_key(class_name)]
+@dataclass(frozen=True)
+class Generated:
+    """A generated label set (keys = class keys) with what a reader needs to trust it."""
+
+    labels: LabelSet
+    notes: list[str] = field(default_factory=list)
+    senses: dict[str, wordnet.Sense] = field(default_factory=dict)
+    domain: str | None = None
+    display: dict[str, str] = field(default_factory=dict)
 
 
-def generate(classes: list[str], scheme: str, broad: dict[str, str] | None = None) -> LabelSet:
-    """A label set for `classes` by `scheme`; broad categories come from `broad` or WordNet."""
-    if scheme == "paper":
-        broad = dict(broad or {})
-        raw = {}
-        for c in classes:
-            category = broad.get(c)
-            if category is None:
-                try:
-                    category = wordnet.shared().hypernym(c)
-                except SemscaleError:
-                    category = None
-            raw[c] = paper_names(c, category)
-    elif scheme == "wordnet":
-        raw = {c: wordnet_names(c) for c in classes}
-    else:
+def _paper(classes, display, chosen, domain, notes) -> dict[str, list[str]]:
+    if domain is None:
+        notes.append("the classes share no WordNet category more specific than 'object', 'whole' or "
+                     "'artifact', so names 9-10 (D C, D Cs) are left out: give a domain word to add them")
+    same = [display[c] for c in classes if plural(display[c]) == display[c]]
+    if same:
+        notes.append(f"{', '.join(repr(s) for s in same)}: already plural, so each plural name repeats the "
+                     "name before it; the repeats are kept, as the authors did, so every class has the same "
+                     "number of names")
+    for c in classes:
+        if chosen.get(c) is None:
+            notes.append(f"WordNet does not know {display[c]!r}: its names are built from the name alone")
+    return {c: paper_names(display[c], domain) for c in classes}
+
+
+def _wordnet(classes, display, chosen, domain, notes) -> dict[str, list[str]]:
+    for c in classes:
+        if chosen.get(c) is None:
+            notes.append(f"WordNet does not know {display[c]!r} (as a physical thing): it keeps only its own name")
+    return {c: wordnet_names(display[c], chosen[c]) if chosen.get(c) is not None else [display[c]]
+            for c in classes}
+
+
+_GENERATORS = {"paper": _paper, "wordnet": _wordnet}
+SCHEMES = tuple(_GENERATORS)
+
+
+def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None = None,
+             domain: str | None = None, senses: dict[str, str] | None = None) -> Generated:
+    """Names for `classes` (keys) by `scheme`, from display names (defaults: `classnames`), WordNet senses
+    chosen for the whole set (`senses` pins some: class -> sense id) and a domain word (default: the
+    classes' shared WordNet category)."""
+    if scheme not in _GENERATORS:
         raise SemscaleError(f"unknown name scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    return LabelSet.clean(raw, classes)
+    domain = validate_domain(domain)
+    notes: list[str] = []
+    try:
+        wordnet.reader()
+    except SemscaleError as exc:
+        if scheme != "paper":
+            raise
+        notes.append(f"{exc}; names are built from the class names alone")
+        shown = {c: normalize_name((display or {}).get(c) or c) for c in classes}
+        return Generated(LabelSet.clean(_paper(classes, shown, {}, domain, notes), classes, keep_repeats=True),
+                         notes, {}, domain, shown)
+    shown = classnames.display_names(classes)
+    shown.update({c: normalize_name(v) for c, v in (display or {}).items() if c in shown and normalize_name(v)})
+    chosen = wordnet.choose_senses(shown, senses)
+    if domain is None and scheme == "paper":
+        common = wordnet.shared_hypernym([s for s in chosen.values() if s is not None])
+        domain = wordnet.plain_name(common) if common is not None else None
+    raw = _GENERATORS[scheme](classes, shown, chosen, domain, notes)
+    labels = LabelSet.clean(raw, classes, keep_repeats=scheme == "paper")
+    notes.extend(labels.warnings)
+    return Generated(labels, notes, {c: wordnet.sense(s) for c, s in chosen.items() if s is not None},
+                     domain if scheme == "paper" else None, shown)

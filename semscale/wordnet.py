@@ -1,14 +1,54 @@
-"""A minimal reader of WordNet's noun database files (Debian's `wordnet-base`), no NLTK, no downloads."""
+"""WordNet nouns through nltk's `WordNetCorpusReader` over Debian's `wordnet-base` files, no downloads.
+
+nltk reads only from its data roots and needs a `lexnames` file Debian does not ship, so the first use
+copies the database files (27 MB) into a private folder under `paths.data_home()`, writes the standard
+`lexnames` table there and registers that folder as an nltk data root. The copy is keyed by the source
+files' sizes and times, so an upgraded database is copied anew.
+
+Besides the reader, this module holds the judgements every generated name depends on: which senses a
+class word may take (physical things, never an insult, people only in a set about people), which sense
+fits the dataset, and the domain word the classes share.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from semscale import paths
 from semscale.errors import SemscaleError
 
 DEFAULT_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/share/wordnet/dict")
+_FILES = tuple(f"{kind}.{pos}" for kind in ("data", "index") for pos in ("noun", "verb", "adj", "adv")) + tuple(
+    f"{pos}.exc" for pos in ("noun", "verb", "adj", "adv")) + ("cntlist.rev",)
+# WordNet 3.0's lexicographer files, in lex_filenum order (the `lexnames` file of the Princeton release).
+_LEXNAMES = (
+    "adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
+    "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location noun.motive "
+    "noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process noun.quantity "
+    "noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change verb.cognition "
+    "verb.communication verb.competition verb.consumption verb.contact verb.creation verb.emotion verb.motion "
+    "verb.perception verb.possession verb.social verb.stative verb.weather adj.ppl"
+).split()
+_SYNTACTIC_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+
+PHYSICAL = "physical_entity.n.01"
+# Usage domains (or, for 'dysphemism', a hypernym) that mark a sense (or one of its words) as an insult, vulgar or slang.
+OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
+                               "slang.n.02", "derogation.n.01", "dysphemism.n.01"})
+OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", "vulgar", "contemptuous")
+# Hypernyms too general to say two classes belong together, or to serve as a domain word.
+GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whole.n.02", "artifact.n.01",
+                     "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
+                     "substance.n.01", "substance.n.07", "causal_agent.n.01", "natural_object.n.01",
+                     "thing.n.12", "part.n.02", "unit.n.05", "abstraction.n.06", "container.n.01",
+                     "structure.n.01", "commodity.n.01", "consumer_goods.n.01", "covering.n.02", "material.n.01", "solid.n.01", "fluid.n.01"})
 
 
 def wordnet_dir() -> Path:
@@ -23,78 +63,227 @@ def wordnet_dir() -> Path:
     )
 
 
-class WordNet:
-    """Noun synsets by lemma: `synsets(word)` gives senses, most frequent first."""
-
-    def __init__(self, folder: Path | None = None):
-        self.folder = folder or wordnet_dir()
-        self._index: dict[str, list[int]] = {}
-        with open(self.folder / "index.noun", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith(" "):
-                    continue  # licence header
-                parts = line.split()
-                synset_count = int(parts[2])
-                self._index[parts[0]] = [int(o) for o in parts[-synset_count:]]
-        self._data = open(self.folder / "data.noun", "rb")
-
-    def _record(self, offset: int) -> tuple[list[str], list[tuple[str, int]]]:
-        """Lemmas and (pointer symbol, target offset) of the noun synset at `offset`."""
-        self._data.seek(offset)
-        fields = self._data.readline().decode("utf-8", "replace").split(" | ")[0].split()
-        word_count = int(fields[3], 16)
-        lemmas = [fields[4 + 2 * i] for i in range(word_count)]
-        pos = 4 + 2 * word_count
-        pointer_count = int(fields[pos])
-        pointers = []
-        for i in range(pointer_count):
-            symbol, target, target_pos = fields[pos + 1 + 4 * i : pos + 4 + 4 * i]
-            if target_pos == "n":
-                pointers.append((symbol, int(target)))
-        return [_readable(lemma) for lemma in lemmas], pointers
-
-    def synsets(self, word: str) -> list[int]:
-        return self._index.get(word.strip().lower().replace(" ", "_"), [])
-
-    def synonyms(self, word: str, include_hyponyms: bool = True) -> list[str]:
-        """Lemmas of the word's most frequent sense, then (optionally) of its direct hyponyms."""
-        senses = self.synsets(word)
-        if not senses:
-            return []
-        lemmas, pointers = self._record(senses[0])
-        names = list(lemmas)
-        if include_hyponyms:
-            for symbol, target in pointers:
-                if symbol in ("~", "~i"):
-                    names.extend(self._record(target)[0])
-        return _unique(names)
-
-    def hypernym(self, word: str) -> str | None:
-        """First lemma of the most frequent sense's first hypernym: a broader category."""
-        senses = self.synsets(word)
-        if not senses:
-            return None
-        for symbol, target in self._record(senses[0])[1]:
-            if symbol in ("@", "@i"):
-                return self._record(target)[0][0]
-        return None
-
-
-def _readable(lemma: str) -> str:
-    # Adjective markers such as "(a)" follow some lemmas; WordNet joins words with "_".
-    return lemma.split("(")[0].replace("_", " ")
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen, out = set(), []
-    for n in names:
-        if n.lower() not in seen:
-            seen.add(n.lower())
-            out.append(n)
-    return out
+def _reader_folder(source: Path) -> Path:
+    """A private copy of `source` plus `lexnames`, where nltk agrees to read it (made once)."""
+    present = [source / f for f in _FILES if (source / f).is_file()]
+    digest = hashlib.sha256(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present]).encode())
+    root = paths.data_home() / "nltk_data"
+    folder = root / "corpora" / f"wordnet-{digest.hexdigest()[:12]}"
+    if (folder / "lexnames").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+    for path in present:
+        shutil.copyfile(path, staging / path.name)
+    (staging / "lexnames").write_text(
+        "".join(f"{i:02d}\t{name}\t{_SYNTACTIC_CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(_LEXNAMES)),
+        encoding="ascii")
+    try:
+        staging.rename(folder)
+    except OSError:  # another process finished the same copy first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 @lru_cache(maxsize=1)
-def shared() -> WordNet:
-    """One parsed index per process (about a second to read)."""
-    return WordNet()
+def reader():
+    """One nltk WordNet reader per process (about a second to load)."""
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    class Reader(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            return None  # the database is WordNet 3.0 itself: no mapping to another version to load
+
+    folder = _reader_folder(wordnet_dir())
+    root = str(folder.parent.parent)
+    if root not in nltk.data.path:
+        nltk.data.path.append(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "multilingual functions are not available": not used here
+        return Reader(str(folder), None)
+
+
+@dataclass(frozen=True)
+class Sense:
+    """A WordNet noun sense as shown to a user: `id` like 'tiger.n.02', its head word and definition."""
+
+    id: str
+    lemma: str
+    gloss: str
+
+
+def sense(synset) -> Sense:
+    return Sense(synset.name(), readable(synset.lemmas()[0].name()), synset.definition())
+
+
+def synset(sense_id: str):
+    """The synset behind a sense id; a clear error for an id WordNet does not have."""
+    try:
+        return reader().synset(sense_id)
+    except Exception:
+        raise SemscaleError(f"WordNet has no sense {sense_id!r}") from None
+
+
+def readable(lemma: str) -> str:
+    """WordNet joins words with '_' and marks some adjectives with '(a)'."""
+    return lemma.split("(")[0].replace("_", " ")
+
+
+def lookup_forms(name: str) -> list[str]:
+    """Index spellings to try for a name: spaces as '_', hyphens kept, then hyphens as '_'."""
+    base = name.strip().lower().replace(" ", "_")
+    return list(dict.fromkeys([base, base.replace("-", "_"), base.replace("-", "")]))
+
+
+def noun_synsets(name: str) -> list:
+    """All noun senses of a name, most frequent first, with WordNet's morphology (plurals, exceptions)."""
+    wn = reader()
+    for form in lookup_forms(name):
+        found = wn.synsets(form, "n")
+        if found:
+            return found
+    return []
+
+
+def is_lemma(word: str, pos: str = "n") -> bool:
+    """True when `word` itself, spelled so (spaces as '_'), not a base form of it, is in WordNet's index."""
+    return pos in reader()._lemma_pos_offset_map.get(word.strip().lower().replace(" ", "_"), {})
+
+
+def base_forms(word: str) -> list[str]:
+    """WordNet's noun base forms of a word ('daisies' -> ['daisy']; 'clams' -> ['clams', 'clam'])."""
+    return [f.replace("_", " ") for f in reader()._morphy(word.strip().lower().replace(" ", "_"), "n")]
+
+
+def latin_name(text: str) -> bool:
+    """A genus-species name ('Panthera tigris'): a capitalised genus, then a word English does not have."""
+    words = text.split(" ")
+    if len(words) != 2 or not words[0][:1].isupper() or not words[1].islower():
+        return False
+    genus = any(lem.name().lower() == f"genus_{words[0].lower()}"
+                for s in reader().synsets(words[0], "n") for lem in s.lemmas())
+    return genus or not any(is_lemma(words[1], pos) for pos in ("n", "v", "a", "s", "r"))
+
+
+def offensive(synset) -> bool:
+    """An insult, slur, vulgarism or slang sense: by usage domain (of the sense or a word) or gloss."""
+    domains = {d.name() for d in synset.usage_domains()} | {h.name() for h in synset.hypernyms()}
+    for lemma in synset.lemmas():
+        domains |= {d.name() for d in lemma.usage_domains()}
+    if domains & OFFENSIVE_DOMAINS:
+        return True
+    gloss = synset.definition().lower()
+    return any(word in gloss for word in OFFENSIVE_GLOSS)
+
+
+def offensive_word(text: str) -> bool:
+    """A name with a word that has an offensive sense ('kaffir cat'): never generated."""
+    return any(offensive(s) for word in text.split(" ") for s in reader().synsets(word, "n"))
+
+
+def physical(synset) -> bool:
+    return any(s.name() == PHYSICAL for path in synset.hypernym_paths() for s in path)
+
+
+def is_person(synset) -> bool:
+    return synset.lexname() == "noun.person"
+
+
+def plural_form(synset) -> bool:
+    """WordNet marks senses named by a plural-only noun ('pants', 'glasses', 'jeans') with usage 'plural'."""
+    return any(d.name() == "plural.n.01" for d in synset.usage_domains())
+
+
+def _candidates(name: str) -> list:
+    """Physical, inoffensive noun senses. A named individual ('Crane' the poet, the constellation Grus)
+    counts only when the word names nothing else, and never when it is a person ('Tesla')."""
+    found = [s for s in noun_synsets(name) if physical(s) and not offensive(s)]
+    kinds = [s for s in found if not s.instance_hypernyms()]
+    return kinds or [s for s in found if not is_person(s)]
+
+
+def senses_of(name: str) -> list[Sense]:
+    """The senses a class name may take (physical, inoffensive), for a user to pick from."""
+    return [sense(s) for s in _candidates(name)]
+
+
+@lru_cache(maxsize=20000)
+def _ancestors(synset) -> dict[str, int]:
+    """The sense and all its hypernyms (instance ones too), minus GENERIC ones, with their depth."""
+    out = {}
+    for path in synset.hypernym_paths():
+        for s in path:
+            if s.name() not in GENERIC:
+                out[s.name()] = s.min_depth()
+    return out
+
+
+def _closeness(a, b) -> int:
+    """Depth of the deepest specific hypernym two senses share (0: nothing specific)."""
+    shared = _ancestors(a).keys() & _ancestors(b).keys()
+    return max((_ancestors(a)[k] for k in shared), default=0)
+
+
+def _best(pool: list, others: list):
+    """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average,
+    then the more frequent sense); a less frequent sense must be close to at least
+    half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins."""
+    support = [sum(1 for t in others if _closeness(s, t)) for s in pool]
+    depth = [sum(_closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
+    best = max(range(len(pool)), key=lambda i: (support[i], depth[i] // max(1, len(others)), -i))
+    return pool[best] if best == 0 or 2 * support[best] >= len(others) else pool[0]
+
+
+def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) -> dict[str, object | None]:
+    """For each class key (-> name), the sense that fits the other classes best, or None if unknown.
+
+    Candidates are physical, inoffensive senses; senses about people count only for a word about
+    people (its usual meaning is a person, its physical senses are all people: 'doctor', not 'red' as a
+    Bolshevik nor 'wasp') or, for every class, when at least half the classes are such words. A sense scores the
+    number of other classes whose sense shares a specific (non-GENERIC) hypernym with it, first against
+    their most frequent senses, then against the previous round's choices (see `_best`), so an unrelated
+    set keeps each word's usual meaning and two rare senses cannot pull each other in ('dog' as a pawl
+    beside 'shoe' as a brake shoe). `fixed` pins a class to a sense id.
+    """
+    fixed = fixed or {}
+    pools = {key: _candidates(name) for key, name in names.items()}
+    about_people = {key for key, name in names.items()
+                    if pools[key] and all(is_person(s) for s in pools[key]) and is_person(noun_synsets(name)[0])}
+    for key, pool in pools.items():
+        if 2 * len(about_people) < len(names) and key not in about_people:
+            pools[key] = [s for s in pool if not is_person(s)]
+    for key, sense_id in fixed.items():
+        if key in pools:
+            pools[key] = [synset(sense_id)]
+    known = {k: p for k, p in pools.items() if p}
+    chosen: dict[str, object] = {}
+    reference = {k: p[0] for k, p in known.items()}  # first round: the other words' usual meanings
+    for _ in range(4):
+        new = {key: _best(pool, [t for j, t in reference.items() if j != key]) for key, pool in known.items()}
+        if new == chosen:
+            break
+        chosen = reference = new
+    return {key: chosen.get(key) for key in names}
+
+
+def shared_hypernym(synsets: list) -> object | None:
+    """The most specific non-generic hypernym above every sense that is a kind of thing (named
+    individuals such as the region 'Bengal' do not count), never one of the senses itself."""
+    common = None
+    for s in (s for s in synsets if not s.instance_hypernyms()):
+        above = {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}
+        common = above if common is None else common & above
+    return max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name())) if common else None
+
+
+def plain_name(synset) -> str:
+    """A synset's everyday name: a rare multi-word term ('vascular plant') yields to a common
+    one-word hypernym right above it ('plant'), judged by WordNet's usage counts."""
+    lemma = synset.lemmas()[0]
+    if "_" in lemma.name() and lemma.count() == 0:
+        better = [h.lemmas()[0] for h in synset.hypernyms()
+                  if h.name() not in GENERIC and "_" not in h.lemmas()[0].name() and h.lemmas()[0].count() > 0]
+        if better:
+            lemma = max(better, key=lambda lem: lem.count())
+    return readable(lemma.name())

@@ -117,7 +117,7 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
 
     page.get_by_role("link", name="Synonyms").click()
     page.get_by_text("Paper scheme").click()
-    page.get_by_text("up to 6 names each").wait_for()  # C, plural, large/small/medium C, + WordNet's broad term for blue
+    page.get_by_text("up to 12 names each").wait_for()  # the authors' 12 names
     shot(page, "3-synonyms")
 
     page.get_by_role("link", name="Run").click()

@@ -44,7 +44,9 @@ def test_labels_command_writes_an_editable_file(tmp_path, shared_datasets):
                    env={"SEMSCALE_DATA_DIR": str(shared_datasets)})
     assert out.returncode == 0, out.stderr
     data = yaml.safe_load((tmp_path / "l.yaml").read_text())
-    assert data["classes"]["shoes"] == ["shoes", "large shoes", "small shoes", "medium shoes", "footwear"]
+    assert data["classes"]["shoes"] == ["shoe", "shoes", "large shoe", "large shoes", "small shoe", "small shoes",
+                                        "medium shoe", "medium shoes", "apparel shoe", "apparel shoes",
+                                        "tiny shoe", "tiny shoes"]
 
 
 def test_bad_input_gets_one_line_and_no_traceback(tmp_path, colour_dir, model_dir):

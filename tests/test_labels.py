@@ -74,15 +74,22 @@ def test_bad_schedule_is_explained():
         schedule.parse("sometimes", 4)
 
 
-def test_paper_scheme_follows_the_paper_variations():
-    ls = synonyms.generate(["dog", "box", "butterfly"], "paper", broad={"dog": "animal", "box": "container"})
-    assert ls.names["dog"] == ["dog", "dogs", "large dog", "small dog", "medium dog", "animal"]
-    assert ls.names["box"][1] == "boxes"
-    assert ls.names["butterfly"][:2] == ["butterfly", "butterflies"]
-    assert ls.names["butterfly"][-1] == "lepidopterous insect"  # broad category from WordNet's hypernym
+def test_generated_repeats_are_kept_only_when_asked_and_only_exact():
+    raw = {"pants": ["pants", "pants", "Pants ", "large pants", "large pants"]}
+    assert LabelSet.clean(raw).names["pants"] == ["pants", "large pants"]
+    kept = LabelSet.clean(raw, keep_repeats=True)
+    assert kept.names["pants"] == ["pants", "pants", "large pants", "large pants"]
+    assert any("duplicate name 'Pants'" in w for w in kept.warnings)  # a case variant is still a user's slip
+
+
+def test_an_edit_never_takes_a_name_from_another_class():
+    before = {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "dogs"]}
+    after = LabelSet.edited(before, {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "kitty", "puppy"]}, ["cat", "dog"])
+    assert after.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "puppy"]}
+    assert any("'kitty' is already a name of 'cat'" in w for w in after.warnings)
 
 
 def test_wordnet_synonyms_come_from_the_installed_database():
-    ls = synonyms.generate(["airplane", "automobile"], "wordnet")
+    ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
     assert ls.names["airplane"][:3] == ["airplane", "aeroplane", "plane"]
     assert "car" in ls.names["automobile"] and "motorcar" in ls.names["automobile"]

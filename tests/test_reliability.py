@@ -62,7 +62,7 @@ def count_files(root: Path) -> int:
 def config_for(photos: Path, aggregations=("max", "probsum"), templates=()) -> RunConfig:
     """What `semscale run --dataset PHOTOS --scheme paper ...` builds."""
     classes = datasets.from_folder(photos).classes
-    return RunConfig(dataset=str(photos), labels=synonyms.generate(classes, "paper").names,
+    return RunConfig(dataset=str(photos), labels=synonyms.generate(classes, "paper").labels.names,
                      aggregations=list(aggregations), templates=list(templates), batch_size=BATCH)
 
 

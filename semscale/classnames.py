@@ -1,0 +1,90 @@
+"""Natural names for class keys: folder or manifest labels such as `AFRICAN_LEOPARDS` -> "African leopard".
+
+The key stays the class's identity everywhere; the display name is what the name schemes start from (C).
+Case and number follow WordNet: a word WordNet always writes capitalised keeps its capital ("French horn"),
+a regular plural used as a folder convention becomes singular ("daisies" -> "daisy"), while a noun that
+only exists in the plural ("pants", "jeans", "glasses") stays as it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+from semscale import wordnet
+from semscale.errors import SemscaleError
+from semscale.labels import normalize_name
+
+# Plural-only nouns WordNet 3.0 files under a singular lemma without marking them plural.
+PLURAL_ONLY = frozenset({"trousers", "clothes", "leggings", "overalls", "tongs", "pyjamas", "pajamas"})
+_NUMBER_PREFIX = re.compile(r"^\d+[._\- ]+(?=\D)")  # "001.Black_footed_Albatross", "03-cat"
+
+
+def plural_only(word: str) -> bool:
+    """A noun used only in the plural: marked so in WordNet (itself or its base form), or listed above."""
+    low = word.lower()
+    if low in PLURAL_ONLY:
+        return True
+    if not low.endswith("s"):
+        return False
+    if wordnet.is_lemma(low):
+        return any(wordnet.plural_form(s) and any(lem.name().lower() == low for lem in s.lemmas())
+                   for s in wordnet.noun_synsets(low))
+    return any(wordnet.plural_form(s) for s in wordnet.noun_synsets(low))
+
+
+def _singular(word: str) -> str:
+    """The base form of a plural used as a folder convention ('lions' -> 'lion', 'clams' -> 'clam');
+    a plural-only noun stays ('pants')."""
+    low = word.lower()
+    if plural_only(low):
+        return word
+    base = [b for b in wordnet.base_forms(low) if b != low]
+    return base[0] if base else word
+
+
+def _word_case(word: str) -> str:
+    """WordNet's spelling of one word when every noun or adjective lemma of it is capitalised."""
+    spellings = {lem.name() for pos in ("n", "a") for s in wordnet.reader().synsets(word, pos)
+                 for lem in s.lemmas() if lem.name().lower() == word}
+    if spellings and all(sp[:1].isupper() for sp in spellings):
+        return sorted(spellings)[0]
+    return word
+
+
+def _phrase_case(phrase: str) -> str | None:
+    """WordNet's spelling of a whole multi-word lemma ('French_horn'), if it has one."""
+    for form in wordnet.lookup_forms(phrase):
+        for s in wordnet.reader().synsets(form, "n"):
+            for lem in s.lemmas():
+                if lem.name().lower() == form:
+                    return wordnet.readable(lem.name())
+    return None
+
+
+def display_name(key: str) -> str:
+    """The natural name of one class key."""
+    text = normalize_name(_NUMBER_PREFIX.sub("", str(key)))
+    # Hyphens that join a WordNet word ("t-shirt") stay; hyphens used as separators become spaces.
+    text = " ".join(w if "-" not in w or wordnet.is_lemma(w) else w.replace("-", " ") for w in text.split(" "))
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise SemscaleError(f"class {key!r} has no letters to make a name from")
+    letters = [ch for ch in text if ch.isalpha()]
+    all_caps = bool(letters) and all(ch.isupper() for ch in letters if ch.lower() != ch.upper())
+    words = text.split(" ")
+    words[-1] = _singular(words[-1])
+    known = wordnet.is_lemma(" ".join(words))
+    out = []
+    for w in words:
+        low = w.lower()
+        if wordnet.is_lemma(low) or wordnet.reader().synsets(low, "a") or known or all_caps:
+            out.append(_word_case(low))
+        else:
+            out.append(w)  # a word WordNet does not know keeps the case it was given ("iPhone")
+    phrase = " ".join(out)
+    return (_phrase_case(phrase) or phrase) if len(out) > 1 else phrase
+
+
+def display_names(classes: list[str]) -> dict[str, str]:
+    """Class key -> natural name, for every class in order."""
+    return {c: display_name(c) for c in classes}

@@ -1,0 +1,134 @@
+"""Generated names on the real WordNet files (Debian's wordnet-base through nltk): order, plurals, display
+names, sense choice, domain word, and never an insult."""
+
+import pytest
+
+from semscale import classnames, synonyms
+from semscale.errors import SemscaleError
+
+FLOWERS = ["daisy", "sunflower", "orchid", "marigold", "carnation"]
+BIG_CATS = ["tiger", "lion", "leopard", "cheetah", "jaguar"]
+
+
+def sense_of(classes, name):
+    return synonyms.generate(classes, "paper").senses[name]
+
+
+@pytest.mark.parametrize("classes,domain", [(BIG_CATS, "big cat"), (FLOWERS, "flower")])
+def test_paper_scheme_is_the_authors_twelve_names_in_their_order(classes, domain):
+    made = synonyms.generate(classes, "paper")
+    assert made.domain == domain
+    for c in classes:
+        p = synonyms.plural(c)
+        assert made.labels.names[c] == [c, p, f"large {c}", f"large {p}", f"small {c}", f"small {p}",
+                                        f"medium {c}", f"medium {p}", f"{domain} {c}", f"{domain} {p}",
+                                        f"tiny {c}", f"tiny {p}"]
+
+
+def test_a_given_domain_word_is_used_as_typed_and_a_bad_one_is_refused():
+    made = synonyms.generate(["rose", "tulip"], "paper", domain="Flower")
+    assert made.labels.names["rose"][8:10] == ["Flower rose", "Flower roses"]
+    for bad in ("{c} flower", 'the "flower"', "x" * 200, "!!!"):
+        with pytest.raises(SemscaleError, match="domain word"):
+            synonyms.generate(["rose"], "paper", domain=bad)
+
+
+@pytest.mark.parametrize("singular,expected", [
+    ("knife", "knives"), ("wolf", "wolves"), ("potato", "potatoes"), ("lens", "lenses"), ("bus", "buses"),
+    ("mouse", "mice"), ("deer", "deer"), ("sheep", "sheep"), ("fish", "fish"), ("series", "series"),
+    ("jeans", "jeans"), ("trousers", "trousers"), ("pants", "pants"), ("shorts", "shorts"), ("glasses", "glasses"),
+    ("chain saw", "chain saws"), ("garbage truck", "garbage trucks"), ("French horn", "French horns"),
+    ("butterfly", "butterflies"), ("box", "boxes"),
+])
+def test_plurals(singular, expected):
+    assert synonyms.plural(singular) == expected
+
+
+def test_an_already_plural_class_keeps_its_repeats_and_a_note_says_so():
+    made = synonyms.generate(["pants", "shirt"], "paper", domain="apparel")
+    assert made.labels.names["pants"][:4] == ["pants", "pants", "large pants", "large pants"]
+    assert len(made.labels.names["pants"]) == len(made.labels.names["shirt"]) == 12
+    assert any("'pants'" in n and "repeat" in n for n in made.notes)
+
+
+@pytest.mark.parametrize("key,name", [
+    ("LIONS", "lion"), ("CHEETAHs", "cheetah"), ("daisies", "daisy"), ("AFRICAN_LEOPARDS", "African leopard"),
+    ("french_horn", "French horn"), ("ENGLISH-SPRINGER", "English springer"), ("garbage_truck", "garbage truck"),
+    ("chain-saw", "chain saw"), ("t-shirt", "T-shirt"), ("pants", "pants"), ("JEANS", "jeans"),
+    ("trousers", "trousers"), ("glasses", "glasses"), ("Clams", "clam"), ("mice", "mouse"),
+    ("001.Black_footed_Albatross", "black footed albatross"), ("iPhone", "iPhone"),
+])
+def test_display_names(key, name):
+    assert classnames.display_name(key) == name
+
+
+def test_the_class_key_stays_the_key():
+    made = synonyms.generate(["LIONS", "TIGERS"], "paper")
+    assert list(made.labels.names) == ["LIONS", "TIGERS"]
+    assert made.labels.names["LIONS"][:2] == ["lion", "lions"] and made.display["TIGERS"] == "tiger"
+
+
+@pytest.mark.parametrize("word,classes,sense", [
+    ("tiger", BIG_CATS, "tiger.n.02"),
+    ("church", ["church", "house", "car", "bridge", "tree"], "church.n.02"),
+    ("crane", ["crane", "heron", "stork", "pelican"], "crane.n.05"),
+    ("crane", ["crane", "bulldozer", "forklift", "excavator"], "crane.n.04"),
+    ("mouse", ["mouse", "keyboard", "monitor", "printer"], "mouse.n.04"),
+    ("mouse", ["mouse", "rat", "squirrel", "hamster"], "mouse.n.01"),
+    ("dog", ["dog", "car", "apple", "shoe"], "dog.n.01"),  # an unrelated set keeps the usual meaning
+])
+def test_sense_choice_fits_the_dataset(word, classes, sense):
+    assert sense_of(classes, word).id == sense
+
+
+def test_a_user_can_pin_a_sense():
+    made = synonyms.generate(["crane", "heron"], "wordnet", senses={"crane": "crane.n.04"})
+    assert made.senses["crane"].id == "crane.n.04" and "lift" in made.senses["crane"].gloss
+    with pytest.raises(SemscaleError, match="no sense"):
+        synonyms.generate(["crane"], "wordnet", senses={"crane": "crane.n.99"})
+
+
+def test_domain_words_for_vehicles_and_none_for_an_unrelated_set():
+    assert synonyms.generate(["car", "truck", "motorcycle", "bicycle", "tractor"], "paper").domain == "vehicle"
+    # WordNet files the bus under 'public transport', so with it the shared category is the conveyance.
+    assert synonyms.generate(["car", "bus", "truck", "motorcycle", "bicycle"], "paper").domain == "conveyance"
+    # WordNet files rose under shrub and tulip under bulbous plant: the shared category is the plant.
+    assert synonyms.generate(["rose", "tulip", "daisy", "sunflower", "dandelion"], "paper").domain == "plant"
+    made = synonyms.generate(["dog", "car", "apple", "shoe"], "paper")
+    assert made.domain is None and len(made.labels.names["dog"]) == 10
+    assert made.labels.names["dog"][8:] == ["tiny dog", "tiny dogs"]
+    assert any("names 9-10" in n for n in made.notes)
+
+
+INSULTS = {"Taco": {"greaser", "wetback", "spic"}, "wasp": {"WASP", "White Anglo-Saxon Protestant"},
+           "Hot Dog": {"exhibitionist", "show-off"}, "Whale": {"giant", "hulk", "heavyweight", "large person"},
+           "Clams": {"dollar", "buck", "dollar bill", "one dollar bill"},
+           "Crabs": {"pediculosis pubis", "crab louse", "pubic louse"}}
+
+
+@pytest.mark.parametrize("scheme", synonyms.SCHEMES)
+def test_never_an_insult_nor_a_person_for_a_thing(scheme):
+    classes = ["Taco", "Hot Dog", "Clams", "Crabs", "Whale", "wasp", "Nissan", "Tesla"]
+    made = synonyms.generate(classes, scheme)
+    for c, bad in INSULTS.items():
+        got = {n.casefold() for n in made.labels.names[c][1:]}
+        assert not got & {b.casefold() for b in bad}, (c, got)
+    ids = {c: s.id for c, s in made.senses.items()}
+    assert ids["Taco"] == "taco.n.02" and ids["wasp"] == "wasp.n.02" and ids["Whale"] == "whale.n.02"
+    assert ids["Hot Dog"] == "hotdog.n.02" and ids["Clams"] == "clam.n.01" and ids["Crabs"] == "crab.n.01"
+    assert "Nissan" not in ids and "Tesla" not in ids  # a month, a flux unit, a person: none is the class
+    assert any("does not know 'Nissan'" in n for n in made.notes)
+    if scheme == "wordnet":
+        assert made.labels.names["Nissan"] == ["Nissan"]
+
+
+def test_wordnet_scheme_gives_kinds_of_the_building_not_churches_as_institutions():
+    names = synonyms.generate(["church", "house", "car", "bridge", "tree"], "wordnet").labels.names["church"]
+    assert "cathedral" in names and not any("Catholic" in n or "Armenian" in n for n in names)
+    assert len(names) <= synonyms.MAX_WORDNET_NAMES
+
+
+def test_wordnet_scheme_drops_latin_names_and_says_plural_only_words_in_the_plural():
+    made = synonyms.generate(BIG_CATS + ["jeans"], "wordnet")
+    assert not any("Panthera" in n for names in made.labels.names.values() for n in names)
+    assert "jean" not in made.labels.names["jeans"]

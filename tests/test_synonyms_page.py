@@ -1,0 +1,67 @@
+"""The Synonyms page through Streamlit's AppTest, on the real clothing photos and WordNet files."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+
+@pytest.fixture
+def page(tmp_path, shared_datasets, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Synonyms.py"), default_timeout=60)
+    at.session_state["dataset"] = "clothing"
+    return at.run()
+
+
+def button(at, start):
+    return next(b for b in at.button if b.label.startswith(start))
+
+
+def test_paper_scheme_uses_the_datasets_domain_word_and_keeps_plural_repeats(page):
+    assert not page.exception
+    assert page.text_input[0].value == "apparel"
+    button(page, "Paper scheme").click().run()
+    assert not page.exception
+    labels = page.session_state["labels"]["clothing"]
+    assert labels["pants"][:2] == ["pants", "pants"] and len(labels["pants"]) == 12
+    assert labels["shirt"][8:10] == ["apparel shirt", "apparel shirts"]
+    assert "up to 12 names each" in " ".join(c.value for c in page.caption)
+    assert any("already plural" in i.value for i in page.info)
+    senses = page.session_state["senses"]["clothing"]
+    assert senses["dress"] == "dress.n.01" and page.session_state["display_names"]["clothing"]["t-shirt"] == "T-shirt"
+
+
+def test_a_bad_domain_word_is_explained_next_to_the_field(page):
+    page.text_input[0].input('{c} "flower"').run()
+    assert any("braces" in e.value for e in page.error)
+
+
+def test_a_picked_sense_and_an_edited_display_name_drive_the_next_generation(page):
+    button(page, "WordNet synonyms").click().run()
+    assert page.session_state["senses"]["clothing"]["pants"] == "bloomers.n.01"
+    page.selectbox[0].select("pants").run()
+    page.selectbox[1].select("trouser.n.01").run()
+    button(page, "WordNet synonyms").click().run()
+    assert not page.exception
+    assert "slacks" in page.session_state["labels"]["clothing"]["pants"]
+    assert page.session_state["labels"]["clothing"]["shirt"][0] == "shirt"
+
+
+def test_editing_one_class_never_changes_another(page):
+    button(page, "Paper scheme").click().run()
+    before = {c: list(v) for c, v in page.session_state["labels"]["clothing"].items()}
+    version = page.session_state["labels_version"]
+    editor_key = f"editor_clothing_{version}"
+    page.session_state[editor_key] = {"edited_rows": {0: {"name 2": "large hat"}, 5: {"name 3": "polo"}},
+                                      "added_rows": [], "deleted_rows": []}
+    page.run()
+    assert not page.exception
+    after = page.session_state["labels"]["clothing"]
+    assert after["hat"] == before["hat"]  # 'large hat' stays with hat
+    assert any("'large hat' is already a name of 'hat'" in w.value for w in page.warning)
+    for c in before:
+        if c not in ("dress", "shirt"):
+            assert after[c] == before[c], c
