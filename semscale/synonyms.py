@@ -77,37 +77,79 @@ def _usable(lemma, chosen) -> bool:
     return lemma.synset() in senses[:2] and (not wordnet.is_person(lemma.synset()) or wordnet.is_person(chosen))
 
 
-def _familiarity(synset) -> tuple[int, int]:
-    """Everyday kinds first: WordNet's usage count of the sense's words, then how many kinds it has."""
-    return max(lem.count() for lem in synset.lemmas()), len(synset.hyponyms())
+def _squash(text: str) -> str:
+    return re.sub(r"[\s_-]", "", text.lower())
+
+
+def _familiar(lemma, heads: set[str]) -> bool:
+    """A name a person would know: WordNet's tagged texts use the word in this sense (`count()`), or it
+    says what it is by ending in the class's own word ('wine bottle', 'teacup', 'cheeseburger'). A
+    rare single word ('kylix', 'serval', 'stablemate') is not; neither is a biologist's term."""
+    if wordnet.taxon_word(lemma):
+        return False
+    name = _squash(lemma.name())
+    return lemma.count() > 0 or any(name.endswith(h) and name != h for h in heads)
+
+
+def _kind_name(kind, chosen, heads: set[str]):
+    """The word for a kind: the first usable one that names the class ('thresher shark', not
+    'thresher'), else the first usable one; None when no usable word is familiar."""
+    usable = [lem for lem in kind.lemmas() if _usable(lem, chosen)]
+    usable.sort(key=lambda lem: not any(_squash(lem.name()).endswith(h) for h in heads))
+    return next((lem for lem in usable if _familiar(lem, heads)), None)
+
+
+def _said_in_plural(lemma) -> bool:
+    """WordNet files some plural-only garments under a singular ('trouser'); the plural is not this
+    word when it names another sense ('buckskins' the breeches, not the buckskin horse)."""
+    many = plural(wordnet.readable(lemma.name()))
+    if not classnames.plural_only(many.rsplit(" ", 1)[-1]):
+        return False
+    exact = many.lower().replace(" ", "_")
+    return not any(lem.name().lower() == exact for s in wordnet.noun_synsets(many) if s != lemma.synset()
+                   for lem in s.lemmas())
+
+
+def _kind_order(synset) -> tuple[int, int, str]:
+    """Everyday kinds first: WordNet's usage count of the sense's words, then how many kinds it has
+    (then the sense id, so the order never depends on the reader's internals)."""
+    return -max(lem.count() for lem in synset.lemmas()), -len(synset.hyponyms()), synset.name()
 
 
 def wordnet_names(class_name: str, chosen) -> list[str]:
-    """C, the chosen sense's other words, then kinds of it (hyponyms, nearest and most familiar first),
-    at most 16."""
+    """C, the chosen sense's familiar other words, then familiar kinds of it (hyponyms, nearest and most
+    used first), at most 16. Kinds of the past (extinct, ancient) and wild kinds of a sense with a
+    domestic kind are left out with everything under them."""
     names = [class_name]
     keys = {name_key(class_name)}
+    heads = {_squash(class_name.rsplit(" ", 1)[-1])} | {_squash(lem.name().rsplit("_", 1)[-1])
+                                                        for lem in chosen.lemmas() if _usable(lem, chosen)}
 
     def add(lemma) -> None:
         name = wordnet.readable(lemma.name())
-        if classnames.plural_only(plural(name).rsplit(" ", 1)[-1]):
+        if _said_in_plural(lemma):
             name = plural(name)  # WordNet's "blue jean", "trouser": said "blue jeans", "trousers"
         if len(names) < MAX_WORDNET_NAMES and name_key(name) not in keys:
             names.append(name)
             keys.add(name_key(name))
 
-    for lemma in chosen.lemmas():
-        if _usable(lemma, chosen):
+    whole, head = _squash(class_name), _squash(re.split(r"[\s-]", class_name)[-1])
+    for i, lemma in enumerate(chosen.lemmas()):
+        # WordNet's headword of the sense ('doughnut' for 'donut'), a familiar word ('tee shirt'), or a
+        # short form of the class name ('burger'); not 'sinker', 'jitney', 'blowball'.
+        if _usable(lemma, chosen) and (i == 0 or _familiar(lemma, {head}) or whole.endswith(_squash(lemma.name()))):
             add(lemma)
+    skip = wordnet.wild_kinds(chosen)
     level = [chosen]
     while level and len(names) < MAX_WORDNET_NAMES:
         level = sorted((h for s in level for h in s.hyponyms()  # `~` only: no instances, no members
-                        if not wordnet.offensive(h) and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
-                       key=_familiarity, reverse=True)
+                        if h not in skip and not wordnet.past_kind(h) and not wordnet.offensive(h)
+                        and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
+                       key=_kind_order)
         for kind in level:
-            usable = [lem for lem in kind.lemmas() if _usable(lem, chosen)]
-            if usable:
-                add(usable[0])
+            lemma = _kind_name(kind, chosen, heads)
+            if lemma is not None:
+                add(lemma)
     return names
 
 

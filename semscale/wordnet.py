@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -182,6 +183,39 @@ def offensive_word(text: str) -> bool:
     return any(offensive(s) for word in text.split(" ") for s in reader().synsets(word, "n"))
 
 
+# Glosses of kinds nobody photographs as the thing today: extinct animals, historical objects, fossils,
+# and the thing's remains (a shipwreck is not a photo of a ship).
+PAST_GLOSS = re.compile(r"\b(extinct|ancient|formerly|fossil|prehistoric|archaic|obsolete|historical|medieval|"
+                        r"Middle Ages|(Eo|Oligo|Mio|Plio|Pleisto|Paleo)cene|wrecked|destroyed|abandoned|"
+                        r"derelict|sunken)\b", re.IGNORECASE)
+
+
+def past_kind(synset) -> bool:
+    """A kind of the past or a ruin ('eohippus', 'kylix', 'hulk'): its gloss says extinct, ancient, wrecked..."""
+    return bool(PAST_GLOSS.search(synset.definition()))
+
+
+def taxon_word(lemma) -> bool:
+    """A lemma built on a taxon's name ('nymphalid' from Nymphalidae, 'helianthus' the genus) or a
+    taxonomist's 'true X': a biologist's term, not what a person calls a photo."""
+    words = lemma.name().lower().split("_")
+    if words[0] == "true" and len(words) > 1:
+        return True
+    taxa = {t.name().lower().split("_", 1)[-1] for h in lemma.synset().member_holonyms() for t in h.lemmas()}
+    return any(len(w) >= 5 and t.startswith(w) for w in words for t in taxa)
+
+
+def wild_kinds(synset) -> set:
+    """Hyponyms of a sense that has a domestic kind which live in the wild ('wildcat' beside 'domestic
+    cat' under 'cat'): a photo of a cat is a house cat, not a lynx or a cougar."""
+    kinds = synset.hyponyms()
+    if not any(lem.name().lower().startswith("domestic_") or "domesticated" in h.definition()
+               for h in kinds for lem in h.lemmas()):
+        return set()
+    return {h for h in kinds if any("wild" in lem.name().lower() for lem in h.lemmas())
+            or re.search(r"\b(in the )?wild\b", h.definition())}
+
+
 def physical(synset) -> bool:
     return any(s.name() == PHYSICAL for path in synset.hypernym_paths() for s in path)
 
@@ -199,6 +233,10 @@ def _candidates(name: str) -> list:
     """Physical, inoffensive noun senses. A named individual ('Crane' the poet, the constellation Grus)
     counts only when the word names nothing else, and never when it is a person ('Tesla')."""
     found = [s for s in noun_synsets(name) if physical(s) and not offensive(s)]
+    if len(base_forms(name.split(" ")[-1])) > 1:
+        # Senses of different spellings ('pants': the underwear; 'pant': the trousers) came together:
+        # the more used sense first, by WordNet's usage counts.
+        found.sort(key=lambda s: -sum(lem.count() for lem in s.lemmas()))
     kinds = [s for s in found if not s.instance_hypernyms()]
     return kinds or [s for s in found if not is_person(s)]
 
@@ -226,12 +264,12 @@ def _closeness(a, b) -> int:
 
 
 def _best(pool: list, others: list):
-    """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average,
+    """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average, rounded,
     then the more frequent sense); a less frequent sense must be close to at least
     half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins."""
     support = [sum(1 for t in others if _closeness(s, t)) for s in pool]
     depth = [sum(_closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
-    best = max(range(len(pool)), key=lambda i: (support[i], depth[i] // max(1, len(others)), -i))
+    best = max(range(len(pool)), key=lambda i: (support[i], round(depth[i] / max(1, len(others))), -i))
     return pool[best] if best == 0 or 2 * support[best] >= len(others) else pool[0]
 
 
@@ -250,6 +288,16 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
     pools = {key: _candidates(name) for key, name in names.items()}
     about_people = {key for key, name in names.items()
                     if pools[key] and all(is_person(s) for s in pools[key]) and is_person(noun_synsets(name)[0])}
+    if 2 * len(about_people) < len(names):
+        # A word about people in a set of things names the thing WordNet calls by it and another
+        # class's category: 'Persian' among cats is the 'Persian cat', not an Iranian.
+        heads = sorted({a.split(".")[0].rsplit("_", 1)[-1] for k, p in pools.items() if k not in about_people
+                        and p for a in _ancestors(p[0])})
+        for key in sorted(about_people):
+            things = [s for h in heads for s in _candidates(f"{names[key]} {h}") if not is_person(s)]
+            if things:
+                pools[key] = things
+                about_people.discard(key)
     for key, pool in pools.items():
         if 2 * len(about_people) < len(names) and key not in about_people:
             pools[key] = [s for s in pool if not is_person(s)]

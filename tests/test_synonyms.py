@@ -132,3 +132,34 @@ def test_wordnet_scheme_drops_latin_names_and_says_plural_only_words_in_the_plur
     made = synonyms.generate(BIG_CATS + ["jeans"], "wordnet")
     assert not any("Panthera" in n for names in made.labels.names.values() for n in names)
     assert "jean" not in made.labels.names["jeans"]
+
+
+@pytest.mark.parametrize("classes,word,sense", [
+    (["pants", "dress", "shirt", "skirt", "shoes"], "pants", "trouser.n.01"),  # not the underwear 'pants'
+    (["shorts", "pants", "dress", "shirt", "skirt"], "shorts", "short_pants.n.01"),  # not the men's underpants
+    (["DOLPHIN", "WHALE", "SEAL", "SHARKS", "CLAMS"], "DOLPHIN", "dolphin.n.02"),  # the toothed whale, not the fish
+    (["Persian", "Abyssinian", "Siamese", "beagle", "pug"], "Persian", "persian_cat.n.01"),  # WordNet's 'Persian cat', not an Iranian
+])
+def test_sense_choice_weighs_base_forms_usage_and_the_sets_category(classes, word, sense):
+    assert sense_of(classes, word).id == sense
+
+
+@pytest.mark.parametrize("classes,word,obscure", [
+    (["dog", "horse", "cat", "cow", "sheep"], "horse", {"stablemate", "eohippus", "protohippus", "gee-gee", "buckskins"}),
+    (["dog", "horse", "cat", "cow", "sheep"], "cat", {"lynx", "cougar", "serval", "ocelot", "true cat", "wildcat", "European wildcat", "jungle cat"}),
+    (["elephant", "horse", "butterfly"], "elephant", {"mammoth", "woolly mammoth", "gomphothere"}),
+    (["elephant", "horse", "butterfly"], "butterfly", {"nymphalid", "lycaenid", "pierid", "nymphalid butterfly"}),
+    (["chair", "cup", "knife", "bottle"], "cup", {"kylix", "scyphus"}),
+    (["chair", "cup", "knife", "bottle"], "bottle", {"carboy", "demijohn"}),
+    (["ship", "car", "train", "plane"], "ship", {"shipwreck", "wreck", "hulk", "galleon"}),
+])
+def test_wordnet_scheme_leaves_out_obscure_extinct_wild_and_taxon_names(classes, word, obscure):
+    names = synonyms.generate(classes, "wordnet").labels.names[word]
+    assert not set(names) & obscure, set(names) & obscure
+    assert len(names) >= 3  # still some names a person knows
+
+
+def test_wordnet_scheme_names_trousers_for_pants_and_familiar_kinds():
+    made = synonyms.generate(["pants", "dress", "shirt", "skirt", "shoes"], "wordnet").labels.names
+    assert "trousers" in made["pants"] and not {"bloomers", "knickers"} & set(made["pants"])
+    assert {"cocktail dress", "wedding dress"} <= set(made["dress"])
