@@ -6,6 +6,7 @@ say in `Generated.notes` everything a reader of the results should know about ho
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -135,9 +136,11 @@ def wordnet_names(class_name: str, chosen) -> list[str]:
 
     whole, head = _squash(class_name), _squash(re.split(r"[\s-]", class_name)[-1])
     for i, lemma in enumerate(chosen.lemmas()):
-        # WordNet's headword of the sense ('doughnut' for 'donut'), a familiar word ('tee shirt'), or a
-        # short form of the class name ('burger'); not 'sinker', 'jitney', 'blowball'.
-        if _usable(lemma, chosen) and (i == 0 or _familiar(lemma, {head}) or whole.endswith(_squash(lemma.name()))):
+        # WordNet's headword of the sense ('doughnut' for 'donut'), a familiar word ('tee shirt'), a
+        # short form or a spelling of the class name ('burger', 'aeroplane'); not 'sinker', 'jitney'.
+        word = _squash(lemma.name())
+        same_end = whole.endswith(word) or len(os.path.commonprefix([whole[::-1], word[::-1]])) >= 4
+        if _usable(lemma, chosen) and (i == 0 or _familiar(lemma, {head}) or same_end):
             add(lemma)
     skip = wordnet.wild_kinds(chosen)
     level = [chosen]
