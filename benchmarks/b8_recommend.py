@@ -1,0 +1,61 @@
+"""B8: per-name effects and the held-out recommender on cached embeddings, no encoding.
+
+Synthetic runs (tests/population.py): 512-d unit vectors, class k's images around axis k, each
+class's names a mix of helpful, harmful, mediocre and random ones. Times `recommend` (5-fold nested
+cross-validation plus the final choice) and `name_effects` for every aggregation, on
+1,000 images x 10 classes x 12 names (target < 5 s) and 10,000 x 100 x 16 (target < 60 s).
+
+    python benchmarks/b8_recommend.py
+"""
+
+from __future__ import annotations
+
+import time
+
+import _common as C
+
+from population import Population
+from semscale.name_effects import name_effects
+from semscale.recommend import recommend
+from semscale.scoring import AGGREGATIONS
+
+KINDS = ["helper", "chance", "random", "harmful", "chance", "helper", "random", "chance"]
+NOISE = 2.0  # hard: base names are often wrong, so the greedy search takes hundreds of steps
+SIZES = [(1_000, 10, 12, 5.0), (10_000, 100, 16, 60.0)]
+
+
+def synthetic_run(images: int, classes: int, names: int):
+    kinds = ["base"] + [KINDS[i % len(KINDS)] for i in range(names - 1)]
+    population = Population({f"class{k:03d}": kinds for k in range(classes)}, dim=512, noise=NOISE, seed=0)
+    return population.run(images, seed=1, aggregations=list(AGGREGATIONS))
+
+
+def main() -> None:
+    print(f"machine: {C.machine()}")
+    rows, verdicts = [], []
+    for images, classes, names, target in SIZES:
+        run = synthetic_run(images, classes, names)
+        total = 0.0
+        for agg in AGGREGATIONS:
+            t = time.perf_counter()
+            rec = recommend(run, agg, folds=5, seed=0)
+            t_rec = time.perf_counter() - t
+            t = time.perf_counter()
+            name_effects(run, agg)
+            t_eff = time.perf_counter() - t
+            total += t_rec + t_eff
+            kept = int(rec.names["chosen"].sum())
+            rows.append([f"{images} x {classes} x {names}", agg, f"{t_rec:.2f}", f"{t_eff:.2f}",
+                         f"{rec.base.accuracy:.3f}", f"{rec.full.accuracy:.3f}", f"{rec.recommended.accuracy:.3f}",
+                         f"{rec.in_sample.accuracy:.3f}", f"{kept}/{len(rec.names)}"])
+        verdicts.append(f"{images} images x {classes} classes x {names} names, 5 folds, all aggregations "
+                        f"(recommend + name effects): {total:.1f} s (target < {target:g} s)")
+    print(C.table(["images x classes x names", "aggregation", "recommend s", "name effects s", "base acc",
+                   "all names acc", "recommended (held-out)", "in-sample", "names kept"], rows))
+    print(f"peak RSS {C.peak_rss_mb():.0f} MB")
+    for v in verdicts:
+        print("B8:", v)
+
+
+if __name__ == "__main__":
+    main()
