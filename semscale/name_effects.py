@@ -62,7 +62,9 @@ def name_effects(run: RunEmbeddings, aggregation: str) -> pd.DataFrame:
 
     Columns: class, name, position (1 = first extra name), then per mode (added, removed):
     gain_M (overall accuracy change), class_gain_M (on the class's own images; NaN when it has
-    none), fixed_M, broken_M (images) and p_M (McNemar).
+    none), fixed_M, broken_M (images) and p_M (McNemar); last `highlight`: "most helpful" for
+    each class's name with the largest positive gain_added, "most harmful" for the most negative
+    (first in the class's list on ties), else "".
     """
     cmp = _Comparisons(run, aggregation)
     truth = run.truth
@@ -81,21 +83,35 @@ def name_effects(run: RunEmbeddings, aggregation: str) -> pd.DataFrame:
     columns = ["class", "name", "position"] + [f"{c}_{m}" for m in MODES
                                                for c in ("gain", "class_gain", "fixed", "broken", "p")]
     table = pd.DataFrame(records, columns=columns)
+    table["highlight"] = ""
+    by_class = table.groupby("class", sort=False)["gain_added"]
+    helpful = by_class.idxmax()
+    harmful = by_class.idxmin()
+    table.loc[helpful[table.loc[helpful, "gain_added"].to_numpy() > 0], "highlight"] = "most helpful"
+    table.loc[harmful[table.loc[harmful, "gain_added"].to_numpy() < 0], "highlight"] = "most harmful"
     return table.sort_values(["gain_added", "gain_removed"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def name_flips(run: RunEmbeddings, aggregation: str, cls: str, name: str, mode: str = "added") -> pd.DataFrame:
-    """The images one name flips under `mode`: image_idx, name, label, path, without, with, change."""
+    """The images one name flips under `mode`: image_idx, name, label, path, predicted_without,
+    predicted_with, change ("wrong -> right" first, then "right -> wrong")."""
     cmp = _Comparisons(run, aggregation)
     k, t = cmp.locate(cls, name)
     before, after = cmp.without_and_with(mode, k, t)
     right_before, right_after = before == run.truth, after == run.truth
     flipped = right_before != right_after
     out = run.image_table[flipped].copy()
-    out["without"] = [run.classes[c] for c in before[flipped]]
-    out["with"] = [run.classes[c] for c in after[flipped]]
+    out["predicted_without"] = [run.classes[c] for c in before[flipped]]
+    out["predicted_with"] = [run.classes[c] for c in after[flipped]]
     out["change"] = np.where(right_after[flipped], "wrong -> right", "right -> wrong")
     return out.sort_values(["change", "image_idx"], ascending=[False, True]).reset_index(drop=True)
+
+
+def format_name_flips(flips: pd.DataFrame, cls: str, name: str, mode: str) -> str:
+    """The `semscale names RUN --flips CLASS NAME` printout: the images, one a line."""
+    head = f"{len(flips)} image(s) flipped by {name!r} ({cls}) {MODES[mode]}"
+    return "\n".join([head] + [f"  {r.change:<15} {r.name}  (true {r.label}; without: {r.predicted_without}, with: {r.predicted_with})"
+                               for r in flips.itertuples(index=False)])
 
 
 def format_name_effects(table: pd.DataFrame, aggregation: str, n_images: int) -> str:
@@ -113,7 +129,8 @@ def format_name_effects(table: pd.DataFrame, aggregation: str, n_images: int) ->
             gain, cls_gain = getattr(r, f"gain_{mode}"), getattr(r, f"class_gain_{mode}")
             flips = f"+{getattr(r, f'fixed_{mode}')}/-{getattr(r, f'broken_{mode}')}"
             parts.append(f"{100 * gain:>+7.1f} {_points(cls_gain):>7} {flips:>9} {getattr(r, f'p_{mode}'):>6.3f}")
-        lines.append(f"{_cut(r[0], 16):<16} {_cut(r.name, 24):<24} {parts[0]}   {parts[1]}")
+        mark = {"most helpful": "  <- most helpful", "most harmful": "  <- most harmful"}.get(r.highlight, "")
+        lines.append(f"{_cut(r[0], 16):<16} {_cut(r.name, 24):<24} {parts[0]}   {parts[1]}{mark}")
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ import designed
 from population import Population
 from semscale import run_embeddings
 from semscale.errors import SemscaleError
-from semscale.name_effects import format_name_effects, name_effects, name_flips
+from semscale.name_effects import format_name_effects, format_name_flips, name_effects, name_flips
 from semscale.name_subsets import Standings, aggregation, gram
 from semscale.scoring import AGGREGATIONS, Candidates, class_scores
 
@@ -95,8 +95,10 @@ def test_helper_helps_and_harmful_hurts_significantly():
     assert helper["gain_added"] > 0.02 and helper["p_added"] < 0.01
     assert harmful["gain_added"] < -0.05 and harmful["p_added"] < 1e-6
     assert harmful["class_gain_added"] > 0  # it does win its own class a few images, and costs far more
-    assert name_effects(run, "max").iloc[0]["name"] == "c0-helper-1"
-    assert name_effects(run, "max").iloc[-1]["name"] == "c1-harmful-1"
+    ranked = name_effects(run, "max")
+    assert ranked.iloc[0]["name"] == "c0-helper-1" and ranked.iloc[0]["highlight"] == "most helpful"
+    assert ranked.iloc[-1]["name"] == "c1-harmful-1" and ranked.iloc[-1]["highlight"] == "most harmful"
+    assert (ranked.groupby("class")["highlight"].apply(lambda h: (h == "most helpful").sum()) <= 1).all()
 
 
 def test_flips_list_exactly_the_counted_images():
@@ -108,7 +110,8 @@ def test_flips_list_exactly_the_counted_images():
         assert (flips["change"] == "wrong -> right").sum() == row[f"fixed_{mode}"]
         assert (flips["change"] == "right -> wrong").sum() == row[f"broken_{mode}"]
         broken = flips[flips["change"] == "right -> wrong"]
-        assert (broken["without"] == broken["label"]).all() and (broken["with"] != broken["label"]).all()
+        assert (broken["predicted_without"] == broken["label"]).all()
+        assert (broken["predicted_with"] != broken["label"]).all()
     with pytest.raises(SemscaleError, match="base name"):
         name_flips(run, "max", "c1", "c1-base-0")
     with pytest.raises(SemscaleError, match="no name"):
@@ -131,9 +134,12 @@ def test_designed_run_effects_are_the_hand_computed_ones(designed_runs):
     assert table.loc["bell", "gain_added"] == pytest.approx(-1 / 6)
     assert table.loc["cloud", "class_gain_added"] == 0  # cat keeps both its images; ant loses one
     flips = name_flips(run, "max", "bee", "bell")
-    assert flips[["name", "without", "with", "change"]].values.tolist() == [["cat/k4.png", "cat", "bee", "right -> wrong"]]
+    assert flips[["name", "predicted_without", "predicted_with", "change"]].values.tolist() == [["cat/k4.png", "cat", "bee", "right -> wrong"]]
     text = format_name_effects(name_effects(run, "max"), "max", 6)
-    assert "bell" in text and "-16.7" in text
+    assert "bell" in text and "-16.7" in text and "most harmful" in text
+    assert format_name_flips(flips, "bee", "bell", "added").splitlines() == [
+        "1 image(s) flipped by 'bell' (bee) added to the base name alone",
+        "  right -> wrong  cat/k4.png  (true cat; without: cat, with: bee)"]
 
 
 def test_run_with_one_name_per_class_has_no_effects(designed_runs):

@@ -133,3 +133,24 @@ def test_too_few_images_or_folds_are_refused():
     tiny = MIXED.run(4, seed=0)  # classes get 2, 1, 1 images
     with pytest.raises(SemscaleError, match="class 'c1' has 1 scored image"):
         recommend(tiny)
+
+
+def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
+    """Everything comes from the embedding cache; what is missing is named, never encoded.
+
+    (Later runs in this module would simply encode the deleted embeddings again.)"""
+    from semscale.engine import text_hash
+
+    store = designed_runs.store
+    run_id = designed_runs.run({"ant": ["ant", "arrow"], "bee": ["bee"], "cat": ["cat"]},
+                               templates=["a photo of a {}."])
+    model = store.run(run_id).model
+    with store._connect() as con:  # the test's own surgery on a real results file
+        con.execute("DELETE FROM embeddings WHERE model_id = ? AND hash = ?", [model, text_hash("a photo of a arrow.")])
+    with pytest.raises(SemscaleError, match=r"1 prompt\(s\) are not in the embedding cache .*'a photo of a arrow.'"):
+        run_embeddings.load(store, run_id)
+    plain = designed_runs.run(schedule="1")
+    with store._connect() as con:
+        con.execute("DELETE FROM embeddings WHERE model_id = ? AND kind = 'image'", [model])
+    with pytest.raises(SemscaleError, match="6 image embedding"):
+        run_embeddings.load(store, plain)
