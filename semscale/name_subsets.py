@@ -69,27 +69,24 @@ class Aggregation:
         return self.combine(state.total, cands), norm2
 
     def finish(self, totals: np.ndarray, norm2: np.ndarray) -> np.ndarray:
+        """Class scores from running totals (only `mean` needs the lengths)."""
         return totals
 
     def initial(self, t: int) -> np.ndarray:
-        raise NotImplementedError
+        """The running total of the one-name subset {t}."""
+        return self.sims[:, t].astype(np.float64)
 
     def combine(self, total: np.ndarray, cands: list[int]) -> np.ndarray:
+        """(N, C) running totals with each candidate name added."""
         raise NotImplementedError
 
 
 class MaxAggregation(Aggregation):
-    def initial(self, t):
-        return self.sims[:, t].astype(np.float64)
-
     def combine(self, total, cands):
         return np.maximum(total[:, None], self.sims[:, cands])
 
 
 class MeanAggregation(Aggregation):
-    def initial(self, t):
-        return self.sims[:, t].astype(np.float64)
-
     def combine(self, total, cands):
         return total[:, None] + self.sims[:, cands]
 

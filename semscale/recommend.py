@@ -116,6 +116,9 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
     if all(len(r) == 1 for r in rows):
         raise SemscaleError(f"every class of run {run.run_id} has one name: there is nothing to choose")
     folds, notes = _fold_count(run, folds)
+    measured = run.config.get("aggregations") or []
+    if measured and aggregation not in measured:
+        notes.append(f"the run measured {', '.join(measured)}, not {aggregation}: this choice is for {aggregation}")
     truth = run.truth
     sims, g = run.cosines(), gram(run.name_matrix)
 
