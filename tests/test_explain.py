@@ -55,3 +55,5 @@ def test_an_unknown_image_is_named(designed_run):
     assert explain(run, 0).image == run.image_table["name"][0]
     with pytest.raises(SemscaleError, match="no scored image 'dog.png'"):
         explain(run, "dog.png")
+    with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
+        explain(run, 0, "median")

@@ -104,7 +104,10 @@ def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs
 
 def test_default_aggregation_is_the_runs_first(designed_runs):
     run = run_embeddings.load(designed_runs.store, designed_runs.run(aggregations=["probsum", "max"]))
-    assert recommend(run).aggregation == "probsum"
+    assert recommend(run).aggregation == "probsum" and not any("measured" in n for n in recommend(run).notes)
+    assert "the run measured probsum, max, not mean: this choice is for mean" in recommend(run, "mean").notes
+    with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
+        recommend(run, "median")
 
 
 def test_one_name_per_class_has_nothing_to_choose(designed_runs):
