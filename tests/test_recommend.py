@@ -36,24 +36,25 @@ def test_keeps_the_helpful_name_and_drops_the_harmful_one(agg):
 
 
 def test_held_out_estimate_is_unbiased_where_the_in_sample_one_is_not():
-    """Twenty mediocre names per class, 200 images: the greedy choice fits the sample's luck.
+    """Twenty mediocre names per class, 300 images: the greedy choice fits the sample's luck.
 
-    For eight independent samples the chosen set's true accuracy (100,000 fresh images) must lie in
-    the held-out 95% interval at least seven times, and the held-out error must average out near 0;
-    the in-sample accuracy overstates the truth by more than the interval's half-width every time,
-    so an estimate that looked at the images it chose on could not pass.
+    Over sixteen independent samples the chosen set's true accuracy (100,000 fresh images) must lie
+    in the held-out 95% interval at least 13 times (expected 15.2; 12 or fewer has probability
+    0.7% for an honest interval) and the held-out error must average out to 0 within two standard
+    errors; the in-sample accuracy overstates the truth by more than the interval's half-width
+    every time, so an estimate that looked at the images it chose on cannot pass.
     """
     population = Population({f"c{k}": ["base"] + ["chance"] * 20 for k in range(4)}, seed=1)
     errors, covered = [], 0
-    for sample in range(8):
-        rec = recommend(population.run(200, seed=sample), "max", folds=5, seed=sample)
+    for sample in range(16):
+        rec = recommend(population.run(300, seed=sample), "max", folds=5, seed=sample)
         truth = population.true_accuracy(rec.chosen, "max", n=100_000)
         low, high = rec.recommended.interval
         covered += low <= truth <= high
         errors.append(rec.recommended.accuracy - truth)
         assert rec.in_sample.accuracy - truth > (high - low) / 2, sample
-    assert covered >= 7, errors
-    assert abs(np.mean(errors)) < 2 * np.std(errors) / np.sqrt(len(errors)) + 0.01, errors
+    assert covered >= 13, errors
+    assert abs(np.mean(errors)) < 2 * np.std(errors) / np.sqrt(len(errors)) + 0.005, errors
 
 
 def test_the_base_name_is_kept_even_when_it_is_the_worst():
