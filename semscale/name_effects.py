@@ -1,6 +1,7 @@
 """Which single names help or hurt? Each extra name's effect on accuracy, with a paired test.
 
-Two comparisons per extra name t of class k (the base name has none: it is always kept), on the
+Two comparisons per extra name t of class k (the base name has none: it is always kept; a name
+repeated in its class's list counts once, and all its copies go in or out together), on the
 run's scored images, from the cached embeddings:
 
     added:   every class at its base name alone, versus the same with t added to class k;
@@ -31,6 +32,7 @@ class _Comparisons:
         self.run = run
         self.agg = make_aggregation(aggregation, run.cosines(), gram(run.name_matrix))
         self.rows = run.name_rows
+        self.choices = run.choice_rows
         self.base_states = [self.agg.start(rows[:1]) for rows in self.rows]
         self.base = Standings(np.column_stack([self.agg.score(s) for s in self.base_states]), run.truth)
         self.full = Standings(np.column_stack([self.agg.score(self.agg.start(rows)) for rows in self.rows]), run.truth)
@@ -40,7 +42,8 @@ class _Comparisons:
         if mode == "added":
             return self.base.predicted, self.base.predicted_with(k, self.agg.candidates(self.base_states[k], [t]))[:, 0]
         if mode == "removed":
-            rest = self.agg.start([r for r in self.rows[k] if r != t])
+            names = self.run.name_list
+            rest = self.agg.start([r for r in self.rows[k] if names[r] != names[t]])
             return self.full.predicted_with(k, self.agg.score(rest)[:, None])[:, 0], self.full.predicted
         raise SemscaleError(f"unknown comparison {mode!r}; choose one of {', '.join(MODES)}")
 
@@ -54,7 +57,7 @@ class _Comparisons:
         if names.index(name) == 0:
             raise SemscaleError(f"{name!r} is the base name of {cls!r}: it is always kept, so it has no effect to show")
         k = self.run.classes.index(cls)
-        return k, self.rows[k][names.index(name)]
+        return k, self.rows[k][names.index(name)]  # the first copy of a repeated name
 
 
 def name_effects(run: RunEmbeddings, aggregation: str) -> pd.DataFrame:
@@ -71,7 +74,8 @@ def name_effects(run: RunEmbeddings, aggregation: str) -> pd.DataFrame:
     records = []
     for k, cls in enumerate(run.classes):
         own = truth == k
-        for position, t in enumerate(cmp.rows[k][1:], start=1):
+        for t in cmp.choices[k][1:]:
+            position = cmp.rows[k].index(t)
             record = {"class": cls, "name": run.names[cls][position], "position": position}
             for mode in MODES:
                 before, after = (p == truth for p in cmp.without_and_with(mode, k, t))

@@ -4,7 +4,8 @@ Selection (`select`): every class starts at its base name, which is always kept.
 visited in order; a class gets, one at a time, the extra name that raises the number of right
 predictions most (ties: the earlier name in the class's list), while some name raises it by at
 least one image. Passes over all classes repeat until a pass adds nothing. It only counts images,
-so it works for every aggregation and is deterministic.
+so it works for every aggregation and is deterministic. A name repeated in its class's list (the
+paper scheme pads lists so) is one candidate; "all names" is the run's full lists, repeats included.
 
 Estimate (`recommend`): an accuracy measured on the images a choice was made on rewards names
 that help by chance on those images. So images are split into stratified folds (seeded); for each
@@ -58,13 +59,13 @@ class Recommendation:
     folds: int
     seed: int
     base: Estimate  # base names only
-    full: Estimate  # every name
+    full: Estimate  # every name as the run listed them (repeats included), the run's last level
     recommended: Estimate  # held-out: each image scored by a set chosen without it
     in_sample: Estimate  # the final set on the images it was chosen on (optimistic)
     p_vs_base: float  # McNemar, held-out recommended vs base names, same images
     p_vs_full: float
     chosen: dict[str, list[str]]  # class -> chosen names, base first, in the run's order
-    names: pd.DataFrame  # class, name, chosen (final set), folds_chosen (training-fold selections)
+    names: pd.DataFrame  # class, name, chosen (final set), folds_chosen (training-fold selections); no repeats
     notes: tuple[str, ...]
 
     def label_set(self) -> LabelSet:
@@ -112,8 +113,8 @@ def stratified_folds(truth: np.ndarray, folds: int, seed: int) -> np.ndarray:
 def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5, seed: int = 0) -> Recommendation:
     """Choose each class's names for `aggregation` (default: the run's first) with a held-out estimate."""
     aggregation = aggregation or (run.config.get("aggregations") or ["max"])[0]
-    rows = run.name_rows
-    if all(len(r) == 1 for r in rows):
+    rows, choices = run.name_rows, run.choice_rows
+    if all(len(r) == 1 for r in choices):
         raise SemscaleError(f"every class of run {run.run_id} has one name: there is nothing to choose")
     folds, notes = _fold_count(run, folds)
     measured = run.config.get("aggregations") or []
@@ -123,7 +124,7 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
     sims, g = run.cosines(), gram(run.name_matrix)
 
     def choose(on: np.ndarray) -> list[list[int]]:
-        return select(make_aggregation(aggregation, sims[on], g), truth[on], rows)
+        return select(make_aggregation(aggregation, sims[on], g), truth[on], choices)
 
     def right(on: np.ndarray, chosen: list[list[int]]) -> np.ndarray:
         scores = class_scores(run.images[on], run.name_matrix, Candidates.build(chosen), aggregation)
@@ -140,13 +141,14 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
         votes[[r for c in chosen for r in c]] += 1
     final = choose(every)
     base, full = right(every, [r[:1] for r in rows]), right(every, rows)
-    single = [c for c, r in zip(run.classes, rows) if len(r) == 1]
+    single = [c for c, r in zip(run.classes, choices) if len(r) == 1]
     if single:
         notes.append(f"{len(single)} class(es) have one name only and keep it: {', '.join(single[:5])}"
                      + (" ..." if len(single) > 5 else ""))
     kept = {r for c in final for r in c}
-    names = pd.DataFrame({"class": [run.classes[k] for k in run.owner], "name": run.name_list,
-                          "chosen": [t in kept for t in range(len(run.owner))], "folds_chosen": votes})
+    listed = [r for c in choices for r in c]
+    names = pd.DataFrame({"class": [run.classes[run.owner[r]] for r in listed], "name": [run.name_list[r] for r in listed],
+                          "chosen": [r in kept for r in listed], "folds_chosen": votes[listed]})
     return Recommendation(
         run_id=run.run_id, aggregation=aggregation, folds=folds, seed=seed,
         base=_estimate(base), full=_estimate(full), recommended=_estimate(held_out),

@@ -36,8 +36,16 @@ class RunEmbeddings:
 
     @property
     def name_rows(self) -> list[list[int]]:
-        """Name-matrix rows of each class, base name first."""
+        """Name-matrix rows of each class, base name first: the run's full lists, as the engine scored them."""
         return [np.flatnonzero(self.owner == k).tolist() for k in range(len(self.classes))]
+
+    @property
+    def choice_rows(self) -> list[list[int]]:
+        """`name_rows` without exact repeats of a name in its class (the paper scheme pads short lists
+        with them so every class has as many names; a label file cannot hold a name twice)."""
+        names = self.name_list
+        return [[r for i, r in enumerate(rows) if names[r] not in {names[q] for q in rows[:i]}]
+                for rows in self.name_rows]
 
     @property
     def name_list(self) -> list[str]:

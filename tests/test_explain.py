@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import designed
 from semscale import run_embeddings
 from semscale.errors import SemscaleError
 from semscale.explain import explain, format_explanation
@@ -57,3 +58,21 @@ def test_an_unknown_image_is_named(designed_run):
         explain(run, "dog.png")
     with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
         explain(run, 0, "median")
+
+
+def test_rejected_images_are_left_out_and_the_rest_line_up(designed_runs, tmp_path):
+    import shutil
+
+    from semscale.engine import Engine, RunConfig
+
+    folder = shutil.copytree(designed_runs.images, tmp_path / "images")
+    (folder / "ant" / "broken.png").write_bytes(b"not a png")
+    store = designed_runs.store
+    run_id = Engine(store, designed_runs.encoder).run(RunConfig(dataset=str(folder), labels=designed.LABELS,
+                                                                schedule="1,2,3"))
+    run = run_embeddings.load(store, run_id)
+    assert len(run.image_table) == 6 and "ant/broken.png" not in set(run.image_table["name"])
+    assert [run.classes[k] for k in run.truth] == run.image_table["label"].tolist()
+    assert explain(run, "cat/k4.png", "max").levels["change"].tolist() == ["", "right -> wrong", ""]
+    with pytest.raises(SemscaleError, match="no scored image 'ant/broken.png'"):
+        explain(run, "ant/broken.png")

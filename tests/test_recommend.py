@@ -158,3 +158,26 @@ def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
         con.execute("DELETE FROM embeddings WHERE model_id = ? AND kind = 'image'", [model])
     with pytest.raises(SemscaleError, match="6 image embedding"):
         run_embeddings.load(store, plain)
+
+
+def test_a_repeated_name_is_one_candidate_and_all_names_keep_the_repeat():
+    """The paper scheme pads lists with exact repeats ('pants', 'pants'); the engine scores them as
+    listed, so 'all names' must too, but a label file cannot hold a name twice."""
+    from dataclasses import replace
+
+    from semscale.name_effects import name_effects
+    from semscale.scoring import Candidates, class_scores
+
+    run = MIXED.run(400, seed=13, aggregations=["probsum"])
+    helper = run.name_list.index("c0-helper-1")
+    names = dict(run.names, c0=run.names["c0"][:2] + ["c0-helper-1", "c0-base-0"] + run.names["c0"][2:])
+    order = run.name_rows[0][:2] + [helper, run.name_rows[0][0]] + run.name_rows[0][2:] + sum(run.name_rows[1:], [])
+    padded = replace(run, names=names, name_matrix=run.name_matrix[order], owner=run.owner[order])
+    rec = recommend(padded, "probsum")
+    assert all(len(v) == len(set(v)) for v in rec.chosen.values())
+    assert rec.names["name"].tolist() == run.name_list
+    full = class_scores(padded.images, padded.name_matrix, Candidates.build(padded.name_rows), "probsum")
+    assert rec.full.correct == int((full.argmax(axis=1) == padded.truth).sum())
+    assert rec.full.correct != recommend(run, "probsum").full.correct  # the repeats do count here
+    table = name_effects(padded, "probsum")
+    assert sorted(table["name"]) == sorted(n for c in run.classes for n in run.names[c][1:])
