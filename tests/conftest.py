@@ -65,3 +65,30 @@ def shared_datasets() -> Path:
     if not (path / "clothing").is_dir():
         pytest.fail(f"real datasets not found at {path}; set SEMSCALE_DATA_DIR")
     return path
+
+
+class DesignedRuns:
+    """A results file with the designed model (tests/designed.py) and its six images; `run` makes a
+    finished engine run on them (levels 1,2,3, all aggregations unless told otherwise)."""
+
+    def __init__(self, folder: Path):
+        import designed
+        from semscale.encoders import LocalEncoder
+        from semscale.store import ResultsStore
+
+        self.store = ResultsStore(folder / "results.duckdb")
+        self.encoder = LocalEncoder(designed.build(folder / "model"))
+        self.images = designed.write_images(folder / "images")
+
+    def run(self, labels: dict[str, list[str]] | None = None, **config) -> str:
+        import designed
+        from semscale.engine import Engine, RunConfig
+
+        config = {"aggregations": ["max", "mean", "probsum"], "schedule": "1,2,3", **config}
+        return Engine(self.store, self.encoder).run(
+            RunConfig(dataset=str(self.images), labels=labels or designed.LABELS, **config))
+
+
+@pytest.fixture(scope="module")
+def designed_runs(tmp_path_factory) -> DesignedRuns:
+    return DesignedRuns(tmp_path_factory.mktemp("designed-runs"))

@@ -1,0 +1,183 @@
+"""The label-set recommender: what it keeps, what it drops, and whether its estimate is honest.
+
+Algorithmic tests run on synthetic populations (tests/population.py) whose true accuracy for any
+label set is measured on 100,000 fresh images; the store path runs on a real engine run of the
+designed model (tests/designed.py), whose accuracies are hand-computed in tests/test_designed.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import designed
+from population import Population
+from semscale import run_embeddings
+from semscale.errors import SemscaleError
+from semscale.labels import LabelSet
+from semscale.recommend import format_recommendation, recommend, stratified_folds
+from semscale.scoring import AGGREGATIONS
+
+MIXED = Population({"c0": ["base", "helper", "chance", "random", "chance"],
+                    "c1": ["base", "harmful", "chance", "random"],
+                    "c2": ["base", "chance", "random", "chance"]}, seed=3)
+
+
+@pytest.mark.parametrize("agg", AGGREGATIONS)
+def test_keeps_the_helpful_name_and_drops_the_harmful_one(agg):
+    rec = recommend(MIXED.run(600, seed=11), agg, folds=5, seed=0)
+    names = rec.names.set_index("name")
+    assert "c0-helper-1" in rec.chosen["c0"] and names.loc["c0-helper-1", "folds_chosen"] == 5
+    assert "c1-harmful-1" not in rec.chosen["c1"] and names.loc["c1-harmful-1", "folds_chosen"] == 0
+    assert [v[0] for v in rec.chosen.values()] == ["c0-base-0", "c1-base-0", "c2-base-0"]
+    assert rec.recommended.correct >= rec.base.correct
+    base_names = {c: v[:1] for c, v in MIXED.names.items()}
+    assert MIXED.true_accuracy(rec.chosen, agg) > MIXED.true_accuracy(base_names, agg) + 0.01
+
+
+def test_held_out_estimate_is_unbiased_where_the_in_sample_one_is_not():
+    """Twenty mediocre names per class, 300 images: the greedy choice fits the sample's luck.
+
+    Over sixteen independent samples the chosen set's true accuracy (100,000 fresh images) must lie
+    in the held-out 95% interval at least 13 times (expected 15.2; 12 or fewer has probability
+    0.7% for an honest interval) and the held-out error must average out to 0 within two standard
+    errors; the in-sample accuracy overstates the truth by more than the interval's half-width
+    every time, so an estimate that looked at the images it chose on cannot pass.
+    """
+    population = Population({f"c{k}": ["base"] + ["chance"] * 20 for k in range(4)}, seed=1)
+    errors, covered = [], 0
+    for sample in range(16):
+        rec = recommend(population.run(300, seed=sample), "max", folds=5, seed=sample)
+        truth = population.true_accuracy(rec.chosen, "max", n=100_000)
+        low, high = rec.recommended.interval
+        covered += low <= truth <= high
+        errors.append(rec.recommended.accuracy - truth)
+        assert rec.in_sample.accuracy - truth > (high - low) / 2, sample
+    assert covered >= 13, errors
+    assert abs(np.mean(errors)) < 2 * np.std(errors) / np.sqrt(len(errors)) + 0.005, errors
+
+
+def test_the_base_name_is_kept_even_when_it_is_the_worst():
+    population = Population({"c0": ["random", "helper", "helper"], "c1": ["random", "helper"]}, seed=2)
+    rec = recommend(population.run(300, seed=0), "max", folds=3)
+    assert rec.chosen["c0"][0] == "c0-random-0" and rec.chosen["c1"][0] == "c1-random-0"
+    assert rec.label_set().names == rec.chosen
+
+
+def test_same_seed_same_answer_and_folds_are_stratified():
+    run = MIXED.run(301, seed=12)
+    a, b = recommend(run, "mean", seed=4), recommend(run, "mean", seed=4)
+    assert a.chosen == b.chosen and a.recommended == b.recommended
+    assert (a.names == b.names).all().all()
+    folds = stratified_folds(run.truth, 5, seed=4)
+    for k in range(3):
+        sizes = np.bincount(folds[run.truth == k], minlength=5)
+        assert sizes.max() - sizes.min() <= 1
+    assert np.bincount(folds).max() - np.bincount(folds).min() <= 1
+    assert not (stratified_folds(run.truth, 5, seed=5) == folds).all()
+
+
+# --- the store path: real engine runs of the designed model --------------------------------------
+
+
+def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs, tmp_path):
+    """Hand-computed (tests/test_designed.py): base names 6/6 under every aggregation; all names
+    (level 3) max 4/6, mean 4/6, probsum 5/6. No extra name can gain on a training fold that the
+    base names already get right, so the choice is the base names and its held-out accuracy 6/6.
+    Two images per class: the 5 folds asked for are lowered to 2, with a note."""
+    store = designed_runs.store
+    run_id = designed_runs.run()
+    run = run_embeddings.load(store, run_id)
+    points = store.points(run_id).set_index(["aggregation", "n_names"])
+    for agg, full in (("max", 4), ("mean", 4), ("probsum", 5)):
+        rec = recommend(run, agg, folds=5)
+        assert (rec.base.correct, rec.full.correct, rec.recommended.correct) == (6, full, 6)
+        assert rec.full.correct == points.loc[(agg, 3), "correct"] and rec.base.correct == points.loc[(agg, 1), "correct"]
+        assert rec.folds == 2 and any("lowered from 5 to 2" in n for n in rec.notes)
+        assert rec.chosen == {c: [v[0]] for c, v in designed.LABELS.items()}
+    text = format_recommendation(rec)
+    assert "recommended   1.000" in text and "lowered from 5 to 2" in text
+    path = tmp_path / "labels.yaml"
+    rec.label_set().save(path)
+    again = designed_runs.run(LabelSet.load(path).names, aggregations=["probsum"], schedule="1")
+    assert store.points(again)["correct"].tolist() == [6]
+
+
+def test_default_aggregation_is_the_runs_first(designed_runs):
+    run = run_embeddings.load(designed_runs.store, designed_runs.run(aggregations=["probsum", "max"]))
+    assert recommend(run).aggregation == "probsum" and not any("measured" in n for n in recommend(run).notes)
+    assert "the run measured probsum, max, not mean: this choice is for mean" in recommend(run, "mean").notes
+    with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
+        recommend(run, "median")
+
+
+def test_one_name_per_class_has_nothing_to_choose(designed_runs):
+    run = run_embeddings.load(designed_runs.store, designed_runs.run({c: [c] for c in designed.LABELS}))
+    with pytest.raises(SemscaleError, match="one name: there is nothing to choose"):
+        recommend(run)
+
+
+def test_partial_and_failed_runs_are_refused_with_the_reason(designed_runs):
+    from semscale.engine import Engine, RunConfig
+
+    store = designed_runs.store
+    started = Engine(store, designed_runs.encoder).start(RunConfig(dataset=str(designed_runs.images),
+                                                                   labels=designed.LABELS))
+    with pytest.raises(SemscaleError, match=rf"run {started} is running \(0 of 6 images\); finish it first"):
+        run_embeddings.load(store, started)
+    store.finish_run(started, "failed", "CLIP server went away")
+    with pytest.raises(SemscaleError, match="is failed .*: CLIP server went away"):
+        run_embeddings.load(store, started)
+
+
+def test_too_few_images_or_folds_are_refused():
+    run = MIXED.run(30, seed=0)
+    with pytest.raises(SemscaleError, match="at least 2 folds"):
+        recommend(run, folds=1)
+    tiny = MIXED.run(4, seed=0)  # classes get 2, 1, 1 images
+    with pytest.raises(SemscaleError, match="class 'c1' has 1 scored image"):
+        recommend(tiny)
+
+
+def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
+    """Everything comes from the embedding cache; what is missing is named, never encoded.
+
+    (Later runs in this module would simply encode the deleted embeddings again.)"""
+    from semscale.engine import text_hash
+
+    store = designed_runs.store
+    run_id = designed_runs.run({"ant": ["ant", "arrow"], "bee": ["bee"], "cat": ["cat"]},
+                               templates=["a photo of a {}."])
+    model = store.run(run_id).model
+    with store._connect() as con:  # the test's own surgery on a real results file
+        con.execute("DELETE FROM embeddings WHERE model_id = ? AND hash = ?", [model, text_hash("a photo of a arrow.")])
+    with pytest.raises(SemscaleError, match=r"1 prompt\(s\) are not in the embedding cache .*'a photo of a arrow.'"):
+        run_embeddings.load(store, run_id)
+    plain = designed_runs.run(schedule="1")
+    with store._connect() as con:
+        con.execute("DELETE FROM embeddings WHERE model_id = ? AND kind = 'image'", [model])
+    with pytest.raises(SemscaleError, match="6 image embedding"):
+        run_embeddings.load(store, plain)
+
+
+def test_a_repeated_name_is_one_candidate_and_all_names_keep_the_repeat():
+    """The paper scheme pads lists with exact repeats ('pants', 'pants'); the engine scores them as
+    listed, so 'all names' must too, but a label file cannot hold a name twice."""
+    from dataclasses import replace
+
+    from semscale.name_effects import name_effects
+    from semscale.scoring import Candidates, class_scores
+
+    run = MIXED.run(400, seed=13, aggregations=["probsum"])
+    helper = run.name_list.index("c0-helper-1")
+    names = dict(run.names, c0=run.names["c0"][:2] + ["c0-helper-1", "c0-base-0"] + run.names["c0"][2:])
+    order = run.name_rows[0][:2] + [helper, run.name_rows[0][0]] + run.name_rows[0][2:] + sum(run.name_rows[1:], [])
+    padded = replace(run, names=names, name_matrix=run.name_matrix[order], owner=run.owner[order])
+    rec = recommend(padded, "probsum")
+    assert all(len(v) == len(set(v)) for v in rec.chosen.values())
+    assert rec.names["name"].tolist() == run.name_list
+    full = class_scores(padded.images, padded.name_matrix, Candidates.build(padded.name_rows), "probsum")
+    assert rec.full.correct == int((full.argmax(axis=1) == padded.truth).sum())
+    assert rec.full.correct != recommend(run, "probsum").full.correct  # the repeats do count here
+    table = name_effects(padded, "probsum")
+    assert sorted(table["name"]) == sorted(n for c in run.classes for n in run.names[c][1:])
