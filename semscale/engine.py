@@ -247,6 +247,7 @@ class Engine:
 
     def _process(self, run_id: str, config: RunConfig, labels: LabelSet,
                  progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
+        """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop."""
         plan = self._plan_levels(run_id, config, labels)
         todo = self.store.run_images(run_id)  # in the run's processing order
         finished = self.store.finished_images(run_id)
