@@ -74,15 +74,6 @@ class RunOwned(SemscaleError):
         super().__init__(f"run {run_id} is being processed by {who}; let it finish or cancel it")
 
 
-def _start_time(pid: int) -> float | None:
-    """When process `pid` started, or None when no such process runs (a zombie has finished)."""
-    try:
-        process = psutil.Process(pid)
-        return None if process.status() == psutil.STATUS_ZOMBIE else process.create_time()
-    except psutil.NoSuchProcess:
-        return None
-
-
 @dataclass(frozen=True)
 class Owner:
     """The process working on a run. A pid names the same process only while its start time matches."""
@@ -93,24 +84,31 @@ class Owner:
 
     @classmethod
     def me(cls) -> "Owner":
-        return cls(os.getpid(), _start_time(os.getpid()), os.uname().nodename)
+        return cls(os.getpid(), psutil.Process().create_time(), os.uname().nodename)
+
+    def _process(self) -> psutil.Process | None:
+        """This owner's process on this host, or None: gone, finished (a zombie), or its pid reused."""
+        if self.host != os.uname().nodename or self.started is None:  # schema 1 kept no start time
+            return None
+        try:
+            process = psutil.Process(self.pid)
+            if process.status() == psutil.STATUS_ZOMBIE or abs(process.create_time() - self.started) >= START_TOLERANCE:
+                return None
+        except psutil.NoSuchProcess:
+            return None
+        return process
 
     def alive(self) -> bool:
         """Still running? A process on another host cannot be checked, so it counts as alive."""
-        if self.host != os.uname().nodename:
-            return True
-        if self.started is None:  # recorded before start times were: its owner cannot be proven
-            return False
-        started = _start_time(self.pid)
-        return started is not None and abs(started - self.started) < START_TOLERANCE
+        return self.host != os.uname().nodename or self._process() is not None
 
     def terminate(self) -> bool:
         """SIGTERM this process if it is still the owner; never a stranger that reuses its pid."""
-        if not self.alive() or self.host != os.uname().nodename:
+        process = self._process()
+        if process is None:
             return False
         try:
-            # psutil checks the start time again right before it signals (no window for a reuse)
-            psutil.Process(self.pid).terminate()
+            process.terminate()  # psutil refuses if the pid was reused since `process` was looked up
         except psutil.NoSuchProcess:
             return False
         return True
