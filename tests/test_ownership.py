@@ -267,3 +267,33 @@ def test_an_old_results_file_is_migrated_on_open_and_its_runs_still_show(tmp_pat
     assert shown.returncode == 0 and "images 24/24" in shown.stdout and "max: " in shown.stdout, shown.stderr
     ResultsStore(db)  # a second open finds the new schema and changes nothing
     assert len(ResultsStore(db).predictions(run_id)) == 24
+
+
+def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    db = tmp_path / "dash.duckdb"
+    store = ResultsStore(db)
+    engine = Engine(store, encoder)
+    labels = {"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}
+    partial = engine.start(RunConfig(dataset=str(colour_dir), labels=labels, batch_size=5))
+    batches = []
+    engine.process(partial, progress=batches.append, should_stop=lambda: len(batches) >= 2)
+    empty = engine.start(RunConfig(dataset=str(colour_dir), labels=labels))
+    store.finish_run(empty, "cancelled")
+    for var, value in (("SEMSCALE_MODEL_DIR", model_dir), ("SEMSCALE_RESULTS", db), ("SEMSCALE_HOME", tmp_path)):
+        monkeypatch.setenv(var, str(value))
+    monkeypatch.chdir(ROOT)
+    results = AppTest.from_file(str(ROOT / "pages" / "4_Results.py"), default_timeout=60)
+    results.run()
+    results.multiselect[0].set_value([partial, empty]).run()
+    assert not results.exception
+    warnings = [w.value for w in results.warning]
+    assert any(partial in w and "PARTIAL: partial: 10 of 24 images, in random order" in w for w in warnings), warnings
+    assert any(empty in w and "0 of 24 images" in w for w in warnings), warnings
+    assert not any("best accuracy" in m.value for m in results.markdown)
+    live = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
+    live.session_state["watch_run"] = partial
+    live.run()
+    assert not live.exception
+    assert any(c.value.startswith("PARTIAL, partial: 10 of 24 images") for c in live.caption), [c.value for c in live.caption]
