@@ -56,7 +56,6 @@ CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VAR
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
 """
-PREDICTION_KEY = ["aggregation", "repeat", "n_names", "image_idx"]  # and the run
 
 ACTIVE = ("running",)
 START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
@@ -204,17 +203,17 @@ class ResultsStore:
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
-                   names: pd.DataFrame, rejected: pd.DataFrame, image_order: str = "random") -> None:
-        """Register a run owned by this process with its fixed image list (in processing order) and
-        label set, all or nothing."""
+                   names: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        """Register a run owned by this process with its fixed image list, in the (random) order it
+        will be processed, and its label set, all or nothing."""
         t, me = now(), Owner.me()
         with self._connect() as con:
             con.execute(
                 "INSERT INTO runs (run_id, created, updated, status, dataset, model, config, n_images, n_done, "
                 "n_rejected, encode_seconds, score_seconds, write_seconds, pid, host, pid_started, image_order) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, 'random')",
                 [run_id, t, t, dataset, model, json.dumps(config), len(images), len(rejected), me.pid, me.host,
-                 me.started, image_order],
+                 me.started],
             )
             _insert(con, "run_images", images.assign(run_id=run_id, position=range(len(images))))
             _insert(con, "run_names", names.assign(run_id=run_id))
@@ -231,9 +230,10 @@ class ResultsStore:
         if status in ACTIVE and owner not in (None, me) and owner.alive():
             raise RunOwned(run_id, owner)
         # Compare-and-swap: take the run only from the owner just judged dead (or from this process).
-        # The statement runs in a transaction of its own on a file this process holds exclusively,
-        # so if anyone claimed the run since it was read, no row matches and the claim is refused;
-        # two claimers can never both see their own row count of one.
+        # Judging needs no lock; the take is one UPDATE in a transaction of its own, and every
+        # ResultsStore transaction holds the file exclusively (another process cannot even open it
+        # meanwhile). So if anyone claimed the run since it was read, no row matches and this claim
+        # is refused: of two racing claimers, only one ever sees a row count of one.
         with self._connect() as con:
             (taken,) = con.execute(
                 "UPDATE runs SET status='running', pid=?, pid_started=?, host=?, updated=?, error=NULL "
@@ -323,9 +323,11 @@ class ResultsStore:
                 gains = _gains(predictions)
                 rows = con.execute("SELECT aggregation, repeat, n_names, n_images, correct FROM points WHERE run_id=?",
                                    [run_id]).fetchall()
-                _set_points(con, run_id, {(agg, rep, n): (total + gains.get((agg, rep, n), (0, 0))[0],
-                                                          correct + gains.get((agg, rep, n), (0, 0))[1])
-                                          for agg, rep, n, total, correct in rows})
+                totals = {}
+                for agg, rep, n, total, correct in rows:
+                    count, right = gains.get((agg, rep, n), (0, 0))
+                    totals[(agg, rep, n)] = (total + count, correct + right)
+                _set_points(con, run_id, totals)
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
             done = (int(predictions["image_idx"].nunique()) if len(predictions) else 0) + len(rejected)
