@@ -130,6 +130,25 @@ def test_a_claim_loses_to_one_made_after_it_judged_the_owner_dead(colour_dir, re
         rival.kill()
 
 
+def test_a_process_whose_run_was_taken_over_writes_nothing_more(colour_dir, results, encoder):
+    """Belt and braces: commits and the final status come only from the recorded owner."""
+    engine = Engine(results, encoder)
+    run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=5))
+    rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+    def taken_over(_):
+        set_owner(results.path, run_id, rival.pid, psutil.Process(rival.pid).create_time())
+
+    try:
+        with pytest.raises(SemscaleError, match="no longer owned by this process"):
+            engine.process(run_id, progress=taken_over)
+        info = results.run(run_id)
+        assert info.status == "running" and info.owner.pid == rival.pid and info.error is None
+        assert info.n_done == 5 and len(results.predictions(run_id)) == 5 * 3
+    finally:
+        rival.kill()
+
+
 # --- (c) duplicate predictions ----------------------------------------------------------------------------
 
 def test_the_store_refuses_a_duplicate_prediction(colour_dir, results, encoder):
