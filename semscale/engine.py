@@ -261,7 +261,7 @@ class Engine:
             t0 = time.perf_counter()
             batch = self._read_batch(todo.iloc[position : position + size])
             position += batch.size
-            new = self._embed_batch(batch, plan.names.matrix.shape[1])
+            new = self._embed_batch(batch, plan.names.matrix.shape[1], config.batch_size)
             t1 = time.perf_counter()
             predictions = self._score_batch(plan, batch)
             t2 = time.perf_counter()
@@ -311,9 +311,15 @@ class Engine:
             batch.files.append(data)
         return batch
 
-    def _embed_batch(self, batch: "_Batch", dim: int) -> dict[str, tuple[str, np.ndarray]]:
+    def _embed_batch(self, batch: "_Batch", dim: int, chunk: int) -> dict[str, tuple[str, np.ndarray]]:
         """Give every readable image of the batch its embedding: from the cache, or decoded and
-        encoded now. Images that do not decode are rejected. Returns the new embeddings to store."""
+        encoded now, `chunk` images per encoder call. Images that do not decode are rejected.
+        Returns the new embeddings to store.
+
+        A batch grown on a warm cache still encodes in chunks of the run's batch size: a model's
+        output differs in the last bits with what else is in its batch, so this keeps embeddings
+        the same whether or not a concurrent run had cached the images before them.
+        """
         cached = self.store.get_embeddings(self.encoder.model_id, batch.hashes)
         # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
         decoded = {}
@@ -326,12 +332,14 @@ class Engine:
         keep = [i for i, h in enumerate(batch.hashes) if h in cached or h in decoded]
         batch.rows, batch.hashes = [batch.rows[i] for i in keep], [batch.hashes[i] for i in keep]
         new = {}
-        if decoded:
-            vecs = self.encoder.encode_images(list(decoded.values()))
+        todo = list(decoded)
+        for start in range(0, len(todo), chunk):
+            hashes = todo[start : start + chunk]
+            vecs = self.encoder.encode_images([decoded[h] for h in hashes])
             self._check_dim(vecs, dim)
-            new = {h: ("image", v) for h, v in zip(decoded, vecs)}
-            cached.update({h: v for h, (_, v) in new.items()})
-            self.encoded_images += len(decoded)
+            new.update({h: ("image", v) for h, v in zip(hashes, vecs)})
+        cached.update({h: v for h, (_, v) in new.items()})
+        self.encoded_images += len(decoded)
         batch.vectors = [cached[h] for h in batch.hashes]
         return new
 
