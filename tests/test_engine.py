@@ -125,3 +125,25 @@ def test_bootstrap_intervals_replace_wilson_when_asked(colour_dir, results, enco
     level1 = b.query("n_names == 1").iloc[0]
     assert level1["accuracy"] == 0.5 and level1["ci_low"] < 0.5 < level1["ci_high"]
     assert not np.allclose(w["ci_low"].values, b["ci_low"].values)  # really replaced
+
+
+
+def test_a_batch_grown_on_a_warm_cache_encodes_like_an_uninterrupted_run(colour_dir, encoder, tmp_path):
+    """A model's output changes in the last bits with what else is in its batch: images left uncached
+    by another run are encoded in the run's own batch size, so every embedding matches a run alone."""
+    from semscale.images import content_hash
+    from semscale.store import ResultsStore
+
+    config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=4)
+    shared = ResultsStore(tmp_path / "shared.duckdb")
+    other, batches = Engine(shared, encoder), []
+    other.process(other.start(config), progress=batches.append, should_stop=lambda: len(batches) >= 3)
+    grown = Engine(shared, encoder)  # batches of 4 and 8 come from the cache, then 16 meet 12 uncached images
+    grown.run(config)
+    assert grown.encoded_images == 12
+    alone = ResultsStore(tmp_path / "alone.duckdb")
+    Engine(alone, encoder).run(config)
+    hashes = [content_hash(f.read_bytes()) for f in colour_dir.rglob("*.*")]
+    mine, reference = (s.get_embeddings(encoder.model_id, hashes) for s in (shared, alone))
+    assert len(mine) == len(reference) == 24
+    assert all(np.array_equal(mine[h], reference[h]) for h in hashes)
