@@ -16,7 +16,7 @@ import os
 import string
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
 import numpy as np
@@ -27,7 +27,7 @@ from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import ImageRejected, content_hash, decode
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Prediction, normalize, predict_many
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
@@ -261,9 +261,9 @@ class Engine:
             t0 = time.perf_counter()
             batch = self._read_batch(todo.iloc[position : position + size])
             position += batch.size
-            new = self._embed_batch(batch, plan.names.matrix.shape[1], config.batch_size)
+            new = self._embed_batch(batch, plan.names.matrix.shape[1])
             t1 = time.perf_counter()
-            predictions = self._score_batch(plan, batch)
+            predictions = self._score_batch(plan, batch, config.batch_size)
             t2 = time.perf_counter()
             self.store.commit_batch(run_id, self.encoder.model_id, new, predictions,
                                     pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
@@ -311,15 +311,9 @@ class Engine:
             batch.files.append(data)
         return batch
 
-    def _embed_batch(self, batch: "_Batch", dim: int, chunk: int) -> dict[str, tuple[str, np.ndarray]]:
+    def _embed_batch(self, batch: "_Batch", dim: int) -> dict[str, tuple[str, np.ndarray]]:
         """Give every readable image of the batch its embedding: from the cache, or decoded and
-        encoded now, `chunk` images per encoder call. Images that do not decode are rejected.
-        Returns the new embeddings to store.
-
-        A batch grown on a warm cache still encodes in chunks of the run's batch size: a model's
-        output differs in the last bits with what else is in its batch, so this keeps embeddings
-        the same whether or not a concurrent run had cached the images before them.
-        """
+        encoded now. Images that do not decode are rejected. Returns the new embeddings to store."""
         cached = self.store.get_embeddings(self.encoder.model_id, batch.hashes)
         # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
         decoded = {}
@@ -332,20 +326,23 @@ class Engine:
         keep = [i for i, h in enumerate(batch.hashes) if h in cached or h in decoded]
         batch.rows, batch.hashes = [batch.rows[i] for i in keep], [batch.hashes[i] for i in keep]
         new = {}
-        todo = list(decoded)
-        for start in range(0, len(todo), chunk):
-            hashes = todo[start : start + chunk]
-            vecs = self.encoder.encode_images([decoded[h] for h in hashes])
+        if decoded:
+            vecs = self.encoder.encode_images(list(decoded.values()))
             self._check_dim(vecs, dim)
-            new.update({h: ("image", v) for h, v in zip(hashes, vecs)})
-        cached.update({h: v for h, (_, v) in new.items()})
-        self.encoded_images += len(decoded)
+            new = {h: ("image", v) for h, v in zip(decoded, vecs)}
+            cached.update({h: v for h, (_, v) in new.items()})
+            self.encoded_images += len(decoded)
         batch.vectors = [cached[h] for h in batch.hashes]
         return new
 
     @staticmethod
-    def _score_batch(plan: "_Plan", batch: "_Batch") -> pd.DataFrame:
-        """One prediction row per image x (order, level) x aggregation."""
+    def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pd.DataFrame:
+        """One prediction row per image x (order, level) x aggregation.
+
+        Scored `block` (the run's batch size) images at a time, as a run on a cold cache scores
+        them: a float32 matrix product changes in the last bits with its number of rows, and a
+        batch grown on a warm cache must store the same scores as a batch that was not.
+        """
         if not batch.rows:
             return pd.DataFrame()
         image_matrix = normalize(np.stack(batch.vectors))
@@ -354,7 +351,10 @@ class Engine:
         name_list = list(plan.names.index)
         frames = []
         for rep, n, cand in plan.levels:
-            for agg, p in predict_many(image_matrix, plan.names.matrix, cand, plan.aggregations).items():
+            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations)
+                      for start in range(0, len(image_matrix), block)]
+            for agg in plan.aggregations:
+                p = Prediction(*(np.concatenate([getattr(b[agg], f.name) for b in blocks]) for f in fields(Prediction)))
                 frames.append(pd.DataFrame({
                     "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": batch.hashes,
                     "predicted": [plan.classes[k] for k in p.predicted], "correct": p.predicted == truth,
