@@ -116,7 +116,7 @@ def live() -> None:
         st.caption("Waiting for the first batch ...")
         return
     st.plotly_chart(figures.accuracy_curves(curves), use_container_width=True)
-    partial = f"PARTIAL, {run.partial_note()} · " if run.partial else ""
+    partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
     st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
 
 

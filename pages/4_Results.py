@@ -43,7 +43,7 @@ else:
     info = {r.run_id: r for r in runs}
     for rid in chosen:
         if info[rid].partial:
-            st.warning(f"**{label[rid]}** is PARTIAL: {info[rid].partial_note()}.")
+            st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
             continue
         for agg, t in threshold.thresholds(store.predictions(rid)).items():
             st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")

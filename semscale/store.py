@@ -139,13 +139,13 @@ class RunInfo:
     def partial(self) -> bool:
         return self.status != "done" or self.n_done < self.n_images
 
-    def partial_note(self) -> str | None:
+    def partial_note(self, label: str = "partial") -> str | None:
         """What every reader says of a partial run instead of significance verdicts."""
         if not self.partial:
             return None
         order = ("in random order" if self.image_order == "random"
                  else "in file order, class by class, so not a sample of the data set")
-        return f"partial: {self.n_done:,} of {self.n_images:,} images, {order}; no significance verdicts"
+        return f"{label}: {self.n_done:,} of {self.n_images:,} images, {order}; no significance verdicts"
 
 
 def now() -> datetime:

@@ -308,11 +308,11 @@ def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir,
     results.multiselect[0].set_value([partial, empty]).run()
     assert not results.exception
     warnings = [w.value for w in results.warning]
-    assert any(partial in w and "PARTIAL: partial: 10 of 24 images, in random order" in w for w in warnings), warnings
+    assert any(partial in w and "PARTIAL: 10 of 24 images, in random order" in w for w in warnings), warnings
     assert any(empty in w and "0 of 24 images" in w for w in warnings), warnings
     assert not any("best accuracy" in m.value for m in results.markdown)
     live = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     live.session_state["watch_run"] = partial
     live.run()
     assert not live.exception
-    assert any(c.value.startswith("PARTIAL, partial: 10 of 24 images") for c in live.caption), [c.value for c in live.caption]
+    assert any(c.value.startswith("PARTIAL: 10 of 24 images") for c in live.caption), [c.value for c in live.caption]
