@@ -8,7 +8,7 @@ import streamlit as st
 
 import ui
 from semscale import analysis, figures, jobs, schedule, settings
-from semscale.engine import RunConfig
+from semscale.engine import RunConfig, template_error
 from semscale.errors import SemscaleError
 from semscale.scoring import AGGREGATIONS
 
@@ -60,15 +60,21 @@ if ds is not None:
     aggs = c2.multiselect("Aggregations", AGGREGATIONS, default=["max"],
                           help="max: any synonym counts; mean: averaged name embeddings; probsum: summed softmax")
     templates = c3.text_area("Prompt templates (one per line, {} is the name)", "", height=90)
+    template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
+    bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
+    for message in bad_templates:
+        c3.error(message)
     repeats = c2.number_input("Name orders (repeats)", 1, 50, 1, help="extra orders shuffle each class's extra names")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-    ready = bool(aggs) and levels is not None and health.ok
+    ready = bool(aggs) and levels is not None and health.ok and not bad_templates
     if not aggs:
         c2.error("Choose at least one aggregation.")
+    if bad_templates:
+        st.caption("Start is disabled until every prompt template has exactly one plain {} for the name.")
     if st.button("Start", type="primary", disabled=not ready):
         try:
             config = RunConfig(dataset=st.session_state["dataset"], labels=names, schedule=spec, aggregations=aggs,
-                               templates=[t.strip() for t in templates.splitlines() if t.strip()],
+                               templates=template_lines,
                                repeats=int(repeats), seed=int(seed))
             run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
             st.session_state["watch_run"] = run_id
@@ -116,7 +122,8 @@ def live() -> None:
         st.caption("Waiting for the first batch ...")
         return
     st.plotly_chart(figures.accuracy_curves(curves), use_container_width=True)
-    st.caption(f"{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
+    partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
+    st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
 
 
 live()

@@ -40,7 +40,11 @@ if curves.empty:
     st.caption("No scored images yet.")
 else:
     st.plotly_chart(figures.accuracy_curves(curves, label), use_container_width=True, config=PNG)
+    info = {r.run_id: r for r in runs}
     for rid in chosen:
+        if info[rid].partial:
+            st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
+            continue
         for agg, t in threshold.thresholds(store.predictions(rid)).items():
             st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "

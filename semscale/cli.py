@@ -14,7 +14,7 @@ from semscale.engine import Engine, Progress, RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
-from semscale.store import ResultsStore
+from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
 
 
@@ -149,6 +149,7 @@ def _print_warnings(store: ResultsStore, run_id: str) -> None:
 
 def cmd_run(args, store: ResultsStore) -> int:
     config = _config_from_args(args)
+    config.validate()  # bad templates, aggregations, ... before the data set is even listed
     backend = _backend(args)
     config.backend = backend.public()
     dataset = datasets.load(config.dataset)
@@ -172,6 +173,9 @@ def _process(engine: Engine, store: ResultsStore, run_id: str) -> int:
     bar = _Bar()
     try:
         status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+    except RunOwned:
+        bar.close()
+        raise  # not this process's run: nothing to resume, main() prints the owner
     except KeyboardInterrupt:
         bar.close()
         print(f"interrupted; finish it with: python -m semscale resume {run_id}", file=sys.stderr)
@@ -191,6 +195,8 @@ def cmd_resume(args, store: ResultsStore) -> int:
     if info.status == "done":
         print(f"run {info.run_id} is already complete")
         return 0
+    if info.status == "running":  # its owner is alive (the claim checks again, atomically)
+        raise RunOwned(info.run_id, info.owner)
     saved = info.config.get("backend", {})
     if args.server is None and args.local is None and saved.get("server"):
         args.server = saved["server"]
@@ -208,6 +214,8 @@ def _show(store: ResultsStore, run_id: str) -> None:
     print(f"run {info.run_id}  {info.status}  dataset={info.dataset}  model={info.model}")
     print(f"images {info.n_done}/{info.n_images}, rejected {info.n_rejected}, "
           f"elapsed {info.elapsed or 0:.1f} s")
+    if info.partial:
+        print(info.partial_note())
     curves = analysis.curves(store.points(info.run_id))
     if curves.empty:
         return
@@ -219,7 +227,7 @@ def _show(store: ResultsStore, run_id: str) -> None:
         spread = f"   {r.mean_accuracy:.4f} [{r.min_accuracy:.3f}, {r.max_accuracy:.3f}]" if orders else ""
         print(f"{r.aggregation:<12}{r.n_names:>6}{r.n_candidates:>7}{r.n_images:>8}{acc:>10}  "
               f"[{r.ci_low:.3f}, {r.ci_high:.3f}]{spread}")
-    if info.n_done:
+    if not info.partial:
         for agg, t in thresholds(store.predictions(info.run_id)).items():
             print(f"{agg}: {t.sentence()}")
 

@@ -1,19 +1,22 @@
 """The scaling engine: encode each distinct image and name once, then score every level from cache.
 
-A run goes batch by batch over the images. For each batch it decodes the files, takes cached
-embeddings or encodes the missing ones, scores all levels x aggregations x name orders, and
-commits the batch (new embeddings, predictions, running accuracy) in one transaction. Readers see
-the curves grow while it works; a killed run loses at most the batch in flight, and `resume`
-picks up with the images that have no result yet.
+A run goes batch by batch over its images, in a seeded random order fixed when the run starts
+(classes interleaved, so a partial curve is a running estimate over the whole data set). For each
+batch it reads the files, takes cached embeddings or decodes and encodes the missing ones, scores
+all levels x aggregations x name orders, and commits the batch (new embeddings, predictions,
+running accuracy) in one transaction. Readers see the curves grow while it works; a killed run
+loses at most the batch in flight, and `resume` continues the same order with the images that
+have no result yet. One process owns a run at a time (see `ResultsStore.claim_run`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import string
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
 import numpy as np
@@ -24,12 +27,36 @@ from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import ImageRejected, content_hash, decode
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Prediction, normalize, predict_many
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
+PROBE_NAMES = ("first probe name", "second probe name")
+
+
+def template_error(template: str) -> str | None:
+    """Why `template` cannot carry a class name into a prompt, or None when it can.
+
+    Parsed, not counted: exactly one plain {} field and no other field, format spec, conversion
+    or stray brace; and two different names must give two different prompts.
+    """
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)
+                  if name is not None]
+    except ValueError as exc:
+        return f"has a stray brace ({exc}); write {{{{ or }}}} for a literal one"
+    named = [name for name, _, _ in fields if name]
+    if named:
+        return f"uses another field {{{named[0]}}}; only a plain {{}} is allowed"
+    if any(spec or conv for _, spec, conv in fields):
+        return "has a format spec or conversion; only a plain {} is allowed"
+    if len(fields) != 1:
+        return "has no {} field for the name" if not fields else f"has {len(fields)} {{}} fields; exactly one {{}} is allowed"
+    if template.format(PROBE_NAMES[0]) == template.format(PROBE_NAMES[1]):
+        return "gives the same prompt for every name"
+    return None
 
 
 @dataclass
@@ -52,8 +79,9 @@ class RunConfig:
         if bad or not self.aggregations:
             raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(AGGREGATIONS)}")
         for t in self.templates:
-            if t.count("{}") != 1:
-                raise SemscaleError(f"prompt template {t!r} must contain exactly one {{}} for the name")
+            problem = template_error(t)
+            if problem:
+                raise SemscaleError(f"prompt template {t!r} must contain exactly one {{}} for the name: it {problem}")
         if self.repeats < 1:
             raise SemscaleError("repeats must be at least 1")
         if self.batch_size < 1:
@@ -92,6 +120,11 @@ def name_orders(labels: LabelSet, repeats: int, seed: int) -> list[LabelSet]:
     return out
 
 
+def image_order(n_images: int, seed: int) -> np.ndarray:
+    """The seeded random order a run goes through its images in: any prefix is a fair sample."""
+    return np.random.default_rng((seed, 1)).permutation(n_images)  # a stream apart from name_orders'
+
+
 def bootstrap_intervals(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Percentile bootstrap interval per curve point, resampling the run's images."""
     rows = []
@@ -99,6 +132,28 @@ def bootstrap_intervals(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
         low, high = bootstrap(group.sort_values("image_idx")["correct"].to_numpy(bool), seed=seed)
         rows.append((agg, rep, n, low, high))
     return pd.DataFrame(rows, columns=["aggregation", "repeat", "n_names", "ci_low", "ci_high"])
+
+
+@dataclass
+class _Plan:
+    """What every batch of a run is scored against."""
+
+    names: "NameEmbeddings"
+    classes: list[str]
+    aggregations: list[str]
+    levels: list[tuple[int, int, Candidates]]  # (name order, names per class, candidate labels)
+
+
+@dataclass
+class _Batch:
+    """One batch on its way through read -> embed -> score: the images still in it and those rejected."""
+
+    size: int  # images taken from the run's list, rejected ones included
+    rows: list = field(default_factory=list)  # run_images rows still in the batch
+    hashes: list[str] = field(default_factory=list)
+    files: list[bytes] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (image_idx, item, reason)
 
 
 class NameEmbeddings:
@@ -149,7 +204,7 @@ class Engine:
             "name": [dataset.display_name(s) for s in dataset.samples],
             "label": [s.label for s in dataset.samples],
             "path": [os.fsencode(s.path) for s in dataset.samples],
-        })
+        }).iloc[image_order(len(dataset.samples), config.seed)]
         names = pd.DataFrame(
             [(k, c, p, n) for k, (c, ns) in enumerate(labels.names.items()) for p, n in enumerate(ns)],
             columns=["class_idx", "class", "position", "name"])
@@ -167,7 +222,10 @@ class Engine:
 
     def process(self, run_id: str, progress: Callable[[Progress], None] | None = None,
                 should_stop: Callable[[], bool] | None = None) -> str:
-        """Score every image of the run that has no result yet; the final status is returned."""
+        """Score every image of the run that has no result yet; the final status is returned.
+
+        Raises RunOwned (and changes nothing) when another live process is working on the run.
+        """
         info = self.store.run(run_id)
         run_id = info.run_id
         if info.model != self.encoder.model_id:
@@ -189,95 +247,122 @@ class Engine:
 
     def _process(self, run_id: str, config: RunConfig, labels: LabelSet,
                  progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
-        levels = schedule.parse(config.schedule, labels.max_names)
-        orders = name_orders(labels, config.repeats, config.seed)
-        all_names = [n for ls in orders for ns in ls.names.values() for n in ns]
-        names = NameEmbeddings(self.encoder, self.store, all_names, config.templates)
-        self.encoded_texts += names.encoded
-        classes = labels.classes
-        plans = []  # (repeat, n, candidates): every aggregation of a level is scored together
-        for rep, ordered in enumerate(orders):
-            for n in levels:
-                active = ordered.active(n)
-                plans.append((rep, n, Candidates.build([names.rows(active[c]) for c in classes])))
-        self.store.init_points(run_id, pd.DataFrame(
-            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0)
-             for rep, n, c in plans for agg in config.aggregations],
-            columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct",
-                     "accuracy", "ci_low", "ci_high"]))
-        name_list = list(names.index)
-        todo = self.store.run_images(run_id)
+        """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop."""
+        plan = self._plan_levels(run_id, config, labels)
+        todo = self.store.run_images(run_id)  # in the run's processing order
         finished = self.store.finished_images(run_id)
         todo = todo[~todo["image_idx"].isin(finished)]
         total = self.store.run(run_id).n_images
-        done = len(finished)
-        rejected_total = 0
+        done, rejected_total = len(finished), 0
         position, size = 0, config.batch_size
         while position < len(todo):
             if should_stop and should_stop():
                 return "cancelled"
             t0 = time.perf_counter()
-            batch = todo.iloc[position : position + size]
-            position += len(batch)
-            rows, hashes, files, rejected = [], [], [], []
-            for row in batch.itertuples():
-                try:
-                    with open(row.path, "rb") as fh:
-                        data = fh.read()
-                except OSError as exc:
-                    rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
-                    continue
-                rows.append(row)
-                hashes.append(content_hash(data))
-                files.append(data)
-            cached = self.store.get_embeddings(self.encoder.model_id, hashes)
-            # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
-            decoded = {}
-            for i, h in enumerate(hashes):
-                if h not in cached and h not in decoded:
-                    try:
-                        decoded[h] = decode(files[i], rows[i].name)
-                    except ImageRejected as exc:
-                        rejected.append((rows[i].image_idx, rows[i].name, str(exc).split(": ", 1)[-1]))
-            keep = [i for i, h in enumerate(hashes) if h in cached or h in decoded]
-            good, hashes = [rows[i] for i in keep], [hashes[i] for i in keep]
+            batch = self._read_batch(todo.iloc[position : position + size])
+            position += batch.size
+            new = self._embed_batch(batch, plan.names.matrix.shape[1])
             t1 = time.perf_counter()
-            new = {}
-            if decoded:
-                vecs = self.encoder.encode_images(list(decoded.values()))
-                self._check_dim(vecs, names.matrix.shape[1])
-                new = {h: ("image", v) for h, v in zip(decoded, vecs)}
-                cached.update({h: v for h, (_, v) in new.items()})
-                self.encoded_images += len(decoded)
+            predictions = self._score_batch(plan, batch, config.batch_size)
             t2 = time.perf_counter()
-            frames = []
-            if good:
-                image_matrix = normalize(np.stack([cached[h] for h in hashes]))
-                truth = np.array([classes.index(r.label) for r in good])
-                idx = np.array([r.image_idx for r in good])
-                for rep, n, cand in plans:
-                    for agg, p in predict_many(image_matrix, names.matrix, cand, config.aggregations).items():
-                        frames.append(pd.DataFrame({
-                            "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": hashes,
-                            "predicted": [classes[k] for k in p.predicted], "correct": p.predicted == truth,
-                            "score": p.score.astype(np.float32),
-                            "top_names": [[name_list[r] for r in row] for row in p.top_rows],
-                            "top_sims": [list(map(float, row)) for row in p.top_sims],
-                        }))
-            t3 = time.perf_counter()
-            self.store.commit_batch(
-                run_id, self.encoder.model_id, new,
-                pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
-                pd.DataFrame(rejected, columns=["image_idx", "item", "reason"]),
-                {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t0})
-            done += len(batch)
-            rejected_total += len(rejected)
+            self.store.commit_batch(run_id, self.encoder.model_id, new, predictions,
+                                    pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
+                                    {"encode": t1 - t0, "score": t2 - t1, "total": t2 - t0})
+            done += batch.size
+            rejected_total += len(batch.rejected)
             # Batches bound the work a crash can lose; when nothing needed encoding that work is
             # cheap, so grow the batch and spend less time opening the results file.
-            size = min(size * 2, MAX_CACHED_BATCH) if not decoded else config.batch_size
+            size = min(size * 2, MAX_CACHED_BATCH) if not new else config.batch_size
             if progress:
-                progress(Progress(run_id, done, total, rejected_total, len(batch) / max(time.perf_counter() - t0, 1e-9)))
+                progress(Progress(run_id, done, total, rejected_total, batch.size / max(time.perf_counter() - t0, 1e-9)))
         return "done"
+
+    def _plan_levels(self, run_id: str, config: RunConfig, labels: LabelSet) -> "_Plan":
+        """Encode (or fetch) every name once, build each (order, level)'s candidates, and register the
+        run's curve points; every aggregation of a level is scored together."""
+        levels = schedule.parse(config.schedule, labels.max_names)
+        orders = name_orders(labels, config.repeats, config.seed)
+        names = NameEmbeddings(self.encoder, self.store, [n for ls in orders for ns in ls.names.values() for n in ns],
+                               config.templates)
+        self.encoded_texts += names.encoded
+        plan = _Plan(names, labels.classes, config.aggregations, [
+            (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
+            for rep, ordered in enumerate(orders) for n in levels])
+        self.store.init_points(run_id, pd.DataFrame(
+            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0)
+             for rep, n, c in plan.levels for agg in config.aggregations],
+            columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct",
+                     "accuracy", "ci_low", "ci_high"]))
+        return plan
+
+    @staticmethod
+    def _read_batch(images: pd.DataFrame) -> "_Batch":
+        """Read the batch's files and hash their bytes; an unreadable file is rejected with its reason."""
+        batch = _Batch(size=len(images))
+        for row in images.itertuples():
+            try:
+                with open(row.path, "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                batch.rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
+                continue
+            batch.rows.append(row)
+            batch.hashes.append(content_hash(data))
+            batch.files.append(data)
+        return batch
+
+    def _embed_batch(self, batch: "_Batch", dim: int) -> dict[str, tuple[str, np.ndarray]]:
+        """Give every readable image of the batch its embedding: from the cache, or decoded and
+        encoded now. Images that do not decode are rejected. Returns the new embeddings to store."""
+        cached = self.store.get_embeddings(self.encoder.model_id, batch.hashes)
+        # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
+        decoded = {}
+        for row, h, data in zip(batch.rows, batch.hashes, batch.files):
+            if h not in cached and h not in decoded:
+                try:
+                    decoded[h] = decode(data, row.name)
+                except ImageRejected as exc:
+                    batch.rejected.append((row.image_idx, row.name, str(exc).split(": ", 1)[-1]))
+        keep = [i for i, h in enumerate(batch.hashes) if h in cached or h in decoded]
+        batch.rows, batch.hashes = [batch.rows[i] for i in keep], [batch.hashes[i] for i in keep]
+        new = {}
+        if decoded:
+            vecs = self.encoder.encode_images(list(decoded.values()))
+            self._check_dim(vecs, dim)
+            new = {h: ("image", v) for h, v in zip(decoded, vecs)}
+            cached.update({h: v for h, (_, v) in new.items()})
+            self.encoded_images += len(decoded)
+        batch.vectors = [cached[h] for h in batch.hashes]
+        return new
+
+    @staticmethod
+    def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pd.DataFrame:
+        """One prediction row per image x (order, level) x aggregation.
+
+        Scored `block` (the run's batch size) images at a time, as a run on a cold cache scores
+        them: a float32 matrix product changes in the last bits with its number of rows, and a
+        batch grown on a warm cache must store the same scores as a batch that was not.
+        """
+        if not batch.rows:
+            return pd.DataFrame()
+        image_matrix = normalize(np.stack(batch.vectors))
+        truth = np.array([plan.classes.index(r.label) for r in batch.rows])
+        idx = np.array([r.image_idx for r in batch.rows])
+        name_list = list(plan.names.index)
+        frames = []
+        for rep, n, cand in plan.levels:
+            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations)
+                      for start in range(0, len(image_matrix), block)]
+            for agg in plan.aggregations:
+                p = Prediction(*(np.concatenate([getattr(b[agg], f.name) for b in blocks]) for f in fields(Prediction)))
+                frames.append(pd.DataFrame({
+                    "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": batch.hashes,
+                    "predicted": [plan.classes[k] for k in p.predicted], "correct": p.predicted == truth,
+                    "score": p.score.astype(np.float32),
+                    "top_names": [[name_list[r] for r in row] for row in p.top_rows],
+                    "top_sims": [list(map(float, row)) for row in p.top_sims],
+                }))
+        return pd.concat(frames, ignore_index=True)
 
     @staticmethod
     def _check_dim(vecs: np.ndarray, expected: int) -> None:

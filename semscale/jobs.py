@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -47,16 +46,12 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
 
 
 def cancel(store: ResultsStore, run_id: str) -> bool:
-    """Ask a running run to stop after its current batch; False when it is not running here."""
+    """Ask a running run to stop after its current batch; False when it is not running here.
+
+    Only the recorded owner is signalled: a process that reuses its pid has another start time.
+    """
     info = store.run(run_id)
-    pid = store.pid(run_id)
-    if info.status != "running" or not pid:
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
+    return info.status == "running" and info.owner is not None and info.owner.terminate()
 
 
 def log_tail(run_id: str, lines: int = 5) -> str:

@@ -69,17 +69,20 @@ def write(store: ResultsStore, run_ids: list[str], out: str | Path, command: str
                   f"{info.n_rejected} rejected", f"- schedule: {cfg.get('schedule')}; aggregations: "
                   f"{', '.join(cfg.get('aggregations', []))}; templates: {cfg.get('templates') or 'none'}; "
                   f"name orders: {cfg.get('repeats', 1)} (seed {cfg.get('seed', 0)}); "
-                  f"interval: {cfg.get('interval', 'wilson')}", "",
-                  f"![accuracy curve]({info.run_id}-curve.png)", "",
+                  f"interval: {cfg.get('interval', 'wilson')}", ""]
+        if info.partial:
+            lines += [f"**{info.partial_note()}.**", ""]
+        lines += [f"![accuracy curve]({info.run_id}-curve.png)", "",
                   "| aggregation | names/class | candidates | accuracy | 95% CI | over orders (min–max) |",
                   "|---|---:|---:|---:|---|---|"]
         for r in curves.itertuples():
             spread = f"{r.min_accuracy:.3f}–{r.max_accuracy:.3f}" if r.repeats > 1 else "–"
-            lines.append(f"| {r.aggregation} | {r.n_names} | {r.n_candidates} | {r.accuracy:.3f} | "
+            accuracy = f"{r.accuracy:.3f}" if r.n_images else "–"
+            lines.append(f"| {r.aggregation} | {r.n_names} | {r.n_candidates} | {accuracy} | "
                          f"{r.ci_low:.3f}–{r.ci_high:.3f} | {spread} |")
-        lines += ["", "Critical threshold (paired McNemar test, alpha 0.05, no multiplicity correction):", ""]
-        for agg, t in thresholds(preds).items():
-            lines.append(f"- **{agg}**: {t.sentence()}.")
+        if not info.partial:
+            lines += ["", "Critical threshold (paired McNemar test, alpha 0.05, no multiplicity correction):", ""]
+            lines += [f"- **{agg}**: {t.sentence()}." for agg, t in thresholds(preds).items()]
         for agg in cfg.get("aggregations", [])[:1]:
             effects = analysis.class_effects(preds, agg)
             if len(effects):

@@ -17,7 +17,8 @@ def wilson(correct: int, total: int, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or all correct the bound is exactly 0 or 1; rounding could put it on the wrong side of p
+    return (0.0 if correct == 0 else max(0.0, centre - half)), (1.0 if correct == total else min(1.0, centre + half))
 
 
 def bootstrap(correct: np.ndarray, resamples: int = 2000, seed: int = 0, level: float = 0.95,

@@ -4,6 +4,10 @@ DuckDB lets one process hold a database file at a time. Every operation here the
 the file, does one short transaction and closes it again, retrying while another process holds
 it; a writer commits once per image batch, so several writers and any number of dashboards share
 one file, each waiting at most a few milliseconds per turn.
+
+A run has one owner at a time: the process (pid plus start time, so a reused pid is never taken for
+it) that claimed it last. Predictions are keyed by (run, aggregation, repeat, n_names, image), so no
+image is ever counted twice. Files of an older schema are migrated when opened.
 """
 
 from __future__ import annotations
@@ -20,18 +24,24 @@ from typing import Iterator
 import duckdb
 import numpy as np
 import pandas as pd
+import psutil
 import pyarrow as pa
 
 from semscale.errors import SemscaleError
 
+SCHEMA_VERSION = 2
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, created TIMESTAMPTZ, updated TIMESTAMPTZ, status VARCHAR,
     dataset VARCHAR, model VARCHAR, config VARCHAR, n_images INTEGER, n_done INTEGER,
     n_rejected INTEGER, encode_seconds DOUBLE, score_seconds DOUBLE, write_seconds DOUBLE,
-    elapsed DOUBLE, error VARCHAR, pid INTEGER, host VARCHAR);
+    elapsed DOUBLE, error VARCHAR, pid INTEGER, host VARCHAR,
+    pid_started DOUBLE,     -- the owner's process start time (psutil): a pid alone can be reused
+    image_order VARCHAR);   -- 'random' (seeded, classes interleaved) or 'file' (runs of schema 1)
 CREATE TABLE IF NOT EXISTS run_images (
-    run_id VARCHAR, image_idx INTEGER, name VARCHAR, label VARCHAR, path BLOB);  -- os.fsencode(path)
+    run_id VARCHAR, image_idx INTEGER, name VARCHAR, label VARCHAR, path BLOB,  -- os.fsencode(path)
+    position INTEGER);  -- processing order
 CREATE TABLE IF NOT EXISTS run_names (
     run_id VARCHAR, class_idx INTEGER, class VARCHAR, position INTEGER, name VARCHAR);
 CREATE TABLE IF NOT EXISTS points (
@@ -41,17 +51,71 @@ CREATE TABLE IF NOT EXISTS points (
 CREATE TABLE IF NOT EXISTS predictions (
     run_id VARCHAR, aggregation VARCHAR, repeat INTEGER, n_names INTEGER, image_idx INTEGER,
     image_hash VARCHAR, predicted VARCHAR, correct BOOLEAN, score FLOAT,
-    top_names VARCHAR[], top_sims FLOAT[]);
+    top_names VARCHAR[], top_sims FLOAT[], PRIMARY KEY (run_id, aggregation, repeat, n_names, image_idx));
 CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
 """
 
 ACTIVE = ("running",)
+START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
 
 
 class ResultsBusy(SemscaleError):
     """Another process kept the results file locked for longer than the wait limit."""
+
+
+class RunOwned(SemscaleError):
+    """The run is being processed by another live process."""
+
+    def __init__(self, run_id: str, owner: "Owner | None"):
+        who = owner.describe() if owner else "another process"
+        super().__init__(f"run {run_id} is being processed by {who}; let it finish or cancel it")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process working on a run. A pid names the same process only while its start time matches."""
+
+    pid: int
+    started: float | None  # psutil create_time(), seconds since the epoch; None in files of schema 1
+    host: str | None
+
+    @classmethod
+    def me(cls) -> "Owner":
+        return cls(os.getpid(), psutil.Process().create_time(), os.uname().nodename)
+
+    def _process(self) -> psutil.Process | None:
+        """This owner's process on this host, or None: gone, finished (a zombie), or its pid reused."""
+        if self.host != os.uname().nodename or self.started is None:  # schema 1 kept no start time
+            return None
+        try:
+            process = psutil.Process(self.pid)
+            if process.status() == psutil.STATUS_ZOMBIE or abs(process.create_time() - self.started) >= START_TOLERANCE:
+                return None
+        except psutil.NoSuchProcess:
+            return None
+        return process
+
+    def alive(self) -> bool:
+        """Still running? A process on another host cannot be checked, so it counts as alive."""
+        return self.host != os.uname().nodename or self._process() is not None
+
+    def terminate(self) -> bool:
+        """SIGTERM this process if it is still the owner; never a stranger that reuses its pid."""
+        process = self._process()
+        if process is None:
+            return False
+        try:
+            process.terminate()  # psutil refuses if the pid was reused since `process` was looked up
+        except psutil.NoSuchProcess:
+            return False
+        return True
+
+    def describe(self) -> str:
+        since = (datetime.fromtimestamp(self.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+                 if self.started else "an unknown time")
+        return f"process {self.pid} on {self.host} (running since {since})"
 
 
 @dataclass(frozen=True)
@@ -68,6 +132,20 @@ class RunInfo:
     elapsed: float | None
     error: str | None
     config: dict
+    image_order: str = "random"  # 'file': a run of schema 1, processed class by class
+    owner: Owner | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.status != "done" or self.n_done < self.n_images
+
+    def partial_note(self, label: str = "partial") -> str | None:
+        """What every reader says of a partial run instead of significance verdicts."""
+        if not self.partial:
+            return None
+        order = ("in random order" if self.image_order == "random"
+                 else "in file order, class by class, so not a sample of the data set")
+        return f"{label}: {self.n_done:,} of {self.n_images:,} images, {order}; no significance verdicts"
 
 
 def now() -> datetime:
@@ -83,7 +161,14 @@ class ResultsStore:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as con:
+            version = _schema_version(con)
+            if version > SCHEMA_VERSION:
+                raise SemscaleError(f"{self.path} was written by a newer semscale (schema {version}); upgrade")
+            if version == 1:
+                _migrate_from_1(con)
             con.execute(SCHEMA)
+            if version < SCHEMA_VERSION:
+                con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -119,33 +204,56 @@ class ResultsStore:
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
                    names: pd.DataFrame, rejected: pd.DataFrame) -> None:
-        """Register a run with its fixed image list and label set, all or nothing."""
-        t = now()
+        """Register a run owned by this process with its fixed image list, in the (random) order it
+        will be processed, and its label set, all or nothing."""
+        t, me = now(), Owner.me()
         with self._connect() as con:
             con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, NULL, NULL, ?, ?)",
-                [run_id, t, t, dataset, model, json.dumps(config), len(images), len(rejected), os.getpid(),
-                 os.uname().nodename],
+                "INSERT INTO runs (run_id, created, updated, status, dataset, model, config, n_images, n_done, "
+                "n_rejected, encode_seconds, score_seconds, write_seconds, pid, host, pid_started, image_order) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, 'random')",
+                [run_id, t, t, dataset, model, json.dumps(config), len(images), len(rejected), me.pid, me.host,
+                 me.started],
             )
-            _insert(con, "run_images", images.assign(run_id=run_id))
+            _insert(con, "run_images", images.assign(run_id=run_id, position=range(len(images))))
             _insert(con, "run_names", names.assign(run_id=run_id))
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
 
     def claim_run(self, run_id: str) -> None:
-        """Mark a run as running in this process (start or resume)."""
+        """Make this process the run's one owner (start or resume); RunOwned when a live process has it."""
+        me = Owner.me()
         with self._connect() as con:
-            con.execute("UPDATE runs SET status='running', pid=?, host=?, updated=?, error=NULL WHERE run_id=?",
-                        [os.getpid(), os.uname().nodename, now(), run_id])
+            status, *seen = con.execute("SELECT status, pid, pid_started, host FROM runs WHERE run_id=?",
+                                        [run_id]).fetchone()
+        owner = _owner(*seen)
+        if status in ACTIVE and owner not in (None, me) and owner.alive():
+            raise RunOwned(run_id, owner)
+        # Compare-and-swap: take the run only from the owner just judged dead (or from this process).
+        # Judging needs no lock; the take is one UPDATE in a transaction of its own, and every
+        # ResultsStore transaction holds the file exclusively (another process cannot even open it
+        # meanwhile). So if anyone claimed the run since it was read, no row matches and this claim
+        # is refused: of two racing claimers, only one ever sees a row count of one.
+        with self._connect() as con:
+            (taken,) = con.execute(
+                "UPDATE runs SET status='running', pid=?, pid_started=?, host=?, updated=?, error=NULL "
+                "WHERE run_id=? AND status IS NOT DISTINCT FROM ? AND pid IS NOT DISTINCT FROM ? "
+                "AND pid_started IS NOT DISTINCT FROM ? AND host IS NOT DISTINCT FROM ?",
+                [me.pid, me.started, me.host, now(), run_id, status, *seen]).fetchone()
+        if not taken:
+            raise RunOwned(run_id, self.run(run_id).owner)
 
     def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Record how this process's work on the run ended; a run another process owns is left alone."""
+        me = Owner.me()
         with self._connect() as con:
-            con.execute("UPDATE runs SET status=?, error=?, updated=? WHERE run_id=?", [status, error, now(), run_id])
+            con.execute("UPDATE runs SET status=?, error=?, updated=? WHERE run_id=? AND pid=? AND pid_started=? "
+                        "AND host=?", [status, error, now(), run_id, me.pid, me.started, me.host])
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
         """Newest first; a 'running' run whose process is gone is reported as 'interrupted'."""
         sql = ("SELECT run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, "
-               "error, config, pid, host FROM runs ORDER BY created DESC")
+               "error, config, pid, pid_started, host, image_order FROM runs ORDER BY created DESC")
         with self._connect() as con:
             rows = con.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
         return [_run_info(r) for r in rows]
@@ -155,7 +263,7 @@ class ResultsStore:
         with self._connect() as con:
             rows = con.execute(
                 "SELECT run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, "
-                "error, config, pid, host FROM runs WHERE run_id = ? OR (? <> '' AND starts_with(run_id, ?)) "
+                "error, config, pid, pid_started, host, image_order FROM runs WHERE run_id = ? OR (? <> '' AND starts_with(run_id, ?)) "
                 "ORDER BY run_id = ? DESC, run_id", [run_id, run_id, run_id, run_id]).fetchall()
         if not rows:
             raise SemscaleError(f"no run {run_id!r} in {self.path}")
@@ -164,16 +272,11 @@ class ResultsStore:
                                 "give more of the run id")
         return _run_info(rows[0])
 
-    def pid(self, run_id: str) -> int | None:
-        """Process id of the run's last worker (for Cancel)."""
-        with self._connect() as con:
-            row = con.execute("SELECT pid FROM runs WHERE run_id=?", [run_id]).fetchone()
-        return row[0] if row else None
-
     def run_images(self, run_id: str) -> pd.DataFrame:
+        """The run's images in processing order."""
         with self._connect() as con:
             frame = con.execute("SELECT image_idx, name, label, path FROM run_images WHERE run_id=? "
-                                "ORDER BY image_idx", [run_id]).df()
+                                "ORDER BY position, image_idx", [run_id]).df()
         return _decode_paths(frame)
 
     def run_names(self, run_id: str) -> dict[str, list[str]]:
@@ -202,47 +305,43 @@ class ResultsStore:
 
     def commit_batch(self, run_id: str, model_id: str, new_embeddings: dict[str, tuple[str, np.ndarray]],
                      predictions: pd.DataFrame, rejected: pd.DataFrame, seconds: dict[str, float]) -> None:
-        """Everything one image batch produced, in one transaction: a crash keeps whole batches only."""
-        from semscale.stats import wilson
+        """Everything one image batch produced, in one transaction: a crash keeps whole batches only.
 
-        started = time.perf_counter()
+        Only the run's owner commits, and an image already scored at a point is refused: either
+        way the whole batch is rolled back with a SemscaleError.
+        """
+        started, me = time.perf_counter(), Owner.me()
         with self._connect() as con:
             self._put_embeddings(con, model_id, new_embeddings)
             if len(predictions):
-                _insert(con, "predictions", predictions.assign(run_id=run_id))
+                try:
+                    _insert(con, "predictions", predictions.assign(run_id=run_id))
+                except duckdb.ConstraintException:
+                    raise SemscaleError(f"run {run_id} already has predictions for some images of this batch; "
+                                        "nothing from it was stored") from None
+                # Read the run's points, add this batch and write them back in one statement.
                 gains = _gains(predictions)
-                # Read the run's points, add this batch and recompute every interval in Python, then
-                # write them back in one statement (one UPDATE per point cost ~1 ms each).
                 rows = con.execute("SELECT aggregation, repeat, n_names, n_images, correct FROM points WHERE run_id=?",
                                    [run_id]).fetchall()
-                updated = []
+                totals = {}
                 for agg, rep, n, total, correct in rows:
                     count, right = gains.get((agg, rep, n), (0, 0))
-                    total, correct = total + count, correct + right
-                    low, high = wilson(correct, total)
-                    updated.append((agg, rep, n, total, correct, correct / total if total else None, low, high))
-                if updated:
-                    agg, rep, n, total, correct, accuracy, low, high = zip(*updated)
-                    con.register("updated_points", pa.table({
-                        "aggregation": pa.array(agg, pa.string()), "repeat": pa.array(rep, pa.int32()),
-                        "n_names": pa.array(n, pa.int32()), "n_images": pa.array(total, pa.int32()),
-                        "correct": pa.array(correct, pa.int32()), "accuracy": pa.array(accuracy, pa.float64()),
-                        "ci_low": pa.array(low, pa.float64()), "ci_high": pa.array(high, pa.float64())}))
-                    con.execute(
-                        "UPDATE points SET n_images = u.n_images, correct = u.correct, accuracy = u.accuracy, "
-                        "ci_low = u.ci_low, ci_high = u.ci_high FROM updated_points u WHERE points.run_id = ? "
-                        "AND points.aggregation = u.aggregation AND points.repeat = u.repeat "
-                        "AND points.n_names = u.n_names", [run_id])
-                    con.unregister("updated_points")
+                    totals[(agg, rep, n)] = (total + count, correct + right)
+                _set_points(con, run_id, totals)
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
             done = (int(predictions["image_idx"].nunique()) if len(predictions) else 0) + len(rejected)
-            con.execute(
+            (owned,) = con.execute(
                 "UPDATE runs SET n_done = n_done + ?, n_rejected = n_rejected + ?, updated=?, "
                 "encode_seconds = encode_seconds + ?, score_seconds = score_seconds + ?, "
-                "write_seconds = write_seconds + ?, elapsed = coalesce(elapsed, 0) + ? WHERE run_id=?",
+                "write_seconds = write_seconds + ?, elapsed = coalesce(elapsed, 0) + ? "
+                "WHERE run_id=? AND pid=? AND pid_started=? AND host=?",
                 [done, len(rejected), now(), seconds.get("encode", 0), seconds.get("score", 0),
-                 time.perf_counter() - started, seconds.get("total", 0) + time.perf_counter() - started, run_id])
+                 time.perf_counter() - started, seconds.get("total", 0) + time.perf_counter() - started, run_id,
+                 me.pid, me.started, me.host]).fetchone()
+            if not owned:
+                raise SemscaleError(f"run {run_id} is no longer owned by this process; nothing from this batch "
+                                    "was stored")
 
     def set_intervals(self, run_id: str, intervals: pd.DataFrame) -> None:
         """Replace the points' intervals (e.g. by bootstrap ones once all images are scored)."""
@@ -328,6 +427,65 @@ def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _set_points(con, run_id: str, totals: dict[tuple[str, int, int], tuple[int, int]]) -> None:
+    """Write (images, correct) per point with accuracy and Wilson interval, in one statement
+    (one UPDATE per point cost ~1 ms each)."""
+    from semscale.stats import wilson
+
+    if not totals:
+        return
+    keys = list(totals)
+    agg, rep, n = zip(*keys)
+    total, correct = zip(*(totals[k] for k in keys))
+    low, high = zip(*(wilson(k, t) for t, k in zip(total, correct)))
+    con.register("updated_points", pa.table({
+        "aggregation": pa.array(agg, pa.string()), "repeat": pa.array(rep, pa.int32()),
+        "n_names": pa.array(n, pa.int32()), "n_images": pa.array(total, pa.int32()),
+        "correct": pa.array(correct, pa.int32()),
+        "accuracy": pa.array([k / t if t else None for t, k in zip(total, correct)], pa.float64()),
+        "ci_low": pa.array(low, pa.float64()), "ci_high": pa.array(high, pa.float64())}))
+    con.execute(
+        "UPDATE points SET n_images = u.n_images, correct = u.correct, accuracy = u.accuracy, "
+        "ci_low = u.ci_low, ci_high = u.ci_high FROM updated_points u WHERE points.run_id = ? "
+        "AND points.aggregation = u.aggregation AND points.repeat = u.repeat "
+        "AND points.n_names = u.n_names", [run_id])
+    con.unregister("updated_points")
+
+
+def _schema_version(con) -> int:
+    """0 for an empty file, 1 for files made before the meta table, else what meta says."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "meta" in tables:
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else SCHEMA_VERSION
+    return 1 if "runs" in tables else 0
+
+
+def _migrate_from_1(con) -> None:
+    """Schema 1 -> 2, inside the opening transaction: owner start times, image order, and a key on
+    predictions. Rows that two owners of one run wrote twice are kept once, and those runs' counts
+    and points are recomputed from what is left."""
+    con.execute("ALTER TABLE runs ADD COLUMN pid_started DOUBLE")
+    con.execute("ALTER TABLE runs ADD COLUMN image_order VARCHAR")
+    con.execute("UPDATE runs SET image_order = 'file'")  # schema 1 went through images in file order
+    con.execute("ALTER TABLE run_images ADD COLUMN position INTEGER")
+    con.execute("UPDATE run_images SET position = image_idx")
+    key = "run_id, aggregation, repeat, n_names, image_idx"
+    doubled = [r[0] for r in con.execute(
+        f"SELECT DISTINCT run_id FROM (SELECT {key} FROM predictions GROUP BY ALL HAVING count(*) > 1)").fetchall()]
+    con.execute("ALTER TABLE predictions RENAME TO predictions_v1")
+    con.execute(SCHEMA)  # the new predictions table, with its key
+    con.execute(f"INSERT INTO predictions SELECT DISTINCT ON ({key}) * FROM predictions_v1")
+    con.execute("DROP TABLE predictions_v1")
+    for run_id in doubled:
+        rows = con.execute("SELECT aggregation, repeat, n_names, count(*), count(*) FILTER (correct) "
+                           "FROM predictions WHERE run_id = ? GROUP BY ALL", [run_id]).fetchall()
+        _set_points(con, run_id, {(a, r, n): (t, k) for a, r, n, t, k in rows})
+        con.execute("UPDATE runs SET n_done = (SELECT count(*) FROM (SELECT image_idx FROM predictions WHERE run_id = ? "
+                    "UNION SELECT image_idx FROM rejected WHERE run_id = ? AND image_idx IS NOT NULL)) "
+                    "WHERE run_id = ?", [run_id, run_id, run_id])
+
+
 def _gains(predictions: pd.DataFrame) -> dict[tuple[str, int, int], tuple[int, int]]:
     """(images, correct) per point; a plain loop beats pandas' groupby ~10x on a batch's few hundred rows."""
     out: dict[tuple[str, int, int], list[int]] = {}
@@ -346,22 +504,16 @@ def _insert(con, table: str, frame: pd.DataFrame) -> None:
     con.unregister("incoming")
 
 
-def _alive(pid: int | None, host: str | None) -> bool:
-    if not pid or host != os.uname().nodename:
-        return host != os.uname().nodename  # another machine: cannot tell, assume alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _owner(pid: int | None, started: float | None, host: str | None) -> Owner | None:
+    return Owner(pid, started, host) if pid else None
 
 
 def _run_info(row) -> RunInfo:
+    """A 'running' run whose owner is gone (or was replaced by a stranger with its pid) is 'interrupted'."""
     (run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, error, config,
-     pid, host) = row
-    if status in ACTIVE and not _alive(pid, host):
+     pid, started, host, image_order) = row
+    owner = _owner(pid, started, host)
+    if status in ACTIVE and not (owner and owner.alive()):
         status = "interrupted"
     return RunInfo(run_id, status, dataset, model, created, updated, n_images or 0, n_done or 0, n_rejected or 0,
-                   elapsed, error, json.loads(config or "{}"))
+                   elapsed, error, json.loads(config or "{}"), image_order or "file", owner)

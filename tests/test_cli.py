@@ -83,11 +83,17 @@ def test_show_names_the_threshold_and_report_writes_figures(tmp_path, colour_dir
                     "--local", str(model_dir), "--repeats", "2").returncode == 0
     run_id = semscale("--results", db, "list").stdout.split()[0]
     shown = semscale("--results", db, "show", run_id)
-    assert "over orders" in shown.stdout and "max: " in shown.stdout, shown.stdout
+    # level 1: 24/24 right; level 2: the 6 blue images go to 'red' (18/24), 6 discordant pairs all one
+    # way: McNemar p = 2/2^6 = 0.031 < 0.05
+    verdict = ("stops improving at 1 name per class, then declines (significantly worse from 2); "
+               "best accuracy 1.000 at 1 name")
+    assert "over orders" in shown.stdout and f"\nmax: {verdict}\n" in shown.stdout, shown.stdout
+    assert "   0.7500  [0.551, 0.880]" in shown.stdout and "partial" not in shown.stdout
     out = semscale("--results", db, "report", run_id, "--out", str(tmp_path / "rep"))
     assert out.returncode == 0, out.stderr
     md = (tmp_path / "rep" / "report.md").read_text()
     assert f"report {run_id} --out" in md and "| max | 1 |" in md and "Critical threshold" in md
+    assert f"- **max**: {verdict}." in md
     assert (tmp_path / "rep" / f"{run_id}-curve.png").stat().st_size > 10_000
     assert (tmp_path / "rep" / f"{run_id}-classes.png").read_bytes()[:4] == b"\x89PNG"
 

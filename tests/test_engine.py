@@ -125,3 +125,22 @@ def test_bootstrap_intervals_replace_wilson_when_asked(colour_dir, results, enco
     level1 = b.query("n_names == 1").iloc[0]
     assert level1["accuracy"] == 0.5 and level1["ci_low"] < 0.5 < level1["ci_high"]
     assert not np.allclose(w["ci_low"].values, b["ci_low"].values)  # really replaced
+
+
+
+
+def test_a_batch_grown_on_a_warm_cache_scores_like_a_run_on_a_cold_one(colour_dir, encoder, tmp_path):
+    """A float32 matrix product changes in the last bits with its number of rows: a run that finds
+    images cached (and so takes bigger batches) stores exactly the scores of a run alone."""
+    from semscale.store import ResultsStore
+
+    config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, aggregations=["max", "mean", "probsum"],
+                       batch_size=3)
+    shared = ResultsStore(tmp_path / "shared.duckdb")
+    Engine(shared, encoder).run(RunConfig(**{**config.__dict__, "seed": 1}))  # caches every image
+    grown = Engine(shared, encoder).run(config)  # batches of 3, 6, 12, then the last 3
+    alone = ResultsStore(tmp_path / "alone.duckdb")
+    cold = Engine(alone, encoder).run(config)
+    mine, reference = shared.predictions(grown), alone.predictions(cold)
+    for column in ("score", "top_sims"):
+        assert [np.asarray(v).tobytes() for v in mine[column]] == [np.asarray(v).tobytes() for v in reference[column]]
