@@ -36,20 +36,20 @@ WORDS = ["a", "photo", "of", "the", "an", "large", "small", "medium", "colour", 
 CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789-'")
 
 
-def _clip_processor(mean, std) -> dict:
-    return {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": SIZE},
-            "do_center_crop": True, "crop_size": {"height": SIZE, "width": SIZE}, "do_rescale": True,
+def _clip_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": size},
+            "do_center_crop": True, "crop_size": {"height": size, "width": size}, "do_rescale": True,
             "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": list(map(float, mean)),
             "image_std": list(map(float, std)), "resample": 3, "do_convert_rgb": True}
 
 
-def _jina_processor(mean, std) -> dict:
-    return {"image_processor_type": "JinaCLIPImageProcessor", "size": SIZE, "resize_mode": "shortest",
+def _jina_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "JinaCLIPImageProcessor", "size": size, "resize_mode": "shortest",
             "interpolation": "bicubic", "fill_color": 0, "mean": list(map(float, mean)), "std": list(map(float, std))}
 
 
-def _siglip_processor(mean, std) -> dict:
-    return {"image_processor_type": "SiglipImageProcessor", "do_resize": True, "size": {"height": SIZE, "width": SIZE},
+def _siglip_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "SiglipImageProcessor", "do_resize": True, "size": {"height": size, "width": size},
             "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
             "image_mean": list(map(float, mean)), "image_std": list(map(float, std))}
 
@@ -60,7 +60,7 @@ class Tiny:
 
     name: str  # semscale.models registry name
     dim: int
-    processor: object  # (mean, std) -> preprocessor_config.json
+    processor: object  # (mean, std, size) -> preprocessor_config.json
     mean: tuple = tuple(MEAN)
     std: tuple = tuple(STD)
     vision_out: str = "embeds"  # embeds: image_embeds | pooled: last_hidden_state, pooler_output | tokens: CLS first
