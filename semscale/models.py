@@ -112,6 +112,12 @@ def get(name: str | None = None) -> ModelSpec:
         raise SemscaleError(f"unknown model {name!r}; known models: {', '.join(REGISTRY)}") from None
 
 
+def for_model_id(model_id: str) -> ModelSpec:
+    """The registry entry an encoder's `model_id` belongs to (`NAME-onnx:<digest>`, local or served by
+    `semscale serve`); CLIP for any other id (`server-probe:` of a clip-as-service server)."""
+    return next((s for s in REGISTRY.values() if model_id.startswith(s.id_prefix)), REGISTRY[DEFAULT_MODEL])
+
+
 @dataclass(frozen=True)
 class ModelRow:
     name: str

@@ -172,3 +172,11 @@ def test_serve_model_serves_a_non_clip_family_and_ping_names_it(tiny, tmp_path):
     finally:
         srv.stop()
         srv.kill()
+
+
+def test_an_encoders_model_id_names_its_registry_entry(tiny):
+    for family in FAMILIES:
+        model_id = LocalEncoder(tiny(family), model=family).model_id
+        assert models.for_model_id(model_id).name == family
+    assert models.for_model_id("server-probe:0123456789ab").name == "clip-vit-b32"
+    assert models.for_model_id("siglip2-base-onnx:0123456789ab").head.bias == -16.5
