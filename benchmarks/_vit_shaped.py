@@ -1,4 +1,4 @@
-"""A vision model with CLIP ViT-B/32's shape and cost but random weights, for timing only.
+"""Vision models with a real ViT's shape and cost but random weights, for timing only.
 
 Same input and output as Qdrant's clip-ViT-B-32-vision (pixel_values 224x224 -> image_embeds
 512), same compute: a 32x32 patch embedding to width 768, 12 pre-norm transformer blocks (12 heads,
@@ -7,25 +7,50 @@ more token). Its embeddings mean nothing; it exists so B2 can measure semscale's
 an encoder that costs what the real one costs, on a machine without the real weights. The text
 side is the tiny test model's tokenizer and token-mean graph widened to 512 dimensions (a run
 encodes a few dozen names against hundreds of images, so its cost hardly matters).
+
+`Shape` generalises the tower (patch size, width, depth, MLP, token count) for B9, which times
+each registry family's vision tower at its real layer sizes (`vision_graph`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-WIDTH, HEADS, LAYERS, MLP, OUT, PATCH, SIZE = 768, 12, 12, 3072, 512, 32, 224
-TOKENS = (SIZE // PATCH) ** 2  # 49
+@dataclass(frozen=True)
+class Shape:
+    """A pre-norm ViT: `layers` blocks of width `width`, `heads` heads, a `mlp`-wide MLP, mean-pooled
+    and projected to `out`."""
+
+    patch: int = 32
+    size: int = 224
+    width: int = 768
+    heads: int = 12
+    layers: int = 12
+    mlp: int = 3072
+    out: int = 512
+
+    @property
+    def tokens(self) -> int:
+        return (self.size // self.patch) ** 2
 
 
-def build(folder: Path, tiny_text: Path, seed: int = 0) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+VIT_B32 = Shape()
+WIDTH, HEADS, LAYERS, MLP, OUT, PATCH, SIZE = (VIT_B32.width, VIT_B32.heads, VIT_B32.layers, VIT_B32.mlp,
+                                               VIT_B32.out, VIT_B32.patch, VIT_B32.size)
+TOKENS = VIT_B32.tokens  # 49
 
-    rng = np.random.default_rng(seed)
+
+def vision_graph(shape: Shape, rng: np.random.Generator) -> tuple[list, list]:
+    """Nodes and initializers from `pixel_values` (B, 3, size, size) to `emb` (B, out)."""
+    from onnx import helper, numpy_helper
+
+    WIDTH, HEADS, LAYERS, MLP, OUT, PATCH, TOKENS = (shape.width, shape.heads, shape.layers, shape.mlp, shape.out,
+                                                     shape.patch, shape.tokens)
     nodes, inits = [], []
 
     def w(name, shape, scale=0.02):
@@ -72,7 +97,17 @@ def build(folder: Path, tiny_text: Path, seed: int = 0) -> Path:
                  f"{p}_gelu")
         x = node("Add", [x, node("MatMul", [h, w(f"{p}_w2", [MLP, WIDTH])], f"{p}_h2")], f"{p}_x2")
     pooled = node("ReduceMean", [layer_norm(x, "final")], "pooled", axes=[1], keepdims=0)
-    node("MatMul", [pooled, w("proj", [WIDTH, OUT])], "image_embeds")
+    node("MatMul", [pooled, w("proj", [WIDTH, OUT])], "emb")
+    return nodes, inits
+
+
+def build(folder: Path, tiny_text: Path, seed: int = 0) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = vision_graph(VIT_B32, rng)
+    nodes.append(helper.make_node("Identity", ["emb"], ["image_embeds"]))
     graph = helper.make_graph(
         nodes, "vit_b32_shaped",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],

@@ -1,4 +1,4 @@
-"""Command line: python -m semscale run | resume | list | show | export | labels | serve | ping."""
+"""Command line: python -m semscale run | resume | list | show | export | labels | serve | ping | models."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     srv.add_argument("--local", metavar="MODEL_DIR", default=None,
                      help="folder with vision/ and text/ ONNX models (or $SEMSCALE_MODEL_DIR; default ViT-B/32)")
+    srv.add_argument("--model", default=None, help="registry model (see `models`; default $SEMSCALE_MODEL or clip-vit-b32)")
     srv.add_argument("--allow-remote-uris", action="store_true", dest="allow_remote_uris",
                      help="fetch http(s) image URIs clients send (public addresses only, no redirects, 20 MB)")
 
@@ -82,6 +83,8 @@ def parser() -> argparse.ArgumentParser:
     png.add_argument("url", help="e.g. grpc://127.0.0.1:51000 or grpcs://host:port")
     png.add_argument("--token", help="access token (or $SEMSCALE_TOKEN, or [clip] token in .streamlit/secrets.toml)")
     png.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+
+    sub.add_parser("models", help="list the registry's models, their sizes and licences, and which are cached")
     return ap
 
 
@@ -279,7 +282,14 @@ def cmd_serve(args) -> int:
     from semscale import server  # imports Jina: only for this command
 
     return server.serve(port=args.port, protocol=args.protocol, host=args.host, replicas=args.replicas,
-                        model_dir=args.local, allow_remote_uris=args.allow_remote_uris)
+                        model_dir=args.local, allow_remote_uris=args.allow_remote_uris, model=args.model)
+
+
+def cmd_models(args) -> int:
+    from semscale import models
+
+    print(models.format_listing(models.listing()))
+    return 0
 
 
 def cmd_ping(args) -> int:
@@ -304,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "ping":
             return cmd_ping(args)
+        if args.command == "models":
+            return cmd_models(args)
         store = ResultsStore(args.results or paths.results_path())
         handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export, "report": cmd_report,
                    "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]

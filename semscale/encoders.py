@@ -23,9 +23,6 @@ from semscale.errors import SemscaleError
 from semscale.images import DecodedImage
 from semscale.settings import server_url
 
-VISION_MODEL = "Qdrant/clip-ViT-B-32-vision"
-TEXT_MODEL = "Qdrant/clip-ViT-B-32-text"
-
 T = TypeVar("T")
 
 
@@ -107,38 +104,46 @@ def probe_id(image: np.ndarray, text: np.ndarray) -> str:
 
 
 class LocalEncoder:
-    """ONNX CLIP on the CPU through fastembed, no torch.
+    """A registry model (`semscale.models`) on the CPU through fastembed's own model classes, no torch.
 
-    `model_dir` (or $SEMSCALE_MODEL_DIR) holds `vision/` and `text/` fastembed model folders
-    (model.onnx, preprocessor_config.json, tokenizer files). Without it, fastembed fetches
-    Qdrant's CLIP ViT-B/32 from its hub on first use and caches it.
+    `model` is a registry name (default $SEMSCALE_MODEL, else clip-vit-b32). `model_dir` (or
+    $SEMSCALE_MODEL_DIR) holds `vision/` and `text/` folders laid out as that model's Hugging Face
+    repos are (`ModelSpec.local_layout`); without it fastembed fetches the model on first use and
+    caches it. Texts are prepared (prefix, lower case) and finished (layer norm) as the model was
+    trained; `model_id` is a digest of every file loaded, so it changes with any of them.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, threads: int | None = None):
+    def __init__(self, model_dir: str | Path | None = None, threads: int | None = None, model: str | None = None):
         from fastembed import ImageEmbedding, TextEmbedding
 
+        from semscale.models import get
+
+        self.spec = get(model)
         model_dir = model_dir or os.environ.get("SEMSCALE_MODEL_DIR") or None
+        vision_desc, text_desc = self.spec.descriptions()
         kwargs: dict = {"threads": threads}
         if model_dir:
             model_dir = Path(model_dir)
-            for part in ("vision", "text"):
-                if not (model_dir / part / "model.onnx").is_file():
-                    raise EncoderUnavailable(f"model folder {model_dir} has no {part}/model.onnx")
-            self.description = f"local ONNX CLIP from {model_dir}"
+            for part, desc in (("vision", vision_desc), ("text", text_desc)):
+                if not (model_dir / part / desc.model_file).is_file():
+                    raise EncoderUnavailable(f"model folder {model_dir} has no {part}/{desc.model_file} for "
+                                             f"{self.spec.name}; expected {self.spec.local_layout()}")
+            self.description = f"local ONNX {self.spec.name} from {model_dir}"
         else:
-            self.description = "local CLIP ViT-B/32 (fastembed, ONNX)"
+            self.description = f"local {self.spec.name} (fastembed, ONNX)"
         try:
-            self._vision = ImageEmbedding(
-                VISION_MODEL, specific_model_path=str(model_dir / "vision") if model_dir else None, **kwargs
-            )
-            self._text = TextEmbedding(
-                TEXT_MODEL, specific_model_path=str(model_dir / "text") if model_dir else None, **kwargs
-            )
+            self._vision = ImageEmbedding(self.spec.image_model, **kwargs,
+                                          specific_model_path=str(model_dir / "vision") if model_dir else None)
+            self._text = TextEmbedding(self.spec.text_model, **kwargs,
+                                       specific_model_path=str(model_dir / "text") if model_dir else None)
         except Exception as exc:  # fastembed raises bare ValueError/OSError/HF errors
-            raise EncoderUnavailable(f"could not load the CLIP model: {str(exc).splitlines()[0][:200]}") from None
+            where = "" if model_dir else (f"; to provide it offline, download the files and pass --local DIR "
+                                          f"with {self.spec.local_layout()}")
+            raise EncoderUnavailable(f"could not load the model {self.spec.name}: "
+                                     f"{str(exc).splitlines()[0][:200]}{where}") from None
         # the folders fastembed actually loaded (the hub's cache folder when no model_dir is given)
-        self.model_id = "clip-onnx:" + files_digest({"vision": Path(self._vision.model._model_dir),
-                                                    "text": Path(self._text.model._model_dir)})
+        self.model_id = self.spec.id_prefix + files_digest({"vision": Path(self._vision.model._model_dir),
+                                                           "text": Path(self._text.model._model_dir)})
 
     def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
         if not images:
@@ -150,7 +155,8 @@ class LocalEncoder:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), np.float32)
-        return np.asarray(list(self._text.embed(list(texts), batch_size=len(texts))), dtype=np.float32)
+        rows = self._text.embed(self.spec.prepare_texts(list(texts)), batch_size=len(texts))
+        return self.spec.finish_texts(np.asarray(list(rows), dtype=np.float32))
 
 
 class ClipServerEncoder:
@@ -378,8 +384,8 @@ def _clip(text: str, limit: int = 240) -> str:
 
 
 def make_encoder(server: str | None = None, token: str | None = None, model_dir: str | None = None,
-                 batch_size: int = 32, timeout: float = 60.0, retries: int = 3) -> Encoder:
-    """The embedded local model by default; a CLIP server when a URL is given."""
+                 batch_size: int = 32, timeout: float = 60.0, retries: int = 3, model: str | None = None) -> Encoder:
+    """The embedded registry model `model` by default; a CLIP server when a URL is given."""
     if server:
         return ClipServerEncoder(server, token=token, batch_size=batch_size, timeout=timeout, retries=retries)
-    return LocalEncoder(model_dir)
+    return LocalEncoder(model_dir, model=model)

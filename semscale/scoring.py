@@ -13,10 +13,29 @@ from dataclasses import dataclass
 import numpy as np
 
 AGGREGATIONS = ("max", "mean", "probsum")
-LOGIT_SCALE = 100.0  # CLIP's learned temperature, fixed at 100 in released models
 TOP_K = 3
 CHUNK_ROWS = 2048
 CHUNK_CELLS = 1 << 22  # images x candidates per chunk: 16 MB of cosines stay cache-friendly
+
+
+@dataclass(frozen=True)
+class Head:
+    """How a model turns cosines into name probabilities, which `probsum` sums per class.
+
+    bias None (softmax-trained, CLIP-style): softmax over all active names of scale x cosine; a
+    class's score is the probability that the model's top name is one of the class's.
+    bias set (sigmoid-trained, SigLIP): each name's own sigmoid(scale x cosine + bias), as the model
+    was trained to output; a class's score is the expected number of its names that match. While
+    no probability nears 1 this ranks classes as the softmax rule does; a confident name counts at
+    most 1, so several good names can outvote one excellent one.
+    """
+
+    scale: float = 100.0
+    bias: float | None = None
+
+
+CLIP_HEAD = Head()
+LOGIT_SCALE = CLIP_HEAD.scale  # CLIP's learned temperature, fixed at 100 in released models
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -59,17 +78,18 @@ class Prediction:
     top_sims: np.ndarray  # (N, k) their cosine similarities
 
 
-def class_scores(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str) -> np.ndarray:
+def class_scores(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str,
+                 head: Head = CLIP_HEAD) -> np.ndarray:
     """(N, K) class scores for unit-norm `images` (N, D) against unit-norm `names` (T, D).
 
     max:     best cosine among the class's active names (any synonym counts).
     mean:    cosine to the re-normalized mean of the class's active name embeddings.
-    probsum: softmax over all active names at logit scale 100, summed per class.
+    probsum: the model's name probabilities (`head`; CLIP: softmax at logit scale 100), summed per class.
     """
     cand_names = names[cand.rows]
     if aggregation == "mean":
         return _scores(images, None, cand, aggregation, _centroids(cand_names, cand))
-    return _scores(images, images @ cand_names.T, cand, aggregation)
+    return _scores(images, images @ cand_names.T, cand, aggregation, head=head)
 
 
 def _centroids(cand_names: np.ndarray, cand: Candidates) -> np.ndarray:
@@ -78,14 +98,17 @@ def _centroids(cand_names: np.ndarray, cand: Candidates) -> np.ndarray:
 
 
 def _scores(images: np.ndarray, sims: np.ndarray | None, cand: Candidates, aggregation: str,
-            centroids: np.ndarray | None = None) -> np.ndarray:
+            centroids: np.ndarray | None = None, head: Head = CLIP_HEAD) -> np.ndarray:
     """Class scores from the (N, M) cosines `sims` to the candidates (or from `centroids` for mean)."""
     if aggregation == "mean":
         return images @ centroids.T
     if aggregation == "max":
         return np.maximum.reduceat(sims, cand.starts, axis=1)
     if aggregation == "probsum":
-        logits = LOGIT_SCALE * sims  # a new array: `sims` is still needed for the top names
+        logits = head.scale * sims  # a new array: `sims` is still needed for the top names
+        if head.bias is not None:  # sigmoid, written so that no exp overflows
+            probs = np.exp(-np.logaddexp(0, -(logits + head.bias)))
+            return np.add.reduceat(probs, cand.starts, axis=1)
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits, out=logits)
         probs /= probs.sum(axis=1, keepdims=True)
@@ -118,7 +141,7 @@ def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
 
 
 def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
-                 aggregations: list[str] | tuple[str, ...]) -> dict[str, Prediction]:
+                 aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD) -> dict[str, Prediction]:
     """`predict` for several aggregations at one level, computing the cosines and top names once.
 
     Each result equals `predict(images, names, cand, aggregation)`; the top names are the same
@@ -133,7 +156,7 @@ def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
     for start in range(0, len(images), step):
         chunk = images[start : start + step]
         sims = chunk @ cand_names.T
-        scores = {agg: _scores(chunk, sims, cand, agg, centroids) for agg in aggregations if agg != "max"}
+        scores = {agg: _scores(chunk, sims, cand, agg, centroids, head) for agg in aggregations if agg != "max"}
         top, top_sims, fast = _top_k(sims, k)
         if "max" in aggregations:
             if fast and k:
@@ -156,6 +179,7 @@ def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
                             top_rows, top_sims) for agg in aggregations}
 
 
-def predict(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str) -> Prediction:
+def predict(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str,
+            head: Head = CLIP_HEAD) -> Prediction:
     """Predicted class per image (ties go to the earlier class) plus the top names by cosine."""
-    return predict_many(images, names, cand, (aggregation,))[aggregation]
+    return predict_many(images, names, cand, (aggregation,), head)[aggregation]

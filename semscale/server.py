@@ -9,10 +9,11 @@ client calls:
   `parameters['drop_image_content']` (the client always sends it, default true) the image bytes
   are not sent back.
 - `/rank`: each query Document (image or text) has `.matches` in the other modality; each match
-  gets `scores['clip_score']` (softmax over the query's matches of 100 x cosine, op 'softmax')
+  gets `scores['clip_score']` (softmax over the query's matches of the model's logit scale x cosine,
+  100 for CLIP, op 'softmax')
   and `scores['clip_score_cosine']` (op 'cosine'), and the matches come back best first.
 - `/model` (semscale only): one Document whose tags name the model (its `LocalEncoder.model_id`
-  fingerprint) and its embedding size, so clients cache by model and `semscale ping` names it.
+  fingerprint and its registry name) and its embedding size, so clients cache by model and `semscale ping` names it.
 
 An http(s) `.uri` is refused unless the server runs with `allow_remote_uris` (`--allow-remote-uris`):
 fetching what a client names lets it reach this machine's network (cloud metadata, internal
@@ -43,7 +44,7 @@ from jina import Executor, Flow, requests  # noqa: E402
 from semscale.encoders import LocalEncoder  # noqa: E402
 from semscale.errors import SemscaleError  # noqa: E402
 from semscale.images import DecodedImage, ImageRejected, decode  # noqa: E402
-from semscale.scoring import LOGIT_SCALE, normalize  # noqa: E402
+from semscale.scoring import normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
 DEFAULT_PORT = 51000
@@ -121,12 +122,12 @@ class SemscaleClip(Executor):
     """clip-as-service's `/encode` and `/rank`, plus `/model`, backed by `LocalEncoder`."""
 
     def __init__(self, model_dir: str | None = None, threads: int | None = None, allow_remote_uris: bool = False,
-                 **kwargs):
+                 model: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.allow_remote_uris = allow_remote_uris
         replicas = int(getattr(self.runtime_args, "replicas", 1) or 1)
         threads = threads or max(1, (os.cpu_count() or 1) // replicas)  # replicas share the CPU
-        self.encoder = LocalEncoder(model_dir or None, threads=threads)
+        self.encoder = LocalEncoder(model_dir or None, threads=threads, model=model)
         self._dim = None
         self._count_lock = threading.Lock()  # sync endpoints run in a thread pool
         self.images_encoded = 0  # since start, this replica: benchmarks and tests read them via /model
@@ -181,7 +182,7 @@ class SemscaleClip(Executor):
             q = normalize(np.asarray(query.embedding, dtype=np.float32)[None, :])
             m = normalize(np.stack([np.asarray(x.embedding, dtype=np.float32) for x in matches]))
             cosine = (m @ q[0]).astype(np.float64)
-            logits = LOGIT_SCALE * cosine
+            logits = self.encoder.spec.head.scale * cosine  # the softmax CLIP-style; a bias would cancel
             soft = np.exp(logits - logits.max())
             soft /= soft.sum()
             for match, cos, prob in zip(matches, cosine, soft):
@@ -200,19 +201,21 @@ class SemscaleClip(Executor):
         if self._dim is None:
             self._dim = int(self.encoder.encode_texts(["a photo"]).shape[1])  # not counted: no client asked
         return DocumentArray([Document(tags={
-            "model": self.encoder.model_id, "description": self.encoder.description, "dim": self._dim,
+            "model": self.encoder.model_id, "name": self.encoder.spec.name, "description": self.encoder.description,
+            "dim": self._dim,
             "images_encoded": self.images_encoded, "texts_encoded": self.texts_encoded})])
 
 
 def flow(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0.1", replicas: int = 1,
-         model_dir: str | None = None, allow_remote_uris: bool = False) -> Flow:
+         model_dir: str | None = None, allow_remote_uris: bool = False, model: str | None = None) -> Flow:
     """The serving Flow: one gateway on host:port, `replicas` copies of the executor behind it."""
     if protocol not in PROTOCOLS:
         raise SemscaleError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if replicas < 1:
         raise SemscaleError("replicas must be at least 1")
     return Flow(protocol=protocol, port=port, host=host, quiet=True).add(
-        name="clip", uses=SemscaleClip, uses_with={"model_dir": model_dir, "allow_remote_uris": allow_remote_uris}, replicas=replicas, quiet=True,
+        name="clip", uses=SemscaleClip, uses_with={"model_dir": model_dir, "allow_remote_uris": allow_remote_uris,
+                                                 "model": model}, replicas=replicas, quiet=True,
         quiet_error=True)
 
 
@@ -236,7 +239,7 @@ def _die_with_parent() -> None:
 
 
 def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0.1", replicas: int = 1,
-          model_dir: str | None = None, allow_remote_uris: bool = False) -> int:
+          model_dir: str | None = None, allow_remote_uris: bool = False, model: str | None = None) -> int:
     """Run the server until SIGINT or SIGTERM; returns the exit code."""
     import contextlib
     import io
@@ -245,11 +248,11 @@ def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0
     if model_dir:
         model_dir = str(Path(model_dir).resolve())  # the executor processes may not share our cwd
     _check_port(host, port)
-    probe = LocalEncoder(model_dir, threads=1)  # fail fast, with one sentence, on a bad model folder
-    description = probe.description
+    probe = LocalEncoder(model_dir, threads=1, model=model)  # fail fast, with one sentence, on a bad model folder
+    description, model = probe.description, probe.spec.name  # replicas load the same entry even if the env changes
     del probe
     os.register_at_fork(after_in_child=_die_with_parent)
-    f = flow(port, protocol, host, replicas, model_dir, allow_remote_uris)
+    f = flow(port, protocol, host, replicas, model_dir, allow_remote_uris, model)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

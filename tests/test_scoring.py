@@ -81,3 +81,26 @@ def test_unknown_aggregation_is_refused():
 def test_wilson_interval_matches_textbook_values(correct, total, low, high):
     lo, hi = wilson(correct, total)
     assert math.isclose(lo, low, abs_tol=5e-4) and math.isclose(hi, high, abs_tol=5e-4)
+
+
+def test_sigmoid_head_sums_each_names_own_probability():
+    """SigLIP's probsum: sigmoid(scale x cos + bias) per name, summed per class, with the registry's head.
+
+    Class A has one name at cosine 0.20, class B two names at 0.12. With scale 112 and bias -16.5:
+    A = sigmoid(5.9) = 0.99727, B = 2 sigmoid(-3.06) = 0.08952 -> A. Without the bias every name
+    saturates near 1 and B's two names win; the softmax rule says A too."""
+    from semscale.models import get
+    from semscale.scoring import Head
+
+    head = get("siglip2-base").head
+    assert head == Head(112.0, -16.5)
+    image = np.array([[1.0, 0.0]], np.float32)
+    names = np.array([[0.20, math.sqrt(1 - 0.04)], [0.12, math.sqrt(1 - 0.0144)], [0.12, math.sqrt(1 - 0.0144)]],
+                     np.float32)
+    cand = Candidates.build([[0], [1, 2]])
+    s = class_scores(image, names, cand, "probsum", head)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    np.testing.assert_allclose(s[0], [sig(112 * 0.2 - 16.5), 2 * sig(112 * 0.12 - 16.5)], rtol=1e-5)
+    assert predict(image, names, cand, "probsum", head).predicted.tolist() == [0]
+    assert predict(image, names, cand, "probsum", Head(112.0, 0.0)).predicted.tolist() == [1]
+    assert predict(image, names, cand, "probsum", Head(112.0)).predicted.tolist() == [0]

@@ -1,15 +1,20 @@
-"""Builds a tiny CLIP-shaped ONNX model pair that fastembed loads exactly like Qdrant's ViT-B/32.
+"""Builds tiny ONNX model pairs that fastembed loads exactly like the real ones, one per registry family.
 
-Same inputs and outputs as the production model (pixel_values -> image_embeds; input_ids +
-attention_mask -> text_embeds), 32x32 pixels and 16 dimensions. The weights are built so the
+Each family (`FAMILIES`, keyed by `semscale.models` name) has its real model's input and output
+names, file paths, tokenizer kind and preprocessor config: CLIP (pixel_values -> image_embeds;
+input_ids + attention_mask -> text_embeds), jina-clip-v1 (text takes input_ids only), SigLIP 2
+(pooler_output beside last_hidden_state, a SentencePiece-style tokenizer padded to 64 tokens),
+nomic v1.5 (last_hidden_state whose first token is the image embedding, 768-d as fastembed
+reshapes by it; text tokens mean-pooled by fastembed). 32x32 pixels. The weights are built so the
 model is not arbitrary: the first three embedding dimensions carry an image's mean colour, and
-colour words ("red", "green", ...) point at their colour, so "a red square" really is nearest
-to the word red. Everything else is seeded noise, identical on every machine.
+colour words ("red", "green", ...) point at their colour, so "a red square" really is nearest to
+the word red. Everything else is seeded noise, identical on every machine.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +25,7 @@ DIM = 16
 SIZE = 32
 CELLS = 3 * 4 * 4  # the vision model sees 8x8-pixel blocks: 4x4 of them per channel
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+PIECE_SPECIAL = ["<pad>", "</s>", "<unk>"]  # SentencePiece-style vocabularies start so
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 COLOURS = {
@@ -30,88 +36,209 @@ WORDS = ["a", "photo", "of", "the", "an", "large", "small", "medium", "colour", 
 CHARS = list("abcdefghijklmnopqrstuvwxyz0123456789-'")
 
 
-def colour_direction(rgb: tuple[int, int, int]) -> np.ndarray:
+def _clip_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": size},
+            "do_center_crop": True, "crop_size": {"height": size, "width": size}, "do_rescale": True,
+            "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": list(map(float, mean)),
+            "image_std": list(map(float, std)), "resample": 3, "do_convert_rgb": True}
+
+
+def _jina_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "JinaCLIPImageProcessor", "size": size, "resize_mode": "shortest",
+            "interpolation": "bicubic", "fill_color": 0, "mean": list(map(float, mean)), "std": list(map(float, std))}
+
+
+def _siglip_processor(mean, std, size: int = SIZE) -> dict:
+    return {"image_processor_type": "SiglipImageProcessor", "do_resize": True, "size": {"height": size, "width": size},
+            "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+            "image_mean": list(map(float, mean)), "image_std": list(map(float, std))}
+
+
+@dataclass(frozen=True)
+class Tiny:
+    """What a family's real ONNX files look like to fastembed (file paths come from fastembed itself)."""
+
+    name: str  # semscale.models registry name
+    dim: int
+    processor: object  # (mean, std, size) -> preprocessor_config.json
+    mean: tuple = tuple(MEAN)
+    std: tuple = tuple(STD)
+    vision_out: str = "embeds"  # embeds: image_embeds | pooled: last_hidden_state, pooler_output | tokens: CLS first
+    text_inputs: tuple = ("input_ids", "attention_mask")
+    text_out: str = "embeds"  # embeds: text_embeds (masked mean) | pooled: as vision | tokens: per-token rows
+    tokenizer: str = "wordpiece"  # wordpiece (lower-casing) | wordpiece-cls ([CLS] .. [SEP]) | pieces (SentencePiece-style)
+    max_length: int = 77
+    extra_words: tuple = field(default=())
+
+    def files(self) -> tuple[str, str]:
+        from semscale.models import get
+
+        image, text = get(self.name).descriptions()
+        return image.model_file, text.model_file
+
+
+FAMILIES = {t.name: t for t in (
+    Tiny("clip-vit-b32", DIM, _clip_processor),
+    Tiny("jina-clip-v1", 768, _jina_processor, text_inputs=("input_ids",), tokenizer="wordpiece-cls", max_length=512),
+    Tiny("siglip2-base", 768, _siglip_processor, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), vision_out="pooled",
+         text_inputs=("input_ids",), text_out="pooled", tokenizer="pieces", max_length=64),
+    Tiny("nomic-v1.5", 768, _clip_processor, vision_out="tokens", text_inputs=("input_ids", "token_type_ids", "attention_mask"),
+         text_out="tokens", tokenizer="wordpiece-cls", max_length=512, extra_words=("search", "query", "_", ":")),
+)}
+CLIP = FAMILIES["clip-vit-b32"]
+
+
+def colour_direction(rgb: tuple[int, int, int], mean=MEAN, std=STD) -> np.ndarray:
     """The normalized pixel value of a flat image of this colour: where its embedding points."""
-    return (np.array(rgb, np.float32) / 255.0 - MEAN) / STD
+    return (np.array(rgb, np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
-def _vision(path: Path, rng: np.random.Generator) -> None:
-    proj = np.zeros((CELLS, DIM), np.float32)
+def _vision(path: Path, rng: np.random.Generator, family: Tiny) -> None:
+    proj = np.zeros((CELLS, family.dim), np.float32)
     for c in range(3):  # colour means into dims 0..2 (average of the 16 cells per channel)
         proj[c * 16 : (c + 1) * 16, c] = 1.0 / 16
-    proj[:, 3:] = rng.normal(0, 0.05, (CELLS, DIM - 3))  # a little spatial detail elsewhere
-    write_vision(path, proj)
+    # a little spatial detail elsewhere, as much in total whatever the width
+    proj[:, 3:] = rng.normal(0, 0.05 * np.sqrt((DIM - 3) / (family.dim - 3)), (CELLS, family.dim - 3))
+    write_vision(path, proj, np.asarray(family.mean), np.asarray(family.std), family)
 
 
-def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD) -> None:
+def _outputs(emb: str, dim: int, style: str, prefix: str) -> tuple[list, list]:
+    """Nodes and outputs that present the (B, D) tensor `emb` as a family's model does. `pooled` and
+    `tokens` put a decoy (-emb) where a reader taking the wrong output or token would look."""
+    out = helper.make_tensor_value_info
+    if style == "embeds":
+        return [helper.make_node("Identity", [emb], [f"{prefix}_embeds"])], [out(f"{prefix}_embeds", TensorProto.FLOAT, ["batch", dim])]
+    nodes = [helper.make_node("Neg", [emb], ["decoy"]),
+             helper.make_node("Unsqueeze", [emb, "axis1"], ["emb_3d"]),
+             helper.make_node("Unsqueeze", ["decoy", "axis1"], ["decoy_3d"])]
+    if style == "pooled":
+        nodes += [helper.make_node("Identity", ["decoy_3d"], ["last_hidden_state"]),
+                  helper.make_node("Identity", [emb], ["pooler_output"])]
+        return nodes, [out("last_hidden_state", TensorProto.FLOAT, ["batch", 1, dim]),
+                       out("pooler_output", TensorProto.FLOAT, ["batch", dim])]
+    nodes.append(helper.make_node("Concat", ["emb_3d", "decoy_3d"], ["last_hidden_state"], axis=1))
+    return nodes, [out("last_hidden_state", TensorProto.FLOAT, ["batch", 2, dim])]
+
+
+def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD, family: Tiny = CLIP) -> None:
     """A vision model whose embedding is `cells @ proj`: `cells` (B, 48) are the pixel values
     (x / 255 - mean) / std averaged over 8x8 blocks, channel-major (R cells 0..15 row by row, then
-    G, then B)."""
+    G, then B), presented as `family`'s real model presents its embedding."""
     pool = helper.make_node("AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8])
     flat = helper.make_node("Flatten", ["pooled"], ["flat"], axis=1)  # (B, 3*4*4)
-    matmul = helper.make_node("MatMul", ["flat", "proj"], ["image_embeds"])
+    matmul = helper.make_node("MatMul", ["flat", "proj"], ["emb"])
+    nodes, outputs = _outputs("emb", proj.shape[1], family.vision_out, "image")
+    inits = [numpy_helper.from_array(proj.astype(np.float32), "proj"), numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+    used = {i for n in nodes for i in n.input} | {"proj"}
     graph = helper.make_graph(
-        [pool, flat, matmul], "tiny_clip_vision",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["batch", proj.shape[1]])],
-        [numpy_helper.from_array(proj.astype(np.float32), "proj")],
+        [pool, flat, matmul, *nodes], "tiny_vision",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])], outputs,
+        [i for i in inits if i.name in used],
     )
-    _save(graph, path / "model.onnx")
-    (path / "preprocessor_config.json").write_text(json.dumps({
-        "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": SIZE},
-        "do_center_crop": True, "crop_size": {"height": SIZE, "width": SIZE}, "do_rescale": True,
-        "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": np.asarray(mean).tolist(),
-        "image_std": np.asarray(std).tolist(),
-        "resample": 3, "do_convert_rgb": True,
-    }))
+    model_file = path / family.files()[0]
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    _save(graph, model_file)
+    (path / "preprocessor_config.json").write_text(json.dumps(family.processor(mean, std)))
 
 
-def _text(path: Path, rng: np.random.Generator) -> None:
-    vocab = SPECIAL + list(COLOURS) + WORDS + CHARS + ["##" + c for c in CHARS]
-    table = rng.normal(0, 0.3, (len(vocab), DIM)).astype(np.float32)
+def _vocab(family: Tiny) -> list[str]:
+    words = list(COLOURS) + WORDS + list(family.extra_words)
+    if family.tokenizer == "pieces":
+        return PIECE_SPECIAL + ["\u2581" + w for w in words] + ["\u2581"] + CHARS
+    return SPECIAL + words + CHARS + ["##" + c for c in CHARS]
+
+
+def _text(path: Path, rng: np.random.Generator, family: Tiny) -> None:
+    vocab = _vocab(family)
+    table = rng.normal(0, 0.3, (len(vocab), family.dim)).astype(np.float32)
     for i, word in enumerate(vocab):
-        if word in COLOURS:
-            table[i, :3] = 12 * colour_direction(COLOURS[word])
+        if word.lstrip("\u2581") in COLOURS:
+            table[i, :3] = 12 * colour_direction(COLOURS[word.lstrip("\u2581")], family.mean, family.std)
             table[i, 3:] *= 0.1
-    write_text(path, vocab, table)
+    if family.text_out == "pooled":  # padding enters SigLIP's mean: small, but enough to show a wrong pad length
+        table[0] *= 0.005
+    write_text(path, vocab, table, family)
 
 
-def write_text(path: Path, vocab: list[str], table: np.ndarray) -> None:
-    """A text model whose embedding is the mean of its tokens' rows of `table` (one row per `vocab`
-    entry, SPECIAL first), with a lower-casing WordPiece tokenizer and no [CLS]/[SEP]: a one-word
-    text that is in `vocab` embeds to exactly that word's row."""
-    assert vocab[: len(SPECIAL)] == SPECIAL and len(vocab) == len(table)
-    gather = helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0)  # (B, L, D)
-    mask_f = helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT)
-    mask_3d = helper.make_node("Unsqueeze", ["mask_f", "axis2"], ["mask_3d"])
-    masked = helper.make_node("Mul", ["tokens", "mask_3d"], ["masked"])
-    summed = helper.make_node("ReduceSum", ["masked", "axis1"], ["summed"], keepdims=0)
-    count = helper.make_node("ReduceSum", ["mask_3d", "axis1"], ["count"], keepdims=0)
-    mean = helper.make_node("Div", ["summed", "count"], ["text_embeds"])
-    graph = helper.make_graph(
-        [gather, mask_f, mask_3d, masked, summed, count, mean], "tiny_clip_text",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
-         helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("text_embeds", TensorProto.FLOAT, ["batch", table.shape[1]])],
-        [numpy_helper.from_array(table.astype(np.float32), "table"), numpy_helper.from_array(np.array([2], np.int64), "axis2"),
-         numpy_helper.from_array(np.array([1], np.int64), "axis1")],
-    )
-    _save(graph, path / "model.onnx")
-    tokenizer = {
-        "version": "1.0", "truncation": None, "padding": None,
-        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                          "normalized": False, "special": True} for i, t in enumerate(SPECIAL)],
-        "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                       "strip_accents": True, "lowercase": True},
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
-        "post_processor": None, "decoder": None,
-        "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-                  "max_input_chars_per_word": 100, "vocab": {w: i for i, w in enumerate(vocab)}},
-    }
-    (path / "tokenizer.json").write_text(json.dumps(tokenizer))
-    (path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 77, "pad_token": "[PAD]"}))
-    (path / "special_tokens_map.json").write_text(json.dumps({"pad_token": "[PAD]", "unk_token": "[UNK]"}))
-    (path / "config.json").write_text(json.dumps({"pad_token_id": 0, "max_position_embeddings": 77}))
+def _text_graph(table: np.ndarray, family: Tiny):
+    """Token rows of `table`, pooled as `family`'s model pools: a masked mean (the mask an input, or
+    for models fed input_ids only, ids != pad), or SigLIP's mean over every position, padding
+    included, which is why its tokenizer must pad to a fixed length."""
+    dim, nodes = table.shape[1], [helper.make_node("Gather", ["table", "input_ids"], ["tokens"], axis=0)]  # (B, L, D)
+    if "token_type_ids" in family.text_inputs:  # BERT-style: a (zero) token-type row per token
+        nodes += [helper.make_node("Gather", ["type_table", "token_type_ids"], ["types"], axis=0),
+                  helper.make_node("Add", ["tokens", "types"], ["rows"])]
+    else:
+        nodes.append(helper.make_node("Identity", ["tokens"], ["rows"]))
+    if family.text_out == "tokens":
+        emb_nodes, outputs = [helper.make_node("Identity", ["rows"], ["last_hidden_state"])], [
+            helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "seq", dim])]
+    elif family.text_out == "pooled":
+        nodes.append(helper.make_node("ReduceMean", ["rows"], ["emb"], axes=[1], keepdims=0))
+        emb_nodes, outputs = _outputs("emb", dim, "pooled", "text")
+    else:
+        if "attention_mask" in family.text_inputs:
+            nodes.append(helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT))
+        else:
+            nodes += [helper.make_node("Equal", ["input_ids", "pad_id"], ["is_pad"]),
+                      helper.make_node("Not", ["is_pad"], ["not_pad"]),
+                      helper.make_node("Cast", ["not_pad"], ["mask_f"], to=TensorProto.FLOAT)]
+        nodes += [helper.make_node("Unsqueeze", ["mask_f", "axis2"], ["mask_3d"]),
+                  helper.make_node("Mul", ["rows", "mask_3d"], ["masked"]),
+                  helper.make_node("ReduceSum", ["masked", "axis1"], ["summed"], keepdims=0),
+                  helper.make_node("ReduceSum", ["mask_3d", "axis1"], ["count"], keepdims=0),
+                  helper.make_node("Div", ["summed", "count"], ["emb"])]
+        emb_nodes, outputs = _outputs("emb", dim, "embeds", "text")
+    inits = [numpy_helper.from_array(table.astype(np.float32), "table"),
+             numpy_helper.from_array(np.array([2], np.int64), "axis2"), numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+             numpy_helper.from_array(np.array(0, np.int64), "pad_id"), numpy_helper.from_array(np.zeros((2, dim), np.float32), "type_table")]
+    used = {i for n in nodes + emb_nodes for i in n.input}
+    return helper.make_graph(
+        nodes + emb_nodes, "tiny_text",
+        [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"]) for name in family.text_inputs], outputs,
+        [i for i in inits if i.name in used])
+
+
+def _tokenizer(vocab: list[str], family: Tiny) -> dict:
+    if family.tokenizer == "pieces":  # SentencePiece-style: case kept, words start with U+2581
+        special = PIECE_SPECIAL
+        model = {"type": "Unigram", "unk_id": vocab.index("<unk>"), "byte_fallback": False,
+                 "vocab": [[w, 0.0 if w in special else (-1.0 if w.startswith("\u2581") and len(w) > 1 else -10.0)] for w in vocab]}
+        normalizer, pre = None, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+        post = None
+    else:
+        special = SPECIAL
+        model = {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                 "max_input_chars_per_word": 100, "vocab": {w: i for i, w in enumerate(vocab)}}
+        normalizer = {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                      "strip_accents": True, "lowercase": True}
+        pre = {"type": "BertPreTokenizer"}
+        post = None if family.tokenizer == "wordpiece" else {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {t: {"id": t, "ids": [vocab.index(t)], "tokens": [t]} for t in ("[CLS]", "[SEP]")}}
+    return {"version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": [{"id": vocab.index(t), "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                              "normalized": False, "special": True} for t in special],
+            "normalizer": normalizer, "pre_tokenizer": pre, "post_processor": post, "decoder": None, "model": model}
+
+
+def write_text(path: Path, vocab: list[str], table: np.ndarray, family: Tiny = CLIP) -> None:
+    """A text model over one row of `table` per `vocab` entry (special tokens first), tokenized and
+    pooled as `family`'s model is. CLIP's: the mean of its tokens' rows with a lower-casing WordPiece
+    tokenizer and no [CLS]/[SEP], so a one-word text in `vocab` embeds to exactly that word's row."""
+    special = PIECE_SPECIAL if family.tokenizer == "pieces" else SPECIAL
+    assert vocab[: len(special)] == special and len(vocab) == len(table)
+    model_file = path / family.files()[1]
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    _save(_text_graph(table, family), model_file)
+    (path / "tokenizer.json").write_text(json.dumps(_tokenizer(vocab, family)))
+    pad, unk = special[0], special[-1] if family.tokenizer == "pieces" else special[1]
+    (path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": family.max_length, "pad_token": pad}))
+    (path / "special_tokens_map.json").write_text(json.dumps({"pad_token": pad, "unk_token": unk}))
+    (path / "config.json").write_text(json.dumps({"pad_token_id": 0, "max_position_embeddings": family.max_length}))
 
 
 def _save(graph, path: Path) -> None:
@@ -121,17 +248,18 @@ def _save(graph, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def build(folder: str | Path, seed: int = 0) -> Path:
-    """Write `folder/vision` and `folder/text`; returns `folder` (use it as SEMSCALE_MODEL_DIR)."""
+def build(folder: str | Path, seed: int = 0, family: str = "clip-vit-b32") -> Path:
+    """Write `folder/vision` and `folder/text` for the registry model `family`; returns `folder`
+    (use it as SEMSCALE_MODEL_DIR or --local with --model FAMILY)."""
     folder = Path(folder)
     rng = np.random.default_rng(seed)
     for part, make in (("vision", _vision), ("text", _text)):
         (folder / part).mkdir(parents=True, exist_ok=True)
-        make(folder / part, rng)
+        make(folder / part, rng, FAMILIES[family])
     return folder
 
 
 if __name__ == "__main__":
     import sys
 
-    print(build(sys.argv[1] if len(sys.argv) > 1 else "tiny-clip"))
+    print(build(sys.argv[1] if len(sys.argv) > 1 else "tiny-clip", family=sys.argv[2] if len(sys.argv) > 2 else "clip-vit-b32"))
