@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from semscale import datasets, health, paths, settings
+from semscale import classnames, datasets, health, paths, settings, synonyms
+from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
+from semscale.labels import normalize_name
 from semscale.store import ResultsStore
 
 
@@ -58,6 +60,65 @@ def current_dataset() -> datasets.Dataset | None:
 
 
 def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
-    """The label table being edited for this dataset (class names only until edited)."""
+    """The label table being edited for this dataset (each class's display name until edited)."""
     tables = st.session_state.setdefault("labels", {})
-    return tables.setdefault(st.session_state["dataset"], {c: [c] for c in ds.classes})
+    return tables.setdefault(st.session_state["dataset"], {c: [n] for c, n in display_names(ds).items()})
+
+
+# --- where the names came from: kept per dataset and stored with every run -------------------------
+
+NAME_STATE = ("display_names", "senses", "domain", "name_notes", "name_scheme")
+
+
+def name_state() -> dict[str, dict]:
+    """Per-dataset records of the session: display names, WordNet senses, domain word, the
+    generator's notes and the scheme that made the current table (None: the user's own names)."""
+    return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
+
+
+def domain_word() -> str | None:
+    """The dataset's domain word D for the paper scheme: the session's, else the built-in dataset's own."""
+    spec = st.session_state["dataset"]
+    return name_state()["domain"].setdefault(spec, datasets.BUILTINS[spec].domain if spec in datasets.BUILTINS else None)
+
+
+def display_names(ds: datasets.Dataset) -> dict[str, str]:
+    """The session's display name of each class (natural names from the folder names at first)."""
+    shown = name_state()["display_names"]
+    spec = st.session_state["dataset"]
+    if spec not in shown:
+        try:
+            shown[spec] = classnames.display_names(ds.classes)
+        except SemscaleError:  # no WordNet on this machine: the cleaned folder names
+            shown[spec] = {c: normalize_name(c) for c in ds.classes}
+    return shown[spec]
+
+
+def set_labels(new: dict[str, list[str]], scheme: str | None = None) -> None:
+    """Replace the dataset's name table; `scheme` says which generator made it (None: the user)."""
+    spec = st.session_state["dataset"]
+    st.session_state.setdefault("labels", {})[spec] = new
+    name_state()["name_scheme"][spec] = scheme
+    st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
+
+
+def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
+    """Generate the dataset's names by `scheme` from the session's display names and senses, and keep them."""
+    spec, state = st.session_state["dataset"], name_state()
+    made = synonyms.generate(ds.classes, scheme, display=display_names(ds), domain=domain,
+                             senses=state["senses"].get(spec))
+    state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
+    state["domain"][spec] = made.domain if scheme == "paper" else domain
+    state["name_notes"][spec] = made.notes
+    set_labels(made.labels.names, scheme)
+    return made
+
+
+def run_config(ds: datasets.Dataset, **settings) -> RunConfig:
+    """A RunConfig for the dataset's current names, with the record of where they came from."""
+    spec, state = st.session_state["dataset"], name_state()
+    scheme = state["name_scheme"].get(spec)
+    return RunConfig(dataset=spec, labels=labels_for(ds), scheme=scheme,
+                     domain=state["domain"].get(spec) if scheme == "paper" else None,
+                     class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
+                     name_notes=list(state["name_notes"].get(spec, [])) if scheme else [], **settings)

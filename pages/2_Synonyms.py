@@ -7,7 +7,7 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import classnames, datasets, synonyms, wordnet
+from semscale import synonyms, wordnet
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet, normalize_name
 
@@ -22,20 +22,10 @@ if ds is None:
 spec = st.session_state["dataset"]
 names = ui.labels_for(ds)
 version = st.session_state.setdefault("labels_version", 0)
-state = {key: st.session_state.setdefault(key, {}) for key in ("display_names", "senses", "domain", "name_notes",
-                                                               "name_scheme")}
-state["domain"].setdefault(spec, datasets.BUILTINS[spec].domain if spec in datasets.BUILTINS else None)
-if spec not in state["display_names"]:
-    try:
-        state["display_names"][spec] = classnames.display_names(ds.classes)
-    except SemscaleError:
-        state["display_names"][spec] = {c: normalize_name(c) for c in ds.classes}
-
-
-def replace(new: dict[str, list[str]], scheme: str | None = None) -> None:
-    st.session_state["labels"][spec] = new
-    state["name_scheme"][spec] = scheme
-    st.session_state["labels_version"] += 1  # a new editor key drops the editor's stale edits
+state = ui.name_state()
+ui.domain_word()
+ui.display_names(ds)
+replace = ui.set_labels
 
 
 st.subheader("Class names and WordNet senses")
@@ -77,12 +67,7 @@ for col, scheme, label in ((cols[0], "paper", "Paper scheme (12 names: C, Cs, la
                            (cols[1], "wordnet", "WordNet synonyms and kinds")):
     if col.button(label):
         try:
-            made = synonyms.generate(ds.classes, scheme, display=state["display_names"][spec], domain=domain,
-                                     senses=state["senses"].get(spec))
-            state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
-            state["domain"][spec] = made.domain if scheme == "paper" else domain
-            state["name_notes"][spec] = made.notes
-            replace(made.labels.names, scheme)
+            ui.generate_names(ds, scheme, domain)
             st.rerun()
         except SemscaleError as exc:
             col.error(str(exc))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import streamlit as st
 
 import ui
-from semscale import analysis, figures, jobs, schedule, settings
+from semscale import analysis, figures, jobs, models, presets, schedule, settings
 from semscale.engine import RunConfig, template_error
 from semscale.errors import SemscaleError
 from semscale.scoring import AGGREGATIONS
@@ -36,36 +37,69 @@ with st.expander("CLIP backend", expanded=False):
     elif current.server and st.button("Use the embedded model"):
         st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
         st.rerun()
+    else:  # a server serves its own model; the embedded one is picked from the registry
+        chosen = current.model or models.get().name
+        pick = st.selectbox("Embedded model", list(models.REGISTRY), index=list(models.REGISTRY).index(chosen),
+                            key="model", help="see `semscale models`; fetched once on first use",
+                            format_func=lambda m: f"{m} ({models.REGISTRY[m].licence}, "
+                                                  f"{models.REGISTRY[m].download_gb():.2f} GB download)")
+        if pick != chosen:
+            st.session_state["backend"] = dataclasses.replace(current, model=pick)
+            st.rerun()
     health = ui.backend_badge()
 
 ds = ui.current_dataset()
 if ds is not None:
+    backend = ui.backend()
+    paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True, key="protocol",
+                     help="Paper preset: exactly what the study's authors did. Custom: semscale's extensions "
+                          "(other schedules, templates, aggregations, name orders).") == "Paper preset"
+    spec_name = st.session_state["dataset"]
+    if paper and ui.name_state()["name_scheme"].get(spec_name) != "paper":
+        try:
+            made = ui.generate_names(ds, "paper", ui.domain_word())
+            st.info(f"The paper preset uses the authors' 12 names per class; generated them (domain word: "
+                    f"{made.domain or 'none'}). See and edit them on the Synonyms page.")
+        except SemscaleError as exc:
+            st.error(str(exc))
     names = ui.labels_for(ds)
     max_names = max(len(v) for v in names.values())
     st.caption(f"Dataset **{ds.name}**: {len(ds.samples)} images, {len(names)} classes, up to {max_names} names "
                "per class (edit them on the Synonyms page).")
     c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"])
-    spec = kind
-    if kind == "linear":
-        spec = f"linear:{c1.number_input('Step', 1, 64, 1)}"
-    elif kind == "explicit":
-        spec = c1.text_input("Levels", "1,2,3", help="names per class, comma-separated")
+    preset = presets.PRESETS["paper"]
+    if paper:
+        spec, template_lines, repeats, bad_templates = preset.schedule, list(preset.templates), preset.repeats, []
+        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", [a for a in AGGREGATIONS if a != "max"])
+        aggs = list(dict.fromkeys([*preset.aggregations, *extra]))
+        seed = 0
+    else:
+        kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"], key="schedule")
+        spec = kind
+        if kind == "linear":
+            spec = f"linear:{c1.number_input('Step', 1, 64, 1)}"
+        elif kind == "explicit":
+            spec = c1.text_input("Levels", "1,2,3", help="names per class, comma-separated", key="levels")
+        aggs = c2.multiselect("Aggregations", AGGREGATIONS, default=["max"], key="aggregations",
+                              help="max: any synonym counts; mean: averaged name embeddings; probsum: summed "
+                                   "name probabilities (the model's own head)")
+        templates = c3.text_area("Prompt templates (one per line, {} is the name)", "", height=90, key="templates")
+        template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
+        bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
+        for message in bad_templates:
+            c3.error(message)
+        repeats = c2.number_input("Name orders (repeats)", 1, 50, 1, help="extra orders shuffle each class's extra names")
+        seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
     try:
         levels = schedule.parse(spec, max_names)
         c1.caption(f"Levels: {', '.join(map(str, levels))}")
     except SemscaleError as exc:
         c1.error(str(exc))
         levels = None
-    aggs = c2.multiselect("Aggregations", AGGREGATIONS, default=["max"],
-                          help="max: any synonym counts; mean: averaged name embeddings; probsum: summed softmax")
-    templates = c3.text_area("Prompt templates (one per line, {} is the name)", "", height=90)
-    template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
-    bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
-    for message in bad_templates:
-        c3.error(message)
-    repeats = c2.number_input("Name orders (repeats)", 1, 50, 1, help="extra orders shuffle each class's extra names")
-    seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+    if paper:
+        settings_preview = ui.run_config(ds, **{"schedule": spec, "aggregations": aggs, "preset": preset.name,
+                                              "image_prep": preset.image_prep})
+        c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
     ready = bool(aggs) and levels is not None and health.ok and not bad_templates
     if not aggs:
         c2.error("Choose at least one aggregation.")
@@ -73,10 +107,11 @@ if ds is not None:
         st.caption("Start is disabled until every prompt template has exactly one plain {} for the name.")
     if st.button("Start", type="primary", disabled=not ready):
         try:
-            config = RunConfig(dataset=st.session_state["dataset"], labels=names, schedule=spec, aggregations=aggs,
-                               templates=template_lines,
-                               repeats=int(repeats), seed=int(seed))
-            run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
+            config = ui.run_config(ds, schedule=spec, aggregations=aggs, templates=template_lines,
+                                   repeats=int(repeats), seed=int(seed))
+            if paper:
+                presets.apply(preset, config)
+            run_id, _ = jobs.start(config, ui.results_path(), backend)
             st.session_state["watch_run"] = run_id
         except SemscaleError as exc:
             st.error(str(exc))

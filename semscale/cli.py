@@ -1,4 +1,5 @@
-"""Command line: python -m semscale run | resume | list | show | export | labels | serve | ping | models."""
+"""Command line: python -m semscale run | resume | list | show | compare | names | recommend | explain | export |
+report | labels | serve | ping | models."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import signal
 import sys
 from pathlib import Path
 
-from semscale import analysis, datasets, health, paths, settings, synonyms
-from semscale.engine import Engine, Progress, RunConfig
+from semscale import analysis, datasets, health, paths, presets, settings, synonyms
+from semscale.engine import Engine, Progress, RunConfig, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
@@ -28,6 +29,14 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
     g.add_argument("--server-batch", type=int, dest="server_batch", help="docs per server request (default 32)")
 
 
+def _add_model(p: argparse.ArgumentParser, repeatable: bool) -> None:
+    from semscale import models
+
+    p.add_argument("--model", action="append" if repeatable else "store", default=None, choices=list(models.REGISTRY),
+                   help="embedded registry model (see `semscale models`; default $SEMSCALE_MODEL or "
+                        f"{models.DEFAULT_MODEL})" + ("; repeat it to run the same experiment on several" if repeatable else ""))
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="semscale", description="Semantic scaling of CLIP zero-shot labels.")
     ap.add_argument("--results", default=None, help=f"DuckDB results file (default $SEMSCALE_RESULTS or {paths.DEFAULT_RESULTS})")
@@ -36,24 +45,52 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scaling experiment")
     run.add_argument("--dataset", help=f"built-in name ({', '.join(datasets.BUILTINS)}), folder, .zip or .csv")
     run.add_argument("--labels", help="YAML/JSON label set (class: [names...])")
+    run.add_argument("--preset", choices=list(presets.PRESETS),
+                     help="paper: the authors' protocol (12 modifier names, k = 1, 2, 3 ..., raw names, max)")
     run.add_argument("--scheme", choices=synonyms.SCHEMES, help="generate names when no --labels is given")
-    run.add_argument("--schedule", default="exponential", help="exponential, linear, linear:STEP or 1,2,4,...")
+    run.add_argument("--domain", help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
+    run.add_argument("--schedule", help="exponential (default), linear, linear:STEP or 1,2,4,...")
     run.add_argument("--aggregation", action="append", choices=AGGREGATIONS, help="repeatable; default max")
     run.add_argument("--template", action="append", default=[], help="prompt template, e.g. 'a photo of a {}.'")
-    run.add_argument("--repeats", type=int, default=1, help="name orders to average over (seeded)")
+    run.add_argument("--repeats", type=int, help="name orders to average over (seeded; default 1)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--batch-size", type=int, default=32, help="images per committed batch")
     run.add_argument("--config", help="a RunConfig as JSON (used by the dashboard)")
     run.add_argument("--run-id", help=argparse.SUPPRESS)
     _add_backend(run)
+    _add_model(run, repeatable=True)
 
     res = sub.add_parser("resume", help="finish an interrupted run")
     res.add_argument("run_id")
     _add_backend(res)
+    _add_model(res, repeatable=False)
 
     sub.add_parser("list", help="list runs")
     show = sub.add_parser("show", help="accuracy per level of one run")
     show.add_argument("run_id")
+    cmp_ = sub.add_parser("compare", help="two runs (e.g. two models) level by level, with a paired test")
+    cmp_.add_argument("run_a", metavar="RUN_A")
+    cmp_.add_argument("run_b", metavar="RUN_B")
+
+    nam = sub.add_parser("names", help="which names help and which hurt: each name added alone and removed")
+    nam.add_argument("run_id")
+    nam.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    nam.add_argument("--flips", nargs=2, metavar=("CLASS", "NAME"), help="list the images this name flips")
+    nam.add_argument("--mode", choices=("added", "removed"), default="added", help="with --flips (default added)")
+
+    rec = sub.add_parser("recommend", help="choose each class's names by cross-validation; write them as YAML")
+    rec.add_argument("run_id")
+    rec.add_argument("--out", required=True, help="YAML label file to write (use it with run --labels)")
+    rec.add_argument("--folds", type=int, default=5)
+    rec.add_argument("--seed", type=int, default=0)
+    rec.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+
+    why = sub.add_parser("explain", help="one image level by level: its top names and where the prediction flips")
+    why.add_argument("run_id")
+    why.add_argument("image", help="image number, its name as shown (class/file.jpg) or its path")
+    why.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    why.add_argument("--top", type=int, default=5, help="names shown per level (default 5)")
+
     exp = sub.add_parser("export", help="write a run's points and predictions as CSV")
     exp.add_argument("run_id")
     exp.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format so far)")
@@ -66,6 +103,7 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("labels", help="write a generated label set for a dataset")
     lab.add_argument("dataset")
     lab.add_argument("--scheme", choices=synonyms.SCHEMES, default="paper")
+    lab.add_argument("--domain", help="the paper scheme's domain word D (default: WordNet's shared category)")
     lab.add_argument("--out", required=True, help="YAML file to write")
 
     srv = sub.add_parser("serve", help="serve the local CLIP model to clip-as-service clients (a Jina Flow)")
@@ -75,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     srv.add_argument("--local", metavar="MODEL_DIR", default=None,
                      help="folder with vision/ and text/ ONNX models (or $SEMSCALE_MODEL_DIR; default ViT-B/32)")
-    srv.add_argument("--model", default=None, help="registry model (see `models`; default $SEMSCALE_MODEL or clip-vit-b32)")
+    _add_model(srv, repeatable=False)
     srv.add_argument("--allow-remote-uris", action="store_true", dest="allow_remote_uris",
                      help="fetch http(s) image URIs clients send (public addresses only, no redirects, 20 MB)")
 
@@ -88,10 +126,12 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _backend(args) -> settings.Backend:
+def _backend(args, model: str | None = None) -> settings.Backend:
     if args.server and args.local is not None:
         raise SemscaleError("choose either --server or --local, not both")
-    options = {"timeout": args.timeout, "retries": args.retries, "batch_size": args.server_batch}
+    if args.server and model:
+        raise SemscaleError("--model picks an embedded model; a server serves its own (see `semscale ping URL`)")
+    options = {"timeout": args.timeout, "retries": args.retries, "batch_size": args.server_batch, "model": model}
     if args.local is not None:
         return settings.Backend(server=None, model_dir=args.local or None,
                                 **{k: v for k, v in options.items() if v is not None})
@@ -137,9 +177,29 @@ def _config_from_args(args) -> RunConfig:
     labels = None
     if args.labels:
         labels = LabelSet.load(args.labels).names
-    return RunConfig(dataset=args.dataset, labels=labels, schedule=args.schedule,
-                     aggregations=args.aggregation or ["max"], templates=args.template, repeats=args.repeats,
-                     seed=args.seed, batch_size=args.batch_size)
+    config = RunConfig(dataset=args.dataset, labels=labels, schedule=args.schedule or "exponential",
+                       aggregations=args.aggregation or ["max"], templates=args.template, repeats=args.repeats or 1,
+                       seed=args.seed, batch_size=args.batch_size, domain=synonyms.validate_domain(args.domain))
+    if args.preset:
+        preset = presets.get(args.preset)
+        clashes = presets.conflicts(preset, args.schedule, args.template, args.repeats)
+        if clashes:
+            raise SemscaleError(f"the {preset.name} preset fixes these settings; drop them or the preset: "
+                                + "; ".join(clashes))
+        presets.apply(preset, config)
+    return config
+
+
+def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | None) -> None:
+    """Generate the run's names by `scheme` when the user gave none, keeping what the generator chose."""
+    if config.labels is not None or not scheme:
+        return
+    builtin = datasets.BUILTINS.get(config.dataset)
+    generated = synonyms.generate(dataset.classes, scheme, domain=config.domain or (builtin.domain if builtin else None))
+    config.labels, config.scheme, config.domain = generated.labels.names, scheme, generated.domain
+    config.class_names = generated.display
+    config.senses = {c: s.id for c, s in generated.senses.items()}
+    config.name_notes = list(generated.notes)
 
 
 def _print_warnings(store: ResultsStore, run_id: str) -> None:
@@ -147,31 +207,43 @@ def _print_warnings(store: ResultsStore, run_id: str) -> None:
     for row in notes.head(20).itertuples():
         print(f"note: {row.item}: {row.reason}", file=sys.stderr)
     if len(notes) > 20:
-        print(f"note: ... and {len(notes) - 20} more (semscale show {run_id})", file=sys.stderr)
+        print(f"note: ... and {len(notes) - 20} more (python -m semscale show {run_id})", file=sys.stderr)
 
 
 def cmd_run(args, store: ResultsStore) -> int:
     config = _config_from_args(args)
     config.validate()  # bad templates, aggregations, ... before the data set is even listed
-    backend = _backend(args)
-    config.backend = backend.public()
+    model_names = args.model or [None]
+    if len(model_names) > 1 and args.run_id:
+        raise SemscaleError("--run-id names one run; give one --model with it")
+    backends = [_backend(args, model) for model in model_names]
     dataset = datasets.load(config.dataset)
-    if config.labels is None and args.scheme:
-        domain = datasets.BUILTINS[config.dataset].domain if config.dataset in datasets.BUILTINS else None
-        config.labels = synonyms.generate(dataset.classes, args.scheme, domain=domain).labels.names
-    if backend.server:  # refuse at once, before a run is registered, when the server is not there
-        status = health.check(backend, ask_model=False, timeout=backend.timeout)
+    if args.labels and args.preset:
+        print(f"note: the names come from {args.labels}, not the {args.preset} preset's scheme", file=sys.stderr)
+    _name_classes(config, dataset, args.scheme or (config.scheme if args.preset and not args.labels else None))
+    if backends[0].server:  # refuse at once, before a run is registered, when the server is not there
+        status = health.check(backends[0], ask_model=False, timeout=backends[0].timeout)
         if not status.ok:
-            raise SemscaleError(f"CLIP server {backend.server} does not answer: {status.reason}")
-    engine = Engine(store, backend.encoder())
-    run_id = engine.start(config, dataset, run_id=args.run_id)
-    print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes -> {store.path}",
-          file=sys.stderr)
-    _print_warnings(store, run_id)
-    return _process(engine, store, run_id)
+            raise SemscaleError(f"CLIP server {backends[0].server} does not answer: {status.reason}")
+    code = 0
+    for backend in backends:  # one run per model: the same images and names, each model's own cache
+        config.backend = backend.public()
+        engine = Engine(store, backend.encoder())
+        run_id = engine.start(config, dataset, run_id=args.run_id)
+        print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes, "
+              f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
+        _print_warnings(store, run_id)
+        code = max(code, _process(engine, store, run_id, args.results))
+    return code
 
 
-def _process(engine: Engine, store: ResultsStore, run_id: str) -> int:
+def _command(results: str | None, *words: str) -> str:
+    """A command to paste as is: it names the results file whenever the user named one."""
+    return " ".join(["python -m semscale"] + (["--results", shlex.quote(results)] if results else [])
+                    + [shlex.quote(w) for w in words])
+
+
+def _process(engine: Engine, store: ResultsStore, run_id: str, results: str | None) -> int:
     stop = _stop_on_sigterm()
     bar = _Bar()
     try:
@@ -181,11 +253,16 @@ def _process(engine: Engine, store: ResultsStore, run_id: str) -> int:
         raise  # not this process's run: nothing to resume, main() prints the owner
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted; finish it with: python -m semscale resume {run_id}", file=sys.stderr)
+        print(f"interrupted; finish it with: {_command(results, 'resume', run_id)}", file=sys.stderr)
         return 130
+    except WrongModel as exc:
+        bar.close()
+        print(f"error: {exc}\nresume it where its model is served: {_command(results, 'resume', run_id, '--server', 'URL')}",
+              file=sys.stderr)
+        return 2
     except SemscaleError as exc:
         bar.close()
-        print(f"error: {exc}\nwhat was done is kept; finish it with: python -m semscale resume {run_id}",
+        print(f"error: {exc}\nwhat was done is kept; finish it with: {_command(results, 'resume', run_id)}",
               file=sys.stderr)
         return 1
     bar.close()
@@ -208,8 +285,8 @@ def cmd_resume(args, store: ResultsStore) -> int:
     for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _backend(args).encoder())
-    return _process(engine, store, info.run_id)
+    engine = Engine(store, _backend(args, args.model or saved.get("model")).encoder())
+    return _process(engine, store, info.run_id, args.results)
 
 
 def _show(store: ResultsStore, run_id: str) -> None:
@@ -219,6 +296,7 @@ def _show(store: ResultsStore, run_id: str) -> None:
           f"elapsed {info.elapsed or 0:.1f} s")
     if info.partial:
         print(info.partial_note())
+    print("settings:\n" + "\n".join(f"  {line}" for line in presets.protocol_lines(info.config)))
     curves = analysis.curves(store.points(info.run_id))
     if curves.empty:
         return
@@ -233,6 +311,52 @@ def _show(store: ResultsStore, run_id: str) -> None:
     if not info.partial:
         for agg, t in thresholds(store.predictions(info.run_id)).items():
             print(f"{agg}: {t.sentence()}")
+
+
+def cmd_compare(args, store: ResultsStore) -> int:
+    from semscale.compare import compare_predictions, format_compare
+
+    a, b = store.run(args.run_a), store.run(args.run_b)
+    for info in (a, b):
+        if info.partial:
+            raise SemscaleError(f"run {info.run_id} is partial ({info.n_done} of {info.n_images} images); "
+                                f"finish it first: {_command(args.results, 'resume', info.run_id)}")
+    rows = compare_predictions(store.predictions(a.run_id), store.predictions(b.run_id),
+                               store.run_names(a.run_id), store.run_names(b.run_id))
+    print(f"A = run {a.run_id} ({a.model}), B = run {b.run_id} ({b.model}), dataset {a.dataset}")
+    print(format_compare(rows, "A", "B"))
+    return 0
+
+
+def cmd_names(args, store: ResultsStore) -> int:
+    from semscale import name_effects, run_embeddings
+
+    run = run_embeddings.load(store, args.run_id)
+    agg = args.aggregation or run.config["aggregations"][0]
+    if args.flips:
+        cls, name = args.flips
+        print(name_effects.format_name_flips(name_effects.name_flips(run, agg, cls, name, args.mode), cls, name, args.mode))
+    else:
+        print(name_effects.format_name_effects(name_effects.name_effects(run, agg), agg, len(run.truth)))
+    return 0
+
+
+def cmd_recommend(args, store: ResultsStore) -> int:
+    from semscale import recommend, run_embeddings
+
+    rec = recommend.recommend(run_embeddings.load(store, args.run_id), args.aggregation, args.folds, args.seed)
+    print(recommend.format_recommendation(rec))
+    rec.label_set().save(args.out)
+    print(f"wrote {args.out}; try it: {_command(args.results, 'run', '--dataset', store.run(args.run_id).config['dataset'], '--labels', args.out)}")
+    return 0
+
+
+def cmd_explain(args, store: ResultsStore) -> int:
+    from semscale import explain, run_embeddings
+
+    run = run_embeddings.load(store, args.run_id)
+    print(explain.format_explanation(explain.explain(run, args.image, args.aggregation, args.top)))
+    return 0
 
 
 def cmd_report(args, store: ResultsStore) -> int:
@@ -269,7 +393,7 @@ def cmd_export(args, store: ResultsStore) -> int:
 def cmd_labels(args, store: ResultsStore | None = None) -> int:
     ds = datasets.load(args.dataset)
     domain = datasets.BUILTINS[args.dataset].domain if args.dataset in datasets.BUILTINS else None
-    generated = synonyms.generate(ds.classes, args.scheme, domain=domain)
+    generated = synonyms.generate(ds.classes, args.scheme, domain=synonyms.validate_domain(args.domain) or domain)
     labels = generated.labels
     labels.save(args.out)
     for w in generated.notes:
@@ -318,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_models(args)
         store = ResultsStore(args.results or paths.results_path())
         handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export, "report": cmd_report,
+                   "compare": cmd_compare, "names": cmd_names, "recommend": cmd_recommend, "explain": cmd_explain,
                    "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]
         return handler(args, store)
     except SemscaleError as exc:
@@ -326,3 +451,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `semscale names RUN | head`: the reader has all it wanted
+        sys.stderr.close()
+        return 0

@@ -22,12 +22,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from semscale import datasets, schedule
+from semscale import classnames, datasets, models, schedule
 from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
-from semscale.images import ImageRejected, content_hash, decode
+from semscale.images import PREPARATIONS, ImageRejected, content_hash, decode, prepare, prepared_hash
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Prediction, normalize, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_many
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
@@ -59,12 +59,16 @@ def template_error(template: str) -> str | None:
     return None
 
 
+class WrongModel(SemscaleError):
+    """A run resumed with another model than the one it was made with: nothing was changed."""
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a run; stored as JSON with it. Never holds a server token."""
 
     dataset: str
-    labels: dict[str, list[str]] | None = None  # None: each class's own name only
+    labels: dict[str, list[str]] | None = None  # None: each class's display name only
     schedule: str = "exponential"
     aggregations: list[str] = field(default_factory=lambda: ["max"])
     templates: list[str] = field(default_factory=list)  # e.g. ["a photo of a {}."]
@@ -73,6 +77,14 @@ class RunConfig:
     batch_size: int = 32
     interval: str = "wilson"  # or "bootstrap": percentile bootstrap over images, computed at the end
     backend: dict = field(default_factory=dict)  # server URL, batch size, timeout; no secrets
+    # Where the settings and names came from, stored so a report can say what is the paper's:
+    preset: str | None = None  # a key of semscale.presets.PRESETS
+    scheme: str | None = None  # the name scheme that generated `labels`; None: the user's own names
+    domain: str | None = None  # the paper scheme's domain word D
+    class_names: dict[str, str] | None = None  # class key -> the display name its names were built from
+    senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
+    name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
+    image_prep: str = "clip"  # a key of semscale.images.PREPARATIONS
 
     def validate(self) -> None:
         bad = [a for a in self.aggregations if a not in AGGREGATIONS]
@@ -88,6 +100,8 @@ class RunConfig:
             raise SemscaleError("batch size must be at least 1")
         if self.interval not in ("wilson", "bootstrap"):
             raise SemscaleError(f"unknown interval {self.interval!r}; choose wilson or bootstrap")
+        if self.image_prep not in PREPARATIONS:
+            raise SemscaleError(f"unknown image preparation {self.image_prep!r}; choose {', '.join(PREPARATIONS)}")
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -141,6 +155,8 @@ class _Plan:
     names: "NameEmbeddings"
     classes: list[str]
     aggregations: list[str]
+    head: Head  # how the model turns cosines into name probabilities (probsum)
+    image_prep: str
     levels: list[tuple[int, int, Candidates]]  # (name order, names per class, candidate labels)
 
 
@@ -195,7 +211,9 @@ class Engine:
         """Register a run (dataset listing, cleaned label set, levels) and return its id."""
         config.validate()
         dataset = dataset or datasets.load(config.dataset)
-        labels = LabelSet.clean(config.labels or {c: [c] for c in dataset.classes}, dataset.classes)
+        # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
+        labels = LabelSet.clean(config.labels or {c: [n] for c, n in classnames.display_names(dataset.classes).items()},
+                                dataset.classes, keep_repeats=config.scheme == "paper")
         config.labels = labels.names
         schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
         run_id = run_id or uuid.uuid4().hex[:10]
@@ -208,7 +226,8 @@ class Engine:
         names = pd.DataFrame(
             [(k, c, p, n) for k, (c, ns) in enumerate(labels.names.items()) for p, n in enumerate(ns)],
             columns=["class_idx", "class", "position", "name"])
-        notes = [(None, r.item, r.reason) for r in dataset.rejected] + [(None, "labels", w) for w in labels.warnings]
+        notes = ([(None, r.item, r.reason) for r in dataset.rejected] + [(None, "names", n) for n in config.name_notes]
+                 + [(None, "labels", w) for w in labels.warnings])
         rejected = pd.DataFrame(notes, columns=["image_idx", "item", "reason"]).astype({"image_idx": "Int64"})
         self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected)
         return run_id
@@ -229,7 +248,7 @@ class Engine:
         info = self.store.run(run_id)
         run_id = info.run_id
         if info.model != self.encoder.model_id:
-            raise SemscaleError(f"run {run_id} was made with model {info.model}, not {self.encoder.model_id}")
+            raise WrongModel(f"run {run_id} was made with model {info.model}, not {self.encoder.model_id}")
         config = RunConfig.from_dict(info.config)
         labels = LabelSet(self.store.run_names(run_id))
         self.store.claim_run(run_id)
@@ -259,9 +278,9 @@ class Engine:
             if should_stop and should_stop():
                 return "cancelled"
             t0 = time.perf_counter()
-            batch = self._read_batch(todo.iloc[position : position + size])
+            batch = self._read_batch(todo.iloc[position : position + size], config.image_prep)
             position += batch.size
-            new = self._embed_batch(batch, plan.names.matrix.shape[1])
+            new = self._embed_batch(batch, plan)
             t1 = time.perf_counter()
             predictions = self._score_batch(plan, batch, config.batch_size)
             t2 = time.perf_counter()
@@ -285,7 +304,8 @@ class Engine:
         names = NameEmbeddings(self.encoder, self.store, [n for ls in orders for ns in ls.names.values() for n in ns],
                                config.templates)
         self.encoded_texts += names.encoded
-        plan = _Plan(names, labels.classes, config.aggregations, [
+        plan = _Plan(names, labels.classes, config.aggregations, models.for_model_id(self.encoder.model_id).head,
+                     config.image_prep, [
             (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
             for rep, ordered in enumerate(orders) for n in levels])
         self.store.init_points(run_id, pd.DataFrame(
@@ -296,8 +316,9 @@ class Engine:
         return plan
 
     @staticmethod
-    def _read_batch(images: pd.DataFrame) -> "_Batch":
-        """Read the batch's files and hash their bytes; an unreadable file is rejected with its reason."""
+    def _read_batch(images: pd.DataFrame, image_prep: str) -> "_Batch":
+        """Read the batch's files and hash their bytes (with the image preparation, which changes the
+        pixels the model sees); an unreadable file is rejected with its reason."""
         batch = _Batch(size=len(images))
         for row in images.itertuples():
             try:
@@ -307,11 +328,11 @@ class Engine:
                 batch.rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
                 continue
             batch.rows.append(row)
-            batch.hashes.append(content_hash(data))
+            batch.hashes.append(prepared_hash(content_hash(data), image_prep))
             batch.files.append(data)
         return batch
 
-    def _embed_batch(self, batch: "_Batch", dim: int) -> dict[str, tuple[str, np.ndarray]]:
+    def _embed_batch(self, batch: "_Batch", plan: "_Plan") -> dict[str, tuple[str, np.ndarray]]:
         """Give every readable image of the batch its embedding: from the cache, or decoded and
         encoded now. Images that do not decode are rejected. Returns the new embeddings to store."""
         cached = self.store.get_embeddings(self.encoder.model_id, batch.hashes)
@@ -320,7 +341,7 @@ class Engine:
         for row, h, data in zip(batch.rows, batch.hashes, batch.files):
             if h not in cached and h not in decoded:
                 try:
-                    decoded[h] = decode(data, row.name)
+                    decoded[h] = prepare(decode(data, row.name), plan.image_prep)
                 except ImageRejected as exc:
                     batch.rejected.append((row.image_idx, row.name, str(exc).split(": ", 1)[-1]))
         keep = [i for i, h in enumerate(batch.hashes) if h in cached or h in decoded]
@@ -328,7 +349,7 @@ class Engine:
         new = {}
         if decoded:
             vecs = self.encoder.encode_images(list(decoded.values()))
-            self._check_dim(vecs, dim)
+            self._check_dim(vecs, plan.names.matrix.shape[1])
             new = {h: ("image", v) for h, v in zip(decoded, vecs)}
             cached.update({h: v for h, (_, v) in new.items()})
             self.encoded_images += len(decoded)
@@ -351,7 +372,8 @@ class Engine:
         name_list = list(plan.names.index)
         frames = []
         for rep, n, cand in plan.levels:
-            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations)
+            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations,
+                                   plan.head)
                       for start in range(0, len(image_matrix), block)]
             for agg in plan.aggregations:
                 p = Prediction(*(np.concatenate([getattr(b[agg], f.name) for b in blocks]) for f in fields(Prediction)))

@@ -55,7 +55,7 @@ def explain(run: RunEmbeddings, image: int | str, aggregation: str | None = None
     records, tops, previous = [], [], None
     for n in levels:
         cand = Candidates.build([r[:n] for r in rows])
-        p = predict_many(vec, run.name_matrix, cand, [aggregation])[aggregation]
+        p = predict_many(vec, run.name_matrix, cand, [aggregation], run.head)[aggregation]
         predicted = int(p.predicted[0])
         right = predicted == truth
         change = "" if previous is None or previous == right else ("wrong -> right" if right else "right -> wrong")

@@ -34,6 +34,7 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     args = [sys.executable, "-m", "semscale", "--results", str(results), "run", "--config", str(config_file),
             "--run-id", run_id]
     args += ["--server", backend.server] if backend.server else ["--local", backend.model_dir or ""]
+    args += ["--model", backend.model] if backend.model and not backend.server else []
     args += ["--timeout", str(backend.timeout), "--retries", str(backend.retries),
              "--server-batch", str(backend.batch_size)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

@@ -30,7 +30,7 @@ class _Comparisons:
 
     def __init__(self, run: RunEmbeddings, aggregation: str):
         self.run = run
-        self.agg = make_aggregation(aggregation, run.cosines(), gram(run.name_matrix))
+        self.agg = make_aggregation(aggregation, run.cosines(), gram(run.name_matrix), run.head)
         self.rows = run.name_rows
         self.choices = run.choice_rows
         self.base_states = [self.agg.start(rows[:1]) for rows in self.rows]

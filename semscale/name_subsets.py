@@ -9,10 +9,11 @@ for a subset of its names is built from them:
     mean:    cosine to the normalised sum of the subset's unit name vectors
              = (sum of the subset's cosine columns) / |sum of its name vectors|, the norm from the
              names' Gram matrix, so no image is touched again;
-    probsum: the sum of exp(100 x cosine - c_i) over the subset, c_i one fixed per-image constant (the
-             largest cosine over all run names, x 100, so nothing overflows and float64 cannot underflow).
+    probsum: the sum of exp(scale x cosine - c_i) over the subset, c_i one fixed per-image constant
+             (the largest logit over all run names, so nothing overflows and float64 cannot underflow).
              The softmax denominator is shared by all classes of an image, so the predicted class is
-             the one `scoring` picks; the column is the numerator only.
+             the one `scoring` picks; the column is the numerator only. A sigmoid-trained model (a
+             head with a bias, SigLIP) has no shared denominator: each name adds its own sigmoid.
 
 Adding a name changes one column; `Standings` keeps each image's best and second-best class so the
 prediction with one column replaced costs O(N) per candidate name. Ties go to the earlier class,
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semscale.errors import SemscaleError
-from semscale.scoring import LOGIT_SCALE
+from semscale.scoring import CLIP_HEAD, Head
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,12 @@ class MeanAggregation(Aggregation):
 
 
 class ProbsumAggregation(Aggregation):
-    def __init__(self, sims: np.ndarray, gram: np.ndarray):
+    def __init__(self, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD):
         super().__init__(sims, gram)
-        logits = LOGIT_SCALE * sims.astype(np.float64)
+        logits = head.scale * sims.astype(np.float64)
+        if head.bias is not None:  # per-name sigmoid, written so that no exp overflows
+            self.exps = np.exp(-np.logaddexp(0, -(logits + head.bias)))
+            return
         logits -= logits.max(axis=1, keepdims=True)
         self.exps = np.exp(logits, out=logits)
 
@@ -117,11 +121,12 @@ def gram(names: np.ndarray) -> np.ndarray:
     return names @ names.T
 
 
-def aggregation(name: str, sims: np.ndarray, gram: np.ndarray) -> Aggregation:
-    """The aggregation `name` on (N, T) cosines `sims` and the names' `gram` matrix."""
+def aggregation(name: str, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD) -> Aggregation:
+    """The aggregation `name` on (N, T) cosines `sims` and the names' `gram` matrix (`head`: the
+    model's cosine-to-probability head, which only probsum uses)."""
     if name not in REGISTRY:
         raise SemscaleError(f"unknown aggregation {name!r}; choose one of {', '.join(REGISTRY)}")
-    return REGISTRY[name](sims, gram)
+    return ProbsumAggregation(sims, gram, head) if name == "probsum" else REGISTRY[name](sims, gram)
 
 
 class Standings:

@@ -56,6 +56,13 @@ def conflicts(preset: Preset, schedule: str | None, templates: list[str], repeat
     return out
 
 
+def apply(preset: Preset, config) -> None:
+    """Set a RunConfig to the preset; aggregations the user asked for stay beside the preset's."""
+    config.preset, config.scheme, config.schedule = preset.name, preset.scheme, preset.schedule
+    config.templates, config.repeats, config.image_prep = list(preset.templates), preset.repeats, preset.image_prep
+    config.aggregations = list(dict.fromkeys([*preset.aggregations, *config.aggregations]))
+
+
 def protocol_lines(config: dict) -> list[str]:
     """Each setting of a stored run config, marked as the paper's or as semscale's extension."""
     paper = PRESETS["paper"]

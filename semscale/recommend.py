@@ -124,10 +124,10 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
     sims, g = run.cosines(), gram(run.name_matrix)
 
     def choose(on: np.ndarray) -> list[list[int]]:
-        return select(make_aggregation(aggregation, sims[on], g), truth[on], choices)
+        return select(make_aggregation(aggregation, sims[on], g, run.head), truth[on], choices)
 
     def right(on: np.ndarray, chosen: list[list[int]]) -> np.ndarray:
-        scores = class_scores(run.images[on], run.name_matrix, Candidates.build(chosen), aggregation)
+        scores = class_scores(run.images[on], run.name_matrix, Candidates.build(chosen), aggregation, run.head)
         return scores.argmax(axis=1) == truth[on]
 
     every = np.arange(len(truth))

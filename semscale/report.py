@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from semscale import analysis  # noqa: E402
+from semscale import analysis, presets  # noqa: E402
 from semscale.figures import PALETTE, is_exponential, tick_labels  # noqa: E402
 from semscale.store import ResultsStore  # noqa: E402
 from semscale.threshold import thresholds  # noqa: E402
@@ -66,10 +66,8 @@ def write(store: ResultsStore, run_ids: list[str], out: str | Path, command: str
         curve_png(curves, out / f"{info.run_id}-curve.png", title)
         lines += [f"## {info.dataset} (run {info.run_id}, {info.status})", "",
                   f"- model: `{info.model}`", f"- images: {info.n_done} scored of {info.n_images}, "
-                  f"{info.n_rejected} rejected", f"- schedule: {cfg.get('schedule')}; aggregations: "
-                  f"{', '.join(cfg.get('aggregations', []))}; templates: {cfg.get('templates') or 'none'}; "
-                  f"name orders: {cfg.get('repeats', 1)} (seed {cfg.get('seed', 0)}); "
-                  f"interval: {cfg.get('interval', 'wilson')}", ""]
+                  f"{info.n_rejected} rejected", *(f"- {line}" for line in presets.protocol_lines(cfg)),
+                  f"- seed {cfg.get('seed', 0)}; interval: {cfg.get('interval', 'wilson')}", ""]
         if info.partial:
             lines += [f"**{info.partial_note()}.**", ""]
         lines += [f"![accuracy curve]({info.run_id}-curve.png)", "",

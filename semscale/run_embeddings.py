@@ -16,7 +16,8 @@ import pandas as pd
 
 from semscale.engine import NameEmbeddings
 from semscale.errors import SemscaleError
-from semscale.scoring import normalize
+from semscale.models import for_model_id
+from semscale.scoring import CLIP_HEAD, Head, normalize
 from semscale.store import ResultsStore
 
 
@@ -33,6 +34,7 @@ class RunEmbeddings:
     images: np.ndarray  # (N, D) unit rows of the scored images
     truth: np.ndarray  # (N,) true class index
     image_table: pd.DataFrame  # image_idx, name, label, path: one row per scored image, same order
+    head: Head = CLIP_HEAD  # the run's model's cosine-to-probability head (probsum)
 
     @property
     def name_rows(self) -> list[list[int]]:
@@ -81,9 +83,9 @@ def load(store: ResultsStore, run_id: str) -> RunEmbeddings:
     classes = list(names)
     flat = [n for c in classes for n in names[c]]
     vectors = NameEmbeddings(_CacheOnly(info.model, run_id), store, flat, info.config.get("templates") or [])
-    hashes = _image_hashes(store, run_id)
+    hashes = store.image_hashes(run_id)
     table = store.run_images(run_id)
-    table = table[table["image_idx"].isin(hashes)].reset_index(drop=True)
+    table = table[table["image_idx"].isin(hashes)].sort_values("image_idx").reset_index(drop=True)
     if table.empty:
         raise SemscaleError(f"run {run_id} has no scored image")
     cached = store.get_embeddings(info.model, list(hashes.values()))
@@ -97,16 +99,5 @@ def load(store: ResultsStore, run_id: str) -> RunEmbeddings:
         run_id=run_id, config=info.config, classes=classes, names=names,
         name_matrix=vectors.matrix[vectors.rows(flat)],
         owner=np.array([index[c] for c in classes for _ in names[c]], np.int64),
-        images=images, truth=table["label"].map(index).to_numpy(np.int64), image_table=table)
-
-
-def _image_hashes(store: ResultsStore, run_id: str) -> dict[int, str]:
-    """image_idx -> the cache hash the engine stored with its predictions.
-
-    A private read of the predictions table: `ResultsStore.predictions` does not return the hash.
-    (Belongs in store.py; kept here while that file is being changed elsewhere.)
-    """
-    with store._connect() as con:
-        rows = con.execute("SELECT DISTINCT image_idx, image_hash FROM predictions WHERE run_id = ?",
-                           [run_id]).fetchall()
-    return dict(rows)
+        images=images, truth=table["label"].map(index).to_numpy(np.int64), image_table=table,
+        head=for_model_id(info.model).head)

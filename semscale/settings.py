@@ -27,16 +27,18 @@ class Backend:
     batch_size: int = 32
     timeout: float = 60.0
     retries: int = 3
+    model: str | None = None  # a semscale.models registry name for the embedded model; None: the default
 
     def public(self) -> dict:
         """What may be stored with a run or shown on a page: everything but the token."""
-        return {"server": self.server, "model_dir": self.model_dir, "batch_size": self.batch_size,
-                "timeout": self.timeout, "retries": self.retries}
+        return {"server": self.server, "model_dir": self.model_dir, "model": self.model,
+                "batch_size": self.batch_size, "timeout": self.timeout, "retries": self.retries}
 
     def encoder(self):
         from semscale.encoders import make_encoder
 
-        return make_encoder(self.server, self.token, self.model_dir, self.batch_size, self.timeout, self.retries)
+        return make_encoder(self.server, self.token, self.model_dir, self.batch_size, self.timeout, self.retries,
+                            model=self.model)
 
 
 def server_url(url: str) -> str:

@@ -415,6 +415,13 @@ class ResultsStore:
                 [run_id, aggregation, aggregation, n_names, n_names]).df()
         return _decode_paths(frame)
 
+    def image_hashes(self, run_id: str) -> dict[int, str]:
+        """image_idx -> the embedding-cache hash the engine scored each image of the run with."""
+        with self._connect() as con:
+            rows = con.execute("SELECT DISTINCT image_idx, image_hash FROM predictions WHERE run_id = ?",
+                               [run_id]).fetchall()
+        return dict(rows)
+
     def rejected(self, run_id: str) -> pd.DataFrame:
         with self._connect() as con:
             return con.execute("SELECT item, reason FROM rejected WHERE run_id=? ORDER BY item", [run_id]).df()

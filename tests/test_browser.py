@@ -116,8 +116,12 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
     shot(page, "2-data")
 
     page.get_by_role("link", name="Synonyms").click()
-    page.get_by_text("Paper scheme").click()
-    page.get_by_text("up to 12 names each").wait_for()  # the authors' 12 names
+    domain = page.get_by_label("Domain word D", exact=False)
+    domain.fill("colour")  # colours share no WordNet category: the user gives the domain word
+    domain.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Paper scheme", exact=False).click()
+    page.get_by_text("up to 12 names each").wait_for()  # the authors' 12 names, D = colour
     shot(page, "3-synonyms")
 
     page.get_by_role("link", name="Run").click()
@@ -128,7 +132,7 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
         page.wait_for_timeout(500)
     page.get_by_text("status done").wait_for(timeout=120_000)
     page.wait_for_timeout(1500)
-    assert plotted_points(page) == 4  # levels 1, 2, 4, 6
+    assert plotted_points(page) == 5  # levels 1, 2, 4, 8, 12
     shot(page, "4-run")
 
     page.get_by_role("link", name="Results").click()

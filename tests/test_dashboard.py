@@ -93,12 +93,12 @@ def test_run_page_validates_before_starting(env):
     at.session_state["dataset"] = "cifar10-1k"
     at.run()
     assert not at.exception
-    at.multiselect[0].set_value([]).run()
+    at.multiselect(key="aggregations").set_value([]).run()
     assert "Choose at least one aggregation." in [e.value for e in at.error]
     start = next(b for b in at.button if b.label == "Start")
     assert start.disabled
-    at.selectbox[0].select("explicit").run()
-    at.text_input[0].input("1, two").run()
+    at.selectbox(key="schedule").select("explicit").run()
+    at.text_input(key="levels").input("1, two").run()
     assert any("bad schedule" in e.value for e in at.error)
 
 
@@ -109,7 +109,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
                                                  ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
                                                   "horse", "ship", "truck"]}}
     at.run()
-    at.multiselect[0].set_value(["max", "probsum"]).run()
+    at.multiselect(key="aggregations").set_value(["max", "probsum"]).run()
     next(b for b in at.button if b.label == "Start").click().run()
     assert not at.exception
     run_id = at.session_state["watch_run"]

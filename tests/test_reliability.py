@@ -29,6 +29,7 @@ import pytest
 from conftest import ROOT
 from semscale import datasets, jobs, synonyms
 from semscale.engine import Engine, RunConfig
+from semscale.errors import SemscaleError
 from semscale.settings import Backend
 from semscale.store import ResultsBusy, ResultsStore
 
@@ -62,7 +63,7 @@ def count_files(root: Path) -> int:
 def config_for(photos: Path, aggregations=("max", "probsum"), templates=()) -> RunConfig:
     """What `semscale run --dataset PHOTOS --scheme paper ...` builds."""
     classes = datasets.from_folder(photos).classes
-    return RunConfig(dataset=str(photos), labels=synonyms.generate(classes, "paper").labels.names,
+    return RunConfig(dataset=str(photos), labels=synonyms.generate(classes, "paper").labels.names, scheme="paper",
                      aggregations=list(aggregations), templates=list(templates), batch_size=BATCH)
 
 
@@ -352,15 +353,24 @@ def page_text(at) -> str:
     return "\n".join(walk(at._tree))
 
 
-def registered_server_run(db: Path, dataset: Path, url: str) -> str:
-    """A run registered for a CLIP server with a token, the server gone before its first batch."""
+def failed_server_run(db: Path, dataset: Path, model_dir: Path, logs: Path) -> tuple[str, str]:
+    """(run id, server URL) of a run made with a token on a real server that died before its first
+    batch: registered while the server answered (a run's model is the server's fingerprint), then
+    failed when it was gone."""
     from semscale.encoders import ClipServerEncoder
+    from test_server import Server
 
-    backend = Backend(server=url, token=TOKEN, timeout=1.0, retries=0)
-    engine = Engine(ResultsStore(db), ClipServerEncoder(url, token=TOKEN, timeout=1.0, retries=0))
-    run_id = engine.start(RunConfig(dataset=str(dataset), backend=backend.public()))
-    engine.store.finish_run(run_id, "interrupted")  # as its process would leave it: gone, not still owning it
-    return run_id
+    server = Server(model_dir, logs).start()
+    try:
+        encoder = ClipServerEncoder(server.url, token=TOKEN, timeout=1.0, retries=0)
+        engine = Engine(ResultsStore(db), encoder)
+        backend = Backend(server=server.url, token=TOKEN, timeout=1.0, retries=0)
+        run_id = engine.start(RunConfig(dataset=str(dataset), backend=backend.public()))
+    finally:
+        server.kill()
+    with pytest.raises(SemscaleError, match="failed to encode"):
+        engine.process(run_id)
+    return run_id, server.url
 
 
 def test_token_of_a_dashboard_job_is_never_written(tmp_path, colour_dir, monkeypatch):
@@ -388,14 +398,13 @@ def test_token_of_a_dashboard_job_is_never_written(tmp_path, colour_dir, monkeyp
     assert token_in_results(db) == []
 
 
-def test_token_of_a_failed_server_run_is_never_stored_exported_or_shown(tmp_path, colour_dir, monkeypatch):
+def test_token_of_a_failed_server_run_is_never_stored_exported_or_shown(tmp_path, colour_dir, model_dir, monkeypatch):
     db = tmp_path / "cli.duckdb"
-    url = f"grpc://127.0.0.1:{free_port()}"
     env = cli_env(SEMSCALE_TOKEN=TOKEN, SEMSCALE_HOME=str(tmp_path / "home"))
+    run_id, url = failed_server_run(db, colour_dir, model_dir, tmp_path / "logs")
     backend = ["--server", url, "--timeout", "1", "--retries", "0"]
     refused = run_cli(db, "run", "--dataset", colour_dir, *backend, env=env)
     assert refused.returncode == 2 and url in refused.stderr, refused.stderr
-    run_id = registered_server_run(db, colour_dir, url)
     outputs = [refused] + [run_cli(db, *args, env=env) for args in (
         ["resume", run_id, *backend], ["list"], ["show", run_id], ["export", run_id, "--csv", "--out", tmp_path / "csv"])]
     assert [o.returncode for o in outputs] == [2, 1, 0, 0, 0], [o.stderr for o in outputs]
@@ -455,13 +464,13 @@ def echoing_server():
         server.server_close()
 
 
-def test_token_quoted_back_by_a_server_is_not_repeated(tmp_path, colour_dir):
+def test_token_quoted_back_by_a_server_is_not_repeated(tmp_path, colour_dir, model_dir):
     db = tmp_path / "echo.duckdb"
     env = cli_env(SEMSCALE_TOKEN=TOKEN, SEMSCALE_HOME=str(tmp_path / "home"))
+    run_id, _ = failed_server_run(db, colour_dir, model_dir, tmp_path / "logs")
     with echoing_server() as (url, received):
         backend = ["--server", url, "--timeout", "5", "--retries", "0"]
         refused = run_cli(db, "run", "--dataset", colour_dir, *backend, env=env)
-        run_id = registered_server_run(db, colour_dir, url)
         resumed = run_cli(db, "resume", run_id, *backend, env=env)
     assert TOKEN in received  # the credential really was sent
     assert refused.returncode == 2 and resumed.returncode == 1, (refused.stderr, resumed.stderr)

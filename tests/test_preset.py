@@ -1,0 +1,133 @@
+"""The `paper` preset: the authors' protocol end to end (CLI, engine, Run page), and its image preparation."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from semscale.engine import Engine, RunConfig
+from semscale.images import content_hash, decode, prepare, prepared_hash
+from semscale.scoring import normalize
+from semscale.store import ResultsStore
+
+FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}
+ROSE_NAMES = ["rose", "roses", "large rose", "large roses", "small rose", "small roses", "medium rose",
+              "medium roses", "Flower rose", "Flower roses", "tiny rose", "tiny roses"]
+
+
+def semscale(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "semscale", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture
+def flowers(tmp_path):
+    """Folders named as people name them (ALL-CAPS plurals among them), flat-colour photos inside."""
+    root = tmp_path / "flowers"
+    for folder, rgb in FLOWER_FOLDERS.items():
+        (root / folder).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (40 + i, 30), rgb).save(root / folder / f"{i}.png")
+    return root
+
+
+def test_paper_preset_runs_the_authors_protocol_and_says_so(tmp_path, flowers, model_dir):
+    db = tmp_path / "r.duckdb"
+    out = semscale("--results", db, "run", "--preset", "paper", "--dataset", flowers, "--domain", "Flower",
+                   "--local", model_dir)
+    assert out.returncode == 0, out.stderr
+    store = ResultsStore(db)
+    info = store.runs()[0]
+    cfg = info.config
+    assert (cfg["preset"], cfg["scheme"], cfg["schedule"], cfg["templates"], cfg["aggregations"], cfg["repeats"],
+            cfg["image_prep"], cfg["domain"]) == ("paper", "paper", "linear", [], ["max"], 1, "paper", "Flower")
+    assert cfg["class_names"]["ROSES"] == "rose" and cfg["class_names"]["DAISIES"] == "daisy"
+    names = store.run_names(info.run_id)
+    assert names["ROSES"] == ROSE_NAMES  # the folder stays the class key; C is the natural name
+    assert all(len(v) == 12 for v in names.values())
+    assert sorted(store.points(info.run_id)["n_names"]) == list(range(1, 13))  # k = 1, 2, 3 ... 12
+    for line in ("prompt template: none (raw names) - as in the paper", "schedule: linear - as in the paper",
+                 "aggregation: max (as in the paper)", "squashed to 224x224"):
+        assert line in out.stdout, out.stdout
+    report = semscale("--results", db, "report", info.run_id, "--out", tmp_path / "report")
+    assert report.returncode == 0, report.stderr
+    assert "- names: paper (domain word: Flower) - as in the paper" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_the_preset_refuses_settings_it_fixes_and_labels_extensions(tmp_path, flowers, model_dir):
+    db = tmp_path / "r.duckdb"
+    for extra, named in ((["--schedule", "exponential"], "--schedule exponential"),
+                         (["--template", "a photo of a {}."], "--template"), (["--repeats", "3"], "--repeats 3")):
+        out = semscale("--results", db, "run", "--preset", "paper", "--dataset", flowers, "--local", model_dir, *extra)
+        assert out.returncode == 2 and named in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not ResultsStore(db).runs()  # refused before anything was registered
+    out = semscale("--results", db, "run", "--preset", "paper", "--dataset", flowers, "--local", model_dir,
+                   "--aggregation", "probsum")
+    assert out.returncode == 0, out.stderr
+    assert ResultsStore(db).runs()[0].config["aggregations"] == ["max", "probsum"]
+    assert "aggregation: max (as in the paper), probsum (semscale extension)" in out.stdout
+    bad = semscale("--results", db, "run", "--preset", "paper", "--dataset", flowers, "--domain", "{x}")
+    assert bad.returncode == 2 and "braces" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_paper_image_preparation_is_what_the_model_sees_and_has_its_own_cache_key(tmp_path, results, encoder):
+    """A wide image of three colour bands: CLIP's centre crop sees the middle band only, the paper's
+    224 x 224 squash sees all three, so the two preparations must give different embeddings."""
+    folder = tmp_path / "bands" / "stripes"
+    folder.mkdir(parents=True)
+    pixels = np.zeros((32, 96, 3), np.uint8)
+    pixels[:, :32], pixels[:, 32:64], pixels[:, 64:] = (220, 20, 20), (20, 160, 20), (20, 20, 220)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    (folder / "wide.png").write_bytes(buf.getvalue())
+    data = buf.getvalue()
+    runs = {prep: Engine(results, encoder).run(RunConfig(dataset=str(tmp_path / "bands"), image_prep=prep))
+            for prep in ("clip", "paper")}
+    stored = {prep: results.image_hashes(run_id)[0] for prep, run_id in runs.items()}
+    assert stored == {"clip": content_hash(data), "paper": prepared_hash(content_hash(data), "paper")}
+    cached = results.get_embeddings(encoder.model_id, list(stored.values()))
+    squashed = encoder.encode_images([prepare(decode(data), "paper")])[0]
+    np.testing.assert_allclose(cached[stored["paper"]], squashed, rtol=1e-5, atol=1e-6)
+    cosine = float(normalize(cached[stored["clip"]]) @ normalize(cached[stored["paper"]]))
+    assert cosine < 0.99, cosine
+
+
+def test_run_page_paper_preset_is_one_click(tmp_path, model_dir, shared_datasets, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
+    at.session_state["dataset"] = "clothing"
+    at.run()
+    at.radio(key="protocol").set_value("Paper preset").run()
+    assert not at.exception
+    labels = at.session_state["labels"]["clothing"]
+    assert labels["dress"] == ["dress", "dresses", "large dress", "large dresses", "small dress", "small dresses",
+                               "medium dress", "medium dresses", "apparel dress", "apparel dresses", "tiny dress",
+                               "tiny dresses"]
+    assert any("12 names per class" in i.value for i in at.info)
+    assert "Levels: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12" in [c.value for c in at.caption]
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception
+    run_id = at.session_state["watch_run"]
+    config = json.loads((tmp_path / "home" / "jobs" / f"{run_id}.json").read_text())
+    assert (config["preset"], config["schedule"], config["templates"], config["aggregations"], config["image_prep"],
+            config["scheme"], config["domain"]) == ("paper", "linear", [], ["max"], "paper", "paper", "apparel")
+    store = ResultsStore(tmp_path / "dash.duckdb")
+    deadline = time.monotonic() + 120
+    while not (store.runs() and store.run(run_id).status in ("done", "failed")):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert store.run(run_id).status == "done", store.run(run_id).error
