@@ -203,11 +203,13 @@ def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | No
 
 
 def _print_warnings(store: ResultsStore, run_id: str) -> None:
-    notes = store.rejected(run_id)
-    for row in notes.head(20).itertuples():
-        print(f"note: {row.item}: {row.reason}", file=sys.stderr)
-    if len(notes) > 20:
-        print(f"note: ... and {len(notes) - 20} more (python -m semscale show {run_id})", file=sys.stderr)
+    for note in store.notes(run_id):
+        print(f"note: {note}", file=sys.stderr)
+    left_out = store.rejected(run_id)
+    for row in left_out.head(20).itertuples():
+        print(f"left out: {row.item}: {row.reason}", file=sys.stderr)
+    if len(left_out) > 20:
+        print(f"left out: ... and {len(left_out) - 20} more (python -m semscale show {run_id})", file=sys.stderr)
 
 
 def cmd_run(args, store: ResultsStore) -> int:

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 ACTIVE = ("running",)
+# Rows of the `rejected` table that are remarks on the run's names, not files left out.
+NOTE_ITEMS = ("names", "labels")
 START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
 
 
@@ -212,8 +214,8 @@ class ResultsStore:
                 "INSERT INTO runs (run_id, created, updated, status, dataset, model, config, n_images, n_done, "
                 "n_rejected, encode_seconds, score_seconds, write_seconds, pid, host, pid_started, image_order) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, 'random')",
-                [run_id, t, t, dataset, model, json.dumps(config), len(images), len(rejected), me.pid, me.host,
-                 me.started],
+                [run_id, t, t, dataset, model, json.dumps(config), len(images),
+                 int((~rejected["item"].isin(NOTE_ITEMS)).sum()) if len(rejected) else 0, me.pid, me.host, me.started],
             )
             _insert(con, "run_images", images.assign(run_id=run_id, position=range(len(images))))
             _insert(con, "run_names", names.assign(run_id=run_id))
@@ -423,8 +425,17 @@ class ResultsStore:
         return dict(rows)
 
     def rejected(self, run_id: str) -> pd.DataFrame:
+        """The files and classes the run left out, each with its reason."""
         with self._connect() as con:
-            return con.execute("SELECT item, reason FROM rejected WHERE run_id=? ORDER BY item", [run_id]).df()
+            return con.execute("SELECT item, reason FROM rejected WHERE run_id=? AND NOT list_contains(?, item) "
+                               "ORDER BY item", [run_id, list(NOTE_ITEMS)]).df()
+
+    def notes(self, run_id: str) -> list[str]:
+        """What the name generator and the label check said about the run's names (nothing was left out)."""
+        with self._connect() as con:
+            rows = con.execute("SELECT reason FROM rejected WHERE run_id=? AND list_contains(?, item) ORDER BY rowid",
+                               [run_id, list(NOTE_ITEMS)]).fetchall()
+        return [r[0] for r in rows]
 
 
 def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:

@@ -92,3 +92,16 @@ class DesignedRuns:
 @pytest.fixture(scope="module")
 def designed_runs(tmp_path_factory) -> DesignedRuns:
     return DesignedRuns(tmp_path_factory.mktemp("designed-runs"))
+
+
+@pytest.fixture
+def dashboard_env(tmp_path, model_dir, shared_datasets, monkeypatch) -> Path:
+    """What a dashboard page reads from its environment: the tiny model, a fresh results file and
+    home folder, the real datasets; run from the repository root as `streamlit run` is."""
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    monkeypatch.chdir(ROOT)
+    return tmp_path
+

@@ -10,13 +10,8 @@ from semscale.store import ResultsStore
 
 
 @pytest.fixture
-def env(tmp_path, model_dir, shared_datasets, monkeypatch):
-    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
-    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
-    monkeypatch.chdir(ROOT)
-    return tmp_path
+def env(dashboard_env):
+    return dashboard_env
 
 
 def wait_for(predicate, timeout=120.0, every=0.5):

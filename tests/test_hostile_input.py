@@ -96,7 +96,8 @@ def run_and_check(store, encoder, dataset, scored: int, rejected: dict[str, str]
     after = counts(store.path)
     assert {k: after[k] - before[k] for k in TABLES} == {
         "runs": 1, "run_images": info.n_images, "run_names": sum(len(v) for v in names.values()),
-        "points": len(pts), "predictions": scored * len(pts), "rejected": len(store.rejected(run_id))}
+        "points": len(pts), "predictions": scored * len(pts),
+        "rejected": len(store.rejected(run_id)) + len(store.notes(run_id))}  # files left out, and notes on names
     images = scored_hashes(store.path, run_id)
     assert len(images) == scored
     assert cached(store.path, "image") - images_before == images - images_before
@@ -387,7 +388,7 @@ def test_duplicate_class_names_differing_only_in_case(data, results, encoder, tm
              "yellow": ["yellow"]}
     run_id = run_and_check(results, encoder, other, 4, {}, labels=table)
     assert results.run_names(run_id)["red"] == ["red", "crimson", "scarlet"]
-    assert "class 'RED' repeats class 'red'; its names were merged" in results.rejected(run_id)["reason"].tolist()
+    assert "class 'RED' repeats class 'red'; its names were merged" in results.notes(run_id)
 
 
 def test_empty_name_cell(data, results, encoder):
@@ -395,7 +396,7 @@ def test_empty_name_cell(data, results, encoder):
              "yellow": ["yellow"]}
     run_id = run_and_check(results, encoder, data, GOOD, {}, labels=table)
     assert results.run_names(run_id)["red"] == ["red", "large red thing"]
-    reasons = results.rejected(run_id).query("item == 'labels'")["reason"].tolist()
+    reasons = results.notes(run_id)
     assert "class 'red': empty name #2 was dropped" in reasons
     assert "class 'red': empty name #3 was dropped" in reasons
     assert "a class with an empty name was ignored" in reasons
@@ -408,7 +409,7 @@ def test_name_of_5000_characters(data, results, encoder, tmp_path):
              "yellow": ["yellow"]}
     run_id = run_and_check(results, encoder, data, GOOD, {}, labels=table)
     assert results.run_names(run_id)["red"] == ["red", "large red thing"]
-    reason = next(r for r in results.rejected(run_id)["reason"] if "characters was dropped" in r)
+    reason = next(r for r in results.notes(run_id) if "characters was dropped" in r)
     assert reason.startswith("class 'red': a name of 5000 characters was dropped (limit 200)") and len(reason) < 200
 
     # as a class label in a manifest: that line is refused with a short reason, the rest is scored

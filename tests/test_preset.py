@@ -100,14 +100,10 @@ def test_paper_image_preparation_is_what_the_model_sees_and_has_its_own_cache_ke
     assert cosine < 0.99, cosine
 
 
-def test_run_page_paper_preset_is_one_click(tmp_path, model_dir, shared_datasets, monkeypatch):
+def test_run_page_paper_preset_is_one_click(dashboard_env):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
-    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
-    monkeypatch.chdir(ROOT)
+    tmp_path = dashboard_env
     at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     at.session_state["dataset"] = "clothing"
     at.run()
@@ -130,4 +126,7 @@ def test_run_page_paper_preset_is_one_click(tmp_path, model_dir, shared_datasets
     while not (store.runs() and store.run(run_id).status in ("done", "failed")):
         assert time.monotonic() < deadline
         time.sleep(0.5)
-    assert store.run(run_id).status == "done", store.run(run_id).error
+    info = store.run(run_id)
+    assert info.status == "done", info.error
+    assert info.n_rejected == 0  # notes on names are not files left out
+    assert "WordNet does not know 'longsleeve': its names are built from the name alone" in store.notes(run_id)

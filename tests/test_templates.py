@@ -46,24 +46,18 @@ def test_the_cli_refuses_them_before_a_run_starts(tmp_path, colour_dir, model_di
     assert "no runs" in semscale("--results", str(db), "list").stdout
 
 
-def test_the_run_page_shows_the_problem_under_the_box_and_disables_start(tmp_path, model_dir, shared_datasets,
-                                                                         monkeypatch):
+def test_the_run_page_shows_the_problem_under_the_box_and_disables_start(dashboard_env):
     from streamlit.testing.v1 import AppTest
 
     from conftest import ROOT
 
-    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
-    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
-    monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     at.session_state["dataset"] = "cifar10-1k"
     at.run()
     start = lambda: next(b for b in at.button if b.label == "Start")  # noqa: E731
     assert not at.exception and not start().disabled
-    at.text_area[0].input("a photo of a {}.\na photo of a {{}}.").run()
+    at.text_area(key="templates").input("a photo of a {}.\na photo of a {{}}.").run()
     assert [e.value for e in at.error] == ["Template 'a photo of a {{}}.' has no {} field for the name."]
     assert start().disabled and any("Start is disabled" in c.value for c in at.caption)
-    at.text_area[0].input("a photo of a {}.").run()
+    at.text_area(key="templates").input("a photo of a {}.").run()
     assert not at.error and not start().disabled
