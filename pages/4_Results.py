@@ -1,16 +1,54 @@
-"""Results: run history, curve overlays with bands, per-class effects, confusion, misclassified images."""
+"""Results: run history, curve overlays with bands, two runs compared level by level, per-class effects,
+confusion, misclassified images, and what the names did (per-name effects, a recommended label set, one
+image explained)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
+import pandas as pd
 import streamlit as st
+import yaml
 
 import ui
-from semscale import analysis, figures, threshold
+from semscale import analysis, compare, explain, figures, name_effects, recommend, run_embeddings, threshold
+from semscale.analysis import count
 from semscale.errors import SemscaleError
+from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
 st.title("Results")
 PNG = {"toImageButtonOptions": {"format": "png", "scale": 2}, "displaylogo": False}
+GALLERY = 24  # thumbnails shown at once
+
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the run's embeddings ...")
+def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
+    """A finished run never changes, so its matrices are read once; a refusal is not cached."""
+    return run_embeddings.load(ResultsStore(path), run_id)
+
+
+@st.cache_data(max_entries=16, show_spinner="Measuring each name ...")
+def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
+    return name_effects.name_effects(embeddings(path, run_id), agg)
+
+
+def explain_this(image_idx: int) -> None:
+    st.session_state["explain_image"] = image_idx
+
+
+def thumbnails(rows: list[tuple[int, str, str]], key: str) -> None:
+    """(image_idx, path, caption) as a grid of six; each can be sent to "Explain one image"."""
+    cols = st.columns(6)
+    for i, (image_idx, path, caption) in enumerate(rows):
+        col = cols[i % 6]
+        try:
+            col.image(path, width="stretch")
+        except Exception:  # the file may have moved since the run
+            col.caption("(image no longer on disk)")
+        col.caption(caption)
+        col.button("Explain", key=f"{key}-{image_idx}", on_click=explain_this, args=(int(image_idx),))
+
 
 try:
     store = ui.store()
@@ -26,8 +64,9 @@ st.dataframe([{"run": r.run_id, "status": r.status, "dataset": r.dataset, "image
                "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
                "schedule": r.config.get("schedule"), "started": r.created.strftime("%Y-%m-%d %H:%M"),
                "seconds": round(r.elapsed or 0, 1), "model": r.model} for r in runs],
-             hide_index=True, use_container_width=True)
-label = {r.run_id: f"{r.run_id} ({r.dataset})" for r in runs}
+             hide_index=True, width="stretch")
+info = {r.run_id: r for r in runs}
+label = {r.run_id: figures.run_label(r.run_id, r.dataset, r.model) for r in runs}
 chosen = st.multiselect("Runs to compare", list(label), default=[runs[0].run_id], format_func=label.get)
 if not chosen:
     st.stop()
@@ -35,12 +74,12 @@ if not chosen:
 curves = analysis.curves(store.points(chosen))
 curves = curves[curves["n_images"] > 0]
 st.subheader("Accuracy against names per class")
-st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several.")
+st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several. "
+           "Line style and marker: the aggregation; colour: the run and aggregation.")
 if curves.empty:
     st.caption("No scored images yet.")
 else:
-    st.plotly_chart(figures.accuracy_curves(curves, label), use_container_width=True, config=PNG)
-    info = {r.run_id: r for r in runs}
+    st.plotly_chart(figures.accuracy_curves(curves, label), width="stretch", config=PNG)
     for rid in chosen:
         if info[rid].partial:
             st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
@@ -51,9 +90,28 @@ else:
                "(paired McNemar test over the same images, alpha 0.05).")
     st.download_button("Curve data (CSV)", curves.to_csv(index=False), file_name="curves.csv", mime="text/csv")
 
+if len(chosen) == 2:
+    st.subheader("Two runs, level by level")
+    a, b = chosen
+    try:
+        levels = compare.compare_runs(store, a, b)
+    except SemscaleError as exc:
+        st.info(f"These two runs cannot be compared image by image: {exc}.")
+    else:
+        st.caption(f"A = {label[a]}, B = {label[b]}. Per level, McNemar's test on the images only one run got "
+                   "right; p Holm is adjusted over all the levels shown.")
+        st.dataframe(pd.DataFrame(map(asdict, levels)).rename(columns={
+            "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
+            "only_a": "only A right", "only_b": "only B right", "p_value": "p McNemar", "p_holm": "p Holm"}),
+            hide_index=True, width="stretch")
+        st.markdown(f"**A vs B:** {compare.differences(levels, 'A', 'B')}.")
+elif len(chosen) > 2:
+    st.caption("Choose exactly two runs to compare them level by level with a paired test.")
+
 run_id = st.selectbox("Look inside run", chosen, format_func=label.get)
 preds = store.predictions(run_id)
 if preds.empty:
+    st.info(f"Run {run_id} has no scored image yet ({info[run_id].status}).")
     st.stop()
 c1, c2 = st.columns(2)
 agg = c1.selectbox("Aggregation", sorted(preds["aggregation"].unique()))
@@ -66,23 +124,101 @@ left, right = st.columns(2)
 with left:
     st.subheader("Per-class accuracy")
     table = analysis.per_class(preds)
-    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg]), use_container_width=True, config=PNG)
+    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg]), width="stretch", config=PNG)
 with right:
     st.subheader("Who gains, who loses")
-    effects = analysis.class_effects(preds, agg)
-    st.plotly_chart(figures.class_effect_bars(effects), use_container_width=True, config=PNG)
+    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg)), width="stretch",
+                    config=PNG)
 
-st.subheader(f"Confusion matrix at {level} names per class")
-st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level)), use_container_width=True, config=PNG)
+st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
+st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level)), width="stretch", config=PNG)
 
 st.subheader("Misclassified images")
-wrong = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0) & ~preds["correct"]]
-st.caption(f"{len(wrong)} of {int(((preds['aggregation'] == agg) & (preds['n_names'] == level) & (preds['repeat'] == 0)).sum())} images")
-cols = st.columns(6)
-for col, row in zip(cols * 4, wrong.head(24).itertuples()):
-    top = ", ".join(f"{n} ({s:.2f})" for n, s in zip(row.top_names, row.top_sims))
-    try:
-        col.image(row.path, use_container_width=True)
-    except Exception:  # the file may have moved since the run
-        col.caption("(image no longer on disk)")
-    col.caption(f"**{row.label}** → {row.predicted}  \ntop-3: {top}")
+at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
+true_class = st.selectbox("True class", ["all classes"] + sorted(at_level["label"].unique()), key="gallery_class")
+wrong = analysis.misclassified(preds, agg, level, None if true_class == "all classes" else true_class)
+scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
+st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
+           + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
+thumbnails([(r.image_idx, r.path, f"**{r.label}** → {r.predicted}  \ntop-3: "
+             + ", ".join(f"{n} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
+            for r in wrong.head(GALLERY).itertuples()], "wrong")
+
+st.header("What the names did")
+try:
+    run = embeddings(ui.results_path(), run_id)
+except SemscaleError as exc:
+    st.info(f"Per-name effects, the recommender and image explanations need a finished run: {exc}.")
+    st.stop()
+
+st.subheader("Per-name effects")
+names_table = effects(ui.results_path(), run_id, agg)
+if names_table.empty:
+    st.info("Every class of this run has one name: there are no extra names to measure or choose from. "
+            "Give classes more names on the Synonyms page (or `run --scheme`) and run again.")
+else:
+    st.caption(f"{agg}, {count(len(run.truth), 'image')}. gain: accuracy with the name minus without it, "
+               "overall and on its class's images, when *added* to the base names alone and when *removed* from "
+               "the full lists; fixed/broken: images; p: McNemar. Each class's most helpful name is green, its "
+               "most harmful red.")
+    st.dataframe(figures.name_effects_table(names_table), hide_index=True)
+    picks = {f"{n} ({c})": (c, n) for c, n in zip(names_table["class"], names_table["name"])}
+    c1, c2 = st.columns(2)
+    picked = c1.selectbox("Images flipped by", list(picks), index=len(picks) - 1, key="flip_name")
+    mode = c2.radio("when the name is", list(name_effects.MODES), format_func=name_effects.MODES.get,
+                    horizontal=True, key="flip_mode")
+    cls, name = picks[picked]
+    flips = name_effects.name_flips(run, agg, cls, name, mode)
+    st.caption(f"{count(len(flips), 'image')} flipped by '{name}' ({cls}) {name_effects.MODES[mode]}"
+               + (f"; the first {GALLERY} shown" if len(flips) > GALLERY else ""))
+    thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {r.label}; without: {r.predicted_without}, "
+                 f"with: {r.predicted_with}") for r in flips.head(GALLERY).itertuples()], "flip")
+
+    st.subheader("Recommend a label set")
+    st.caption("Per class, names chosen greedily on training folds and scored on the held-out fold, so the "
+               "accuracy below was measured on images the choice never saw. The base name is always kept.")
+    c1, c2 = st.columns(2)
+    folds = int(c1.number_input("Folds", min_value=2, max_value=20, value=5, key="folds"))
+    seed = int(c2.number_input("Seed", min_value=0, value=0, key="seed"))
+    asked = (run_id, agg, folds, seed)
+    if st.button("Recommend a label set"):
+        try:
+            st.session_state["recommendation"] = (asked, recommend.recommend(run, agg, folds, seed))
+        except SemscaleError as exc:
+            st.session_state["recommendation"] = (asked, exc)
+    shown, rec = st.session_state.get("recommendation", (None, None))
+    if shown == asked and isinstance(rec, SemscaleError):
+        st.warning(str(rec))
+    elif shown == asked:
+        st.dataframe([{"label set": what, "held-out accuracy": e.accuracy, "95% low": e.interval[0],
+                       "95% high": e.interval[1], "right": f"{e.correct}/{e.total}"}
+                      for what, e in (("base names", rec.base), ("all names", rec.full),
+                                      ("recommended", rec.recommended))], hide_index=True)
+        st.caption(f"{rec.folds}-fold cross-validation, seed {rec.seed}. Recommended vs base names: McNemar "
+                   f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
+                   f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
+        for note in rec.notes:
+            st.info(note)
+        st.dataframe(rec.names.rename(columns={"folds_chosen": f"chosen in folds (of {rec.folds})"}),
+                     hide_index=True, width="stretch")
+        st.download_button("Recommended label set (YAML)",
+                           yaml.safe_dump(rec.label_set().to_dict(), allow_unicode=True, sort_keys=False),
+                           file_name=f"{run_id}-{agg}-labels.yaml", mime="application/x-yaml")
+        st.caption(f"Use it with `python -m semscale run --dataset {run.config.get('dataset')} --labels FILE`.")
+
+st.subheader("Explain one image")
+images = run.image_table
+image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")"))
+if st.session_state.get("explain_image") not in image_names:
+    st.session_state.pop("explain_image", None)
+picked_image = st.selectbox("Image (or press Explain under a thumbnail above)", list(image_names),
+                            format_func=image_names.get, key="explain_image")
+why = explain.explain(run, int(picked_image), agg)
+left, right = st.columns([1, 3])
+try:
+    left.image(why.path, width="stretch")
+except Exception:  # the file may have moved since the run
+    left.caption("(image no longer on disk)")
+left.caption(f"{why.image}, true class **{why.label}**")
+right.markdown(f"**{explain.summary(why)}**")
+right.dataframe(explain.level_table(why), hide_index=True)

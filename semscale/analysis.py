@@ -45,3 +45,20 @@ def confusion(predictions: pd.DataFrame, aggregation: str, n_names: int) -> pd.D
     table = pd.crosstab(p["label"], p["predicted"]).reindex(index=classes, columns=classes, fill_value=0)
     table.index.name, table.columns.name = "true", "predicted"
     return table
+
+
+def misclassified(predictions: pd.DataFrame, aggregation: str, n_names: int, label: str | None = None) -> pd.DataFrame:
+    """The wrong predictions at one level (repeat 0), dealt round the true classes: each class's
+    first wrong image, then each class's second, ..., so the head of the list is a sample across
+    classes and not 24 airplanes. `label` keeps one true class."""
+    p = predictions[(predictions["aggregation"] == aggregation) & (predictions["n_names"] == n_names)
+                    & (predictions["repeat"] == 0) & ~predictions["correct"].astype(bool)]
+    if label is not None:
+        p = p[p["label"] == label]
+    turn = p.groupby("label", sort=False).cumcount()
+    return p.assign(turn=turn).sort_values(["turn", "label", "image_idx"], kind="stable").drop(columns="turn")
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 image', '2 images', '1,000 images': the number and its noun agree."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from semscale.analysis import count
 from semscale.errors import SemscaleError
 from semscale.stats import mcnemar
+from semscale.store import ResultsStore
 
 KEYS = ["aggregation", "repeat", "n_names"]
 
@@ -93,12 +95,27 @@ def format_compare(rows: list[LevelComparison], name_a: str = "A", name_b: str =
     widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
              for row in (head, *body)]
+    return "\n".join(lines + [differences(rows, name_a, name_b, alpha)])
+
+
+def differences(rows: list[LevelComparison], name_a: str = "A", name_b: str = "B", alpha: float = 0.05) -> str:
+    """One sentence on where the runs differ, judged by the Holm-adjusted p."""
     differ = [r for r in rows if r.p_holm < alpha]
-    if differ:
-        where = ", ".join(f"{r.aggregation} {r.n_names} names"
-                          f"{f' (repeat {r.repeat})' if r.repeat else ''}: "
-                          f"{name_a if r.accuracy_a > r.accuracy_b else name_b} better" for r in differ)
-        lines.append(f"differ at p < {alpha:g} after Holm's adjustment over {len(rows)} levels: {where}")
-    else:
-        lines.append(f"no level differs at p < {alpha:g} after Holm's adjustment over {len(rows)} levels")
-    return "\n".join(lines)
+    over = f"after Holm's adjustment over {count(len(rows), 'level')}"
+    if not differ:
+        return f"no level differs at p < {alpha:g} {over}"
+    where = ", ".join(f"{r.aggregation} {count(r.n_names, 'name')}"
+                      f"{f' (repeat {r.repeat})' if r.repeat else ''}: "
+                      f"{name_a if r.accuracy_a > r.accuracy_b else name_b} better" for r in differ)
+    return f"differ at p < {alpha:g} {over}: {where}"
+
+
+def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> list[LevelComparison]:
+    """`compare_predictions` of two stored runs; a run that is not finished is refused with how far it got."""
+    infos = [store.run(run_a), store.run(run_b)]
+    for info in infos:
+        if info.partial:
+            raise SemscaleError(f"run {info.run_id} is {info.status} ({info.n_done} of {info.n_images} images); "
+                                "only finished runs are compared")
+    return compare_predictions(*(store.predictions(i.run_id) for i in infos),
+                               *(store.run_names(i.run_id) for i in infos))

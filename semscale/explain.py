@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from semscale import schedule
+from semscale.analysis import count
 from semscale.errors import SemscaleError
 from semscale.run_embeddings import RunEmbeddings
 from semscale.scoring import AGGREGATIONS, Candidates, predict_many
@@ -84,3 +85,22 @@ def format_explanation(ex: Explanation) -> str:
         for t in ex.top[ex.top["n_names"] == level.n_names].itertuples(index=False):
             lines.append(f"    {t.rank}. {t.name:<28} {t[3]:<16} {t.cosine:.4f}")
     return "\n".join(lines)
+
+
+def level_table(ex: Explanation) -> pd.DataFrame:
+    """One row per level: prediction, right or wrong, the flip, and the top names as 'name (class) cosine'."""
+    tops = {n: "; ".join(f"{name} ({cls}) {cos:.3f}" for name, cls, cos in zip(g["name"], g["class"], g["cosine"]))
+            for n, g in ex.top.groupby("n_names")}
+    table = ex.levels.assign(right=ex.levels["correct"].map({True: "right", False: "wrong"}),
+                             top_names=ex.levels["n_names"].map(tops))
+    return table[["n_names", "predicted", "right", "change", "score", "top_names"]]
+
+
+def summary(ex: Explanation) -> str:
+    """Where the prediction flips, in one sentence."""
+    flips = ex.levels[ex.levels["change"] != ""]
+    if flips.empty:
+        state = "right" if ex.levels["correct"].iloc[0] else "wrong"
+        return f"no flip: {state} at every level ({ex.aggregation})"
+    return "; ".join(f"{r.change} at {count(r.n_names, 'name')} per class" for r in flips.itertuples()) + \
+        f" ({ex.aggregation})"

@@ -1,12 +1,50 @@
-"""Plotly figures of scaling results; the dashboard shows them and the report saves them."""
+"""Plotly figures and table styles of scaling results; the dashboard shows them and the report saves them."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
+from plotly.colors import qualitative
 
 PALETTE = ["#2f6fde", "#e4572e", "#17a589", "#8e44ad", "#f1c40f", "#34495e", "#e67e22", "#16a085"]
+CLASS_PALETTE = qualitative.Dark24  # 24 distinct colours: CIFAR-10's airplane and ship no longer share one
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    """How one aggregation's curve is drawn, so curves that coincide (max under probsum) stay visible."""
+
+    dash: str  # plotly
+    marker: str  # plotly
+    mpl_dash: str  # matplotlib, for the report
+    mpl_marker: str
+
+
+AGGREGATION_STYLES = {
+    "max": LineStyle("solid", "circle", "-", "o"),
+    "mean": LineStyle("dash", "square", "--", "s"),
+    "probsum": LineStyle("dot", "diamond-open", ":", "D"),
+}
+OTHER_STYLE = LineStyle("dashdot", "x", "-.", "x")
+
+
+def aggregation_style(aggregation: str) -> LineStyle:
+    return AGGREGATION_STYLES.get(aggregation, OTHER_STYLE)
+
+
+def model_label(model_id: str) -> str:
+    """A model id short enough for a legend: its name and the first 8 digits of its file digest."""
+    name, _, digest = model_id.partition(":")
+    return f"{name}:{digest[:8]}" if digest else name
+
+
+def run_label(run_id: str, dataset: str, model_id: str) -> str:
+    """How a run is named in legends and pickers: curves of two models must not look alike."""
+    return f"{run_id} ({dataset}, {model_label(model_id)})"
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -26,15 +64,35 @@ def tick_labels(levels: list[int]) -> list[str]:
             for i, n in enumerate(levels)]
 
 
+def level_axis(levels: list[int]) -> dict:
+    """The names-per-class axis: a tick at every level, log2 when levels double."""
+    levels = [int(n) for n in levels] or [1]
+    axis = {"title": "names per class", "tickmode": "array", "tickvals": levels, "ticktext": tick_labels(levels)}
+    if is_exponential(levels):
+        axis.update(type="log")
+    return axis
+
+
+def _layout(fig: go.Figure, levels: list[int], y_title: str) -> go.Figure:
+    """Shared look of the curve charts; hover lists every curve's value at the level under the cursor."""
+    fig.update_layout(xaxis=level_axis(levels), yaxis={"title": y_title, "tickformat": ".0%"},
+                      hovermode="x unified", margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.2}, template="plotly_white", height=420)
+    return fig
+
+
 def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
     """Accuracy against names per class, one line per run x aggregation, with 95% CI bands.
 
-    When a curve has several name orders, the band shows their min..max and the line their mean.
+    Each aggregation has its own dash and marker (see AGGREGATION_STYLES), so curves that lie on
+    top of each other stay visible. When a curve has several name orders, the band shows their
+    min..max and the line their mean.
     """
     fig = go.Figure()
     for i, ((run_id, agg), c) in enumerate(curves.groupby(["run_id", "aggregation"], sort=False)):
         c = c.sort_values("n_names")
         colour = PALETTE[i % len(PALETTE)]
+        style = aggregation_style(agg)
         name = f"{(labels or {}).get(run_id, run_id)} · {agg}"
         repeated = c["repeats"].max() > 1 if "repeats" in c else False
         y = c["mean_accuracy"] if repeated else c["accuracy"]
@@ -46,35 +104,21 @@ def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None) 
             legendgroup=name))
         fig.add_trace(go.Scatter(
             x=c["n_names"], y=y, mode="lines+markers", name=name, legendgroup=name,
-            line={"color": colour, "width": 2.5}, marker={"size": 8},
+            line={"color": colour, "width": 2.5, "dash": style.dash}, marker={"size": 9, "symbol": style.marker},
             customdata=np.c_[c["ci_low"], c["ci_high"], c["n_candidates"], c["n_images"]],
-            hovertemplate=("<b>%{fullData.name}</b><br>names per class: %{x}<br>accuracy: %{y:.3f}"
-                           "<br>95% CI: %{customdata[0]:.3f} – %{customdata[1]:.3f}"
-                           "<br>candidate labels: %{customdata[2]}<br>images: %{customdata[3]}<extra></extra>")))
-    levels = sorted(curves["n_names"].unique()) if not curves.empty else [1]
-    xaxis = {"title": "names per class", "tickvals": levels, "ticktext": tick_labels(levels)}
-    if is_exponential(levels):
-        xaxis.update(type="log")
-    fig.update_layout(xaxis=xaxis, yaxis={"title": "accuracy", "tickformat": ".0%"},
-                      margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"orientation": "h", "y": -0.2},
-                      template="plotly_white", height=420)
-    return fig
+            hovertemplate=("%{y:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}; "
+                           "%{customdata[2]} candidate labels, %{customdata[3]} images)")))
+    return _layout(fig, sorted(curves["n_names"].unique()) if not curves.empty else [], "accuracy")
 
 
 def per_class_lines(table: pd.DataFrame) -> go.Figure:
-    """Accuracy of each class against names per class."""
+    """Accuracy of each class against names per class, one colour per class (24 before any repeats)."""
     fig = go.Figure()
     for i, (label, c) in enumerate(table.groupby("label")):
         fig.add_trace(go.Scatter(x=c["n_names"], y=c["accuracy"], mode="lines+markers", name=str(label),
-                                 line={"color": PALETTE[i % len(PALETTE)]},
-                                 hovertemplate=f"<b>{label}</b><br>names: %{{x}}<br>accuracy: %{{y:.3f}}<extra></extra>"))
-    levels = sorted(table["n_names"].unique()) if not table.empty else [1]
-    xaxis = {"title": "names per class", "tickvals": levels, "ticktext": tick_labels(levels)}
-    if is_exponential(levels):
-        xaxis.update(type="log")
-    fig.update_layout(xaxis=xaxis, yaxis={"title": "class accuracy", "tickformat": ".0%"}, template="plotly_white",
-                      height=420, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-    return fig
+                                 line={"color": CLASS_PALETTE[i % len(CLASS_PALETTE)]},
+                                 hovertemplate="%{y:.3f}"))
+    return _layout(fig, sorted(table["n_names"].unique()) if not table.empty else [], "class accuracy")
 
 
 def confusion_heatmap(table: pd.DataFrame) -> go.Figure:
@@ -93,3 +137,19 @@ def class_effect_bars(effects: pd.DataFrame) -> go.Figure:
     fig.update_layout(xaxis={"title": "accuracy change, fewest to most names", "tickformat": "+.0%"},
                       template="plotly_white", height=max(300, 28 * len(effects)), margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig
+
+
+HIGHLIGHTS = {"most helpful": "#b7e4c7", "most harmful": "#f5b7a8"}  # name_effects' `highlight` -> row colour
+
+
+def name_effects_table(table: pd.DataFrame) -> Styler:
+    """The per-name effects (semscale.name_effects) with each class's most helpful and most harmful
+    name coloured; gains in accuracy points."""
+    def colour(row: pd.Series) -> list[str]:
+        fill = HIGHLIGHTS.get(row["highlight"])
+        return [f"background-color: {fill}" if fill else ""] * len(row)
+
+    gains = [c for c in table.columns if "gain" in c]
+    return (table.style.apply(colour, axis=1)
+            .format({**{c: "{:+.1%}" for c in gains}, **{c: "{:.3g}" for c in table.columns if c.startswith("p_")}},
+                    na_rep="n/a"))

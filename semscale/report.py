@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from semscale import analysis, presets  # noqa: E402
-from semscale.figures import PALETTE, is_exponential, tick_labels  # noqa: E402
+from semscale.figures import PALETTE, aggregation_style, is_exponential, tick_labels  # noqa: E402
 from semscale.store import ResultsStore  # noqa: E402
 from semscale.threshold import thresholds  # noqa: E402
 
@@ -24,7 +24,9 @@ def curve_png(curves, path: Path, title: str) -> None:
         y = c["mean_accuracy"] if repeated else c["accuracy"]
         low, high = (c["min_accuracy"], c["max_accuracy"]) if repeated else (c["ci_low"], c["ci_high"])
         ax.fill_between(c["n_names"], low, high, color=colour, alpha=0.15, linewidth=0)
-        ax.plot(c["n_names"], y, marker="o", color=colour, label=agg + (" (mean of orders)" if repeated else ""))
+        style = aggregation_style(agg)
+        ax.plot(c["n_names"], y, marker=style.mpl_marker, linestyle=style.mpl_dash, markerfacecolor="none", color=colour,
+                label=agg + (" (mean of orders)" if repeated else ""))
     levels = sorted(curves["n_names"].unique())
     if is_exponential(levels):
         ax.set_xscale("log", base=2)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from semscale.analysis import count
 from semscale.stats import mcnemar
 
 ALPHA = 0.05
@@ -36,7 +37,7 @@ class Threshold:
 
 
 def _names(n: int) -> str:
-    return f"{n} name" if n == 1 else f"{n} names"
+    return count(n, "name")
 
 
 def better(a: np.ndarray, b: np.ndarray, alpha: float = ALPHA) -> bool:

@@ -42,7 +42,7 @@ def test_format_compare_says_where_the_runs_differ():
                                 "clip", "only", "siglip", "p", "McNemar", "p", "Holm"]
     assert lines[1].split() == ["max", "0", "1", "30", "1.0000", "0.6000", "12", "0", "0.0004883", "0.0009766"]
     assert lines[2].split() == ["max", "0", "2", "30", "0.9333", "0.9000", "3", "2", "1", "1"]
-    assert lines[3] == "differ at p < 0.05 after Holm's adjustment over 2 levels: max 1 names: clip better"
+    assert lines[3] == "differ at p < 0.05 after Holm's adjustment over 2 levels: max 1 name: clip better"
     same = format_compare(compare_predictions(A, A))
     assert same.splitlines()[-1] == "no level differs at p < 0.05 after Holm's adjustment over 2 levels"
 

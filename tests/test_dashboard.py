@@ -113,5 +113,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     results = page("4_Results.py").run()
     assert not results.exception
     text = " ".join(m.value for m in results.markdown)
-    assert f"{run_id} (cifar10-1k) · max" in text and "best accuracy" in text
+    assert f"{run_id} (cifar10-1k, clip-onnx:" in text and ") · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
+    assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
+    assert not results.info  # a finished run with three names per class has effects to show

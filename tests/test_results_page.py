@@ -1,0 +1,246 @@
+"""The Results page on real runs: per-name effects, the recommender, one image explained, two models compared.
+
+The designed model (tests/designed.py) with "apple" as ant's base name: apple alone gets k0 wrong
+(cosine -0.6), so adding "ant" fixes it (ant's most helpful name); "bell" (bee) takes k4 from cat and
+"cloud" (cat) takes k1 from ant (the harmful names of tests/test_name_effects.py). Under max, base
+names 5/6, all names 4/6.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit.testing.v1.app_test as app_test
+import yaml
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import tinyclip
+from conftest import ROOT
+from semscale import analysis, explain, figures, run_embeddings
+from semscale.compare import LevelComparison, differences
+from semscale.labels import LabelSet
+from semscale.store import ResultsStore
+from test_cli_analysis import colour_run
+
+LABELS = {"ant": ["apple", "ant", "arrow"], "bee": ["bee", "bell", "bread"], "cat": ["cat", "chime", "cloud"]}
+
+
+class KeptMedia(MemoryMediaFileStorage):
+    """AppTest's in-memory media store, kept after the run so a test can read a download's bytes."""
+
+    last: "KeptMedia | None" = None
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        KeptMedia.last = self
+
+
+@pytest.fixture(autouse=True)
+def kept_media(monkeypatch):
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", KeptMedia)
+
+
+@pytest.fixture(scope="module")
+def designed(designed_runs):
+    return designed_runs, designed_runs.run(LABELS)
+
+
+def results_page(store: ResultsStore, *run_ids: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Results.py"), default_timeout=120)
+    at.session_state["results_path"] = str(store.path)
+    at.run()
+    at.multiselect[0].set_value(list(run_ids)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def frame_with(at: AppTest, column: str):
+    return next(d for d in at.dataframe if column in d.value.columns)
+
+
+def coloured(element, colour: str) -> list[int]:
+    """Rows of a styled st.dataframe whose cells have `colour` as background."""
+    rows = set()
+    for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", element.proto.arrow_data.styler.styles):
+        if colour in body:
+            rows |= {int(r) for r in re.findall(r"row(\d+)_col", selectors)}
+    return sorted(rows)
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def download(at: AppTest, label: str) -> str:
+    button = next(b for b in at.get("download_button") if b.proto.label == label)
+    return KeptMedia.last.get_file(button.proto.url.rsplit("/", 1)[-1]).content.decode()
+
+
+def test_the_harmful_name_is_red_the_helpful_green_and_its_flips_are_shown(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    effects = frame_with(at, "highlight")
+    names = effects.value["name"].tolist()
+    assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most harmful"])] == ["bell", "cloud"]
+    assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most helpful"])] == ["ant"]
+    assert names[0] == "ant" and effects.value["gain_added"].iloc[0] == pytest.approx(1 / 6)  # sorted by effect
+
+    at.selectbox(key="flip_name").select("bell (bee)").run()
+    assert "1 image flipped by 'bell' (bee) added to the base name alone" in captions(at)
+    assert "**right -> wrong**: true cat; without: cat, with: bee" in captions(at)
+    at.radio(key="flip_mode").set_value("removed").run()  # from the full list: chime (cat) then wins k4's tie
+    assert "1 image flipped by 'bell' (bee) removed from the full list" in captions(at)
+    assert "**right -> wrong**: true cat; without: cat, with: bee" in captions(at)
+
+
+def test_explain_from_a_flipped_thumbnail_shows_where_it_flips(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    at.selectbox(key="flip_name").select("bell (bee)").run()
+    k4 = int(runs.store.run_images(run_id).set_index("name").loc["cat/k4.png", "image_idx"])
+    next(b for b in at.button if b.key == f"flip-{k4}").click().run()
+    assert not at.exception
+    assert at.selectbox(key="explain_image").value == k4
+    assert "**right -> wrong at 2 names per class (max)**" in [m.value for m in at.markdown]
+    levels = frame_with(at, "top_names").value
+    assert levels[["n_names", "predicted", "right", "change"]].values.tolist() == [
+        [1, "cat", "right", ""], [2, "bee", "wrong", "right -> wrong"], [3, "bee", "wrong", ""]]
+    assert levels["top_names"][1].startswith("bell (bee) 0.850; chime (cat) 0.850; cat (cat) 0.840")
+
+
+def test_the_recommendation_drops_the_harmful_names_and_its_yaml_runs(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    next(b for b in at.button if b.label == "Recommend a label set").click().run()
+    assert not at.exception
+    table = frame_with(at, "held-out accuracy").value.set_index("label set")
+    assert table["right"].to_dict() == {"base names": "5/6", "all names": "4/6", "recommended": "5/6"}
+    assert table.loc["recommended", "95% low"] < 5 / 6 < table.loc["recommended", "95% high"]
+    assert any("folds lowered from 5 to 2" in i.value for i in at.info)
+    chosen = yaml.safe_load(download(at, "Recommended label set (YAML)"))
+    assert chosen == {"classes": {"ant": ["apple", "ant"], "bee": ["bee"], "cat": ["cat"]}}
+    again = runs.run(LabelSet.parse(download(at, "Recommended label set (YAML)")).names, aggregations=["max"],
+                     schedule="1,2")
+    assert runs.store.points(again)["correct"].tolist() == [5, 6]  # ant's base name alone, then with "ant"
+
+
+def test_gallery_samples_every_class_and_filters_by_class(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    assert "2 of 6 images wrong" in captions(at)  # k1 (ant -> cat) and k4 (cat -> bee) at 3 names
+    at.selectbox(key="gallery_class").select("cat").run()
+    assert "1 of 2 images wrong" in captions(at)
+    assert [c for c in captions(at) if "→" in c] == ["**cat** → bee  \ntop-3: bell (0.85), chime (0.85), cat (0.84)"]
+
+
+def test_one_name_per_class_and_unfinished_runs_say_why(designed):
+    from semscale.engine import Engine, RunConfig
+
+    runs, _ = designed
+    single = runs.run({c: [c] for c in LABELS})
+    at = results_page(runs.store, single)
+    assert any("Every class of this run has one name" in i.value for i in at.info)
+    assert not any(b.label == "Recommend a label set" for b in at.button)
+
+    engine = Engine(runs.store, runs.encoder)
+    partial = engine.start(RunConfig(dataset=str(runs.images), labels=LABELS, batch_size=2))
+    assert engine.process(partial, should_stop=lambda: bool(runs.store.finished_images(partial))) != "done"
+    at = results_page(runs.store, partial)
+    assert any(f"need a finished run: run {partial} is" in i.value and "finish it first" in i.value for i in at.info)
+
+
+def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir):
+    """tiny CLIP gets all 24 colour images at level 1, tiny nomic 23; at level 2 'blue' under red costs both 6."""
+    nomic = tinyclip.build(tmp_path / "tiny-nomic", family="nomic-v1.5")
+    db, clip_run = colour_run(tmp_path, colour_dir, model_dir)
+    _, nomic_run = colour_run(tmp_path, colour_dir, nomic, "--model", "nomic-v1.5")
+    store = ResultsStore(db)
+    at = results_page(store, clip_run, nomic_run)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    legend = [t["name"] for t in spec["data"] if t.get("showlegend") is not False]
+    assert any(f"{clip_run} (colours, clip-onnx:" in n for n in legend)
+    assert any(f"{nomic_run} (colours, nomic-v1.5-onnx:" in n for n in legend)
+    table = frame_with(at, "p Holm").value.set_index("names")
+    points = {r: store.points(r).set_index("n_names")["correct"] for r in (clip_run, nomic_run)}
+    assert table["accuracy A"].tolist() == [points[clip_run][n] / 24 for n in (1, 2)]
+    assert table["accuracy B"].tolist() == [points[nomic_run][n] / 24 for n in (1, 2)]
+    assert table.loc[1, ["only A right", "only B right"]].tolist() == [1, 0] and points[nomic_run][1] == 23
+    assert "**A vs B:** no level differs at p < 0.05 after Holm's adjustment over 2 levels." in [
+        m.value for m in at.markdown]
+
+
+def test_runs_on_other_label_sets_are_not_compared(tmp_path, colour_dir, model_dir):
+    db, first = colour_run(tmp_path, colour_dir, model_dir)
+    labels = tmp_path / "plain.yaml"
+    labels.write_text(yaml.safe_dump({c: [c] for c in ("red", "green", "blue", "yellow")}))
+    store = ResultsStore(db)
+    from test_cli import semscale
+
+    assert semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
+                    "--local", str(model_dir)).returncode == 0
+    second = store.runs()[0].run_id
+    at = results_page(store, first, second)
+    assert any("cannot be compared image by image: the runs used different label sets (classes differing: "
+               "blue, red)" in i.value for i in at.info), [i.value for i in at.info]
+
+
+# --- the helpers behind the page ----------------------------------------------------------------
+
+def test_curves_keep_overlapping_aggregations_visible_and_tick_every_level():
+    levels = [1, 2, 4, 8, 12]
+    curves = pd.DataFrame([{"run_id": "r", "aggregation": agg, "n_names": n, "n_candidates": 10 * n, "n_images": 100,
+                            "correct": 90, "accuracy": 0.9, "ci_low": 0.8, "ci_high": 0.95, "mean_accuracy": 0.9,
+                            "min_accuracy": 0.9, "max_accuracy": 0.9, "repeats": 1}
+                           for agg in ("max", "mean", "probsum") for n in levels])
+    fig = figures.accuracy_curves(curves, {"r": "r (colours, clip-onnx:12345678)"})
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert len({(t.line.dash, t.marker.symbol) for t in lines}) == 3
+    assert fig.layout.hovermode == "x unified"
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == levels
+    assert list(fig.layout.xaxis.ticktext) == ["1", "2", "4", "8", "12"]
+    assert lines[0].name == "r (colours, clip-onnx:12345678) · max"
+
+
+def test_per_class_chart_has_24_distinct_colours():
+    table = pd.DataFrame([{"label": f"class {k:02d}", "n_names": n, "accuracy": 0.5} for k in range(24) for n in (1, 2)])
+    fig = figures.per_class_lines(table)
+    assert len({t.line.color for t in fig.data}) == 24
+
+
+def test_model_label_is_short_and_names_the_model():
+    assert figures.model_label("nomic-v1.5-onnx:0123456789abcdef") == "nomic-v1.5-onnx:01234567"
+    assert figures.run_label("abc", "cifar10-1k", "clip-onnx:ffeeddccbbaa") == "abc (cifar10-1k, clip-onnx:ffeeddcc)"
+
+
+def test_misclassified_deals_round_the_true_classes():
+    rows = [("airplane", i) for i in range(30)] + [("ship", 30), ("ship", 31), ("cat", 32)]
+    preds = pd.DataFrame({"aggregation": "max", "repeat": 0, "n_names": 2, "label": [r[0] for r in rows],
+                          "image_idx": [r[1] for r in rows], "correct": False, "predicted": "dog"})
+    head = analysis.misclassified(preds, "max", 2).head(24)
+    assert head["label"].tolist()[:6] == ["airplane", "cat", "ship", "airplane", "ship", "airplane"]
+    assert set(head["label"]) == {"airplane", "ship", "cat"}
+    assert analysis.misclassified(preds, "max", 2, "ship")["image_idx"].tolist() == [30, 31]
+    assert analysis.misclassified(preds, "max", 1).empty
+
+
+def test_counts_agree_with_their_nouns():
+    assert [analysis.count(n, "image") for n in (0, 1, 2, 1000)] == ["0 images", "1 image", "2 images", "1,000 images"]
+    assert analysis.count(1, "class", "classes") == "1 class" and analysis.count(3, "class", "classes") == "3 classes"
+    one = LevelComparison("max", 0, 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008)
+    assert differences([one], "clip", "nomic") == ("differ at p < 0.05 after Holm's adjustment over 1 level: "
+                                                   "max 1 name: clip better")
+
+
+def test_explanation_summary_names_each_flip(designed):
+    runs, run_id = designed
+    run = run_embeddings.load(runs.store, run_id)
+    assert explain.summary(explain.explain(run, "cat/k4.png", "max")) == "right -> wrong at 2 names per class (max)"
+    assert explain.summary(explain.explain(run, "bee/k2.png", "max")) == "no flip: right at every level (max)"
+    table = explain.level_table(explain.explain(run, "ant/k0.png", "max"))
+    assert table["right"].tolist() == ["wrong", "right", "right"] and table["change"][1] == "wrong -> right"
+    assert np.isfinite(table["score"]).all()
