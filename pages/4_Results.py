@@ -193,7 +193,9 @@ else:
         st.dataframe([{"label set": what, "held-out accuracy": e.accuracy, "95% low": e.interval[0],
                        "95% high": e.interval[1], "right": f"{e.correct}/{e.total}"}
                       for what, e in (("base names", rec.base), ("all names", rec.full),
-                                      ("recommended", rec.recommended))], hide_index=True)
+                                      ("recommended", rec.recommended))], hide_index=True,
+                     column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                    for c in ("held-out accuracy", "95% low", "95% high")})
         st.caption(f"{rec.folds}-fold cross-validation, seed {rec.seed}. Recommended vs base names: McNemar "
                    f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
                    f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
@@ -221,4 +223,5 @@ except Exception:  # the file may have moved since the run
     left.caption("(image no longer on disk)")
 left.caption(f"{why.image}, true class **{why.label}**")
 right.markdown(f"**{explain.summary(why)}**")
-right.dataframe(explain.level_table(why), hide_index=True)
+right.dataframe(explain.level_table(why), hide_index=True,
+                column_config={"top_names": st.column_config.TextColumn("top names (class) cosine", width="large")})

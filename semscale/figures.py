@@ -20,16 +20,17 @@ class LineStyle:
 
     dash: str  # plotly
     marker: str  # plotly
+    width: float  # the first-drawn curves are wider, so one on top of another shows on both sides
     mpl_dash: str  # matplotlib, for the report
     mpl_marker: str
 
 
 AGGREGATION_STYLES = {
-    "max": LineStyle("solid", "circle", "-", "o"),
-    "mean": LineStyle("dash", "square", "--", "s"),
-    "probsum": LineStyle("dot", "diamond-open", ":", "D"),
+    "max": LineStyle("solid", "circle", 5, "-", "o"),
+    "mean": LineStyle("dash", "square", 3, "--", "s"),
+    "probsum": LineStyle("dot", "diamond-open", 2, ":", "D"),
 }
-OTHER_STYLE = LineStyle("dashdot", "x", "-.", "x")
+OTHER_STYLE = LineStyle("dashdot", "x", 2, "-.", "x")
 
 
 def aggregation_style(aggregation: str) -> LineStyle:
@@ -76,7 +77,7 @@ def level_axis(levels: list[int]) -> dict:
 def _layout(fig: go.Figure, levels: list[int], y_title: str) -> go.Figure:
     """Shared look of the curve charts; hover lists every curve's value at the level under the cursor."""
     fig.update_layout(xaxis=level_axis(levels), yaxis={"title": y_title, "tickformat": ".0%"},
-                      hovermode="x unified", margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      hovermode="x unified", hoverdistance=-1, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"orientation": "h", "y": -0.2}, template="plotly_white", height=420)
     return fig
 
@@ -104,7 +105,8 @@ def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None) 
             legendgroup=name))
         fig.add_trace(go.Scatter(
             x=c["n_names"], y=y, mode="lines+markers", name=name, legendgroup=name,
-            line={"color": colour, "width": 2.5, "dash": style.dash}, marker={"size": 9, "symbol": style.marker},
+            line={"color": colour, "width": style.width, "dash": style.dash},
+            marker={"size": 6 + 1.5 * style.width, "symbol": style.marker, "line": {"width": 2, "color": colour}},
             customdata=np.c_[c["ci_low"], c["ci_high"], c["n_candidates"], c["n_images"]],
             hovertemplate=("%{y:.3f} (95% CI %{customdata[0]:.3f}–%{customdata[1]:.3f}; "
                            "%{customdata[2]} candidate labels, %{customdata[3]} images)")))
@@ -150,6 +152,7 @@ def name_effects_table(table: pd.DataFrame) -> Styler:
         return [f"background-color: {fill}" if fill else ""] * len(row)
 
     gains = [c for c in table.columns if "gain" in c]
+    table = table[["class", "name", "highlight"] + [c for c in table.columns if c not in ("class", "name", "highlight")]]
     return (table.style.apply(colour, axis=1)
             .format({**{c: "{:+.1%}" for c in gains}, **{c: "{:.3g}" for c in table.columns if c.startswith("p_")}},
                     na_rep="n/a"))

@@ -25,7 +25,8 @@ def curve_png(curves, path: Path, title: str) -> None:
         low, high = (c["min_accuracy"], c["max_accuracy"]) if repeated else (c["ci_low"], c["ci_high"])
         ax.fill_between(c["n_names"], low, high, color=colour, alpha=0.15, linewidth=0)
         style = aggregation_style(agg)
-        ax.plot(c["n_names"], y, marker=style.mpl_marker, linestyle=style.mpl_dash, markerfacecolor="none", color=colour,
+        ax.plot(c["n_names"], y, marker=style.mpl_marker, linestyle=style.mpl_dash, linewidth=style.width / 2,
+                markerfacecolor="none", color=colour,
                 label=agg + (" (mean of orders)" if repeated else ""))
     levels = sorted(curves["n_names"].unique())
     if is_exponential(levels):

@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import ROOT, make_colour_images
 
@@ -101,6 +102,12 @@ def plotted_points(page) -> int:
     }""")
 
 
+def chart_legends(page) -> list[list[str]]:
+    """The legend entries of each chart on the page, top to bottom."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
+        el => (el._fullData || []).filter(t => t.showlegend !== false).map(t => t.name))""")
+
+
 def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
     url, _ = dashboard
     page.goto(url)
@@ -137,6 +144,13 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
 
     page.get_by_role("link", name="Results").click()
     page.get_by_text("Confusion matrix").wait_for()
+    page.get_by_text("best accuracy").first.wait_for()  # the threshold sentence of the curve
+    page.get_by_text("Explain one image").wait_for()
+    page.wait_for_timeout(1500)
+    assert sorted(chart_legends(page)[1]) == ["blue", "green", "red", "yellow"]  # per-class chart, one line a class
+    gallery = page.locator("[data-testid=stImage] img")
+    assert gallery.count() >= 1 and gallery.first.evaluate("img => img.naturalWidth") > 0  # a photo that loaded
+    page.set_viewport_size({"width": 1400, "height": 5200})  # the page scrolls inside Streamlit's own container
     page.wait_for_timeout(1500)
     shot(page, "5-results")
 
@@ -185,3 +199,37 @@ def test_live_curve_follows_a_cli_run_and_cancel_stops_it(dashboard, page, model
         shot(page, "8-cancelled")
     finally:
         cli.kill()
+
+
+def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashboard, page, colour_dir, model_dir):
+    """A CLI run where 'blue' listed under red steals the six blue images at level 2 (tests/test_cli_analysis.py)."""
+    from test_cli import semscale
+    from test_cli_analysis import LABELS
+
+    url, tmp = dashboard
+    labels = tmp / "labels.yaml"
+    labels.write_text(yaml.safe_dump(LABELS))
+    made = semscale("--results", str(tmp / "browser.duckdb"), "run", "--dataset", str(colour_dir), "--labels",
+                    str(labels), "--local", str(model_dir), "--aggregation", "max", "--aggregation", "probsum")
+    assert made.returncode == 0, made.stderr
+    page.set_viewport_size({"width": 1400, "height": 6400})  # the page scrolls inside Streamlit's own container
+    page.goto(url + "/Results")
+    page.get_by_text("Explain one image").wait_for()
+    page.get_by_text("then declines (significantly worse from 2)").first.wait_for()  # threshold sentence
+    page.get_by_text("6 of 24 images wrong").wait_for()
+    page.wait_for_timeout(1500)
+    assert sorted(chart_legends(page)[1]) == ["blue", "green", "red", "yellow"]
+    gallery = page.locator("[data-testid=stImage] img")
+    assert gallery.count() == 6 + 6 + 1  # misclassified, flipped by 'blue' (red), the explained photo
+    assert all(gallery.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(gallery.count()))
+    page.get_by_text("6 images flipped by 'blue' (red) added to the base name alone").wait_for()
+    page.get_by_role("button", name="Recommend a label set").click()
+    page.get_by_text("Recommended label set (YAML)").wait_for()
+    page.wait_for_timeout(1000)
+    chart = page.locator(".js-plotly-plot").first
+    box = chart.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)  # unified hover: both curves
+    page.wait_for_timeout(500)
+    shot(page, "9-results-names")
+    hover = page.locator(".js-plotly-plot .hoverlayer").first.text_content()
+    assert "· max" in hover and "· probsum" in hover, hover
