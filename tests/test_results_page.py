@@ -89,6 +89,8 @@ def test_the_harmful_name_is_red_the_helpful_green_and_its_flips_are_shown(desig
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most harmful"])] == ["bell", "cloud"]
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most helpful"])] == ["ant"]
     assert names[0] == "ant" and effects.value["gain_added"].iloc[0] == pytest.approx(1 / 6)  # sorted by effect
+    red, green = (tuple(int(figures.HIGHLIGHTS[k][i : i + 2], 16) for i in (1, 3)) for k in ("most harmful", "most helpful"))
+    assert red[0] > red[1] and green[1] > green[0]  # as the caption says: harmful red, helpful green
 
     at.selectbox(key="flip_name").select("bell (bee)").run()
     assert "1 image flipped by 'bell' (bee) added to the base name alone" in captions(at)
