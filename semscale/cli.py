@@ -19,6 +19,7 @@ from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
+from semscale.wording import count
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -236,17 +237,12 @@ def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> No
     left_out = store.rejected(run_id)
     if left_out.empty:
         return
-    print(f"left out {_count(len(left_out), 'file or class', 'files or classes')}:", file=sys.stderr)
+    print(f"left out {count(len(left_out), 'file or class', 'files or classes')}:", file=sys.stderr)
     for row in left_out.head(LEFT_OUT_SHOWN).itertuples():
         print(f"  {row.item}: {row.reason}", file=sys.stderr)
     if len(left_out) > LEFT_OUT_SHOWN:
         print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {_command(results, 'show', run_id, '--rejected')}",
               file=sys.stderr)
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    """'1 image', '2 images': numbers agree with their nouns."""
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def _run_notes(config: RunConfig, labels: dict[str, list[str]] | None, classes: list[str]) -> list[str]:
@@ -282,7 +278,7 @@ def cmd_run(args, store: ResultsStore) -> int:
         engine = Engine(store, _encoder(backend, args.quiet))
         run_id = engine.start(config, dataset, run_id=args.run_id)
         if not args.quiet:
-            print(f"run {run_id}: {_count(len(dataset.samples), 'image')}, {_count(len(dataset.classes), 'class', 'classes')}, "
+            print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "
                   f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
             _print_notes(store, run_id)
             for note in notes:
@@ -377,7 +373,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
 def cmd_show(args, store: ResultsStore) -> int:
     if args.rejected:
         left_out = store.rejected(store.run(args.run_id).run_id)
-        print(f"left out {_count(len(left_out), 'file or class', 'files or classes')}"
+        print(f"left out {count(len(left_out), 'file or class', 'files or classes')}"
               + (":" if len(left_out) else ""))
         for row in left_out.itertuples():
             print(f"  {row.item}: {row.reason}")
@@ -516,7 +512,7 @@ def cmd_labels(args, store: ResultsStore | None = None) -> int:
     labels.save(args.out)
     for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
-    print(f"wrote {_count(len(labels.names), 'class', 'classes')}, up to {_count(labels.max_names, 'name')} each, to {args.out}")
+    print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, to {args.out}")
     return 0
 
 

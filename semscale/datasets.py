@@ -77,6 +77,26 @@ class Dataset:
             return _printable(sample.path.name)
 
 
+def undecodable(ds: Dataset, progress=None) -> list[Rejected]:
+    """The images that do not decode, with the reason a run would give, found by decoding each
+    once (listing never decodes, so only this or a run finds them). `progress(done, total)` is
+    called as it goes."""
+    from semscale.images import ImageRejected, decode
+
+    bad: list[Rejected] = []
+    for i, sample in enumerate(ds.samples):
+        shown = ds.display_name(sample)
+        try:
+            decode(sample.read(), shown)
+        except ImageRejected as exc:
+            bad.append(Rejected(shown, str(exc).split(": ", 1)[-1]))
+        except OSError as exc:
+            bad.append(Rejected(shown, f"cannot be read ({exc.strerror})"))
+        if progress:
+            progress(i + 1, len(ds.samples))
+    return bad
+
+
 def clean_class_name(raw: str) -> str:
     """Folder name -> class name: 'golden_retriever' -> 'golden retriever', '02_cat' kept as is."""
     return normalize_name(unicodedata.normalize("NFC", raw).replace("-", "-"))
