@@ -441,10 +441,18 @@ def cmd_recommend(args, store: ResultsStore) -> int:
     print(recommend.format_recommendation(rec))
     rec.label_set().save(args.out)
     config = store.run(args.run_id).config
-    model = ["--model", config["backend"]["model"]] if config.get("backend", {}).get("model") else []
     print(f"wrote {args.out}; try it: "
-          f"{_command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *model)}")
+          f"{_command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
     return 0
+
+
+def _backend_words(config: dict) -> list[str]:
+    """The options that give a new run the same backend as the run `config` was stored with."""
+    saved = config.get("backend") or {}
+    if saved.get("server"):
+        return ["--server", saved["server"]]  # a server serves its own model
+    return (["--local", saved["model_dir"]] if saved.get("model_dir") else []) + \
+        (["--model", saved["model"]] if saved.get("model") else [])
 
 
 def cmd_explain(args, store: ResultsStore) -> int:

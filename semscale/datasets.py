@@ -332,10 +332,7 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     dest = (cache or paths.data_home() / "zips") / digest
     if not (dest / ".complete").exists():
         shutil.rmtree(dest, ignore_errors=True)
-        try:
-            rejected = extract_zip(data, dest)
-        except SemscaleError as exc:
-            raise SemscaleError(f"zip {label}: {exc}") from None
+        rejected = extract_zip(data, dest)
         (dest / NOTES).write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
         (dest / ".complete").touch()
     root = dest
