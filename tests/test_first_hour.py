@@ -214,6 +214,27 @@ def test_hub_probe_tells_a_listening_hub_from_a_closed_port(monkeypatch, tmp_pat
     assert "not cached" in health.model_start(settings.Backend(server=None))
 
 
+def test_first_run_fetches_the_model_from_the_hub_with_a_progress_bar(tmp_path, colour_dir, model_dir):
+    """The tiny model served as the two Qdrant repos by a hub stand-in on loopback (HF_ENDPOINT),
+    sent slowly: the CLI shows bytes and rate while fastembed fetches, then runs on what it fetched."""
+    from fakehub import FakeHub
+
+    repos = {"Qdrant/clip-ViT-B-32-vision": model_dir / "vision", "Qdrant/clip-ViT-B-32-text": model_dir / "text"}
+    env = {k: v for k, v in os.environ.items() if k != "SEMSCALE_MODEL_DIR"}
+    env |= {"FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    with FakeHub(repos, chunk=256, pause=0.05) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        first = subprocess.run([sys.executable, "-m", "semscale", "run", "--dataset", str(colour_dir), "--results",
+                                str(tmp_path / "r.duckdb")], capture_output=True, text=True, env=env, timeout=300)
+        assert first.returncode == 0, first.stderr
+        assert "fetching the model once" in first.stderr and "B/s" in first.stderr, first.stderr
+        assert any(r.startswith("GET /Qdrant/clip-ViT-B-32-text/resolve/") for r in hub.requests)
+        assert "accuracy" in first.stdout
+        again = subprocess.run([sys.executable, "-m", "semscale", "run", "--dataset", str(colour_dir), "--results",
+                                str(tmp_path / "r.duckdb")], capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and "fetching the model once" not in again.stderr, again.stderr
+
+
 def test_download_progress_counts_the_bytes_arriving_in_the_cache(monkeypatch, tmp_path):
     """fastembed writes the hub's files under models--ORG--NAME/blobs as they arrive; the bar reads them."""
     monkeypatch.setenv("FASTEMBED_CACHE_PATH", str(tmp_path))
