@@ -9,17 +9,17 @@ then names the three ways out. `Download` reports how far a fetch has come.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from semscale.errors import SemscaleError
 from semscale.settings import Backend
 
-HUB_TIMEOUT = 2.0  # seconds for the hub's TCP handshake: a reachable hub answers in well under 1 s
+HUB_TIMEOUT = 2.0  # seconds for the hub's answer: a reachable hub answers in well under 1 s
 
 
 @dataclass(frozen=True)
@@ -59,21 +59,24 @@ def hub_url() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
-def hub_unreachable(timeout: float = HUB_TIMEOUT) -> str | None:
-    """None when a TCP connection to the hub opens within `timeout` seconds, else why not.
+def hub_unreachable(repo: str, timeout: float = HUB_TIMEOUT) -> str | None:
+    """None when the hub's model API answers for `repo` (HTTP 200) within `timeout` seconds, else why not.
 
-    The probe runs on a daemon thread so a slow name lookup (which ignores socket timeouts)
-    cannot hold the caller either."""
-    url = urlparse(hub_url())
-    port = url.port or (443 if url.scheme == "https" else 80)
+    An open TCP connection proves little (proxies and sandboxes accept any), so the probe asks what
+    fastembed asks first. It runs on a daemon thread, so a slow name lookup (which ignores the
+    timeout) cannot hold the caller either."""
+    url = f"{hub_url()}/api/models/{repo}"
     answer: list[str | None] = []
 
     def probe() -> None:
         try:
-            socket.create_connection((url.hostname or "", port), timeout=timeout).close()
-            answer.append(None)
-        except OSError as exc:
-            answer.append(exc.strerror or str(exc) or type(exc).__name__)
+            with urllib.request.urlopen(url, timeout=timeout) as resp:
+                answer.append(None if resp.status == 200 else f"HTTP {resp.status}")
+        except urllib.error.HTTPError as exc:
+            answer.append(f"HTTP {exc.code}")
+        except (OSError, ValueError) as exc:
+            cause = getattr(exc, "reason", exc)
+            answer.append(getattr(cause, "strerror", None) or str(cause) or type(cause).__name__)
 
     thread = threading.Thread(target=probe, daemon=True, name="hub probe")
     thread.start()
@@ -96,7 +99,7 @@ def model_start(backend: Backend) -> str | None:
     spec = _embedded(backend)
     if spec is None or spec.cached():
         return None
-    reason = hub_unreachable()
+    reason = hub_unreachable(spec.descriptions()[0].sources.hf)
     if reason is None:
         return None
     return (f"the model {spec.name} is not cached and no hub is reachable ({hub_url()}: {reason}). Three ways out: "

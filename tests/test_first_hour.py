@@ -173,44 +173,61 @@ def test_offline_home_page_answers_within_5_seconds(tmp_path, monkeypatch):
     assert not any(ch in line for ch in "🟢🔴")
 
 
-def test_a_slow_backend_check_never_holds_the_page(tmp_path, monkeypatch, model_dir):
-    """A server that accepts connections and never answers: the page shows "starting" after about
-    1.5 s instead of waiting for the check, and Start says why it is disabled."""
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen()
+def silent_server() -> socket.socket:
+    """Accepts connections and never answers, like a hung CLIP server."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_a_slow_backend_check_never_holds_the_page(tmp_path, monkeypatch):
+    """A CLIP server that never answers: the page shows "starting" after the 1.5 s wait instead of
+    waiting for the check, and Start says why it is disabled. The first page run also pays for
+    cold imports, so the time is taken on a second session with a second hung server."""
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    monkeypatch.chdir(ROOT)
+    root = make_colour_images(tmp_path / "colours", per_class=2)
+    servers = [silent_server(), silent_server()]
     try:
-        monkeypatch.setenv("SEMSCALE_SERVER", f"grpc://127.0.0.1:{silent.getsockname()[1]}")
-        monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
-        monkeypatch.setenv("SEMSCALE_DATA_DIR", str(tmp_path))
-        make_colour_images(tmp_path / "colours", per_class=2)
-        monkeypatch.chdir(ROOT)
-        at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
-        at.session_state["dataset"] = str(tmp_path / "colours")
-        t0 = time.monotonic()
-        at.run()
-        took = time.monotonic() - t0
-        assert not at.exception and took < 4, took
-        assert any(":orange-badge[starting]" in m.value for m in at.markdown)
-        assert "Start is disabled: the CLIP backend is still starting." in [c.value for c in at.caption]
+        for server in servers:
+            monkeypatch.setenv("SEMSCALE_SERVER", f"grpc://127.0.0.1:{server.getsockname()[1]}")
+            at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
+            at.session_state["dataset"] = str(root)
+            t0 = time.monotonic()
+            at.run()
+            took = time.monotonic() - t0
+            assert not at.exception
+            assert any(":orange-badge[starting]" in m.value for m in at.markdown)
+            assert "Start is disabled: the CLIP backend is still starting." in [c.value for c in at.caption]
+        assert took < 3, took
     finally:
-        silent.close()
+        for server in servers:
+            server.close()
 
 
-def test_hub_probe_tells_a_listening_hub_from_a_closed_port(monkeypatch, tmp_path):
-    hub = socket.socket()
-    hub.bind(("127.0.0.1", 0))
-    hub.listen()
-    try:
-        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hub.getsockname()[1]}")
-        monkeypatch.setenv("FASTEMBED_CACHE_PATH", str(tmp_path))
-        monkeypatch.delenv("SEMSCALE_MODEL_DIR", raising=False)
-        assert health.hub_unreachable() is None
+def test_hub_probe_asks_the_model_api_not_just_for_a_connection(monkeypatch, tmp_path, model_dir):
+    from fakehub import FakeHub
+
+    monkeypatch.setenv("FASTEMBED_CACHE_PATH", str(tmp_path))
+    monkeypatch.delenv("SEMSCALE_MODEL_DIR", raising=False)
+    repo = "Qdrant/clip-ViT-B-32-vision"
+    with FakeHub({repo: model_dir / "vision"}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        assert health.hub_unreachable(repo) is None
         assert health.model_start(settings.Backend(server=None)) is None  # fastembed may try: the hub answers
+        assert health.hub_unreachable("Qdrant/no-such-model") == "HTTP 404"
+    mute = socket.socket()  # accepts connections, never answers: a connection alone is not a hub
+    mute.bind(("127.0.0.1", 0))
+    mute.listen()
+    try:
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{mute.getsockname()[1]}")
+        t0 = time.monotonic()
+        assert "timed out" in health.hub_unreachable(repo) and time.monotonic() - t0 < 3
     finally:
-        hub.close()
+        mute.close()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
-    assert "refused" in health.hub_unreachable().lower()
+    assert "refused" in health.hub_unreachable(repo).lower()
     assert "not cached" in health.model_start(settings.Backend(server=None))
 
 
@@ -340,3 +357,18 @@ def test_data_page_lists_every_left_out_file_in_pages_and_finds_undecodable_imag
     tail = at.dataframe[0].value
     assert set(tail["file"]) >= {"red/broken0.jpg", "red/broken1.jpg"}
     assert all("corrupt or truncated" in r for r in tail[tail["file"].str.startswith("red/")]["reason"])
+
+
+def test_run_page_refuses_a_one_class_dataset_with_the_reason(tmp_path, monkeypatch, model_dir):
+    root = make_colour_images(tmp_path / "colours", per_class=2)
+    for other in ("green", "blue", "yellow"):
+        shutil.rmtree(root / other)
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
+    at.session_state["dataset"] = str(root)
+    at.run()
+    assert not at.exception
+    assert any("one class only (red)" in e.value and "at least 2" in e.value for e in at.error)
+    assert not any(b.label == "Start" for b in at.button)
