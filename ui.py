@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
+
 import streamlit as st
 
 from semscale import classnames, datasets, health, paths, settings, synonyms
@@ -26,17 +30,74 @@ def backend() -> settings.Backend:
     return st.session_state["backend"]
 
 
-@st.cache_data(ttl=15, show_spinner="Checking the CLIP backend ...")
-def _status(b: settings.Backend) -> health.Health:
-    return health.check(b)
+HEALTH_WAIT = 1.5  # s a page waits for a backend check before it shows "starting" and goes on
+HEALTH_TTL = 15.0  # s a finished check is trusted; a newer one then runs while the old answer is shown
 
 
-def backend_badge() -> health.Health:
-    """A coloured dot and one line naming the backend; reports what the health check found."""
-    status = _status(backend())
-    dot = "🟢" if status.ok else "🔴"
-    st.markdown(f"{dot} **CLIP backend:** {status.summary}")
+class _Check:
+    """One `health.check` on a daemon thread (loading a model, or a first download, takes long),
+    with the fetch's progress when the embedded model is being downloaded."""
+
+    def __init__(self, b: settings.Backend):
+        self.result: health.Health | None = None
+        self.finished = 0.0
+        self.download = health.Download(b)
+        self._thread = threading.Thread(target=self._run, args=(b,), daemon=True, name="backend check")
+        self._thread.start()
+
+    def _run(self, b: settings.Backend) -> None:
+        try:
+            self.result = health.check(b)
+        except Exception as exc:  # the page must always get an answer
+            self.result = health.Health(False, f"the backend check failed: {exc}", reason=str(exc))
+        self.finished = time.monotonic()
+
+    def wait(self, seconds: float) -> health.Health | None:
+        self._thread.join(seconds)
+        return self.result
+
+
+@st.cache_resource
+def _checks() -> dict:
+    """Checks of this server process by backend and model environment: shared by every session,
+    so one download serves all."""
+    return {}
+
+
+def _check(b: settings.Backend) -> tuple[_Check, health.Health | None]:
+    """The backend's current check and the best answer now: its own, else the previous one's."""
+    key = (b, *(os.environ.get(v) for v in ("SEMSCALE_MODEL_DIR", "FASTEMBED_CACHE_PATH", "HF_ENDPOINT")))
+    checks = _checks()
+    previous = checks.get(key)
+    if previous is None or (previous.result is not None and time.monotonic() - previous.finished > HEALTH_TTL):
+        checks[key] = _Check(b)
+    current = checks[key]
+    return current, current.wait(HEALTH_WAIT) or (previous.result if previous else None)
+
+
+def backend_badge() -> health.Health | None:
+    """A coloured badge and one line naming the backend (no emoji: they need a colour font);
+    None while the check still runs, shown as "starting" with the model download's progress."""
+    check, status = _check(backend())
+    if status is None:
+        _starting(check)
+        return None
+    colour, word = ("green", "ready") if status.ok else ("red", "not ready")
+    st.markdown(f":{colour}-badge[{word}] **CLIP backend:** {status.summary}")
     return status
+
+
+@st.fragment(run_every=1.0)
+def _starting(check: _Check) -> None:
+    """Re-drawn every second until the check is done, then the whole page runs again with its answer."""
+    if check.result is not None:
+        st.rerun()
+    got, rate = check.download.sample()
+    st.markdown(":orange-badge[starting] **CLIP backend:** starting the model ...")
+    if got and check.download.total:
+        st.progress(min(got / check.download.total, 1.0),
+                    text=f"fetching the model once: {got / 1e6:,.0f} of about {check.download.total / 1e6:,.0f} MB "
+                         f"({rate / 1e6:,.1f} MB/s)")
 
 
 # --- the dataset chosen on the Data page -------------------------------------------------------

@@ -8,8 +8,10 @@ import streamlit as st
 import ui
 from semscale import datasets
 from semscale.errors import SemscaleError
+from semscale.wording import count
 
 st.set_page_config(page_title="semscale · Data", page_icon="🗂️", layout="wide")
+LEFT_OUT_PAGE = 50  # rows of the left-out table per page
 st.title("Data")
 
 source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images with labels", "Folder or CSV on this machine"],
@@ -33,9 +35,10 @@ elif source == "Zip of class folders":
     upload = st.file_uploader("A .zip with one folder of images per class", key="zip_upload")
     if upload is not None:
         try:
-            ds = datasets.from_zip(upload.getvalue(), name=upload.name.rsplit(".", 1)[0])
-            use(str(ds.root))
-            st.success(f"Unpacked {len(ds.samples)} images in {len(ds.classes)} classes.")
+            kept = datasets.save_upload(upload.getvalue(), upload.name)  # named as the user named it
+            ds = datasets.from_zip(kept)
+            use(str(kept))
+            st.success(f"Unpacked {count(len(ds.samples), 'image')} in {count(len(ds.classes), 'class', 'classes')}.")
         except SemscaleError as exc:
             st.error(f"{upload.name}: {exc}")
 
@@ -50,7 +53,7 @@ elif source == "Images with labels":
             try:
                 ds = datasets.from_uploads(triples)
                 use(str(ds.root))
-                st.success(f"Stored {len(ds.samples)} images in {len(ds.classes)} classes.")
+                st.success(f"Stored {count(len(ds.samples), 'image')} in {count(len(ds.classes), 'class', 'classes')}.")
                 for r in ds.rejected:
                     st.warning(str(r))
             except SemscaleError as exc:
@@ -69,18 +72,34 @@ st.divider()
 ds = ui.current_dataset()
 if ds is not None:
     counts = ds.counts()
-    st.subheader(f"{ds.name}: {len(ds.samples)} images, {len(counts)} classes")
+    st.subheader(f"{ds.name}: {count(len(ds.samples), 'image')}, {count(len(counts), 'class', 'classes')}")
     st.bar_chart(pd.Series(counts, name="images"), horizontal=True, height=max(200, 28 * len(counts)))
-    if ds.rejected:
-        with st.expander(f"{len(ds.rejected)} files or classes left out", expanded=True):
-            st.dataframe(pd.DataFrame([{"file": r.item, "reason": r.reason} for r in ds.rejected]),
+    checked = st.session_state.setdefault("undecodable", {})
+    spec = st.session_state["dataset"]
+    if spec not in checked:
+        st.caption("Listing reads no pixels: an image that does not decode is left out when a run reaches it.")
+        if st.button("Check that every image decodes"):
+            bar = st.progress(0.0, text="Decoding ...")
+            checked[spec] = datasets.undecodable(
+                ds, lambda done, total: bar.progress(done / total, text=f"Decoding {done:,} of {total:,} ..."))
+            bar.empty()
+    left_out = ds.rejected + checked.get(spec, [])
+    if left_out:
+        with st.expander(f"{count(len(left_out), 'file or class', 'files or classes')} left out", expanded=True):
+            pages = -(-len(left_out) // LEFT_OUT_PAGE)
+            first = (st.number_input(f"Page (of {pages})", 1, pages, 1, key="left_out_page") - 1) * LEFT_OUT_PAGE \
+                if pages > 1 else 0
+            shown = left_out[first:first + LEFT_OUT_PAGE]
+            st.dataframe(pd.DataFrame([{"file": r.item, "reason": r.reason} for r in shown]),
                          hide_index=True, use_container_width=True)
+            if pages > 1:
+                st.caption(f"{first + 1:,}-{first + len(shown):,} of {len(left_out):,}")
     st.subheader("Thumbnails")
     by_class: dict[str, list] = {}
     for s in ds.samples:
         by_class.setdefault(s.label, []).append(s)
     for label, samples in by_class.items():
-        st.markdown(f"**{label}** · {len(samples)} images")
+        st.markdown(f"**{label}** · {count(len(samples), 'image')}")
         cols = st.columns(8)
         for col, sample in zip(cols, samples[:8]):
             try:

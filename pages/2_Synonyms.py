@@ -10,6 +10,7 @@ import ui
 from semscale import synonyms, wordnet
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet, normalize_name
+from semscale.wording import count
 
 st.set_page_config(page_title="semscale · Synonyms", page_icon="🏷️", layout="wide")
 st.title("Synonyms")
@@ -103,7 +104,7 @@ try:
     if cleaned.warnings:
         for w in cleaned.warnings:
             st.warning(w)
-    st.caption(f"{len(cleaned.names)} classes, up to {cleaned.max_names} names each.")
+    st.caption(f"{count(len(cleaned.names), 'class', 'classes')}, up to {count(cleaned.max_names, 'name')} each.")
     st.download_button("Save as YAML", yaml.safe_dump(cleaned.to_dict(), allow_unicode=True, sort_keys=False),
                        file_name=f"{ds.name}-labels.yaml", mime="text/yaml")
 except SemscaleError as exc:

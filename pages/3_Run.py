@@ -12,6 +12,7 @@ from semscale import analysis, figures, jobs, models, presets, schedule, setting
 from semscale.engine import RunConfig, template_error
 from semscale.errors import SemscaleError
 from semscale.scoring import AGGREGATIONS
+from semscale.wording import count
 
 st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
 st.title("Run")
@@ -64,8 +65,11 @@ if ds is not None:
             st.error(str(exc))
     names = ui.labels_for(ds)
     max_names = max(len(v) for v in names.values())
-    st.caption(f"Dataset **{ds.name}**: {len(ds.samples)} images, {len(names)} classes, up to {max_names} names "
-               "per class (edit them on the Synonyms page).")
+    st.caption(f"Dataset **{ds.name}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
+               f"up to {count(max_names, 'name')} per class (edit them on the Synonyms page).")
+    if max_names == 1:
+        st.info("Every class has one name, so the curve has one point. Give the classes more names on the "
+                "**Synonyms** page (the paper or WordNet scheme generates them).")
     c1, c2, c3 = st.columns(3)
     preset = presets.PRESETS["paper"]
     if paper:
@@ -93,6 +97,8 @@ if ds is not None:
     try:
         levels = schedule.parse(spec, max_names)
         c1.caption(f"Levels: {', '.join(map(str, levels))}")
+        if cut := schedule.cut_note(spec, max_names):
+            c1.warning(cut[0].upper() + cut[1:] + ".")
     except SemscaleError as exc:
         c1.error(str(exc))
         levels = None
@@ -100,12 +106,19 @@ if ds is not None:
         settings_preview = ui.run_config(ds, **{"schedule": spec, "aggregations": aggs, "preset": preset.name,
                                               "image_prep": preset.image_prep})
         c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
-    ready = bool(aggs) and levels is not None and health.ok and not bad_templates
     if not aggs:
         c2.error("Choose at least one aggregation.")
-    if bad_templates:
-        st.caption("Start is disabled until every prompt template has exactly one plain {} for the name.")
-    if st.button("Start", type="primary", disabled=not ready):
+    blockers = [why for blocked, why in (
+        (not aggs, "choose at least one aggregation"),
+        (levels is None, "the schedule is not valid (see above)"),
+        (bool(bad_templates), "every prompt template needs exactly one plain {} for the name"),
+        (health is None, "the CLIP backend is still starting"),
+        (health is not None and not health.ok, "the CLIP backend is not ready (open CLIP backend above)"),
+    ) if blocked]
+    start, why = st.columns([1, 6], vertical_alignment="center")
+    if blockers:
+        why.caption("Start is disabled: " + "; ".join(blockers) + ".")
+    if start.button("Start", type="primary", disabled=bool(blockers)):
         try:
             config = ui.run_config(ds, schedule=spec, aggregations=aggs, templates=template_lines,
                                    repeats=int(repeats), seed=int(seed))

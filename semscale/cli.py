@@ -10,13 +10,16 @@ import signal
 import sys
 from pathlib import Path
 
-from semscale import analysis, datasets, health, paths, presets, settings, synonyms
+import numpy as np
+
+from semscale import analysis, datasets, health, paths, presets, schedule, settings, synonyms
 from semscale.engine import Engine, Progress, RunConfig, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
+from semscale.wording import count
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -37,12 +40,28 @@ def _add_model(p: argparse.ArgumentParser, repeatable: bool) -> None:
                         f"{models.DEFAULT_MODEL})" + ("; repeat it to run the same experiment on several" if repeatable else ""))
 
 
-def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="semscale", description="Semantic scaling of CLIP zero-shot labels.")
-    ap.add_argument("--results", default=None, help=f"DuckDB results file (default $SEMSCALE_RESULTS or {paths.DEFAULT_RESULTS})")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _global_options(top: bool) -> argparse.ArgumentParser:
+    """--results and --quiet, accepted before or after the command: the subcommands' copies have no
+    default, so a value given before the command is kept unless one is given after it."""
+    g = argparse.ArgumentParser(add_help=False)
+    unset = {} if top else {"default": argparse.SUPPRESS}
+    g.add_argument("--results", **({"default": None} | unset),
+                   help=f"DuckDB results file (default $SEMSCALE_RESULTS or {paths.DEFAULT_RESULTS})")
+    g.add_argument("--quiet", "-q", action="store_true", **({"default": False} | unset),
+                   help="no progress bar, notes or lists of left-out files; errors and results only")
+    return g
 
-    run = sub.add_parser("run", help="run a scaling experiment")
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="semscale", description="Semantic scaling of CLIP zero-shot labels.",
+                                 parents=[_global_options(top=True)])
+    sub = ap.add_subparsers(dest="command", required=True)
+    common = _global_options(top=False)
+
+    def command(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)  # every command takes the global options
+
+    run = command("run", help="run a scaling experiment")
     run.add_argument("--dataset", help=f"built-in name ({', '.join(datasets.BUILTINS)}), folder, .zip or .csv")
     run.add_argument("--labels", help="YAML/JSON label set (class: [names...])")
     run.add_argument("--preset", choices=list(presets.PRESETS),
@@ -60,53 +79,56 @@ def parser() -> argparse.ArgumentParser:
     _add_backend(run)
     _add_model(run, repeatable=True)
 
-    res = sub.add_parser("resume", help="finish an interrupted run")
+    res = command("resume", help="finish an interrupted run")
     res.add_argument("run_id")
     _add_backend(res)
     _add_model(res, repeatable=False)
 
-    sub.add_parser("list", help="list runs")
-    show = sub.add_parser("show", help="accuracy per level of one run")
+    command("list", help="list runs")
+    show = command("show", help="accuracy per level of one run")
     show.add_argument("run_id")
-    cmp_ = sub.add_parser("compare", help="two runs (e.g. two models) level by level, with a paired test")
+    show.add_argument("--rejected", action="store_true", help="list every file the run left out, with its reason")
+    cmp_ = command("compare", help="two runs (e.g. two models) level by level, with a paired test")
     cmp_.add_argument("run_a", metavar="RUN_A")
     cmp_.add_argument("run_b", metavar="RUN_B")
 
-    nam = sub.add_parser("names", help="which names help and which hurt: each name added alone and removed")
+    nam = command("names", help="which names help and which hurt: each name added alone and removed")
     nam.add_argument("run_id")
     nam.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
     nam.add_argument("--flips", nargs=2, metavar=("CLASS", "NAME"), help="list the images this name flips")
     nam.add_argument("--mode", choices=("added", "removed"), default="added", help="with --flips (default added)")
 
-    rec = sub.add_parser("recommend", help="choose each class's names by cross-validation; write them as YAML")
+    rec = command("recommend", help="choose each class's names by cross-validation; write them as YAML")
     rec.add_argument("run_id")
     rec.add_argument("--out", required=True, help="YAML label file to write (use it with run --labels)")
     rec.add_argument("--folds", type=int, default=5)
     rec.add_argument("--seed", type=int, default=0)
     rec.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
 
-    why = sub.add_parser("explain", help="one image level by level: its top names and where the prediction flips")
+    why = command("explain", help="one image level by level: its top names and where the prediction flips")
     why.add_argument("run_id")
     why.add_argument("image", help="image number, its name as shown (class/file.jpg) or its path")
     why.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
     why.add_argument("--top", type=int, default=5, help="names shown per level (default 5)")
 
-    exp = sub.add_parser("export", help="write a run's points and predictions as CSV")
+    exp = command("export", help="write a run's points and predictions as CSV or Parquet")
     exp.add_argument("run_id")
-    exp.add_argument("--csv", action="store_true", required=True, help="CSV output (the only format so far)")
-    exp.add_argument("--out", default=".", help="folder for <run>-points.csv and <run>-predictions.csv")
+    fmt = exp.add_mutually_exclusive_group(required=True)
+    for name, (_, help_) in EXPORTS.items():
+        fmt.add_argument(f"--{name}", dest="format", action="store_const", const=name, help=help_)
+    exp.add_argument("--out", default=".", help="folder for <run>-points.<ext> and <run>-predictions.<ext>")
 
-    rep = sub.add_parser("report", help="write figures (PNG) and a Markdown summary of runs")
+    rep = command("report", help="write figures (PNG) and a Markdown summary of runs")
     rep.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     rep.add_argument("--out", required=True, help="folder for report.md and the figures")
 
-    lab = sub.add_parser("labels", help="write a generated label set for a dataset")
+    lab = command("labels", help="write a generated label set for a dataset")
     lab.add_argument("dataset")
     lab.add_argument("--scheme", choices=synonyms.SCHEMES, default="paper")
     lab.add_argument("--domain", help="the paper scheme's domain word D (default: WordNet's shared category)")
     lab.add_argument("--out", required=True, help="YAML file to write")
 
-    srv = sub.add_parser("serve", help="serve the local CLIP model to clip-as-service clients (a Jina Flow)")
+    srv = command("serve", help="serve the local CLIP model to clip-as-service clients (a Jina Flow)")
     srv.add_argument("--port", type=int, default=51000)
     srv.add_argument("--protocol", choices=("grpc", "http", "websocket"), default="grpc")
     srv.add_argument("--replicas", type=int, default=1, help="copies of the model behind the gateway")
@@ -117,12 +139,12 @@ def parser() -> argparse.ArgumentParser:
     srv.add_argument("--allow-remote-uris", action="store_true", dest="allow_remote_uris",
                      help="fetch http(s) image URIs clients send (public addresses only, no redirects, 20 MB)")
 
-    png = sub.add_parser("ping", help="does a CLIP server answer, and with which model?")
+    png = command("ping", help="does a CLIP server answer, and with which model?")
     png.add_argument("url", help="e.g. grpc://127.0.0.1:51000 or grpcs://host:port")
     png.add_argument("--token", help="access token (or $SEMSCALE_TOKEN, or [clip] token in .streamlit/secrets.toml)")
     png.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
 
-    sub.add_parser("models", help="list the registry's models, their sizes and licences, and which are cached")
+    command("models", help="list the registry's models, their sizes and licences, and which are cached")
     return ap
 
 
@@ -202,14 +224,36 @@ def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | No
     config.name_notes = list(generated.notes)
 
 
-def _print_warnings(store: ResultsStore, run_id: str) -> None:
+LEFT_OUT_SHOWN = 10  # left-out files printed after a run; `show RUN_ID --rejected` lists all
+
+
+def _print_notes(store: ResultsStore, run_id: str) -> None:
     for note in store.notes(run_id):
         print(f"note: {note}", file=sys.stderr)
+
+
+def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> None:
+    """How many files the run left out (at listing or decoding), the first few with their reasons."""
     left_out = store.rejected(run_id)
-    for row in left_out.head(20).itertuples():
-        print(f"left out: {row.item}: {row.reason}", file=sys.stderr)
-    if len(left_out) > 20:
-        print(f"left out: ... and {len(left_out) - 20} more (python -m semscale show {run_id})", file=sys.stderr)
+    if left_out.empty:
+        return
+    print(f"left out {count(len(left_out), 'file or class', 'files or classes')}:", file=sys.stderr)
+    for row in left_out.head(LEFT_OUT_SHOWN).itertuples():
+        print(f"  {row.item}: {row.reason}", file=sys.stderr)
+    if len(left_out) > LEFT_OUT_SHOWN:
+        print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {_command(results, 'show', run_id, '--rejected')}",
+              file=sys.stderr)
+
+
+def _run_notes(config: RunConfig, labels: dict[str, list[str]] | None, classes: list[str]) -> list[str]:
+    """What the user should know before the run: a schedule cut to the longest name list, or a
+    one-point curve because every class has one name."""
+    lengths = [len(v) for v in (labels or {}).values()] or [1] * len(classes)
+    notes = [n for n in [schedule.cut_note(config.schedule, max(lengths))] if n]
+    if max(lengths) == 1:
+        notes.append("every class has one name, so the curve has one point; give more names with --scheme paper, "
+                     "--scheme wordnet or --labels FILE (or on the dashboard's Synonyms page)")
+    return notes
 
 
 def cmd_run(args, store: ResultsStore) -> int:
@@ -227,47 +271,82 @@ def cmd_run(args, store: ResultsStore) -> int:
         status = health.check(backends[0], ask_model=False, timeout=backends[0].timeout)
         if not status.ok:
             raise SemscaleError(f"CLIP server {backends[0].server} does not answer: {status.reason}")
+    notes = _run_notes(config, config.labels, dataset.classes)
     code = 0
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
-        engine = Engine(store, backend.encoder())
+        engine = Engine(store, _encoder(backend, args.quiet))
         run_id = engine.start(config, dataset, run_id=args.run_id)
-        print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes, "
-              f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
-        _print_warnings(store, run_id)
-        code = max(code, _process(engine, store, run_id, args.results))
+        if not args.quiet:
+            print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "
+                  f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
+            _print_notes(store, run_id)
+            for note in notes:
+                print(f"note: {note}", file=sys.stderr)
+        code = max(code, _process(engine, store, run_id, args.results, args.quiet))
     return code
+
+
+def _encoder(backend: settings.Backend, quiet: bool):
+    """The backend's encoder. An embedded model that is neither cached nor fetchable is refused
+    within seconds, with the ways out (`health.model_start`); one being fetched shows a byte bar."""
+    blocked = health.model_start(backend)
+    if blocked:
+        raise SemscaleError(blocked)
+    bar = None
+
+    def show(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc="fetching the model once", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    stop = None if quiet else health.fetch_progress(backend, show)
+    try:
+        return backend.encoder()
+    finally:
+        if stop is not None:
+            stop.set()
+        if bar is not None:
+            bar.close()
+
+
+def _program() -> str:
+    """How this process was started: `semscale` (the installed command) or `python -m semscale`."""
+    return "semscale" if Path(sys.argv[0]).name == "semscale" else "python -m semscale"
 
 
 def _command(results: str | None, *words: str) -> str:
     """A command to paste as is: it names the results file whenever the user named one."""
-    return " ".join(["python -m semscale"] + (["--results", shlex.quote(results)] if results else [])
+    return " ".join([_program()] + (["--results", shlex.quote(results)] if results else [])
                     + [shlex.quote(w) for w in words])
 
 
-def _process(engine: Engine, store: ResultsStore, run_id: str, results: str | None) -> int:
+def _process(engine: Engine, store: ResultsStore, run_id: str, results: str | None, quiet: bool = False) -> int:
     stop = _stop_on_sigterm()
-    bar = _Bar()
+    bar = _Bar() if not quiet else None
     try:
         status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
     except RunOwned:
-        bar.close()
         raise  # not this process's run: nothing to resume, main() prints the owner
     except KeyboardInterrupt:
-        bar.close()
         print(f"interrupted; finish it with: {_command(results, 'resume', run_id)}", file=sys.stderr)
         return 130
     except WrongModel as exc:
-        bar.close()
         print(f"error: {exc}\nresume it where its model is served: {_command(results, 'resume', run_id, '--server', 'URL')}",
               file=sys.stderr)
         return 2
     except SemscaleError as exc:
-        bar.close()
         print(f"error: {exc}\nwhat was done is kept; finish it with: {_command(results, 'resume', run_id)}",
               file=sys.stderr)
         return 1
-    bar.close()
+    finally:
+        if bar is not None:
+            bar.close()
+        if not quiet:  # files left out while listing and while decoding, whatever the outcome
+            _print_left_out(store, run_id, results)
     _show(store, run_id)
     return 0 if status == "done" else 3
 
@@ -287,8 +366,20 @@ def cmd_resume(args, store: ResultsStore) -> int:
     for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _backend(args, args.model or saved.get("model")).encoder())
-    return _process(engine, store, info.run_id, args.results)
+    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model")), args.quiet))
+    return _process(engine, store, info.run_id, args.results, args.quiet)
+
+
+def cmd_show(args, store: ResultsStore) -> int:
+    if args.rejected:
+        left_out = store.rejected(store.run(args.run_id).run_id)
+        print(f"left out {count(len(left_out), 'file or class', 'files or classes')}"
+              + (":" if len(left_out) else ""))
+        for row in left_out.itertuples():
+            print(f"  {row.item}: {row.reason}")
+        return 0
+    _show(store, args.run_id)
+    return 0
 
 
 def _show(store: ResultsStore, run_id: str) -> None:
@@ -349,8 +440,19 @@ def cmd_recommend(args, store: ResultsStore) -> int:
     rec = recommend.recommend(run_embeddings.load(store, args.run_id), args.aggregation, args.folds, args.seed)
     print(recommend.format_recommendation(rec))
     rec.label_set().save(args.out)
-    print(f"wrote {args.out}; try it: {_command(args.results, 'run', '--dataset', store.run(args.run_id).config['dataset'], '--labels', args.out)}")
+    config = store.run(args.run_id).config
+    print(f"wrote {args.out}; try it: "
+          f"{_command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
     return 0
+
+
+def _backend_words(config: dict) -> list[str]:
+    """The options that give a new run the same backend as the run `config` was stored with."""
+    saved = config.get("backend") or {}
+    if saved.get("server"):
+        return ["--server", saved["server"]]  # a server serves its own model
+    return (["--local", saved["model_dir"]] if saved.get("model_dir") else []) + \
+        (["--model", saved["model"]] if saved.get("model") else [])
 
 
 def cmd_explain(args, store: ResultsStore) -> int:
@@ -365,7 +467,7 @@ def cmd_report(args, store: ResultsStore) -> int:
     from semscale import report  # matplotlib: loaded only when a report is asked for
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
-    command = "python -m semscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = f"{_program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path = report.write(store, run_ids, args.out, command)
     print(f"wrote {path}")
     return 0
@@ -381,13 +483,31 @@ def cmd_list(args, store: ResultsStore) -> int:
     return 0
 
 
+def _csv(frame, path: Path) -> None:
+    """List columns (top_names, top_sims) as JSON arrays, which any reader can parse back."""
+    lists = [c for c in frame.columns if len(frame) and isinstance(frame[c].iloc[0], (list, tuple, np.ndarray))]
+    frame.assign(**{c: [json.dumps(list(map(_plain, v))) for v in frame[c]] for c in lists}).to_csv(path, index=False)
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+EXPORTS = {  # --FORMAT: (file extension and writer, help)
+    "csv": ((".csv", _csv), "CSV; list columns (top_names, top_sims) as JSON arrays"),
+    "parquet": ((".parquet", lambda frame, path: frame.to_parquet(path, index=False)),
+                "Parquet (pyarrow); list columns stay lists"),
+}
+
+
 def cmd_export(args, store: ResultsStore) -> int:
     info = store.run(args.run_id)
+    (ext, write), _ = EXPORTS[args.format]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    points, preds = out / f"{info.run_id}-points.csv", out / f"{info.run_id}-predictions.csv"
-    store.points(info.run_id).to_csv(points, index=False)
-    store.predictions(info.run_id).to_csv(preds, index=False)
+    points, preds = out / f"{info.run_id}-points{ext}", out / f"{info.run_id}-predictions{ext}"
+    write(store.points(info.run_id), points)
+    write(store.predictions(info.run_id), preds)
     print(f"wrote {points} and {preds}")
     return 0
 
@@ -400,7 +520,7 @@ def cmd_labels(args, store: ResultsStore | None = None) -> int:
     labels.save(args.out)
     for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
-    print(f"wrote {len(labels.names)} classes, up to {labels.max_names} names each, to {args.out}")
+    print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, to {args.out}")
     return 0
 
 
@@ -442,10 +562,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ping(args)
         if args.command == "models":
             return cmd_models(args)
-        store = ResultsStore(args.results or paths.results_path())
+        results = Path(args.results or paths.results_path())
+        if args.command != "run" and not results.exists():  # reading commands never create an empty file
+            raise SemscaleError(f"no results file {results}; name yours with --results FILE (or $SEMSCALE_RESULTS)")
+        store = ResultsStore(results)
         handler = {"run": cmd_run, "resume": cmd_resume, "list": cmd_list, "export": cmd_export, "report": cmd_report,
                    "compare": cmd_compare, "names": cmd_names, "recommend": cmd_recommend, "explain": cmd_explain,
-                   "show": lambda a, s: _show(s, a.run_id) or 0}[args.command]
+                   "show": cmd_show}[args.command]
         return handler(args, store)
     except SemscaleError as exc:
         print(f"error: {exc}", file=sys.stderr)

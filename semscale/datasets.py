@@ -77,6 +77,26 @@ class Dataset:
             return _printable(sample.path.name)
 
 
+def undecodable(ds: Dataset, progress=None) -> list[Rejected]:
+    """The images that do not decode, with the reason a run would give, found by decoding each
+    once (listing never decodes, so only this or a run finds them). `progress(done, total)` is
+    called as it goes."""
+    from semscale.images import ImageRejected, decode
+
+    bad: list[Rejected] = []
+    for i, sample in enumerate(ds.samples):
+        shown = ds.display_name(sample)
+        try:
+            decode(sample.read(), shown)
+        except ImageRejected as exc:
+            bad.append(Rejected(shown, str(exc).split(": ", 1)[-1]))
+        except OSError as exc:
+            bad.append(Rejected(shown, f"cannot be read ({exc.strerror})"))
+        if progress:
+            progress(i + 1, len(ds.samples))
+    return bad
+
+
 def clean_class_name(raw: str) -> str:
     """Folder name -> class name: 'golden_retriever' -> 'golden retriever', '02_cat' kept as is."""
     return normalize_name(unicodedata.normalize("NFC", raw).replace("-", "-"))
@@ -100,6 +120,13 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise SemscaleError(f"dataset folder {root} does not exist")
+    samples, rejected = _scan(root)
+    return _checked(Dataset(name or _printable(root.name), root, samples, rejected), f"folder {root}",
+                    "expected one sub-folder of images per class")
+
+
+def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
+    """The images of a class-per-folder tree and everything left out, with the reasons."""
     samples: list[Sample] = []
     rejected: list[Rejected] = []
     labels: dict[str, str] = {}
@@ -142,9 +169,33 @@ def from_folder(root: str | Path, name: str | None = None) -> Dataset:
     if (root / NOTES).is_file():
         notes = (root / NOTES).read_text(encoding="utf-8").splitlines()
         rejected = [Rejected(*line.split("\t", 1)) for line in notes if "\t" in line] + rejected
-    if not samples:
-        raise SemscaleError(f"no usable images in {root}: expected one sub-folder of images per class")
-    return Dataset(name or _printable(root.name), root, samples, rejected)
+    return samples, rejected
+
+
+def _checked(ds: Dataset, what: str, expected: str, noun: tuple[str, str] = ("entry", "entries")) -> Dataset:
+    """`ds` when it has images of at least two classes; else why not, with what was left out."""
+    if not ds.samples:
+        refused = f"; {summarize(ds.rejected, *noun)}" if ds.rejected else ""
+        raise SemscaleError(f"{what} has no usable images{refused} ({expected})")
+    if len(ds.classes) < 2:
+        raise SemscaleError(f"{what} has images of one class only ({ds.classes[0]}); zero-shot labelling picks "
+                            f"between classes, so it needs at least 2 ({expected})")
+    return ds
+
+
+def summarize(rejected: list[Rejected], one: str = "entry", many: str = "entries") -> str:
+    """How many were refused and why, most common reason first: 'all 500 rows refused: ...'."""
+    reasons: dict[str, int] = {}
+    for r in rejected:
+        reason = r.reason.removesuffix("; skipped")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    ranked = sorted(reasons.items(), key=lambda kv: -kv[1])
+    n = len(rejected)
+    if len(ranked) == 1:
+        return f"{'all ' if n > 1 else ''}{n:,} {many if n > 1 else one} refused: {ranked[0][0]}"
+    shown = "; ".join(f"{k:,} × {reason}" for reason, k in ranked[:3])
+    more = f"; {sum(k for _, k in ranked[3:]):,} for other reasons" if len(ranked) > 3 else ""
+    return f"{n:,} {many} refused: {shown}{more}"
 
 
 def _symlinked_class(folder: Path, folders: list[Path], root: Path) -> str | None:
@@ -189,16 +240,17 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
             continue
         path = (root / row["path"]).resolve()
         if not _inside(path, root):
-            rejected.append(Rejected(where, f"path '{row['path']}' points outside the dataset folder {root}"))
+            rejected.append(Rejected(f"{where} ({row['path']})", "points outside the manifest's folder; "
+                                                                  "paths are read relative to it"))
             continue
         reason = _looks_like_image(path) if path.exists() else "file does not exist"
         if reason:
             rejected.append(Rejected(f"{where} ({row['path']})", reason))
             continue
         samples.append(Sample(path, label))
-    if not samples:
-        raise SemscaleError(f"manifest {manifest} lists no usable images")
-    return Dataset(name or _printable(manifest.stem), root, samples, rejected)
+    return _checked(Dataset(name or _printable(manifest.stem), root, samples, rejected), f"manifest {manifest}",
+                    "a header line path,label, then one row per image, paths relative to the manifest's folder",
+                    ("row", "rows"))
 
 
 def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[Rejected]:
@@ -271,9 +323,12 @@ def _unsafe_member(m: zipfile.ZipInfo) -> str | None:
 
 
 def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path | None = None) -> Dataset:
-    """A zip of class folders (optionally inside one top folder), extracted once into the cache."""
+    """A zip of class folders (optionally inside one top folder), extracted once into the cache.
+
+    Named `name`, else the zip's file name; messages name the zip, never the cache folder."""
     data = archive if isinstance(archive, bytes) else Path(archive).read_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]
+    label = name or (_printable(Path(archive).stem) if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
     dest = (cache or paths.data_home() / "zips") / digest
     if not (dest / ".complete").exists():
         shutil.rmtree(dest, ignore_errors=True)
@@ -285,8 +340,20 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir()):
         root = entries[0]  # zip made by compressing the dataset's top folder
         shutil.copyfile(dest / NOTES, root / NOTES)
-    label = name or (_printable(Path(archive).stem) if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
-    return from_folder(root, label)
+    samples, rejected = _scan(root)
+    return _checked(Dataset(label, root, samples, rejected), f"zip {label}",
+                    "expected one folder of images per class, optionally inside one top folder")
+
+
+def save_upload(data: bytes, filename: str, cache: Path | None = None) -> Path:
+    """Keep an uploaded zip under its own file name (in a folder named by its content), so the
+    dataset it holds is called as the user called it and a CLI run can be pointed at it."""
+    safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "upload.zip"
+    target = (cache or paths.data_home() / "uploaded") / hashlib.sha256(data).hexdigest()[:16] / safe
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return target
 
 
 def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cache: Path | None = None) -> Dataset:
@@ -321,9 +388,9 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-    ds = from_folder(root, name)
-    ds.rejected = rejected + ds.rejected
-    return ds
+    samples, left_out = _scan(root)
+    return _checked(Dataset(name, root, samples, rejected + left_out), "the upload",
+                    "give each image its class", ("file", "files"))
 
 
 # --- built-in datasets -----------------------------------------------------------------------

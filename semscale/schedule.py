@@ -39,6 +39,21 @@ def levels(kind: str, max_names: int, step: int = 1, explicit: list[int] | None 
     return out
 
 
+def cut_note(spec: str, max_names: int) -> str | None:
+    """Why an explicit schedule measures fewer levels than asked: its levels above the longest name
+    list are all measured at the full lists. None when nothing was cut."""
+    try:
+        asked = [int(p) for p in spec.split(",") if p.strip()]
+    except ValueError:
+        return None  # a named schedule (exponential, linear) always stops at the longest list
+    above = sorted({n for n in asked if n > max_names})
+    if not above:
+        return None
+    names = f"{max_names} name{'s' if max_names != 1 else ''}"
+    return (f"level{'s' if len(above) > 1 else ''} {', '.join(map(str, above))} {'were' if len(above) > 1 else 'was'} "
+            f"cut to {max_names}: the longest name list has {names}")
+
+
 def parse(spec: str, max_names: int) -> list[int]:
     """Parse a CLI schedule: 'exponential', 'linear', 'linear:2' or an explicit list '1,2,3,5'."""
     spec = spec.strip().lower()

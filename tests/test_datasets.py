@@ -35,9 +35,9 @@ def test_folder_classes_are_cleaned_and_bad_files_reported(tmp_path):
 
 def test_uploads_are_kept_by_content_and_bad_ones_rejected(tmp_path):
     ds = datasets.from_uploads(
-        [("../../x.png", _png(), "red"), ("b.txt", b"hi", "red"), ("c.png", b"", "red"), ("d.png", _png(), "")],
-        cache=tmp_path)
-    assert len(ds.samples) == 1 and ds.samples[0].path.is_relative_to(tmp_path)
+        [("../../x.png", _png(), "red"), ("b.txt", b"hi", "red"), ("c.png", b"", "red"), ("d.png", _png(), ""),
+         ("e.png", _png(), "blue")], cache=tmp_path)
+    assert len(ds.samples) == 2 and all(s.path.is_relative_to(tmp_path) for s in ds.samples)
     assert len(ds.rejected) == 3
 
 
@@ -56,10 +56,11 @@ def _class(folder, *files):
 def test_symlinked_class_folder_outside_the_root_is_rejected_like_a_symlinked_file(tmp_path):
     root = tmp_path / "set"
     _class(root / "cat", "c.png")
+    _class(root / "owl", "o.png")
     secret = _class(tmp_path / "elsewhere" / "private", "p1.png", "p2.png")
     (root / "dog").symlink_to(secret, target_is_directory=True)
     ds = datasets.from_folder(root)
-    assert ds.counts() == {"cat": 1}
+    assert ds.counts() == {"cat": 1, "owl": 1}
     assert not any(s.path.resolve().is_relative_to(secret) for s in ds.samples)
     assert {r.item: r.reason for r in ds.rejected} == {"dog/": "symlink pointing outside the dataset; class skipped"}
 

@@ -370,7 +370,11 @@ def test_class_folder_with_no_images(data, results, encoder, tmp_path):
     assert sorted(results.run_names(run_id)) == ["blue", "green", "red", "yellow"]
     (tmp_path / "hollow" / "cat").mkdir(parents=True)
     (tmp_path / "hollow" / "dog").mkdir()
-    assert_refused(results, encoder, str(tmp_path / "hollow"), "no usable images in .*hollow")
+    assert_refused(results, encoder, str(tmp_path / "hollow"), "hollow has no usable images; all 2 entries refused: "
+                                                               "class folder has no usable images")
+    (tmp_path / "alone" / "cat").mkdir(parents=True)  # one class: nothing to choose between
+    (tmp_path / "alone" / "cat" / "a.png").write_bytes(save(flat("red"), "PNG"))
+    assert_refused(results, encoder, str(tmp_path / "alone"), r"images of one class only \(cat\).*at least 2")
 
 
 def test_duplicate_class_names_differing_only_in_case(data, results, encoder, tmp_path):
@@ -413,14 +417,16 @@ def test_name_of_5000_characters(data, results, encoder, tmp_path):
     assert reason.startswith("class 'red': a name of 5000 characters was dropped (limit 200)") and len(reason) < 200
 
     # as a class label in a manifest: that line is refused with a short reason, the rest is scored
-    (data / "m.csv").write_text("path,label\nred/red_00.jpg,red\nred/red_01.png," + "x" * 5000 + "\n")
-    run_id = run_and_check(results, encoder, data / "m.csv", 1, {"m.csv line 3": "class name of 5,000 characters"})
-    assert list(results.run_names(run_id)) == ["red"]
+    (data / "m.csv").write_text("path,label\nred/red_00.jpg,red\nred/red_01.png," + "x" * 5000
+                                + "\nblue/blue_00.jpg,blue\n")
+    run_id = run_and_check(results, encoder, data / "m.csv", 2, {"m.csv line 3": "class name of 5,000 characters"})
+    assert list(results.run_names(run_id)) == ["red", "blue"]
     assert all(len(r) < 200 for r in results.rejected(run_id)["reason"])
     # and as the label typed for an upload on the dashboard
     red = (data / "red" / "red_00.jpg").read_bytes()
-    ds = datasets.from_uploads([("a.jpg", red, "x" * 5000), ("b.jpg", red, "red")], cache=tmp_path / "uploads")
-    assert ds.classes == ["red"] and "class name of 5,000 characters" in notes_of(ds)["a.jpg"]
+    ds = datasets.from_uploads([("a.jpg", red, "x" * 5000), ("b.jpg", red, "red"), ("c.jpg", red, "blue")],
+                               cache=tmp_path / "uploads")
+    assert ds.classes == ["blue", "red"] and "class name of 5,000 characters" in notes_of(ds)["a.jpg"]
 
 
 def test_names_with_quotes_semicolons_and_sql_are_stored_verbatim(data, results, encoder, tmp_path):
@@ -513,10 +519,10 @@ def test_csv_manifest_pointing_outside_the_dataset(tmp_path, results, encoder):
                         ",red\n"
                         "green/green_00.jpg,\n", encoding="utf-8")
     run_and_check(results, encoder, manifest, 2, {
-        "m.csv line 4": "path '../outside.png' points outside the dataset folder",
-        "m.csv line 5": "points outside the dataset folder",
-        "m.csv line 6": "path '/etc/passwd' points outside the dataset folder",
-        "m.csv line 7": "path 'link.png' points outside the dataset folder",
+        "m.csv line 4 (../outside.png)": "points outside the manifest's folder; paths are read relative to it",
+        f"m.csv line 5 ({secret})": "points outside the manifest's folder",
+        "m.csv line 6 (/etc/passwd)": "points outside the manifest's folder",
+        "m.csv line 7 (link.png)": "points outside the manifest's folder",
         "m.csv line 8 (missing.png)": "file does not exist",
         "m.csv line 9": "needs both a path and a label",
         "m.csv line 10": "needs both a path and a label"})
@@ -524,4 +530,5 @@ def test_csv_manifest_pointing_outside_the_dataset(tmp_path, results, encoder):
 
     only_outside = imgs / "bad.csv"
     only_outside.write_text("path,label\n../outside.png,red\n/etc/passwd,red\n", encoding="utf-8")
-    assert_refused(results, encoder, str(only_outside), "lists no usable images")
+    assert_refused(results, encoder, str(only_outside), "has no usable images; all 2 rows refused: points outside "
+                                                        "the manifest's folder; paths are read relative to it")

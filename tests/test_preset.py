@@ -89,6 +89,8 @@ def test_paper_image_preparation_is_what_the_model_sees_and_has_its_own_cache_ke
     Image.fromarray(pixels).save(buf, format="PNG")
     (folder / "wide.png").write_bytes(buf.getvalue())
     data = buf.getvalue()
+    (tmp_path / "bands" / "zigzag").mkdir()  # a second class (a data set needs two), listed after the first
+    Image.fromarray(pixels[:, :32]).save(tmp_path / "bands" / "zigzag" / "square.png")
     runs = {prep: Engine(results, encoder).run(RunConfig(dataset=str(tmp_path / "bands"), image_prep=prep))
             for prep in ("clip", "paper")}
     stored = {prep: results.image_hashes(run_id)[0] for prep, run_id in runs.items()}
