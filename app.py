@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from semscale import datasets, jobs, synonyms
+from semscale import datasets, jobs, presets, synonyms
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 
@@ -17,9 +17,10 @@ def home() -> None:
     st.title("semscale: more names, better labels?")
     st.markdown(
         "A CLIP model labels an image by picking the best-matching class name. **Semantic scaling** gives each "
-        "class more names for the same thing (synonyms, size words, a broader term), doubling them step by step: "
-        "1, 2, 4, 8 ... names per class. A prediction counts as right when the top-ranked name belongs to the true "
-        "class, and the accuracy curve shows whether extra names help, plateau or start to hurt."
+        "class more names for the same thing (plurals, size words, a domain word, synonyms), k = 1, 2, 3 ... names "
+        "per class. A prediction counts as right when the top-ranked name belongs to the true class, and the "
+        "accuracy curve shows whether extra names help, plateau or start to hurt. The **paper preset** (Run page) "
+        "is exactly what the study's authors did; everything else is semscale's extension and is labelled so."
     )
 
     ui.backend_badge()
@@ -41,11 +42,12 @@ def home() -> None:
     st.subheader("One-click demo")
     demo = st.selectbox("Built-in dataset", list(datasets.BUILTINS),
                         format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
-    if st.button("Run the paper's scheme on it", type="primary"):
+    if st.button("Run the paper's protocol on it", type="primary"):
         try:
             ds = datasets.load(demo)
-            labels = synonyms.generate(ds.classes, "paper", domain=datasets.BUILTINS[demo].domain).labels
-            config = RunConfig(dataset=demo, labels=labels.names, aggregations=["max", "mean", "probsum"])
+            config = RunConfig(dataset=demo, aggregations=["mean", "probsum"])
+            config.use_names(synonyms.generate(ds.classes, "paper", domain=datasets.BUILTINS[demo].domain), "paper")
+            presets.apply(presets.get("paper"), config)  # max as the authors, mean and probsum beside it
             run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
             st.session_state["watch_run"] = run_id
             st.success(f"Started run {run_id}. Open the Run page to watch its curve grow.")

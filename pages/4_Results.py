@@ -12,7 +12,7 @@ import yaml
 
 import ui
 from semscale import analysis, compare, explain, figures, name_effects, recommend, run_embeddings, threshold
-from semscale.analysis import count
+from semscale.wording import count
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 

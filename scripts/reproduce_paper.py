@@ -33,9 +33,8 @@ def main() -> int:
     run_ids = []
     for name, builtin in datasets.BUILTINS.items():
         ds = datasets.load(name)
-        names = synonyms.generate(ds.classes, preset.scheme, domain=builtin.domain)
-        config = RunConfig(dataset=name, labels=names.labels.names, domain=names.domain, class_names=names.display,
-                           senses={c: s.id for c, s in names.senses.items()}, name_notes=names.notes)
+        config = RunConfig(dataset=name)
+        config.use_names(synonyms.generate(ds.classes, preset.scheme, domain=builtin.domain), preset.scheme)
         presets.apply(preset, config)
         run_id = engine.run(config, ds)
         print(f"{name}: run {run_id}", flush=True)

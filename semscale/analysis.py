@@ -57,8 +57,3 @@ def misclassified(predictions: pd.DataFrame, aggregation: str, n_names: int, lab
         p = p[p["label"] == label]
     turn = p.groupby("label", sort=False).cumcount()
     return p.assign(turn=turn).sort_values(["turn", "label", "image_idx"], kind="stable").drop(columns="turn")
-
-
-def count(n: int, noun: str, plural: str | None = None) -> str:
-    """'1 image', '2 images', '1,000 images': the number and its noun agree."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -217,11 +217,8 @@ def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | No
     if config.labels is not None or not scheme:
         return
     builtin = datasets.BUILTINS.get(config.dataset)
-    generated = synonyms.generate(dataset.classes, scheme, domain=config.domain or (builtin.domain if builtin else None))
-    config.labels, config.scheme, config.domain = generated.labels.names, scheme, generated.domain
-    config.class_names = generated.display
-    config.senses = {c: s.id for c, s in generated.senses.items()}
-    config.name_notes = list(generated.notes)
+    config.use_names(synonyms.generate(dataset.classes, scheme, domain=config.domain or (builtin.domain if builtin else None)),
+                     scheme)
 
 
 LEFT_OUT_SHOWN = 10  # left-out files printed after a run; `show RUN_ID --rejected` lists all

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from semscale.analysis import count
+from semscale.wording import count
 from semscale.errors import SemscaleError
 from semscale.stats import mcnemar
 from semscale.store import ResultsStore

@@ -86,6 +86,13 @@ class RunConfig:
     name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
     image_prep: str = "clip"  # a key of semscale.images.PREPARATIONS
 
+    def use_names(self, generated, scheme: str) -> None:
+        """Take a name generator's output (a `semscale.synonyms.Generated` made by `scheme`) as the run's
+        names, with the record of where they came from."""
+        self.labels, self.scheme, self.domain = generated.labels.names, scheme, generated.domain
+        self.class_names, self.name_notes = dict(generated.display), list(generated.notes)
+        self.senses = {c: s.id for c, s in generated.senses.items()}
+
     def validate(self) -> None:
         bad = [a for a in self.aggregations if a not in AGGREGATIONS]
         if bad or not self.aggregations:

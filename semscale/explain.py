@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from semscale import schedule
-from semscale.analysis import count
+from semscale.wording import count
 from semscale.errors import SemscaleError
 from semscale.run_embeddings import RunEmbeddings
 from semscale.scoring import AGGREGATIONS, Candidates, predict_many

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from semscale.analysis import count
+from semscale.wording import count
 from semscale.stats import mcnemar
 
 ALPHA = 0.05

@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import tinyclip
 from conftest import ROOT
-from semscale import analysis, explain, figures, run_embeddings
+from semscale import analysis, explain, figures, run_embeddings, wording
 from semscale.compare import LevelComparison, differences
 from semscale.labels import LabelSet
 from semscale.store import ResultsStore
@@ -231,8 +231,8 @@ def test_misclassified_deals_round_the_true_classes():
 
 
 def test_counts_agree_with_their_nouns():
-    assert [analysis.count(n, "image") for n in (0, 1, 2, 1000)] == ["0 images", "1 image", "2 images", "1,000 images"]
-    assert analysis.count(1, "class", "classes") == "1 class" and analysis.count(3, "class", "classes") == "3 classes"
+    assert [wording.count(n, "image") for n in (0, 1, 2, 1000)] == ["0 images", "1 image", "2 images", "1,000 images"]
+    assert wording.count(1, "class", "classes") == "1 class" and wording.count(3, "class", "classes") == "3 classes"
     one = LevelComparison("max", 0, 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008)
     assert differences([one], "clip", "nomic") == ("differ at p < 0.05 after Holm's adjustment over 1 level: "
                                                    "max 1 name: clip better")
