@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from semscale import analysis, datasets, health, paths, presets, settings, synonyms
-from semscale.engine import Engine, Progress, RunConfig, WrongModel
+from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
@@ -227,7 +227,7 @@ def cmd_run(args, store: ResultsStore) -> int:
         status = health.check(backends[0], ask_model=False, timeout=backends[0].timeout)
         if not status.ok:
             raise SemscaleError(f"CLIP server {backends[0].server} does not answer: {status.reason}")
-    code = 0
+    started = []
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
         engine = Engine(store, backend.encoder())
@@ -235,7 +235,11 @@ def cmd_run(args, store: ResultsStore) -> int:
         print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes, "
               f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
         _print_warnings(store, run_id)
-        code = max(code, _process(engine, store, run_id, args.results))
+        started.append((engine, run_id))
+    # several models read and decode each batch once, each encoding it into its own run and cache
+    code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1], args.results)
+    for _, run_id in started[1:] if code == 0 else []:
+        _show(store, run_id)
     return code
 
 

@@ -29,7 +29,7 @@ from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
                              draft_scale, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_levels
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
@@ -344,12 +344,14 @@ class Engine:
         idx = np.array([r.image_idx for r in batch.rows])
         name_list = list(plan.names.index)
         frames = []
-        for rep, n, cand in plan.levels:
-            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations,
-                                   plan.head)
-                      for start in range(0, len(image_matrix), block)]
+        # every level of every name order from one cosine matrix per block (scoring.predict_levels)
+        blocks = [predict_levels(image_matrix[start : start + block], plan.names.matrix,
+                                 [cand for _, _, cand in plan.levels], plan.aggregations, plan.head)
+                  for start in range(0, len(image_matrix), block)]
+        for level, (rep, n, cand) in enumerate(plan.levels):
             for agg in plan.aggregations:
-                p = Prediction(*(np.concatenate([getattr(b[agg], f.name) for b in blocks]) for f in fields(Prediction)))
+                p = Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in blocks])
+                                 for f in fields(Prediction)))
                 frames.append(pd.DataFrame({
                     "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": batch.hashes,
                     "predicted": [plan.classes[k] for k in p.predicted], "correct": p.predicted == truth,
@@ -408,6 +410,18 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
             engine.store.set_intervals(run_id, bootstrap_intervals(engine.store.predictions(run_id), config.seed))
         engine.store.finish_run(run_id, status)
     return [status] * len(runs)
+
+
+@dataclass
+class Together:
+    """Runs started on several engines, processed in one loop by `process_together`; stands in for
+    an Engine where one run is processed (`process` ignores its run id: the runs share one status)."""
+
+    runs: list[tuple[Engine, str]]
+
+    def process(self, run_id: str | None = None, progress: Callable[[Progress], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> str:
+        return process_together(self.runs, progress, should_stop)[0]
 
 
 def _same_work(config: RunConfig) -> dict:

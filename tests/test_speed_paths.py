@@ -151,3 +151,37 @@ def test_several_models_share_one_decode_and_equal_their_lone_runs(tmp_path, res
         assert results.points(run_id).drop(columns="run_id").equals(alone_store.points(lone_id).drop(columns="run_id"))
         assert results.rejected(run_id)["reason"].tolist() == alone_store.rejected(lone_id)["reason"].tolist()
     assert results.run(ids[0]).model != results.run(ids[1]).model
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["random", "tied"])
+def test_all_levels_from_one_cosine_matrix_equal_each_level_scored_alone(tied):
+    """Lower levels are column subsets of the cosines to every name; each level's predictions must be
+    those of the plain rule on its own columns: first maximal class, stable top names."""
+    from semscale.scoring import AGGREGATIONS, Candidates, _centroids, _scores, normalize, predict_levels
+
+    rng = np.random.default_rng(3)
+    classes, per_class, dim = 7, 5, 8
+    names = normalize(rng.standard_normal((classes * per_class, dim)))
+    images = normalize(rng.standard_normal((300, dim)))
+    if tied:  # repeated names and images on a coarse grid: many exact ties between candidates and classes
+        names = normalize(np.round(names * 2))
+        names[5:10] = names[0:5]
+        images = normalize(np.round(images * 2))
+    order = rng.permutation(per_class)  # a shuffled name order, as repeats make
+    levels = [Candidates.build([[c * per_class + int(j) for j in order[:n]] for c in range(classes)]) for n in (1, 2, 3, 5)]
+    got = predict_levels(images, names, levels, AGGREGATIONS)
+    every = images @ names.T  # one chunk: the same product predict_levels computes
+    for cand, result in zip(levels, got):
+        sims = every[:, cand.rows]
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+        cents = _centroids(names[cand.rows], cand)
+        for agg in AGGREGATIONS:
+            s = _scores(images, sims.copy(), cand, agg, cents)
+            assert np.array_equal(result[agg].predicted, s.argmax(axis=1)), agg
+            best = s[np.arange(len(s)), s.argmax(axis=1)]
+            if agg == "probsum":  # numpy's SIMD exp differs in the last bit with the array's memory alignment
+                assert np.allclose(result[agg].score, best, rtol=3e-7, atol=0)
+            else:
+                assert np.array_equal(result[agg].score, best), agg
+            assert np.array_equal(result[agg].top_rows, cand.rows[top])
+            assert np.array_equal(result[agg].top_sims, np.take_along_axis(sims, top, axis=1))
