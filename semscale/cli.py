@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from semscale import analysis, datasets, health, paths, presets, settings, synonyms
+from semscale import analysis, datasets, health, paths, presets, runqueue, settings, synonyms
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
@@ -231,13 +231,15 @@ def cmd_run(args, store: ResultsStore) -> int:
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
         engine = Engine(store, backend.encoder())
-        run_id = engine.start(config, dataset, run_id=args.run_id)
+        run_id = engine.start(config, dataset, run_id=args.run_id, queued=runqueue.queued())
         print(f"run {run_id}: {len(dataset.samples)} images, {len(dataset.classes)} classes, "
               f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
         _print_warnings(store, run_id)
         started.append((engine, run_id))
     # several models read and decode each batch once, each encoding it into its own run and cache
-    code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1], args.results)
+    with runqueue.turn(store, [run_id for _, run_id in started]) as ready:  # started by the dashboard: wait in line
+        code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1],
+                        args.results) if ready else 3
     for _, run_id in started[1:] if code == 0 else []:
         _show(store, run_id)
     return code

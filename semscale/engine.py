@@ -242,8 +242,10 @@ class Engine:
         self.encoded_texts = 0
         self.decoded_images = 0  # image decodes (a shared loop counts them on its first run's engine)
 
-    def start(self, config: RunConfig, dataset: datasets.Dataset | None = None, run_id: str | None = None) -> str:
-        """Register a run (dataset listing, cleaned label set, levels) and return its id."""
+    def start(self, config: RunConfig, dataset: datasets.Dataset | None = None, run_id: str | None = None,
+              queued: bool = False) -> str:
+        """Register a run (dataset listing, cleaned label set, levels) and return its id; `queued`: as
+        waiting for a slot (semscale.runqueue) until `process` claims it."""
         config.validate()
         dataset = dataset or datasets.load(config.dataset)
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
@@ -264,7 +266,8 @@ class Engine:
         notes = ([(None, r.item, r.reason) for r in dataset.rejected] + [(None, "names", n) for n in config.name_notes]
                  + [(None, "labels", w) for w in labels.warnings])
         rejected = pd.DataFrame(notes, columns=["image_idx", "item", "reason"]).astype({"image_idx": "Int64"})
-        self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected)
+        self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected,
+                              "queued" if queued else "running")
         return run_id
 
     def run(self, config: RunConfig, dataset: datasets.Dataset | None = None,
