@@ -66,10 +66,11 @@ def pick_dataset(page) -> None:
     """Pick DATASET on the Data page and open the Run page (again if the pick had not landed yet)."""
     for _ in range(5):
         page.get_by_role("link", name="Data").click()
+        page.get_by_role("button", name="Use this dataset").wait_for()  # the Data page, not the last one
         page.get_by_test_id("stSelectbox").first.click()
         page.get_by_role("option", name=re.compile(re.escape(DATASET))).click()
         page.get_by_role("button", name="Use this dataset").click()
-        time.sleep(1.0)  # the click's rerun stores the pick in the session
+        time.sleep(2.0)  # the click's rerun stores the pick in the session
         page.get_by_role("link", name="Run", exact=True).click()
         start = page.get_by_role("button", name="Start")
         try:

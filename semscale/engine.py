@@ -444,7 +444,7 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
     total = lanes[0].engine.store.run(lanes[0].run_id).n_images
     position, size = 0, config.batch_size
     with ThreadPoolExecutor(1, thread_name_prefix="semscale-decode") as pool:
-        ahead = _read_batch(lanes, todo.iloc[:size], config, pool, [{} for _ in lanes])
+        ahead = _read_batch(lanes, todo.iloc[:size], config, pool, [{} for _ in lanes]) if len(todo) else None
         while ahead is not None:
             if should_stop and should_stop():
                 ahead.decoded.cancel()

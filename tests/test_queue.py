@@ -113,3 +113,19 @@ def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
     assert store.run(running).status == "running"
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: store.run(other).status == "done", "the waiting run takes the freed slot")
+
+
+def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
+    """B6 at test size: 4 browser sessions press Start at once, 2 runs work at a time; every run
+    finishes identical to a lone run and the pages show places in line (benchmarks/b6_classroom.py)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, B6_SESSIONS="4", SEMSCALE_MAX_RUNS="2", B6_TIMEOUT="400", SEMSCALE_DATA_DIR=str(shared_datasets))
+    out = subprocess.run([sys.executable, "benchmarks/b6_classroom.py"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "4/4 runs identical to a lone run" in out.stdout
+    assert "queued: 1st of" in out.stdout
