@@ -28,7 +28,7 @@ import _common as C
 from semscale import datasets
 from semscale.encoders import LocalEncoder
 from semscale.engine import Engine, RunConfig
-from semscale.images import decode
+from semscale.images import DRAFT_SIDE, decode
 from semscale.store import ResultsStore
 from semscale.synonyms import paper_names
 
@@ -64,7 +64,7 @@ def bare_run(encoder, folders, labels) -> float:
             images = []
             for p in paths[start : start + BATCH]:
                 with open(p, "rb") as fh:
-                    images.append(decode(fh.read(), p.name))
+                    images.append(decode(fh.read(), p.name, DRAFT_SIDE))  # the engine's default decode
             encoder.encode_images(images)
         texts = list(dict.fromkeys(n for ns in names.values() for n in ns))
         encoder.encode_texts(texts)
@@ -77,9 +77,8 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
 
     import semscale.engine as engine_mod
 
-    engine_mod.decode = timer.wrap("decode (PIL, EXIF, RGB)", decode)
+    engine_mod.decode = timer.wrap("  decode (PIL, EXIF, RGB), in the background thread beside encoding", decode)
     engine_mod.content_hash = timer.wrap("content hash (sha256)", engine_mod.content_hash)
-    engine_mod.predict = timer.wrap("scoring: predict()", engine_mod.predict)
     enc = engine.encoder
     enc.encode_images = timer.wrap("encode images", enc.encode_images)
     enc.encode_texts = timer.wrap("encode texts", enc.encode_texts)
@@ -94,7 +93,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
         timer.seconds["_predict_mark"] = 0
         return commit(run_id, model_id, new, predictions, rejected, seconds)
 
-    predict = engine_mod.predict
+    predict = timer.wrap("scoring: predict_levels()", engine_mod.predict_levels)
 
     def predict_marked(*args, **kwargs):
         t = time.perf_counter()
@@ -103,7 +102,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
         finally:
             timer.seconds["_predict_mark"] = timer.seconds.get("_predict_mark", 0) + time.perf_counter() - t
 
-    engine_mod.predict = predict_marked
+    engine_mod.predict_levels = predict_marked
     store.commit_batch = timer.wrap("DuckDB: commit_batch (predictions, points, embeddings)", commit_batch)
     store.get_embeddings = timer.wrap("DuckDB: embedding cache lookup", store.get_embeddings)
     store.put_embeddings = timer.wrap("DuckDB: text embedding writes", store.put_embeddings)

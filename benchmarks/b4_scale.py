@@ -1,9 +1,19 @@
 """B4: scale. 100,000 images x 1,000 classes x 16 names, synthetic CLIP-sized embeddings.
 
 Scores every level of an exponential sweep (1, 2, 4, 8, 16 names per class, i.e. 1,000 to 16,000
-candidates) with all three aggregations through `semscale.scoring.predict`, one call per level and
-aggregation as the engine makes them, and, interleaved level by level, through `predict_many` (one call per level for all
-three aggregations, sharing the cosines and top names; the results are checked to be identical).
+candidates) with all three aggregations two ways, interleaved (the machine is shared):
+
+- per level, as the engine did before: `predict_many` once per level against that level's own
+  candidate matrix (so each level pays its own matrix product);
+- all levels at once, as the engine does now: `predict_levels` computes the cosines to all 16,000
+  names once per chunk and scores each level from its columns.
+
+The all-levels results are checked to be identical (predictions, top names and their cosines, max
+and mean scores bit for bit; probsum scores to the last bit or two, see README) to scoring each
+level alone from the same cosine matrix (`predict_many` with the full name matrix), and compared
+with the per-level path: a float32 matrix product of another shape differs in the last bits, so a
+handful of near-tied predictions may differ; the script counts them.
+
 Then the per-image predictions of one aggregation (5 levels x 100,000 images = 500,000 rows) are
 written into a real DuckDB file through `ResultsStore.commit_batch`, as the engine writes them, and
 read back with `ResultsStore.predictions`.
@@ -30,7 +40,7 @@ import pandas as pd
 import _common as C
 
 from semscale import scoring
-from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict_levels, predict_many
 from semscale.store import ResultsStore
 
 N_IMAGES = int(os.environ.get("B4_IMAGES", "100000"))
@@ -68,50 +78,57 @@ def main() -> None:
           f"(image embeddings {images.nbytes / 2**20:.0f} MB)")
     cands = {n: Candidates.build([list(range(c * N_NAMES, c * N_NAMES + n)) for c in range(N_CLASSES)]) for n in LEVELS}
 
-    # --- per level: predict() once per aggregation, then predict_many() for all three ----------
-    # Interleaved level by level, so both see the same load on a shared machine; each time is the
-    # fastest of REPEATS tries, with the CPU seconds (all threads) of that try beside it.
-    per_call: dict[tuple[str, int], float] = {}
-    many: dict[int, float] = {}
-    cpu = {"predict": 0.0, "many": 0.0}
-    kept: dict[int, scoring.Prediction] = {}
-    accuracy: dict[tuple[str, int], float] = {}
-    for n in LEVELS:
-        for rep in range(REPEATS):  # the fastest of REPEATS tries counts: other jobs only add time
-            for agg in AGGREGATIONS:
-                t, c = time.perf_counter(), time.process_time()
-                p = predict(images, names, cands[n], agg)
-                wall, used = time.perf_counter() - t, time.process_time() - c
-                if wall < per_call.get((agg, n), float("inf")):
-                    cpu["predict"] += used - cpu.pop(("predict", agg, n), 0.0)
-                    cpu["predict", agg, n] = used
-                    per_call[agg, n] = wall
-                accuracy[agg, n] = float((p.predicted == truth).mean())
-                if agg == "max":
-                    kept[n] = p
-                del p
-            t, c = time.perf_counter(), time.process_time()
-            got = predict_many(images, names, cands[n], AGGREGATIONS)
-            wall, used = time.perf_counter() - t, time.process_time() - c
-            if wall < many.get(n, float("inf")):
-                cpu["many"] += used - cpu.pop(("many", n), 0.0)
-                cpu["many", n] = used
-                many[n] = wall
-            assert np.array_equal(got["max"].predicted, kept[n].predicted)
-            assert np.array_equal(got["max"].top_rows, kept[n].top_rows)
-            for agg in AGGREGATIONS:
-                assert float((got[agg].predicted == truth).mean()) == accuracy[agg, n]
-            del got
-    predict_total = sum(per_call.values())
-    many_total = sum(many.values())
-    scoring_peak = C.peak_rss_mb()
+    # --- per level (each its own matrix product) vs all levels from one cosine matrix ------------
+    # Interleaved, each time the fastest of REPEATS tries, with the CPU seconds of that try beside it.
+    def per_level(n: int) -> dict[str, scoring.Prediction]:
+        """The engine before: one level against its own candidate matrix (HEAD's shapes exactly)."""
+        own = Candidates(np.arange(len(cands[n].rows)), cands[n].owner)
+        got = predict_many(images, names[cands[n].rows], own, AGGREGATIONS)
+        return {a: scoring.Prediction(p.predicted, p.score, cands[n].rows[p.top_rows], p.top_sims) for a, p in got.items()}
 
-    rows = [[n, f"{N_CLASSES * n:,}", *(f"{per_call[a, n]:.2f}" for a in AGGREGATIONS), f"{many[n]:.2f}",
-             " / ".join(f"{accuracy[a, n]:.3f}" for a in AGGREGATIONS)] for n in LEVELS]
-    rows.append(["all", "", *(f"{sum(per_call[a, n] for n in LEVELS):.2f}" for a in AGGREGATIONS), f"{many_total:.2f}", ""])
+    levels_s, per_level_s = float("inf"), {n: float("inf") for n in LEVELS}
+    cpu = {"levels": 0.0, "per level": 0.0}
+    for _ in range(REPEATS):
+        t, c = time.perf_counter(), time.process_time()
+        together = predict_levels(images, names, [cands[n] for n in LEVELS], AGGREGATIONS)
+        wall, used = time.perf_counter() - t, time.process_time() - c
+        if wall < levels_s:
+            levels_s, cpu["levels"] = wall, used
+        for n in LEVELS:
+            t, c = time.perf_counter(), time.process_time()
+            before = per_level(n)
+            wall, used = time.perf_counter() - t, time.process_time() - c
+            if wall < per_level_s[n]:
+                cpu["per level"] += used - cpu.pop(("per level", n), 0.0)
+                cpu["per level", n] = used
+                per_level_s[n] = wall
+            del before
+    scoring_peak = C.peak_rss_mb()
+    kept = {n: together[i]["max"] for i, n in enumerate(LEVELS)}
+    accuracy = {(a, n): float((together[i][a].predicted == truth).mean()) for i, n in enumerate(LEVELS) for a in AGGREGATIONS}
+
+    # identical to each level scored alone from the same cosines; differences from the old shapes counted
+    rows, differ = [], {}
+    for i, n in enumerate(LEVELS):
+        alone = predict_many(images, names, cands[n], AGGREGATIONS)
+        before = per_level(n)
+        for a in AGGREGATIONS:
+            got, want = together[i][a], alone[a]
+            assert np.array_equal(got.predicted, want.predicted) and np.array_equal(got.top_rows, want.top_rows)
+            assert np.array_equal(got.top_sims, want.top_sims)
+            assert np.array_equal(got.score, want.score) if a != "probsum" else np.allclose(got.score, want.score, rtol=3e-7, atol=0)
+            differ[a, n] = (int((got.predicted != before[a].predicted).sum()),
+                            float(np.abs(got.top_sims - before[a].top_sims).max()))
+        del alone, before
+        rows.append([n, f"{N_CLASSES * n:,}", f"{per_level_s[n]:.2f}",
+                     " / ".join(f"{accuracy[a, n]:.3f}" for a in AGGREGATIONS),
+                     " / ".join(str(differ[a, n][0]) for a in AGGREGATIONS), f"{max(differ[a, n][1] for a in AGGREGATIONS):.1e}"])
+    per_level_total = sum(per_level_s.values())
+    rows.append(["all", "", f"{per_level_total:.2f}", "", "", ""])
     print()
-    print(C.table(["names/class", "candidates", *(f"predict {a} s" for a in AGGREGATIONS), "predict_many (all 3) s",
-                   "accuracy max / mean / probsum"], rows, "Scoring:"))
+    print(C.table(["names/class", "candidates", "per level: predict_many s", "accuracy max / mean / probsum",
+                   "predictions differing from per level (max / mean / probsum)", "max |top cosine diff|"], rows,
+                  f"Scoring (all levels at once with predict_levels: {levels_s:.2f} s):"))
 
     # --- DuckDB: write one aggregation's predictions (all levels) and read them back ------------
     tmp = C.tempdir("b4")
@@ -177,14 +194,16 @@ def main() -> None:
     duck_s = setup_s + frame_s + write_s + read_one_s + read_all_s
     print()
     print(C.table(["measure", "value"], [
-        ["scoring, predict() per level x aggregation (15 calls)", f"{predict_total:.1f} s wall, {cpu['predict']:.1f} s CPU"],
-        ["scoring, predict_many() per level (5 calls)", f"{many_total:.1f} s wall, {cpu['many']:.1f} s CPU"],
+        ["scoring, predict_many() per level (5 calls, the engine before)", f"{per_level_total:.1f} s wall, {cpu['per level']:.1f} s CPU"],
+        ["scoring, predict_levels() for all 5 levels (the engine now)", f"{levels_s:.1f} s wall, {cpu['levels']:.1f} s CPU"],
         ["DuckDB write + read (table above)", f"{duck_s:.1f} s"],
         ["peak RSS after scoring", f"{scoring_peak:.0f} MB"],
         ["peak RSS after DuckDB", f"{db_peak:.0f} MB"],
     ], "Totals:"))
-    print(f"B4 scale: scoring {predict_total:.1f} s with predict() x15, {many_total:.1f} s with predict_many() x5 "
-          f"(target < 30 s), DuckDB write+read {duck_s:.1f} s, peak RSS {db_peak:.0f} MB (target < 2048 MB)")
+    changed = sum(d for d, _ in differ.values())
+    print(f"B4 scale: scoring {levels_s:.1f} s with predict_levels() (target <= 15 s), {per_level_total:.1f} s per level "
+          f"before; {changed} of {N_IMAGES * len(LEVELS) * len(AGGREGATIONS):,} predictions differ from per level; "
+          f"DuckDB write+read {duck_s:.1f} s, peak RSS {db_peak:.0f} MB (target < 2048 MB)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import time
 import streamlit as st
 
 import ui
-from semscale import analysis, figures, jobs, models, presets, schedule, settings
+from semscale import analysis, figures, jobs, models, presets, runqueue, schedule, settings
 from semscale.engine import RunConfig, template_error
 from semscale.errors import SemscaleError
 from semscale.scoring import AGGREGATIONS
@@ -146,7 +146,7 @@ def live() -> None:
         st.caption("No runs yet.")
         return
     watch = st.session_state.get("watch_run")
-    running = [r for r in runs if r.status == "running"]
+    running = [r for r in runs if r.status in ("running", "queued")]
     default = next((r for r in runs if r.run_id == watch), running[0] if running else runs[0])
     run = next(r for r in runs if r.run_id == default.run_id)
     st.markdown(f"**Run {run.run_id}** · {run.dataset} · status **{run.status}**")
@@ -159,6 +159,12 @@ def live() -> None:
         if st.button("Cancel", key="cancel"):
             if jobs.cancel(store, run.run_id):
                 st.toast("Cancelling after the current batch ...")
+    elif run.status == "queued":  # its process waits for a slot (semscale.runqueue)
+        spot = runqueue.place(run.run_id)
+        st.info(f"{spot or 'queued: starting'} · at most {runqueue.capacity()} runs work at once on this machine")
+        if st.button("Cancel", key="cancel"):
+            if jobs.cancel(store, run.run_id):
+                st.toast("Leaving the queue ...")
     elif run.error:
         st.error(run.error)
     log = jobs.log_tail(run.run_id, 3)

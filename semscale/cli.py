@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semscale import analysis, datasets, health, paths, presets, schedule, settings, synonyms
-from semscale.engine import Engine, Progress, RunConfig, WrongModel
+from semscale import analysis, datasets, health, paths, presets, runqueue, schedule, settings, synonyms
+from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
@@ -269,18 +269,24 @@ def cmd_run(args, store: ResultsStore) -> int:
         if not status.ok:
             raise SemscaleError(f"CLIP server {backends[0].server} does not answer: {status.reason}")
     notes = _run_notes(config, config.labels, dataset.classes)
-    code = 0
+    started = []
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
         engine = Engine(store, _encoder(backend, args.quiet))
-        run_id = engine.start(config, dataset, run_id=args.run_id)
+        run_id = engine.start(config, dataset, run_id=args.run_id, queued=runqueue.queued())
         if not args.quiet:
             print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "
                   f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
             _print_notes(store, run_id)
             for note in notes:
                 print(f"note: {note}", file=sys.stderr)
-        code = max(code, _process(engine, store, run_id, args.results, args.quiet))
+        started.append((engine, run_id))
+    # several models read and decode each batch once, each encoding it into its own run and cache
+    with runqueue.turn(store, [run_id for _, run_id in started]) as ready:  # started by the dashboard: wait in line
+        code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1],
+                        args.results, args.quiet) if ready else 3
+    for _, run_id in started[1:] if code == 0 else []:
+        _show(store, run_id)
     return code
 
 

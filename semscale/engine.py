@@ -16,6 +16,7 @@ import os
 import string
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
@@ -25,9 +26,10 @@ import pandas as pd
 from semscale import classnames, datasets, models, schedule
 from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
-from semscale.images import PREPARATIONS, ImageRejected, content_hash, decode, prepare, prepared_hash
+from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
+                             draft_scale, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_levels
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
@@ -85,6 +87,7 @@ class RunConfig:
     senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
     name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
     image_prep: str = "clip"  # a key of semscale.images.PREPARATIONS
+    decode: str = "draft"  # a key of semscale.images.DECODES; runs stored without it decoded "exact"
 
     def use_names(self, generated, scheme: str) -> None:
         """Take a name generator's output (a `semscale.synonyms.Generated` made by `scheme`) as the run's
@@ -109,6 +112,13 @@ class RunConfig:
             raise SemscaleError(f"unknown interval {self.interval!r}; choose wilson or bootstrap")
         if self.image_prep not in PREPARATIONS:
             raise SemscaleError(f"unknown image preparation {self.image_prep!r}; choose {', '.join(PREPARATIONS)}")
+        if self.decode not in DECODES:
+            raise SemscaleError(f"unknown decode {self.decode!r}; choose {', '.join(DECODES)}")
+
+    @property
+    def draft_side(self) -> int | None:
+        """The side a JPEG is draft-decoded to (see semscale.images.DRAFT_SIDE); None: every pixel."""
+        return DRAFT_SIDE if self.decode == "draft" else None
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunConfig":
@@ -168,15 +178,39 @@ class _Plan:
 
 
 @dataclass
-class _Batch:
-    """One batch on its way through read -> embed -> score: the images still in it and those rejected."""
+class _Read:
+    """One batch of a run's images, read once for every run in the loop: files, cache keys, each
+    run's cache hits, and the decode of what any run misses (in the background, see `_loop`)."""
 
     size: int  # images taken from the run's list, rejected ones included
-    rows: list = field(default_factory=list)  # run_images rows still in the batch
+    rows: list = field(default_factory=list)  # run_images rows that could be read
     hashes: list[str] = field(default_factory=list)
-    files: list[bytes] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # unreadable: (image_idx, item, reason)
+    hits: list[dict[str, np.ndarray]] = field(default_factory=list)  # per run: cached embeddings
+    decoded: Future | None = None  # -> {hash: DecodedImage, or the reason it was rejected}
+
+
+@dataclass
+class _Batch:
+    """One run's view of a batch on its way through embed -> score: the images still in it and those rejected."""
+
+    size: int
+    rows: list = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (image_idx, item, reason)
+
+
+@dataclass
+class _Lane:
+    """One run in a batch loop: its engine (encoder and results file), its plan and its progress."""
+
+    engine: "Engine"
+    run_id: str
+    plan: "_Plan"
+    done: int = 0
+    rejected: int = 0
+    previous: dict[str, np.ndarray] = field(default_factory=dict)  # the last batch's new embeddings
 
 
 class NameEmbeddings:
@@ -213,9 +247,12 @@ class Engine:
         self.encoder = encoder
         self.encoded_images = 0  # fresh image encodes by this engine (benchmarks and tests read it)
         self.encoded_texts = 0
+        self.decoded_images = 0  # image decodes (a shared loop counts them on its first run's engine)
 
-    def start(self, config: RunConfig, dataset: datasets.Dataset | None = None, run_id: str | None = None) -> str:
-        """Register a run (dataset listing, cleaned label set, levels) and return its id."""
+    def start(self, config: RunConfig, dataset: datasets.Dataset | None = None, run_id: str | None = None,
+              queued: bool = False) -> str:
+        """Register a run (dataset listing, cleaned label set, levels) and return its id; `queued`: as
+        waiting for a slot (semscale.runqueue) until `process` claims it."""
         config.validate()
         dataset = dataset or datasets.load(config.dataset)
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
@@ -236,7 +273,8 @@ class Engine:
         notes = ([(None, r.item, r.reason) for r in dataset.rejected] + [(None, "names", n) for n in config.name_notes]
                  + [(None, "labels", w) for w in labels.warnings])
         rejected = pd.DataFrame(notes, columns=["image_idx", "item", "reason"]).astype({"image_idx": "Int64"})
-        self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected)
+        self.store.create_run(run_id, dataset.name, self.encoder.model_id, asdict(config), images, names, rejected,
+                              "queued" if queued else "running")
         return run_id
 
     def run(self, config: RunConfig, dataset: datasets.Dataset | None = None,
@@ -252,56 +290,7 @@ class Engine:
 
         Raises RunOwned (and changes nothing) when another live process is working on the run.
         """
-        info = self.store.run(run_id)
-        run_id = info.run_id
-        if info.model != self.encoder.model_id:
-            raise WrongModel(f"run {run_id} was made with model {info.model}, not {self.encoder.model_id}")
-        config = RunConfig.from_dict(info.config)
-        labels = LabelSet(self.store.run_names(run_id))
-        self.store.claim_run(run_id)
-        try:
-            status = self._process(run_id, config, labels, progress, should_stop)
-        except BaseException as exc:
-            message = str(exc) if isinstance(exc, SemscaleError) else f"{type(exc).__name__}: {exc}"
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self.store.finish_run(run_id, status, message[:500])
-            raise
-        if status == "done" and config.interval == "bootstrap":
-            self.store.set_intervals(run_id, bootstrap_intervals(self.store.predictions(run_id), config.seed))
-        self.store.finish_run(run_id, status)
-        return status
-
-    def _process(self, run_id: str, config: RunConfig, labels: LabelSet,
-                 progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
-        """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop."""
-        plan = self._plan_levels(run_id, config, labels)
-        todo = self.store.run_images(run_id)  # in the run's processing order
-        finished = self.store.finished_images(run_id)
-        todo = todo[~todo["image_idx"].isin(finished)]
-        total = self.store.run(run_id).n_images
-        done, rejected_total = len(finished), 0
-        position, size = 0, config.batch_size
-        while position < len(todo):
-            if should_stop and should_stop():
-                return "cancelled"
-            t0 = time.perf_counter()
-            batch = self._read_batch(todo.iloc[position : position + size], config.image_prep)
-            position += batch.size
-            new = self._embed_batch(batch, plan)
-            t1 = time.perf_counter()
-            predictions = self._score_batch(plan, batch, config.batch_size)
-            t2 = time.perf_counter()
-            self.store.commit_batch(run_id, self.encoder.model_id, new, predictions,
-                                    pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
-                                    {"encode": t1 - t0, "score": t2 - t1, "total": t2 - t0})
-            done += batch.size
-            rejected_total += len(batch.rejected)
-            # Batches bound the work a crash can lose; when nothing needed encoding that work is
-            # cheap, so grow the batch and spend less time opening the results file.
-            size = min(size * 2, MAX_CACHED_BATCH) if not new else config.batch_size
-            if progress:
-                progress(Progress(run_id, done, total, rejected_total, batch.size / max(time.perf_counter() - t0, 1e-9)))
-        return "done"
+        return process_together([(self, run_id)], progress, should_stop)[0]
 
     def _plan_levels(self, run_id: str, config: RunConfig, labels: LabelSet) -> "_Plan":
         """Encode (or fetch) every name once, build each (order, level)'s candidates, and register the
@@ -322,46 +311,33 @@ class Engine:
                      "accuracy", "ci_low", "ci_high"]))
         return plan
 
-    @staticmethod
-    def _read_batch(images: pd.DataFrame, image_prep: str) -> "_Batch":
-        """Read the batch's files and hash their bytes (with the image preparation, which changes the
-        pixels the model sees); an unreadable file is rejected with its reason."""
-        batch = _Batch(size=len(images))
-        for row in images.itertuples():
-            try:
-                with open(row.path, "rb") as fh:
-                    data = fh.read()
-            except OSError as exc:
-                batch.rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
+    def _embed_batch(self, read: _Read, hits: dict[str, np.ndarray], decoded: dict, plan: "_Plan",
+                     previous: dict[str, np.ndarray]) -> tuple[_Batch, dict[str, tuple[str, np.ndarray]]]:
+        """This run's view of `read`: every readable image with its embedding, from the cache (or the
+        run's previous batch, committed after this one was looked up), or encoded now from its
+        decoded pixels; an image it misses that did not decode is rejected. Returns the new
+        embeddings to store."""
+        hits = {**{h: previous[h] for h in read.hashes if h in previous and h not in hits}, **hits}
+        batch = _Batch(read.size, rejected=list(read.rejected))
+        fresh = {}
+        for row, h in zip(read.rows, read.hashes):
+            got = hits.get(h) if h in hits else decoded[h]
+            if isinstance(got, str):
+                batch.rejected.append((row.image_idx, row.name, got))
                 continue
+            if h not in hits:
+                fresh[h] = got
             batch.rows.append(row)
-            batch.hashes.append(prepared_hash(content_hash(data), image_prep))
-            batch.files.append(data)
-        return batch
-
-    def _embed_batch(self, batch: "_Batch", plan: "_Plan") -> dict[str, tuple[str, np.ndarray]]:
-        """Give every readable image of the batch its embedding: from the cache, or decoded and
-        encoded now. Images that do not decode are rejected. Returns the new embeddings to store."""
-        cached = self.store.get_embeddings(self.encoder.model_id, batch.hashes)
-        # Only images not in the cache are decoded: a cached one decoded fine when it was encoded.
-        decoded = {}
-        for row, h, data in zip(batch.rows, batch.hashes, batch.files):
-            if h not in cached and h not in decoded:
-                try:
-                    decoded[h] = prepare(decode(data, row.name), plan.image_prep)
-                except ImageRejected as exc:
-                    batch.rejected.append((row.image_idx, row.name, str(exc).split(": ", 1)[-1]))
-        keep = [i for i, h in enumerate(batch.hashes) if h in cached or h in decoded]
-        batch.rows, batch.hashes = [batch.rows[i] for i in keep], [batch.hashes[i] for i in keep]
+            batch.hashes.append(h)
         new = {}
-        if decoded:
-            vecs = self.encoder.encode_images(list(decoded.values()))
+        if fresh:
+            vecs = self.encoder.encode_images(list(fresh.values()))
             self._check_dim(vecs, plan.names.matrix.shape[1])
-            new = {h: ("image", v) for h, v in zip(decoded, vecs)}
-            cached.update({h: v for h, (_, v) in new.items()})
-            self.encoded_images += len(decoded)
-        batch.vectors = [cached[h] for h in batch.hashes]
-        return new
+            new = {h: ("image", v) for h, v in zip(fresh, vecs)}
+            hits.update({h: v for h, (_, v) in new.items()})
+            self.encoded_images += len(fresh)
+        batch.vectors = [hits[h] for h in batch.hashes]
+        return batch, new
 
     @staticmethod
     def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pd.DataFrame:
@@ -378,12 +354,14 @@ class Engine:
         idx = np.array([r.image_idx for r in batch.rows])
         name_list = list(plan.names.index)
         frames = []
-        for rep, n, cand in plan.levels:
-            blocks = [predict_many(image_matrix[start : start + block], plan.names.matrix, cand, plan.aggregations,
-                                   plan.head)
-                      for start in range(0, len(image_matrix), block)]
+        # every level of every name order from one cosine matrix per block (scoring.predict_levels)
+        blocks = [predict_levels(image_matrix[start : start + block], plan.names.matrix,
+                                 [cand for _, _, cand in plan.levels], plan.aggregations, plan.head)
+                  for start in range(0, len(image_matrix), block)]
+        for level, (rep, n, cand) in enumerate(plan.levels):
             for agg in plan.aggregations:
-                p = Prediction(*(np.concatenate([getattr(b[agg], f.name) for b in blocks]) for f in fields(Prediction)))
+                p = Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in blocks])
+                                 for f in fields(Prediction)))
                 frames.append(pd.DataFrame({
                     "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": batch.hashes,
                     "predicted": [plan.classes[k] for k in p.predicted], "correct": p.predicted == truth,
@@ -399,3 +377,147 @@ class Engine:
             raise SemscaleError(
                 f"the encoder returned image embeddings of size {vecs.shape[-1] if vecs.ndim else 0}, "
                 f"but its text embeddings have size {expected}; nothing from this batch was stored")
+
+
+def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progress], None] | None = None,
+                     should_stop: Callable[[], bool] | None = None) -> list[str]:
+    """Process several runs of the same images and settings (one per model, say) in one batch loop:
+    each batch is read and decoded once and encoded by each run's engine into its own cache and
+    run. Every run comes out as if processed alone; the final statuses are returned in order.
+
+    Raises RunOwned (and changes nothing) when another live process is working on one of the runs.
+    """
+    infos = [engine.store.run(run_id) for engine, run_id in runs]
+    runs = [(engine, info.run_id) for (engine, _), info in zip(runs, infos)]
+    for (engine, _), info in zip(runs, infos):
+        if info.model != engine.encoder.model_id:
+            raise WrongModel(f"run {info.run_id} was made with model {info.model}, not {engine.encoder.model_id}")
+    configs = [RunConfig.from_dict({"decode": "exact", **info.config}) for info in infos]
+    todos = []
+    for engine, run_id in runs:
+        todo = engine.store.run_images(run_id)  # in the run's processing order
+        todos.append(todo[~todo["image_idx"].isin(engine.store.finished_images(run_id))])
+    if any(_same_work(c) != _same_work(configs[0]) or not t.equals(todos[0]) for c, t in zip(configs, todos)):
+        raise SemscaleError("runs processed together need the same settings and the same images left to do; "
+                            "process them one at a time")
+    claimed = []
+    try:
+        for engine, run_id in runs:
+            engine.store.claim_run(run_id)
+            claimed.append((engine, run_id))
+        lanes = [_Lane(engine, run_id, engine._plan_levels(run_id, configs[0], LabelSet(engine.store.run_names(run_id))),
+                       done=info.n_images - len(todos[0]))
+                 for (engine, run_id), info in zip(runs, infos)]
+        status = _loop(lanes, todos[0], configs[0], progress, should_stop)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, SemscaleError) else f"{type(exc).__name__}: {exc}"
+        failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        for engine, run_id in claimed:
+            engine.store.finish_run(run_id, failed, message[:500])
+        raise
+    for (engine, run_id), config in zip(runs, configs):
+        if status == "done" and config.interval == "bootstrap":
+            engine.store.set_intervals(run_id, bootstrap_intervals(engine.store.predictions(run_id), config.seed))
+        engine.store.finish_run(run_id, status)
+    return [status] * len(runs)
+
+
+@dataclass
+class Together:
+    """Runs started on several engines, processed in one loop by `process_together`; stands in for
+    an Engine where one run is processed (`process` ignores its run id: the runs share one status)."""
+
+    runs: list[tuple[Engine, str]]
+
+    def process(self, run_id: str | None = None, progress: Callable[[Progress], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> str:
+        return process_together(self.runs, progress, should_stop)[0]
+
+
+def _same_work(config: RunConfig) -> dict:
+    """What must match for runs to share a batch loop: everything but the backend."""
+    return {**asdict(config), "backend": None}
+
+
+def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
+          progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
+    """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop.
+
+    While one batch is encoded, the next is read, looked up in each cache and decoded in a
+    background thread (PIL and hashlib release the GIL). Its lookup comes before this batch's
+    commit, so an image the two share is taken from this batch's new embeddings, as a lookup
+    after the commit would find it: results do not change.
+    """
+    total = lanes[0].engine.store.run(lanes[0].run_id).n_images
+    position, size = 0, config.batch_size
+    with ThreadPoolExecutor(1, thread_name_prefix="semscale-decode") as pool:
+        ahead = _read_batch(lanes, todo.iloc[:size], config, pool, [{} for _ in lanes]) if len(todo) else None
+        while ahead is not None:
+            if should_stop and should_stop():
+                ahead.decoded.cancel()
+                return "cancelled"
+            t0 = time.perf_counter()
+            read, decoded = ahead, ahead.decoded.result()
+            position += read.size
+            fresh = [{h for h in read.hashes if h not in hits and h not in lane.previous
+                      and isinstance(decoded.get(h), DecodedImage)} for lane, hits in zip(lanes, read.hits)]
+            # Batches bound the work a crash can lose; when nothing needs encoding that work is
+            # cheap, so grow the batch and spend less time opening the results file.
+            size = config.batch_size if any(fresh) else min(size * 2, MAX_CACHED_BATCH)
+            ahead = (_read_batch(lanes, todo.iloc[position : position + size], config, pool, [
+                {h: None for h in f} for f in fresh]) if position < len(todo) else None)
+            for lane, hits in zip(lanes, read.hits):
+                t1 = time.perf_counter()
+                batch, new = lane.engine._embed_batch(read, hits, decoded, lane.plan, lane.previous)
+                lane.previous = {h: v for h, (_, v) in new.items()}
+                t2 = time.perf_counter()
+                predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
+                t3 = time.perf_counter()
+                lane.engine.store.commit_batch(lane.run_id, lane.engine.encoder.model_id, new, predictions,
+                                               pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
+                                               {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1})
+                lane.done += batch.size
+                lane.rejected += len(batch.rejected)
+                if progress:
+                    progress(Progress(lane.run_id, lane.done, total, lane.rejected,
+                                      batch.size / max(time.perf_counter() - t0, 1e-9)))
+    return "done"
+
+
+def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, pool: ThreadPoolExecutor,
+                coming: list[dict[str, None]]) -> _Read:
+    """Read the batch's files and hash their bytes (with the image preparation and the draft
+    decode's scale, which change the pixels the model sees), look each run's hashes up in its
+    cache, and start decoding, in `pool`, what any run misses and will not get from `coming` (the
+    hashes the batch before this one encodes for it). An unreadable file is rejected with its reason."""
+    read = _Read(size=len(images))
+    files = {}
+    for row in images.itertuples():
+        try:
+            with open(row.path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            read.rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
+            continue
+        h = prepared_hash(content_hash(data), config.image_prep, draft_scale(data, config.draft_side))
+        read.rows.append(row)
+        read.hashes.append(h)
+        files.setdefault(h, (data, row.name))
+    read.hits = [lane.engine.store.get_embeddings(lane.engine.encoder.model_id, read.hashes) for lane in lanes]
+    # Only images some run misses are decoded: a cached one decoded fine when it was encoded.
+    missing = {h: files[h] for lane_hits, ahead in zip(read.hits, coming) for h in read.hashes
+               if h not in lane_hits and h not in ahead}
+    read.decoded = pool.submit(_decode_all, lanes[0].engine, missing, config)
+    return read
+
+
+def _decode_all(engine: Engine, files: dict[str, tuple[bytes, str]], config: RunConfig) -> dict:
+    """{hash: pixels as the encoder should see them, or why the file was rejected}; counted on `engine`."""
+    out: dict = {}
+    for h, (data, name) in files.items():
+        try:
+            out[h] = prepare(decode(data, name, config.draft_side), config.image_prep)
+        except ImageRejected as exc:
+            out[h] = str(exc).split(": ", 1)[-1]
+    engine.decoded_images += len(files)
+    return out

@@ -16,6 +16,13 @@ MAX_PIXELS = 64_000_000  # 8k x 8k; larger files are decompression bombs for our
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# "draft": a JPEG is decoded at the smallest DCT scale (1/2, 1/4, 1/8) that still leaves at least
+# DRAFT_SIDE pixels on both sides; a phone photo then decodes ~7x faster (benchmarks/b5_photos.py).
+# Every registry model's preprocessing takes 224 px (CLIP: shorter side to 224, centre crop; the
+# paper's squash: 224 x 224); 448 leaves room for 336-px models behind a CLIP server, and the
+# model's own resize still does the last step. "exact": every pixel of the file, as before.
+DECODES = ("draft", "exact")
+DRAFT_SIDE = 448
 
 
 class ImageRejected(SemscaleError):
@@ -48,8 +55,33 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode(data: bytes, name: str = "image") -> DecodedImage:
-    """Fully decode `data`: EXIF orientation applied, first frame only, converted to 8-bit RGB."""
+def draft_scale(data: bytes, side: int | None) -> int:
+    """The DCT scale denominator (1, 2, 4 or 8) a draft decode to `side` uses for `data`, read from
+    the header alone; 1 (every pixel) for anything but a large enough JPEG, or when `side` is None."""
+    if side is None:
+        return 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _draft(Image.open(io.BytesIO(data)), side)
+    except Exception:  # not an image, a bomb, ...: decode() rejects it with the reason
+        return 1
+
+
+def _draft(img: Image.Image, side: int) -> int:
+    """Make a JPEG `img` (not yet loaded) decode at >= `side` pixels on both sides; its scale denominator."""
+    if img.format != "JPEG":
+        return 1
+    img.draft(img.mode, (side, side))  # the same mode: only the size changes
+    return img.decoderconfig[0] if img.decoderconfig else 1
+
+
+def decode(data: bytes, name: str = "image", draft: int | None = None) -> DecodedImage:
+    """Decode `data`: EXIF orientation applied, first frame only, converted to 8-bit RGB.
+
+    draft: a JPEG may be decoded at a reduced DCT scale that keeps >= `draft` pixels on both sides
+    (`draft_scale` says which); None decodes every pixel.
+    """
     if not data:
         raise ImageRejected(f"{name}: empty file (0 bytes)")
     try:
@@ -57,6 +89,7 @@ def decode(data: bytes, name: str = "image") -> DecodedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             original_format = img.format
+            scale = _draft(img, draft) if draft else 1
             img.load()
             orientation = img.getexif().get(0x0112, 1)
             upright = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
@@ -69,7 +102,7 @@ def decode(data: bytes, name: str = "image") -> DecodedImage:
         raise ImageRejected(f"{name}: not an image file (unrecognized format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"{name}: corrupt or truncated image ({_short(exc)})") from None
-    plain = rgb is img and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
+    plain = rgb is img and scale == 1 and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
     return DecodedImage(data, rgb, normalized=not plain)
 
 
@@ -89,8 +122,11 @@ def prepare(image: DecodedImage, preparation: str) -> DecodedImage:
     return image if step is None else DecodedImage(image.original, step(image.pixels), normalized=True)
 
 
-def prepared_hash(data_hash: str, preparation: str) -> str:
-    """Cache key of an image's embedding: its content, plus the preparation when that changes the pixels."""
+def prepared_hash(data_hash: str, preparation: str, scale: int = 1) -> str:
+    """Cache key of an image's embedding: its content, plus the preparation and the draft decode's
+    scale (`draft_scale`) whenever they change the pixels; an exact decode keeps its old keys."""
+    if scale != 1:
+        return hashlib.sha256(f"{preparation}\0draft 1/{scale}\0{data_hash}".encode()).hexdigest()
     if PREPARATIONS[preparation] is None:
         return data_hash
     return hashlib.sha256(f"{preparation}\0{data_hash}".encode()).hexdigest()

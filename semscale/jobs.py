@@ -1,4 +1,5 @@
-"""Background runs for the dashboard: each run is its own `python -m semscale run` process.
+"""Background runs for the dashboard: each run is its own `python -m semscale run` process, which
+waits in the run queue (semscale.runqueue) for a slot before it works.
 
 A separate process keeps going when the browser tab closes, writes to the results file in short
 transactions like any CLI run, and stops cleanly on SIGTERM (the Cancel button).
@@ -10,11 +11,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from semscale import paths
+from semscale import paths, runqueue
 from semscale.engine import RunConfig
 from semscale.settings import Backend
 from semscale.store import ResultsStore
@@ -38,6 +40,7 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     args += ["--timeout", str(backend.timeout), "--retries", str(backend.retries),
              "--server-batch", str(backend.batch_size)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env[runqueue.QUEUED_ENV] = str(time.time_ns())  # it waits in line for one of runqueue.capacity() slots
     if backend.token:
         env["SEMSCALE_TOKEN"] = backend.token  # the environment, not argv: argv is visible to every user
     with open(log, "w", encoding="utf-8") as out:
@@ -47,12 +50,13 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
 
 
 def cancel(store: ResultsStore, run_id: str) -> bool:
-    """Ask a running run to stop after its current batch; False when it is not running here.
+    """Ask a running run to stop after its current batch, or a queued one to leave the line; False
+    when it is neither here.
 
     Only the recorded owner is signalled: a process that reuses its pid has another start time.
     """
     info = store.run(run_id)
-    return info.status == "running" and info.owner is not None and info.owner.terminate()
+    return info.status in ("running", "queued") and info.owner is not None and info.owner.terminate()
 
 
 def log_tail(run_id: str, lines: int = 5) -> str:

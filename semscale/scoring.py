@@ -9,6 +9,7 @@ about CHUNK_CELLS cosines, which bounds memory and keeps the passes over each ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -147,29 +148,48 @@ def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
     Each result equals `predict(images, names, cand, aggregation)`; the top names are the same
     for every aggregation, so all results share one `top_rows` and one `top_sims` array.
     """
-    k = min(TOP_K, len(cand.rows))
-    cand_names = names[cand.rows]
-    centroids = _centroids(cand_names, cand) if "mean" in aggregations else None
-    parts: dict[str, list] = {agg: [] for agg in aggregations}
-    tops = []
-    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(cand.rows))))
+    return predict_levels(images, names, [cand], aggregations, head)[0]
+
+
+def predict_levels(images: np.ndarray, names: np.ndarray, levels: Sequence[Candidates],
+                   aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
+    """`predict_many` for each level in `levels`, from one cosine matrix per chunk of images.
+
+    The cosines are computed to every row of `names`, and each level scores its own columns of
+    them: a lower level's candidates are a subset of a higher level's, so the matrix products of a
+    whole sweep cost what its largest level costs. Any call with the same `images` chunking and
+    `names` therefore sees the same cosines, bit for bit, whichever levels it scores together (a
+    float32 matrix product of another shape differs in the last bits).
+    """
+    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(names))))
+    ks = [min(TOP_K, len(cand.rows)) for cand in levels]
+    centroids = [_centroids(names[cand.rows], cand) if "mean" in aggregations else None for cand in levels]
+    parts: list[dict[str, list]] = [{agg: [] for agg in aggregations} for _ in levels]
+    tops: list[list] = [[] for _ in levels]
     for start in range(0, len(images), step):
         chunk = images[start : start + step]
-        sims = chunk @ cand_names.T
-        scores = {agg: _scores(chunk, sims, cand, agg, centroids, head) for agg in aggregations if agg != "max"}
-        top, top_sims, fast = _top_k(sims, k)
-        if "max" in aggregations:
-            if fast and k:
-                # The best class under max owns the best candidate and scores its cosine; with the
-                # candidates grouped by class in class order, the first maximal candidate lies in
-                # the first maximal class, which argmax over reduced class scores would pick.
-                parts["max"].append((cand.owner[top[:, 0]], top_sims[:, 0]))
-            else:  # NaN or no candidates: reduce as before (`sims` is intact on this path)
-                scores["max"] = _scores(chunk, sims, cand, "max")
-        for agg, s in scores.items():
-            predicted = s.argmax(axis=1)
-            parts[agg].append((predicted, s[np.arange(len(chunk)), predicted]))
-        tops.append((cand.rows[top], top_sims))
+        every = chunk @ names.T
+        for cand, k, cents, level_parts, level_tops in zip(levels, ks, centroids, parts, tops):
+            sims = every[:, cand.rows]  # a copy: _top_k writes into it
+            scores = {agg: _scores(chunk, sims, cand, agg, cents, head) for agg in aggregations if agg != "max"}
+            top, top_sims, fast = _top_k(sims, k)
+            if "max" in aggregations:
+                if fast and k:
+                    # The best class under max owns the best candidate and scores its cosine; with the
+                    # candidates grouped by class in class order, the first maximal candidate lies in
+                    # the first maximal class, which argmax over reduced class scores would pick.
+                    level_parts["max"].append((cand.owner[top[:, 0]], top_sims[:, 0]))
+                else:  # NaN or no candidates: reduce as before (`sims` is intact on this path)
+                    scores["max"] = _scores(chunk, sims, cand, "max")
+            for agg, s in scores.items():
+                predicted = s.argmax(axis=1)
+                level_parts[agg].append((predicted, s[np.arange(len(chunk)), predicted]))
+            level_tops.append((cand.rows[top], top_sims))
+    return [_collect(level_parts, level_tops, k, aggregations) for level_parts, level_tops, k in zip(parts, tops, ks)]
+
+
+def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[str, Prediction]:
+    """One level's per-chunk results joined into a Prediction per aggregation."""
     if not tops:
         empty = np.zeros((0,), dtype=np.int64)
         return {agg: Prediction(empty, np.zeros(0, np.float32), np.zeros((0, k), np.int64),

@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
 """
 
-ACTIVE = ("running",)
+ACTIVE = ("running", "queued")  # "queued": its process waits for a slot (semscale.runqueue)
 # Rows of the `rejected` table that are remarks on the run's names, not files left out.
 NOTE_ITEMS = ("names", "labels")
 START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
@@ -205,7 +205,7 @@ class ResultsStore:
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
-                   names: pd.DataFrame, rejected: pd.DataFrame) -> None:
+                   names: pd.DataFrame, rejected: pd.DataFrame, status: str = "running") -> None:
         """Register a run owned by this process with its fixed image list, in the (random) order it
         will be processed, and its label set, all or nothing."""
         t, me = now(), Owner.me()
@@ -213,8 +213,8 @@ class ResultsStore:
             con.execute(
                 "INSERT INTO runs (run_id, created, updated, status, dataset, model, config, n_images, n_done, "
                 "n_rejected, encode_seconds, score_seconds, write_seconds, pid, host, pid_started, image_order) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, 'random')",
-                [run_id, t, t, dataset, model, json.dumps(config), len(images),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, 0, 0, ?, ?, ?, 'random')",
+                [run_id, t, t, status, dataset, model, json.dumps(config), len(images),
                  int((~rejected["item"].isin(NOTE_ITEMS)).sum()) if len(rejected) else 0, me.pid, me.host, me.started],
             )
             _insert(con, "run_images", images.assign(run_id=run_id, position=range(len(images))))
@@ -253,7 +253,7 @@ class ResultsStore:
                         "AND host=?", [status, error, now(), run_id, me.pid, me.started, me.host])
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
-        """Newest first; a 'running' run whose process is gone is reported as 'interrupted'."""
+        """Newest first; a 'running' or 'queued' run whose process is gone is reported as 'interrupted'."""
         sql = ("SELECT run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, "
                "error, config, pid, pid_started, host, image_order FROM runs ORDER BY created DESC")
         with self._connect() as con:

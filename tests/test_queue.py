@@ -1,0 +1,131 @@
+"""The run queue with real `python -m semscale run` processes started as the dashboard starts them:
+at most SEMSCALE_MAX_RUNS work at once, the rest wait in line and say where they stand; a queued
+run that is cancelled leaves the line, and a killed waiter keeps no slot."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from semscale import jobs, runqueue
+from semscale.engine import RunConfig
+from semscale.settings import Backend
+from semscale.store import ResultsStore
+
+LABELS = {"red": ["red", "large red thing"], "green": ["green", "large green thing"],
+          "blue": ["blue", "large blue thing"], "yellow": ["yellow", "large yellow thing"]}
+
+
+@pytest.fixture
+def queue_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def start(colour_dir, db, model_dir) -> str:
+    backend = Backend(server=None, model_dir=str(model_dir), batch_size=5)
+    run_id, _ = jobs.start(RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"], batch_size=2),
+                           db, backend)
+    return run_id
+
+
+def wait_for(condition, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while not (got := condition()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+    return got
+
+
+def statuses(store, run_ids) -> dict[str, str]:
+    known = {r.run_id: r.status for r in store.runs()}
+    return {r: known.get(r, "not yet registered") for r in run_ids}
+
+
+def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, colour_dir, model_dir, monkeypatch):
+    monkeypatch.setenv(runqueue.ENV, "2")
+    db = queue_env / "queue.duckdb"
+    run_ids = [start(colour_dir, db, model_dir) for _ in range(4)]
+    store = ResultsStore(db)
+    most, places = 0, set()
+    while (now := statuses(store, run_ids)) and not all(s == "done" for s in now.values()):
+        assert not {"failed", "interrupted"} & set(now.values()), now
+        most = max(most, sum(s == "running" for s in now.values()))
+        places |= {str(p) for r in run_ids if (p := runqueue.place(r))}
+        time.sleep(0.05)
+    assert most <= 2
+    assert any(p.startswith("queued: 1st of") for p in places), places  # the page's words
+    monkeypatch.delenv(runqueue.ENV)
+    lone = ResultsStore(queue_env / "lone.duckdb")
+    from semscale.engine import Engine
+    from semscale.encoders import LocalEncoder
+
+    lone_id = Engine(lone, LocalEncoder(model_dir)).run(
+        RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"], batch_size=2))
+    want = lone.predictions(lone_id)
+    for run_id in run_ids:
+        assert store.predictions(run_id).equals(want)
+    assert runqueue._line() == []
+
+
+def test_a_cancelled_queued_run_leaves_the_line_and_a_killed_waiter_keeps_no_slot(queue_env, colour_dir, model_dir,
+                                                                                  monkeypatch):
+    monkeypatch.setenv(runqueue.ENV, "1")
+    db = queue_env / "queue.duckdb"
+    store = ResultsStore(db)
+    # hold the only slot from this process, so every run waits
+    holder = runqueue._try_lock(runqueue._folder() / "slot-0")
+    first, second, third = (start(colour_dir, db, model_dir) for _ in range(3))
+    wait_for(lambda: all(runqueue.place(r) for r in (first, second, third)), "all three in line")
+    assert [runqueue.place(r).position for r in (first, second, third)] == [1, 2, 3]
+    assert statuses(store, [first, second, third]) == dict.fromkeys((first, second, third), "queued")
+
+    assert jobs.cancel(store, second)
+    wait_for(lambda: store.run(second).status == "cancelled", "the cancelled run is recorded")
+    assert runqueue.place(second) is None and str(runqueue.place(third)) == "queued: 2nd of 2"
+
+    os.kill(store.run(first).owner.pid, signal.SIGKILL)  # a waiter dies: its ticket goes, it held no slot
+    wait_for(lambda: runqueue.place(first) is None, "the dead waiter's ticket is removed")
+    assert store.run(first).status == "interrupted"
+    assert str(runqueue.place(third)) == "queued: 1st of 1"
+
+    os.close(holder)  # the slot frees: the last run starts and finishes
+    wait_for(lambda: store.run(third).status == "done", "the last run finishes")
+    assert store.run(second).n_done == 0 and store.run(second).error == "cancelled while queued"
+
+
+def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
+    from conftest import make_colour_images
+
+    colour_dir = make_colour_images(queue_env / "many", per_class=50)  # long enough to catch it working
+    monkeypatch.setenv(runqueue.ENV, "1")
+    db = queue_env / "queue.duckdb"
+    store = ResultsStore(db)
+    first = start(colour_dir, db, model_dir)
+    second = start(colour_dir, db, model_dir)
+    running = wait_for(lambda: next((r for r in (first, second) if statuses(store, [r])[r] == "running"), None),
+                       "one run works")
+    other = second if running == first else first
+    assert store.run(other).status == "queued"
+    pid = store.run(running).owner.pid
+    os.kill(pid, signal.SIGSTOP)  # hold it mid-run (a tiny run is quick), then kill it
+    assert store.run(running).status == "running"
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: store.run(other).status == "done", "the waiting run takes the freed slot")
+
+
+def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
+    """B6 at test size: 4 browser sessions press Start at once, 2 runs work at a time; every run
+    finishes identical to a lone run and the pages show places in line (benchmarks/b6_classroom.py)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, B6_SESSIONS="4", SEMSCALE_MAX_RUNS="2", B6_TIMEOUT="400", SEMSCALE_DATA_DIR=str(shared_datasets))
+    out = subprocess.run([sys.executable, "benchmarks/b6_classroom.py"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "4/4 runs identical to a lone run" in out.stdout
+    assert "queued: 1st of" in out.stdout

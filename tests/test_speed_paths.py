@@ -1,0 +1,187 @@
+"""The fast paths give the answers of the plain ones: draft JPEG decoding, the pipelined batch loop,
+several models sharing one read and decode (real tiny ONNX models, real files, real DuckDB files)."""
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinyclip
+from conftest import COLOURS
+from semscale.encoders import LocalEncoder
+from semscale.engine import Engine, RunConfig, process_together
+from semscale.images import DRAFT_SIDE, content_hash, decode, draft_scale, prepared_hash
+
+LABELS = {c: [c, f"large {c} thing"] for c in COLOURS}
+
+
+def photo(size: tuple[int, int], rgb=(200, 40, 40), orientation: int | None = None, fmt: str = "JPEG",
+          seed: int = 0) -> bytes:
+    """A noisy photo-sized image, darker to the right; `orientation` writes an EXIF orientation tag."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, -80, size[0])[None, :, None]
+    pixels = np.clip(np.asarray(rgb) + ramp + rng.normal(0, 25, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels, "RGB")
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    img.save(buf, format=fmt, exif=exif.tobytes(), **({"quality": 90} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def large_photo_dir(root: Path, per_class: int = 3) -> Path:
+    """Class folders of 1200 x 900 JPEGs (large enough for a 1/2 draft), one of them rotated by EXIF."""
+    rng = random.Random(0)
+    for k, (name, rgb) in enumerate(COLOURS.items()):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            (root / name / f"{i}.jpg").write_bytes(photo((1200, 900), rgb, 6 if i == 0 else None,
+                                                         seed=rng.randrange(10**6)))
+    return root
+
+
+def test_draft_decode_keeps_size_semantics_and_orientation():
+    data = photo((1800, 1200), orientation=6)  # stored landscape, shown portrait
+    exact, draft = decode(data), decode(data, draft=DRAFT_SIDE)
+    assert exact.pixels.size == (1200, 1800)  # EXIF applied
+    scale = draft_scale(data, DRAFT_SIDE)
+    assert scale == 2 and draft.pixels.size == (600, 900)  # the same orientation, 1/2 of each side
+    assert min(draft.pixels.size) >= DRAFT_SIDE and draft.normalized
+    # the reduced decode is the full one, smaller (and turned the same way: the ramp runs top to bottom)
+    coarse = [np.asarray(im.pixels.resize((20, 30), Image.BOX), np.float32) for im in (exact, draft)]
+    assert np.abs(coarse[0] - coarse[1]).max() < 4
+    assert coarse[1][0].mean() - coarse[1][-1].mean() > 50
+
+
+@pytest.mark.parametrize("data", [photo((1800, 1200), fmt="PNG"), photo((300, 200)), photo((32, 32))],
+                         ids=["large png", "small jpeg", "cifar-sized jpeg"])
+def test_draft_leaves_what_it_cannot_reduce_alone(data):
+    assert draft_scale(data, DRAFT_SIDE) == 1
+    exact, draft = decode(data), decode(data, draft=DRAFT_SIDE)
+    assert exact.pixels.tobytes() == draft.pixels.tobytes() and draft.normalized == exact.normalized
+    for prep in ("clip", "paper"):  # and so does its cache key
+        assert prepared_hash(content_hash(data), prep, draft_scale(data, DRAFT_SIDE)) == prepared_hash(content_hash(data), prep)
+
+
+def test_cache_key_differs_when_the_draft_changes_the_pixels():
+    data = photo((1800, 1200))
+    keys = {prepared_hash(content_hash(data), prep, scale) for prep in ("clip", "paper") for scale in (1, 2, 4)}
+    assert len(keys) == 6
+    assert prepared_hash(content_hash(data), "clip") == content_hash(data)  # exact decode: the old key
+
+
+def test_exact_mode_reproduces_the_full_decode_bit_for_bit_and_draft_mode_caches_apart(tmp_path, results, encoder):
+    folder = large_photo_dir(tmp_path / "photos")
+    exact = Engine(results, encoder)
+    exact_id = exact.run(RunConfig(dataset=str(folder), labels=LABELS, decode="exact", batch_size=64))
+    files = [Path(p) for p in results.run_images(exact_id)["path"]]  # the run's order: one batch of 12
+    datas = [f.read_bytes() for f in files]
+    hashes = [content_hash(d) for d in datas]
+    stored = results.get_embeddings(encoder.model_id, hashes)
+    today = encoder.encode_images([decode(d, f.name) for d, f in zip(datas, files)])
+    assert np.array_equal(np.stack([stored[h] for h in hashes]), today)
+
+    draft = Engine(results, encoder)
+    draft_id = draft.run(RunConfig(dataset=str(folder), labels=LABELS, batch_size=64))
+    assert draft.encoded_images == 12  # nothing taken from the exact run's cache: other pixels, other keys
+    assert results.count_embeddings(encoder.model_id)["image"] == 24
+    keys = [prepared_hash(h, "clip", 2) for h in hashes]
+    drafted = results.get_embeddings(encoder.model_id, keys)
+    a, b = (np.stack([v / np.linalg.norm(v) for v in vs]) for vs in ([stored[h] for h in hashes], [drafted[k] for k in keys]))
+    assert (np.sum(a * b, axis=1) > 0.99).all()
+    cols = ["aggregation", "n_names", "accuracy"]
+    assert results.points(draft_id)[cols].equals(results.points(exact_id)[cols])
+
+
+def test_a_run_stored_before_decode_modes_resumes_with_exact_decoding(tmp_path, results, encoder):
+    folder = large_photo_dir(tmp_path / "photos", per_class=1)
+    engine = Engine(results, encoder)
+    run_id = engine.start(RunConfig(dataset=str(folder), labels=LABELS))
+    with results._connect() as con:  # as an older semscale stored it: no decode field
+        config = results.run(run_id).config
+        del config["decode"]
+        con.execute("UPDATE runs SET config=? WHERE run_id=?", [__import__("json").dumps(config), run_id])
+    engine.process(run_id)
+    hashes = [content_hash(Path(p).read_bytes()) for p in results.run_images(run_id)["path"]]
+    assert set(results.get_embeddings(encoder.model_id, hashes)) == set(hashes)
+
+
+def test_pipelined_loop_takes_repeats_from_the_batch_before_as_a_plain_loop_would(tmp_path, results, encoder):
+    """Copies of one file in consecutive batches: the second batch is looked up before the first
+    commits, and must still encode nothing twice."""
+    folder = tmp_path / "dups"
+    for k, (name, rgb) in enumerate(COLOURS.items()):
+        (folder / name).mkdir(parents=True)
+        data = photo((64, 64), rgb, seed=k)
+        for i in range(6):
+            (folder / name / f"{i}.jpg").write_bytes(data)
+    engine = Engine(results, encoder)
+    run_id = engine.run(RunConfig(dataset=str(folder), labels=LABELS, batch_size=2))
+    assert engine.encoded_images == 4 and engine.decoded_images == 4
+    assert results.run(run_id).n_done == 24 and results.points(run_id)["accuracy"].eq(1.0).all()
+
+
+@pytest.fixture(scope="module")
+def second_encoder(tmp_path_factory):
+    return LocalEncoder(tinyclip.build(tmp_path_factory.mktemp("tiny-clip-2"), seed=1))
+
+
+def test_several_models_share_one_decode_and_equal_their_lone_runs(tmp_path, results, encoder, second_encoder):
+    folder = large_photo_dir(tmp_path / "photos")
+    (folder / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    config = dict(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"], batch_size=5)
+    alone_store = type(results)(tmp_path / "alone.duckdb")
+    alone = [Engine(alone_store, enc) for enc in (encoder, second_encoder)]
+    alone_ids = [e.run(RunConfig(**config)) for e in alone]
+    assert [e.decoded_images for e in alone] == [13, 13]
+
+    engines = [Engine(results, enc) for enc in (encoder, second_encoder)]
+    ids = [e.start(RunConfig(**config)) for e in engines]
+    assert process_together(list(zip(engines, ids))) == ["done", "done"]
+    assert engines[0].decoded_images == 13 and engines[1].decoded_images == 0  # once per file, for both
+    assert [e.encoded_images for e in engines] == [12, 12]
+    for run_id, lone_id in zip(ids, alone_ids):
+        got, want = results.predictions(run_id), alone_store.predictions(lone_id)
+        assert len(got) == 12 * 2 * 2
+        assert got.equals(want)
+        assert results.points(run_id).drop(columns="run_id").equals(alone_store.points(lone_id).drop(columns="run_id"))
+        assert results.rejected(run_id)["reason"].tolist() == alone_store.rejected(lone_id)["reason"].tolist()
+    assert results.run(ids[0]).model != results.run(ids[1]).model
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["random", "tied"])
+def test_all_levels_from_one_cosine_matrix_equal_each_level_scored_alone(tied):
+    """Lower levels are column subsets of the cosines to every name; each level's predictions must be
+    those of the plain rule on its own columns: first maximal class, stable top names."""
+    from semscale.scoring import AGGREGATIONS, Candidates, _centroids, _scores, normalize, predict_levels
+
+    rng = np.random.default_rng(3)
+    classes, per_class, dim = 7, 5, 8
+    names = normalize(rng.standard_normal((classes * per_class, dim)))
+    images = normalize(rng.standard_normal((300, dim)))
+    if tied:  # repeated names and images on a coarse grid: many exact ties between candidates and classes
+        names = normalize(np.round(names * 2))
+        names[5:10] = names[0:5]
+        images = normalize(np.round(images * 2))
+    order = rng.permutation(per_class)  # a shuffled name order, as repeats make
+    levels = [Candidates.build([[c * per_class + int(j) for j in order[:n]] for c in range(classes)]) for n in (1, 2, 3, 5)]
+    got = predict_levels(images, names, levels, AGGREGATIONS)
+    every = images @ names.T  # one chunk: the same product predict_levels computes
+    for cand, result in zip(levels, got):
+        sims = every[:, cand.rows]
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+        cents = _centroids(names[cand.rows], cand)
+        for agg in AGGREGATIONS:
+            s = _scores(images, sims.copy(), cand, agg, cents)
+            assert np.array_equal(result[agg].predicted, s.argmax(axis=1)), agg
+            best = s[np.arange(len(s)), s.argmax(axis=1)]
+            if agg == "probsum":  # numpy's SIMD exp differs in the last bit with the array's memory alignment
+                assert np.allclose(result[agg].score, best, rtol=3e-7, atol=0)
+            else:
+                assert np.array_equal(result[agg].score, best), agg
+            assert np.array_equal(result[agg].top_rows, cand.rows[top])
+            assert np.array_equal(result[agg].top_sims, np.take_along_axis(sims, top, axis=1))
