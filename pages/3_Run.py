@@ -103,8 +103,8 @@ if ds is not None:
         c1.error(str(exc))
         levels = None
     if paper:
-        settings_preview = ui.run_config(ds, **{"schedule": spec, "aggregations": aggs, "preset": preset.name,
-                                              "image_prep": preset.image_prep})
+        settings_preview = ui.run_config(ds, aggregations=aggs)
+        presets.apply(preset, settings_preview)  # what Start will run, each setting marked
         c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
     if not aggs:
         c2.error("Choose at least one aggregation.")

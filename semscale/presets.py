@@ -25,6 +25,7 @@ class Preset:
     templates: tuple[str, ...]
     repeats: int
     image_prep: str  # see semscale.images.PREPARATIONS
+    decode: str  # see semscale.images.DECODES: "exact", as the authors' tool decoded every pixel
 
 
 PRESETS: dict[str, Preset] = {
@@ -32,7 +33,7 @@ PRESETS: dict[str, Preset] = {
     for p in (
         Preset("paper", "the authors' protocol: 12 modifier names, k = 1, 2, 3 ..., raw names, max rule",
                scheme="paper", schedule="linear", aggregations=("max",), templates=(), repeats=1,
-               image_prep="paper"),
+               image_prep="paper", decode="exact"),
     )
 }
 
@@ -60,6 +61,7 @@ def apply(preset: Preset, config) -> None:
     """Set a RunConfig to the preset; aggregations the user asked for stay beside the preset's."""
     config.preset, config.scheme, config.schedule = preset.name, preset.scheme, preset.schedule
     config.templates, config.repeats, config.image_prep = list(preset.templates), preset.repeats, preset.image_prep
+    config.decode = preset.decode
     config.aggregations = list(dict.fromkeys([*preset.aggregations, *config.aggregations]))
 
 
@@ -76,6 +78,7 @@ def protocol_lines(config: dict) -> list[str]:
     repeats = int(config.get("repeats", 1))
     scheme = config.get("scheme")
     prep = config.get("image_prep", "clip")
+    decode = config.get("decode", "exact")  # runs stored before draft decoding decoded every pixel
     domain = config.get("domain")
     lines = [
         f"preset: {config.get('preset') or 'none'}",
@@ -90,5 +93,6 @@ def protocol_lines(config: dict) -> list[str]:
         f"name orders: {repeats} - {mark(repeats == 1)}",
         f"images: {'squashed to 224x224 (Lanczos), then CLIP preprocessing' if prep == 'paper' else 'CLIP preprocessing (resize shorter side, centre crop)'}"
         f" - {mark(prep == paper.image_prep)}",
+        f"decode: {'JPEGs at a reduced DCT scale' if decode == 'draft' else 'every pixel'} - {mark(decode == paper.decode)}",
     ]
     return lines

@@ -50,6 +50,7 @@ def test_paper_preset_runs_the_authors_protocol_and_says_so(tmp_path, flowers, m
     assert (cfg["preset"], cfg["scheme"], cfg["schedule"], cfg["templates"], cfg["aggregations"], cfg["repeats"],
             cfg["image_prep"], cfg["domain"]) == ("paper", "paper", "linear", [], ["max"], 1, "paper", "Flower")
     assert cfg["class_names"]["ROSES"] == "rose" and cfg["class_names"]["DAISIES"] == "daisy"
+    assert cfg["decode"] == "exact"  # every pixel decoded, as the authors' tool did
     names = store.run_names(info.run_id)
     assert names["ROSES"] == ROSE_NAMES  # the folder stays the class key; C is the natural name
     assert all(len(v) == 12 for v in names.values())
