@@ -31,11 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def dashboard(tmp_path, model_dir):
+def start_dashboard(env: dict) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free loopback port with `env`, once its health endpoint answers."""
     port = free_port()
-    env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model_dir), SEMSCALE_RESULTS=str(tmp_path / "browser.duckdb"),
-               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true", "--server.address", "127.0.0.1"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -44,12 +42,19 @@ def dashboard(tmp_path, model_dir):
     while True:
         try:
             urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
+            return proc, url
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise AssertionError("streamlit did not start:\n" + proc.stdout.read().decode(errors="replace")[-2000:])
             time.sleep(0.3)
+
+
+@pytest.fixture
+def dashboard(tmp_path, model_dir):
+    env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model_dir), SEMSCALE_RESULTS=str(tmp_path / "browser.duckdb"),
+               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+    proc, url = start_dashboard(env)
     yield url, tmp_path
     proc.terminate()
     proc.wait(timeout=20)

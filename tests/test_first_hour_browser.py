@@ -4,13 +4,9 @@ the sidebar and the backend status is text a browser without emoji fonts shows."
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 
 from conftest import ROOT
-from test_browser import dashboard, free_port, page  # noqa: F401  (fixtures: the server and the browser)
+from test_browser import dashboard, page, start_dashboard  # noqa: F401  (fixtures: the server and the browser)
 
 
 def test_sidebar_says_home_and_the_backend_badge_is_text(dashboard, page):  # noqa: F811
@@ -38,20 +34,8 @@ def test_home_shows_the_first_model_download_then_ready(tmp_path, model_dir, pag
         env = {k: v for k, v in os.environ.items() if k != "SEMSCALE_MODEL_DIR"}
         env |= {"HF_ENDPOINT": hub.url, "FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
                 "SEMSCALE_RESULTS": str(tmp_path / "r.duckdb"), "SEMSCALE_HOME": str(tmp_path / "home")}
-        port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.headless", "true", "--server.address", "127.0.0.1"],
-                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc, url = start_dashboard(env)
         try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline and proc.poll() is None, "streamlit did not start"
-                    time.sleep(0.3)
             page.goto(url)
             page.get_by_text("starting", exact=True).wait_for()
             page.get_by_text("fetching the model once:").wait_for()
