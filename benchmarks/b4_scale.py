@@ -3,16 +3,17 @@
 Scores every level of an exponential sweep (1, 2, 4, 8, 16 names per class, i.e. 1,000 to 16,000
 candidates) with all three aggregations two ways, interleaved (the machine is shared):
 
-- per level, as the engine did before: `predict_many` once per level against that level's own
-  candidate matrix (so each level pays its own matrix product);
-- all levels at once, as the engine does now: `predict_levels` computes the cosines to all 16,000
-  names once per chunk and scores each level from its columns.
+- each level alone, the plain rule (`scoring._score_alone`, what `class_scores` and `_top_k`
+  compute): per chunk of images one matrix product against the level's own candidates, class
+  scores per aggregation, the top names;
+- the whole sweep at once, as the engine does (`scoring.Sweep`): one matrix product per chunk
+  against every name laid out position by position, each level's class scores grown from the
+  level before.
 
-The all-levels results are checked to be identical (predictions, top names and their cosines, max
-and mean scores bit for bit; probsum scores to the last bit or two, see README) to scoring each
-level alone from the same cosine matrix (`predict_many` with the full name matrix), and compared
-with the per-level path: a float32 matrix product of another shape differs in the last bits, so a
-handful of near-tied predictions may differ; the script counts them.
+The sweep's predictions are compared with the plain rule's, per level and aggregation (a float32
+matrix product of another shape differs in the last bits, and mean/probsum sum in another order,
+so exact near-ties could go either way: the script counts the predictions that differ and reports
+the largest score and top-cosine differences).
 
 Then the per-image predictions of one aggregation (5 levels x 100,000 images = 500,000 rows) are
 written into a real DuckDB file through `ResultsStore.commit_batch`, as the engine writes them, and
@@ -40,7 +41,7 @@ import pandas as pd
 import _common as C
 
 from semscale import scoring
-from semscale.scoring import AGGREGATIONS, Candidates, normalize, predict_levels, predict_many
+from semscale.scoring import AGGREGATIONS, Candidates, Sweep, normalize
 from semscale.store import ResultsStore
 
 N_IMAGES = int(os.environ.get("B4_IMAGES", "100000"))
@@ -78,57 +79,65 @@ def main() -> None:
           f"(image embeddings {images.nbytes / 2**20:.0f} MB)")
     cands = {n: Candidates.build([list(range(c * N_NAMES, c * N_NAMES + n)) for c in range(N_CLASSES)]) for n in LEVELS}
 
-    # --- per level (each its own matrix product) vs all levels from one cosine matrix ------------
+    # --- each level alone (its own matrix product) vs the whole sweep from one cosine matrix ------
     # Interleaved, each time the fastest of REPEATS tries, with the CPU seconds of that try beside it.
-    def per_level(n: int) -> dict[str, scoring.Prediction]:
-        """The engine before: one level against its own candidate matrix (HEAD's shapes exactly)."""
-        own = Candidates(np.arange(len(cands[n].rows)), cands[n].owner)
-        got = predict_many(images, names[cands[n].rows], own, AGGREGATIONS)
-        return {a: scoring.Prediction(p.predicted, p.score, cands[n].rows[p.top_rows], p.top_sims) for a, p in got.items()}
+    sweep = Sweep(names, [cands[n] for n in LEVELS])
+    step = max(1, min(scoring.CHUNK_ROWS, scoring.CHUNK_CELLS // len(names)))
 
-    levels_s, per_level_s = float("inf"), {n: float("inf") for n in LEVELS}
-    cpu = {"levels": 0.0, "per level": 0.0}
+    def alone(n: int) -> dict[str, scoring.Prediction]:
+        """The plain rule for one level, chunk by chunk: its own cosines, class scores, top names."""
+        scores, tops, own = {a: [] for a in AGGREGATIONS}, [], names[cands[n].rows]
+        for start in range(0, N_IMAGES, step):
+            got, top = scoring._score_alone(images[start : start + step], own, cands[n], scoring.TOP_K,
+                                            AGGREGATIONS, scoring.CLIP_HEAD)
+            for a, s in got.items():
+                best = s.argmax(axis=1)
+                scores[a].append((best, s[np.arange(len(s)), best]))
+            tops.append(top)
+        top_rows, top_sims = (np.concatenate(t) for t in zip(*tops))
+        return {a: scoring.Prediction(np.concatenate([p for p, _ in scores[a]]), np.concatenate([s for _, s in scores[a]]),
+                                      top_rows, top_sims) for a in AGGREGATIONS}
+
+    sweep_s, alone_s = float("inf"), {n: float("inf") for n in LEVELS}
+    cpu = {"sweep": 0.0, "alone": {n: 0.0 for n in LEVELS}}
     for _ in range(REPEATS):
         t, c = time.perf_counter(), time.process_time()
-        together = predict_levels(images, names, [cands[n] for n in LEVELS], AGGREGATIONS)
+        together = sweep.predict(images, AGGREGATIONS)
         wall, used = time.perf_counter() - t, time.process_time() - c
-        if wall < levels_s:
-            levels_s, cpu["levels"] = wall, used
+        if wall < sweep_s:
+            sweep_s, cpu["sweep"] = wall, used
         for n in LEVELS:
             t, c = time.perf_counter(), time.process_time()
-            before = per_level(n)
+            plain = alone(n)
             wall, used = time.perf_counter() - t, time.process_time() - c
-            if wall < per_level_s[n]:
-                cpu["per level"] += used - cpu.pop(("per level", n), 0.0)
-                cpu["per level", n] = used
-                per_level_s[n] = wall
-            del before
+            if wall < alone_s[n]:
+                alone_s[n], cpu["alone"][n] = wall, used
+            del plain
     scoring_peak = C.peak_rss_mb()
     kept = {n: together[i]["max"] for i, n in enumerate(LEVELS)}
     accuracy = {(a, n): float((together[i][a].predicted == truth).mean()) for i, n in enumerate(LEVELS) for a in AGGREGATIONS}
 
-    # identical to each level scored alone from the same cosines; differences from the old shapes counted
+    # the sweep against the plain rule: predictions that differ, largest score and top-cosine differences
     rows, differ = [], {}
     for i, n in enumerate(LEVELS):
-        alone = predict_many(images, names, cands[n], AGGREGATIONS)
-        before = per_level(n)
+        plain = alone(n)
         for a in AGGREGATIONS:
-            got, want = together[i][a], alone[a]
-            assert np.array_equal(got.predicted, want.predicted) and np.array_equal(got.top_rows, want.top_rows)
-            assert np.array_equal(got.top_sims, want.top_sims)
-            assert np.array_equal(got.score, want.score) if a != "probsum" else np.allclose(got.score, want.score, rtol=3e-7, atol=0)
-            differ[a, n] = (int((got.predicted != before[a].predicted).sum()),
-                            float(np.abs(got.top_sims - before[a].top_sims).max()))
-        del alone, before
-        rows.append([n, f"{N_CLASSES * n:,}", f"{per_level_s[n]:.2f}",
+            got, want = together[i][a], plain[a]
+            differ[a, n] = (int((got.predicted != want.predicted).sum()), float(np.abs(got.score - want.score).max()))
+        tops_differ = int((together[i]["max"].top_rows != plain["max"].top_rows).any(axis=1).sum())
+        top_diff = float(np.abs(together[i]["max"].top_sims - plain["max"].top_sims).max())
+        del plain
+        rows.append([n, f"{N_CLASSES * n:,}", f"{alone_s[n]:.2f}",
                      " / ".join(f"{accuracy[a, n]:.3f}" for a in AGGREGATIONS),
-                     " / ".join(str(differ[a, n][0]) for a in AGGREGATIONS), f"{max(differ[a, n][1] for a in AGGREGATIONS):.1e}"])
-    per_level_total = sum(per_level_s.values())
-    rows.append(["all", "", f"{per_level_total:.2f}", "", "", ""])
+                     " / ".join(str(differ[a, n][0]) for a in AGGREGATIONS),
+                     " / ".join(f"{differ[a, n][1]:.0e}" for a in AGGREGATIONS), f"{tops_differ} / {top_diff:.0e}"])
+    alone_total = sum(alone_s.values())
+    rows.append(["all", "", f"{alone_total:.2f}", "", "", "", ""])
     print()
-    print(C.table(["names/class", "candidates", "per level: predict_many s", "accuracy max / mean / probsum",
-                   "predictions differing from per level (max / mean / probsum)", "max |top cosine diff|"], rows,
-                  f"Scoring (all levels at once with predict_levels: {levels_s:.2f} s):"))
+    print(C.table(["names/class", "candidates", "level alone s", "accuracy max / mean / probsum",
+                   "predictions differing from alone (max / mean / probsum)", "max |score diff|",
+                   "images with other top names / max |top cosine diff|"], rows,
+                  f"Scoring (the whole sweep at once with scoring.Sweep: {sweep_s:.2f} s):"))
 
     # --- DuckDB: write one aggregation's predictions (all levels) and read them back ------------
     tmp = C.tempdir("b4")
@@ -194,17 +203,17 @@ def main() -> None:
     duck_s = setup_s + frame_s + write_s + read_one_s + read_all_s
     print()
     print(C.table(["measure", "value"], [
-        ["scoring, predict_many() per level (5 calls, the engine before)", f"{per_level_total:.1f} s wall, {cpu['per level']:.1f} s CPU"],
-        ["scoring, predict_levels() for all 5 levels (the engine now)", f"{levels_s:.1f} s wall, {cpu['levels']:.1f} s CPU"],
+        ["scoring, each level alone (5 matrix products per chunk, the plain rule)",
+         f"{alone_total:.1f} s wall, {sum(cpu['alone'].values()):.1f} s CPU"],
+        ["scoring, the whole sweep (scoring.Sweep, the engine now)", f"{sweep_s:.1f} s wall, {cpu['sweep']:.1f} s CPU"],
         ["DuckDB write + read (table above)", f"{duck_s:.1f} s"],
         ["peak RSS after scoring", f"{scoring_peak:.0f} MB"],
         ["peak RSS after DuckDB", f"{db_peak:.0f} MB"],
     ], "Totals:"))
     changed = sum(d for d, _ in differ.values())
-    print(f"B4 scale: scoring {levels_s:.1f} s with predict_levels() (target <= 15 s), {per_level_total:.1f} s per level "
-          f"before; {changed} of {N_IMAGES * len(LEVELS) * len(AGGREGATIONS):,} predictions differ from per level; "
+    print(f"B4 scale: scoring {sweep_s:.1f} s with the sweep (target <= 15 s), {alone_total:.1f} s level by level; "
+          f"{changed} of {N_IMAGES * len(LEVELS) * len(AGGREGATIONS):,} predictions differ from the plain rule; "
           f"DuckDB write+read {duck_s:.1f} s, peak RSS {db_peak:.0f} MB (target < 2048 MB)")
-
 
 if __name__ == "__main__":
     main()

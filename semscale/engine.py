@@ -29,7 +29,7 @@ from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
                              draft_scale, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, normalize, predict_levels
+from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, Sweep, normalize
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 
@@ -175,6 +175,10 @@ class _Plan:
     head: Head  # how the model turns cosines into name probabilities (probsum)
     image_prep: str
     levels: list[tuple[int, int, Candidates]]  # (name order, names per class, candidate labels)
+    sweep: Sweep = field(init=False)  # every level of every name order, laid out once to score together
+
+    def __post_init__(self):
+        self.sweep = Sweep(self.names.matrix, [cand for _, _, cand in self.levels])
 
 
 @dataclass
@@ -354,9 +358,8 @@ class Engine:
         idx = np.array([r.image_idx for r in batch.rows])
         name_list = list(plan.names.index)
         frames = []
-        # every level of every name order from one cosine matrix per block (scoring.predict_levels)
-        blocks = [predict_levels(image_matrix[start : start + block], plan.names.matrix,
-                                 [cand for _, _, cand in plan.levels], plan.aggregations, plan.head)
+        # every level of every name order from one cosine matrix per block (scoring.Sweep)
+        blocks = [plan.sweep.predict(image_matrix[start : start + block], plan.aggregations, plan.head)
                   for start in range(0, len(image_matrix), block)]
         for level, (rep, n, cand) in enumerate(plan.levels):
             for agg in plan.aggregations:

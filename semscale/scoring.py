@@ -153,39 +153,227 @@ def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
 
 def predict_levels(images: np.ndarray, names: np.ndarray, levels: Sequence[Candidates],
                    aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
-    """`predict_many` for each level in `levels`, from one cosine matrix per chunk of images.
+    """`predict_many` for each level in `levels`, from one cosine matrix per chunk of images (`Sweep`)."""
+    return Sweep(names, levels).predict(images, aggregations, head)
 
-    The cosines are computed to every row of `names`, and each level scores its own columns of
-    them: a lower level's candidates are a subset of a higher level's, so the matrix products of a
-    whole sweep cost what its largest level costs. Any call with the same `images` chunking and
-    `names` therefore sees the same cosines, bit for bit, whichever levels it scores together (a
-    float32 matrix product of another shape differs in the last bits).
+
+class Sweep:
+    """The levels of a sweep, laid out once to be scored together, batch after batch.
+
+    A sweep's levels extend each other: a level gives each class its first n names of one order, so
+    each level's class scores are the last level's plus its new names' (`_Chain`). The cosines to
+    every name are computed once per chunk of images, with the names laid out position by position
+    (every class's first name, then every second name, ...) so that each step's new names are a
+    block of columns; max, cosine sums (mean) and probability sums (probsum) grow step by step, and
+    a sweep costs one pass over its largest level. Levels that extend no other form chains of their own.
+
+    The results are those of scoring each level alone (`class_scores`, `_top_k`) up to float32
+    rounding: max scores and top names exactly so for the same cosines; mean is scored as the sum of
+    a class's name cosines over the norm of the sum of its names (the cosine to their centroid), and
+    probsum's softmax is shifted by the chunk's best cosine rather than the level's, so their scores
+    can differ in the last bits (tests/test_speed_paths.py and benchmarks/b4_scale.py count the
+    predictions that differ). A chunk holding NaN or inf, and rows whose level lies so far below the
+    chunk's best name that the shifted softmax would underflow, are scored level by level.
     """
-    step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(names))))
-    ks = [min(TOP_K, len(cand.rows)) for cand in levels]
-    centroids = [_centroids(names[cand.rows], cand) if "mean" in aggregations else None for cand in levels]
-    parts: list[dict[str, list]] = [{agg: [] for agg in aggregations} for _ in levels]
-    tops: list[list] = [[] for _ in levels]
-    for start in range(0, len(images), step):
-        chunk = images[start : start + step]
-        every = chunk @ names.T
-        for cand, k, cents, level_parts, level_tops in zip(levels, ks, centroids, parts, tops):
-            sims = every[:, cand.rows]  # a copy: _top_k writes into it
-            scores = {agg: _scores(chunk, sims, cand, agg, cents, head) for agg in aggregations if agg != "max"}
-            top, top_sims, fast = _top_k(sims, k)
+
+    def __init__(self, names: np.ndarray, levels: Sequence[Candidates]):
+        self.names = names
+        self.levels = list(levels)
+        self.chains = _Chain.partition(self.levels)
+        columns = list(dict.fromkeys(r for chain in self.chains for r in chain.rows))  # chain 0's order first
+        where = {r: i for i, r in enumerate(columns)}
+        for chain in self.chains:
+            chain.place(where, names, self.levels)
+        self.matrix = names[columns]
+        self.ks = [min(TOP_K, len(cand.rows)) for cand in self.levels]
+
+    def predict(self, images: np.ndarray, aggregations: list[str] | tuple[str, ...],
+                head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
+        """Per level, the predicted class, its score and the top names of every image, per aggregation."""
+        step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(self.matrix))))
+        parts: list[dict[str, list]] = [{agg: [] for agg in aggregations} for _ in self.levels]
+        tops: list[list] = [[] for _ in self.levels]
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            every = chunk @ self.matrix.T
+            if not np.isfinite(every).all():  # NaN or inf: the plain rule, level by level
+                for i, cand in enumerate(self.levels):
+                    alone = _score_alone(chunk, self.names[cand.rows], cand, self.ks[i], aggregations, head)
+                    _gather(parts[i], tops[i], *alone)
+                continue
+            for chain in self.chains:
+                ev = every if chain.in_place else np.take(every, chain.columns, axis=1)
+                for i, scores, top in chain.walk(chunk, ev, self, aggregations, head):
+                    _gather(parts[i], tops[i], scores, top)
+        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, self.ks)]
+
+
+def _gather(parts: dict[str, list], tops: list, scores: dict[str, np.ndarray], top: tuple) -> None:
+    """Keep one chunk's predicted class and its score per aggregation, and its top names."""
+    rows = np.arange(len(top[0]))
+    for agg, s in scores.items():
+        predicted = s.argmax(axis=1)  # the first maximal class
+        parts[agg].append((predicted, s[rows, predicted]))
+    tops.append(top)
+
+
+def _score_alone(chunk: np.ndarray, cand_names: np.ndarray, cand: Candidates, k: int, aggregations,
+                 head: Head) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """One level scored the plain way, from its own cosine matrix (`cand_names`: names[cand.rows]):
+    class scores and top names."""
+    sims = chunk @ cand_names.T
+    cents = _centroids(cand_names, cand) if "mean" in aggregations else None
+    scores = {agg: _scores(chunk, sims, cand, agg, cents, head) for agg in aggregations}
+    top, top_sims, _ = _top_k(sims, k)
+    return scores, (cand.rows[top], top_sims)
+
+
+# A level whose best name lies this far (scale x cosine) below the chunk's best is scored alone:
+# its probabilities, shifted by the chunk's best, would lose bits to float32 underflow (e^-87).
+_SHIFT_LIMIT = 40.0
+
+
+class _Chain:
+    """Levels each of which extends the one before: every class keeps its names and may gain more.
+
+    `rows` are the names rows of the largest level, position by position: the first name of each
+    class (in class order), then the second name of each class that has one, and so on. A step
+    from one level to the next adds, per position, a block of these columns and the classes
+    they belong to.
+    """
+
+    def __init__(self, first: int, per_class: list[np.ndarray]):
+        self.levels = [first]
+        self.per_class = [per_class]
+
+    def extends_to(self, per_class: list[np.ndarray]) -> bool:
+        last = self.per_class[-1]
+        return len(last) == len(per_class) and all(
+            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class))
+
+    @classmethod
+    def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
+        """The levels as chains, each level in the first chain it extends (smallest levels first)."""
+        chains: list[_Chain] = []
+        for i in sorted(range(len(levels)), key=lambda i: len(levels[i].rows)):
+            per_class = np.split(levels[i].rows, levels[i].starts[1:])
+            chain = next((c for c in chains if c.extends_to(per_class)), None)
+            if chain is None:
+                chains.append(cls(i, per_class))
+            else:
+                chain.levels.append(i)
+                chain.per_class.append(per_class)
+        for chain in chains:
+            chain._lay_out()
+        return chains
+
+    def _lay_out(self) -> None:
+        top = self.per_class[-1]
+        self.n_classes = len(top)
+        self.lengths = np.array([[len(rows) for rows in level] for level in self.per_class])  # (levels, K)
+        width = int(self.lengths.max())
+        self.rows_at = np.full((self.n_classes, width), -1, np.int64)  # names row of class c's j-th name
+        self.column_at = np.full((self.n_classes, width), 0, np.int64)  # its column in this chain
+        rows = []
+        for j in range(width):
+            has = np.flatnonzero(self.lengths[-1] > j)
+            self.column_at[has, j] = np.arange(len(rows), len(rows) + len(has))
+            self.rows_at[has, j] = [top[c][j] for c in has]
+            rows.extend(self.rows_at[has, j].tolist())
+        self.rows = rows
+        # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
+        self.steps = []
+        before = np.zeros(self.n_classes, np.int64)
+        for now in self.lengths:
+            blocks = []
+            for j in range(width):
+                gains = np.flatnonzero((before <= j) & (now > j))
+                if not len(gains):
+                    continue
+                cols = self.column_at[gains, j]
+                if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
+                    cols = slice(int(cols[0]), int(cols[-1]) + 1)
+                blocks.append((cols, None if len(gains) == self.n_classes else gains))
+            self.steps.append(blocks)
+            before = now
+
+    def place(self, where: dict[int, int], names: np.ndarray, levels: Sequence[Candidates]) -> None:
+        """Where this chain's columns sit in the cosine matrix (`where`: names row -> column), and
+        the norm of each class's summed names per level (mean's centroids)."""
+        self.columns = np.array([where[r] for r in self.rows], np.int64)
+        self.in_place = np.array_equal(self.columns, np.arange(len(self.columns)))
+        self.norms = []
+        for i in self.levels:
+            norms = np.linalg.norm(np.add.reduceat(names[levels[i].rows], levels[i].starts, axis=0), axis=1)
+            self.norms.append(np.where(norms == 0, 1, norms).astype(np.float32))
+
+    def walk(self, chunk: np.ndarray, ev: np.ndarray, sweep: Sweep, aggregations, head: Head):
+        """(level index, class scores per aggregation, top names) for each level of the chain, in
+        order, from `ev`: the chunk's cosines to this chain's columns. The score arrays grow on with
+        the next level: use them before asking for it."""
+        n, k_classes = len(chunk), self.n_classes
+        best = np.full((n, k_classes), -np.inf, np.float32)  # max: the class's best cosine so far
+        sums = np.zeros((n, k_classes), np.float32) if "mean" in aggregations else None
+        probs = np.zeros((n, k_classes), np.float32) if "probsum" in aggregations else None
+        shift = head.scale * ev.max(axis=1, keepdims=True) if probs is not None else None
+        for level, blocks in enumerate(self.steps):
+            for cols, classes in blocks:
+                block = ev[:, cols]
+                _grow(best, block, classes, np.maximum)
+                if sums is not None:
+                    _grow(sums, block, classes, np.add)
+                if probs is not None:
+                    _grow(probs, _probabilities(block, shift, head), classes, np.add)
+            i = self.levels[level]
+            scores = {}
             if "max" in aggregations:
-                if fast and k:
-                    # The best class under max owns the best candidate and scores its cosine; with the
-                    # candidates grouped by class in class order, the first maximal candidate lies in
-                    # the first maximal class, which argmax over reduced class scores would pick.
-                    level_parts["max"].append((cand.owner[top[:, 0]], top_sims[:, 0]))
-                else:  # NaN or no candidates: reduce as before (`sims` is intact on this path)
-                    scores["max"] = _scores(chunk, sims, cand, "max")
-            for agg, s in scores.items():
-                predicted = s.argmax(axis=1)
-                level_parts[agg].append((predicted, s[np.arange(len(chunk)), predicted]))
-            level_tops.append((cand.rows[top], top_sims))
-    return [_collect(level_parts, level_tops, k, aggregations) for level_parts, level_tops, k in zip(parts, tops, ks)]
+                scores["max"] = best
+            if sums is not None:
+                scores["mean"] = sums / self.norms[level]
+            if probs is not None and head.bias is not None:
+                scores["probsum"] = probs  # each name's own sigmoid: no shift, nothing to normalise
+            elif probs is not None:
+                with np.errstate(invalid="ignore", divide="ignore"):  # underflowed rows are redone below
+                    scores["probsum"] = probs / probs.sum(axis=1, keepdims=True)
+                far = np.flatnonzero(shift[:, 0] - head.scale * best.max(axis=1) > _SHIFT_LIMIT)
+                if len(far):
+                    alone, _ = _score_alone(chunk[far], sweep.names[sweep.levels[i].rows], sweep.levels[i],
+                                            sweep.ks[i], ("probsum",), head)
+                    scores["probsum"][far] = alone["probsum"]
+            yield i, {agg: scores[agg] for agg in aggregations}, self._top(ev, best, level, sweep.ks[i])
+
+    def _top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The level's k best names, ties to the earlier class and then the earlier name: they lie
+        in the k classes with the best names (ties to the earlier class), so only those are searched."""
+        n = len(ev)
+        if k == 0:
+            return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
+        classes, _, _ = _top_k(best.copy(), min(k, self.n_classes))
+        classes.sort(axis=1)  # class order, so column order below is the plain rule's candidate order
+        width = int(self.lengths[level].max())
+        cols = self.column_at[classes, :width].reshape(n, -1)
+        vals = np.take_along_axis(ev, cols, axis=1)
+        vals[~(np.arange(width) < self.lengths[level][classes][..., None]).reshape(n, -1)] = -np.inf
+        picked, top_sims, _ = _top_k(vals, k)
+        return self.rows_at[classes, :width].reshape(n, -1)[np.arange(n)[:, None], picked], top_sims
+
+
+def _grow(totals: np.ndarray, block: np.ndarray, classes: np.ndarray | None, op) -> None:
+    """totals[:, classes] = op(totals[:, classes], block), in place when the block covers every class."""
+    if classes is None:
+        op(totals, block, out=totals)
+    else:
+        totals[:, classes] = op(totals[:, classes], block)
+
+
+def _probabilities(block: np.ndarray, shift: np.ndarray, head: Head) -> np.ndarray:
+    """Each name's share of the model's probability before normalising: exp(scale x cosine - shift)
+    for a softmax head, the name's own sigmoid for a sigmoid head."""
+    logits = head.scale * block
+    if head.bias is not None:
+        return np.exp(-np.logaddexp(0, -(logits + head.bias)))
+    logits -= shift
+    return np.exp(logits, out=logits)
 
 
 def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[str, Prediction]:

@@ -153,35 +153,126 @@ def test_several_models_share_one_decode_and_equal_their_lone_runs(tmp_path, res
     assert results.run(ids[0]).model != results.run(ids[1]).model
 
 
-@pytest.mark.parametrize("tied", [False, True], ids=["random", "tied"])
-def test_all_levels_from_one_cosine_matrix_equal_each_level_scored_alone(tied):
-    """Lower levels are column subsets of the cosines to every name; each level's predictions must be
-    those of the plain rule on its own columns: first maximal class, stable top names."""
-    from semscale.scoring import AGGREGATIONS, Candidates, _centroids, _scores, normalize, predict_levels
+def _levels(classes: int, per_class: int, sizes, rng) -> list:
+    """Nested levels of one shuffled name order (as a repeat makes), every class its first n names."""
+    from semscale.scoring import Candidates
 
+    order = rng.permutation(per_class)
+    return [Candidates.build([[c * per_class + int(j) for j in order[:n]] for c in range(classes)]) for n in sizes]
+
+
+def _plain(images, names, cand, head):
+    """Each level alone, the plain way: its own cosine matrix, class scores, a stable sort for the top names."""
+    from semscale.scoring import AGGREGATIONS, class_scores
+
+    sims = images @ names[cand.rows].T
+    top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+    return {agg: class_scores(images, names, cand, agg, head) for agg in AGGREGATIONS}, cand.rows[top], \
+        np.take_along_axis(sims, top, axis=1)
+
+
+def _float64_scores(images, names, cand, aggregation, head):
+    """Class scores by the definitions, in float64."""
+    sims = images.astype(np.float64) @ names[cand.rows].astype(np.float64).T
+    if aggregation == "mean":
+        sums = np.add.reduceat(names[cand.rows].astype(np.float64), cand.starts, axis=0)
+        return images.astype(np.float64) @ sums.T / np.linalg.norm(sums, axis=1)
+    if head.bias is not None:
+        return np.add.reduceat(1 / (1 + np.exp(-(head.scale * sims + head.bias))), cand.starts, axis=1)
+    probs = np.exp(head.scale * (sims - sims.max(axis=1, keepdims=True)))
+    return np.add.reduceat(probs / probs.sum(axis=1, keepdims=True), cand.starts, axis=1)
+
+
+@pytest.mark.parametrize("head", ["clip", "siglip"])
+def test_a_sweep_scores_every_level_as_each_level_alone(head):
+    """Levels grown step by step from one cosine matrix give each level's plain answers: the first
+    maximal class under each aggregation, and the stable top names. Integer embeddings make every
+    cosine exact, so ties between names and between classes are exact too and must break the plain way."""
+    from semscale.scoring import AGGREGATIONS, CLIP_HEAD, Head, predict_levels
+
+    head = CLIP_HEAD if head == "clip" else Head(scale=10.0, bias=-5.0)
+    head = Head(scale=1.0) if head is CLIP_HEAD else head  # integer cosines: keep the softmax in range
     rng = np.random.default_rng(3)
-    classes, per_class, dim = 7, 5, 8
-    names = normalize(rng.standard_normal((classes * per_class, dim)))
-    images = normalize(rng.standard_normal((300, dim)))
-    if tied:  # repeated names and images on a coarse grid: many exact ties between candidates and classes
-        names = normalize(np.round(names * 2))
-        names[5:10] = names[0:5]
-        images = normalize(np.round(images * 2))
-    order = rng.permutation(per_class)  # a shuffled name order, as repeats make
-    levels = [Candidates.build([[c * per_class + int(j) for j in order[:n]] for c in range(classes)]) for n in (1, 2, 3, 5)]
-    got = predict_levels(images, names, levels, AGGREGATIONS)
-    every = images @ names.T  # one chunk: the same product predict_levels computes
+    classes, per_class = 7, 5
+    names = rng.integers(-2, 3, (classes * per_class, 6)).astype(np.float32)
+    names[5:10] = names[0:5]  # class 1 repeats class 0's names: tied under every aggregation
+    images = rng.integers(-2, 3, (400, 6)).astype(np.float32)
+    levels = _levels(classes, per_class, (1, 2, 3, 5), rng)
+    got = predict_levels(images, names, levels, AGGREGATIONS, head)
+    ties = 0
     for cand, result in zip(levels, got):
-        sims = every[:, cand.rows]
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
-        cents = _centroids(names[cand.rows], cand)
+        scores, top_rows, top_sims = _plain(images, names, cand, head)
         for agg in AGGREGATIONS:
-            s = _scores(images, sims.copy(), cand, agg, cents)
-            assert np.array_equal(result[agg].predicted, s.argmax(axis=1)), agg
-            best = s[np.arange(len(s)), s.argmax(axis=1)]
-            if agg == "probsum":  # numpy's SIMD exp differs in the last bit with the array's memory alignment
-                assert np.allclose(result[agg].score, best, rtol=3e-7, atol=0)
-            else:
-                assert np.array_equal(result[agg].score, best), agg
-            assert np.array_equal(result[agg].top_rows, cand.rows[top])
-            assert np.array_equal(result[agg].top_sims, np.take_along_axis(sims, top, axis=1))
+            s = scores[agg]
+            if agg == "max":
+                assert np.array_equal(result[agg].predicted, s.argmax(axis=1))
+                assert np.array_equal(result[agg].score, s.max(axis=1))
+            else:  # sums in float32 may break a tie either way (as the plain rule's may), so compare with
+                # float64 scores: the chosen class must be a best one, and the only one where the best is clear
+                exact = _float64_scores(images, names, cand, agg, head)
+                chosen = exact[np.arange(len(exact)), result[agg].predicted]
+                assert np.all(chosen >= exact.max(axis=1) - 1e-6), agg
+                ranked = np.sort(exact, axis=1)
+                clear = ranked[:, -1] - ranked[:, -2] > 1e-6
+                assert np.array_equal(result[agg].predicted[clear], exact.argmax(axis=1)[clear]), agg
+                assert np.allclose(result[agg].score, exact.max(axis=1), rtol=1e-5, atol=1e-6), agg
+            assert np.array_equal(result[agg].top_rows, top_rows)
+            assert np.array_equal(result[agg].top_sims, top_sims)
+            ties += int(((s == s.max(axis=1, keepdims=True)).sum(axis=1) > 1).sum())
+    assert ties > 100  # the data really holds ties for the rules to break
+
+
+def test_a_sweep_with_random_cosines_predicts_as_each_level_alone():
+    """Unit-norm random embeddings (cosines differ from the plain matrix product's in the last bits):
+    the same predictions, scores to float32 rounding."""
+    from semscale.scoring import AGGREGATIONS, CLIP_HEAD, normalize, predict_levels
+
+    rng = np.random.default_rng(4)
+    classes, per_class = 20, 8
+    names = normalize(rng.standard_normal((classes * per_class, 16)))
+    images = normalize(rng.standard_normal((2000, 16)))
+    levels = _levels(classes, per_class, (1, 2, 4, 8), rng)
+    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS)):
+        scores, top_rows, top_sims = _plain(images, names, cand, CLIP_HEAD)
+        for agg in AGGREGATIONS:
+            assert np.array_equal(result[agg].predicted, scores[agg].argmax(axis=1)), agg
+            assert np.allclose(result[agg].score, scores[agg].max(axis=1), rtol=2e-5, atol=1e-6), agg
+        assert np.array_equal(result["max"].top_rows, top_rows)
+        assert np.allclose(result["max"].top_sims, top_sims, rtol=0, atol=1e-6)
+
+
+def test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly():
+    """Two name orders (two chains), classes with 1 to 6 names, a level listed twice, and a class whose
+    names are spread over the matrix: every level still gets its plain answers."""
+    from semscale.scoring import AGGREGATIONS, CLIP_HEAD, Candidates, Head, predict_levels
+
+    rng = np.random.default_rng(5)
+    names = rng.integers(-2, 3, (40, 5)).astype(np.float32)
+    images = rng.integers(-2, 3, (300, 5)).astype(np.float32)
+    lists = [[0, 1, 2], [3], [4, 5, 6, 7, 8, 9], [10, 11], [39, 12, 20]]
+    shuffled = [list(rng.permutation(ls)) for ls in lists]
+    levels = [Candidates.build([ls[:n] for ls in order]) for order in (lists, shuffled) for n in (1, 2, 6)]
+    levels.append(levels[1])
+    levels.append(Candidates.build([ls[-1:] for ls in lists]))  # last names only: no prefix of the others
+    head = Head(scale=1.0)
+    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS, head)):
+        scores, top_rows, top_sims = _plain(images, names, cand, head)
+        for agg in ("max", "probsum"):  # integer cosines: exact; mean's ties are checked above
+            assert np.array_equal(result[agg].predicted, scores[agg].argmax(axis=1)), agg
+        assert np.array_equal(result["max"].top_rows, top_rows)
+
+
+def test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities():
+    """probsum shifts a sweep's softmax by the chunk's best cosine; a level whose own best lies ~1.4 below
+    it (scale 100) would underflow to 0/0 there, so it must be scored alone: the plain probabilities."""
+    from semscale.scoring import CLIP_HEAD, Candidates, class_scores, normalize, predict_levels
+
+    names = normalize(np.array([[-0.5, 0.866, 0], [-0.6, 0, 0.8], [0.9, 0.436, 0], [-0.55, 0.2, 0.81]], np.float32))
+    images = np.array([[1, 0, 0]], np.float32)
+    small = Candidates.build([[0], [1]])  # best cosine -0.5
+    large = Candidates.build([[0, 2], [1, 3]])  # adds a name at 0.9
+    got = predict_levels(images, names, [small, large], ["probsum"])
+    want = class_scores(images, names, small, "probsum", CLIP_HEAD)
+    assert np.isfinite(got[0]["probsum"].score).all()
+    assert got[0]["probsum"].predicted.tolist() == [int(want.argmax())] == [0]
+    assert np.allclose(got[0]["probsum"].score, want.max(axis=1), rtol=1e-5)
