@@ -113,7 +113,7 @@ def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
     running = wait_for(lambda: next((r for r in (first, second) if statuses(store, [r])[r] == "running"), None),
                        "one run works")
     other = second if running == first else first
-    assert store.run(other).status == "queued"
+    wait_for(lambda: statuses(store, [other])[other] == "queued", "the other waits")  # it may register later
     # Killed at once: a stopped process may hold the results file mid-commit, so nothing reads it in between.
     os.kill(store.run(running).owner.pid, signal.SIGKILL)
     wait_for(lambda: store.run(other).status == "done", "the waiting run takes the freed slot")
