@@ -283,8 +283,8 @@ def cmd_run(args, store: ResultsStore) -> int:
         started.append((engine, run_id))
     # several models read and decode each batch once, each encoding it into its own run and cache
     with runqueue.turn(store, [run_id for _, run_id in started]) as ready:  # started by the dashboard: wait in line
-        code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1],
-                        args.results, args.quiet) if ready else 3
+        code = _process(Together(started) if len(started) > 1 else started[0][0], store,
+                        [run_id for _, run_id in started], args.results, args.quiet) if ready else 3
     for _, run_id in started[1:] if code == 0 else []:
         _show(store, run_id)
     return code
@@ -327,27 +327,42 @@ def _command(results: str | None, *words: str) -> str:
                     + [shlex.quote(w) for w in words])
 
 
-def _process(engine: Engine, store: ResultsStore, run_id: str, results: str | None, quiet: bool = False) -> int:
+def _resumes(results: str | None, run_ids: list[str], *words: str) -> tuple[str, str]:
+    """('it', the resume command) for one run, ('them', the commands joined by '; ') for several:
+    every run named, pasteable into a shell as is."""
+    return ("it" if len(run_ids) == 1 else "them",
+            "; ".join(_command(results, "resume", run_id, *words) for run_id in run_ids))
+
+
+def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str], results: str | None,
+             quiet: bool = False) -> int:
+    """Process the runs (several: one per model, together) and print the first one's outcome; on an
+    interrupt or error, say how to finish every one of them."""
+    run_id = run_ids[0]
     stop = _stop_on_sigterm()
     bar = _Bar() if not quiet else None
     try:
-        status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+        try:
+            status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+        finally:  # before any message, so the message is the last line
+            if bar is not None:
+                bar.close()
     except RunOwned:
         raise  # not this process's run: nothing to resume, main() prints the owner
     except KeyboardInterrupt:
-        print(f"interrupted; finish it with: {_command(results, 'resume', run_id)}", file=sys.stderr)
+        it, commands = _resumes(results, run_ids)
+        print(f"interrupted; finish {it} with: {commands}", file=sys.stderr)
         return 130
     except WrongModel as exc:
-        print(f"error: {exc}\nresume it where its model is served: {_command(results, 'resume', run_id, '--server', 'URL')}",
-              file=sys.stderr)
+        it, commands = _resumes(results, run_ids, "--server", "URL")
+        print(f"error: {exc}\nresume {it} where {'its model is' if it == 'it' else 'their models are'} served: "
+              f"{commands}", file=sys.stderr)
         return 2
     except SemscaleError as exc:
-        print(f"error: {exc}\nwhat was done is kept; finish it with: {_command(results, 'resume', run_id)}",
-              file=sys.stderr)
+        it, commands = _resumes(results, run_ids)
+        print(f"error: {exc}\nwhat was done is kept; finish {it} with: {commands}", file=sys.stderr)
         return 1
     finally:
-        if bar is not None:
-            bar.close()
         if not quiet:  # files left out while listing and while decoding, whatever the outcome
             _print_left_out(store, run_id, results)
     _show(store, run_id)
@@ -370,7 +385,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
     engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model")), args.quiet))
-    return _process(engine, store, info.run_id, args.results, args.quiet)
+    return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 
 def cmd_show(args, store: ResultsStore) -> int:
