@@ -84,6 +84,11 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     line = err.strip().splitlines()[-1]
     assert line == f"interrupted; finish it with: python -m semscale --results {db} resume {run_id}", err
     command = line.split("finish it with: ", 1)[1].replace("python", sys.executable, 1)
+    for words in (["names", run_id], ["explain", run_id, "0"], ["recommend", run_id, "--out", str(tmp_path / "l.yaml")]):
+        early = subprocess.run([sys.executable, "-m", "semscale", "--results", str(db), *words], capture_output=True,
+                               text=True, env=env, timeout=120)  # they need a finished run: the same command finishes it
+        assert early.returncode == 2 and early.stderr.strip().endswith(
+            f"finish it first: python -m semscale --results {db} resume {run_id}"), early.stderr
     resumed = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert (ResultsStore(db).run(run_id).status, ResultsStore(db).run(run_id).n_done) == ("done", 200)
