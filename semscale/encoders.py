@@ -151,7 +151,8 @@ class LocalEncoder:
                                                            "text": Path(self._text.model._model_dir)})
 
     def _unavailable(self, exc: Exception, hint: str = "") -> EncoderUnavailable:
-        return EncoderUnavailable(f"could not load the model {self.spec.name}: {str(exc).splitlines()[0][:200]}{hint}")
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        return EncoderUnavailable(f"could not load the model {self.spec.name}: {first}{hint}")
 
     def load(self) -> "LocalEncoder":
         """Create both ONNX sessions unless they exist; once, whichever thread comes first."""
