@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semscale import analysis, datasets, health, paths, presets, runqueue, schedule, settings, synonyms
+from semscale import analysis, datasets, health, pasteable, paths, presets, runqueue, schedule, settings, synonyms
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
@@ -238,7 +238,7 @@ def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> No
     for row in left_out.head(LEFT_OUT_SHOWN).itertuples():
         print(f"  {row.item}: {row.reason}", file=sys.stderr)
     if len(left_out) > LEFT_OUT_SHOWN:
-        print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {_command(results, 'show', run_id, '--rejected')}",
+        print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {pasteable.command(results, 'show', run_id, '--rejected')}",
               file=sys.stderr)
 
 
@@ -283,8 +283,8 @@ def cmd_run(args, store: ResultsStore) -> int:
         started.append((engine, run_id))
     # several models read and decode each batch once, each encoding it into its own run and cache
     with runqueue.turn(store, [run_id for _, run_id in started]) as ready:  # started by the dashboard: wait in line
-        code = _process(Together(started) if len(started) > 1 else started[0][0], store, started[0][1],
-                        args.results, args.quiet) if ready else 3
+        code = _process(Together(started) if len(started) > 1 else started[0][0], store,
+                        [run_id for _, run_id in started], args.results, args.quiet) if ready else 3
     for _, run_id in started[1:] if code == 0 else []:
         _show(store, run_id)
     return code
@@ -316,38 +316,42 @@ def _encoder(backend: settings.Backend, quiet: bool):
             bar.close()
 
 
-def _program() -> str:
-    """How this process was started: `semscale` (the installed command) or `python -m semscale`."""
-    return "semscale" if Path(sys.argv[0]).name == "semscale" else "python -m semscale"
+def _resumes(results: str | None, run_ids: list[str], *words: str) -> tuple[str, str]:
+    """('it', the resume command) for one run, ('them', the commands joined by '; ') for several:
+    every run named, pasteable into a shell as is."""
+    return ("it" if len(run_ids) == 1 else "them",
+            "; ".join(pasteable.command(results, "resume", run_id, *words) for run_id in run_ids))
 
 
-def _command(results: str | None, *words: str) -> str:
-    """A command to paste as is: it names the results file whenever the user named one."""
-    return " ".join([_program()] + (["--results", shlex.quote(results)] if results else [])
-                    + [shlex.quote(w) for w in words])
-
-
-def _process(engine: Engine, store: ResultsStore, run_id: str, results: str | None, quiet: bool = False) -> int:
+def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str], results: str | None,
+             quiet: bool = False) -> int:
+    """Process the runs (several: one per model, together) and print the first one's outcome; on an
+    interrupt or error, say how to finish every one of them."""
+    run_id = run_ids[0]
     stop = _stop_on_sigterm()
     bar = _Bar() if not quiet else None
     try:
-        status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+        try:
+            status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+        finally:  # before any message, so the message is the last line
+            if bar is not None:
+                bar.close()
     except RunOwned:
         raise  # not this process's run: nothing to resume, main() prints the owner
     except KeyboardInterrupt:
-        print(f"interrupted; finish it with: {_command(results, 'resume', run_id)}", file=sys.stderr)
+        it, commands = _resumes(results, run_ids)
+        print(f"interrupted; finish {it} with: {commands}", file=sys.stderr)
         return 130
     except WrongModel as exc:
-        print(f"error: {exc}\nresume it where its model is served: {_command(results, 'resume', run_id, '--server', 'URL')}",
-              file=sys.stderr)
+        it, commands = _resumes(results, run_ids, "--server", "URL")
+        print(f"error: {exc}\nresume {it} where {'its model is' if it == 'it' else 'their models are'} served: "
+              f"{commands}", file=sys.stderr)
         return 2
     except SemscaleError as exc:
-        print(f"error: {exc}\nwhat was done is kept; finish it with: {_command(results, 'resume', run_id)}",
-              file=sys.stderr)
+        it, commands = _resumes(results, run_ids)
+        print(f"error: {exc}\nwhat was done is kept; finish {it} with: {commands}", file=sys.stderr)
         return 1
     finally:
-        if bar is not None:
-            bar.close()
         if not quiet:  # files left out while listing and while decoding, whatever the outcome
             _print_left_out(store, run_id, results)
     _show(store, run_id)
@@ -370,7 +374,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
     engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model")), args.quiet))
-    return _process(engine, store, info.run_id, args.results, args.quiet)
+    return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 
 def cmd_show(args, store: ResultsStore) -> int:
@@ -416,7 +420,7 @@ def cmd_compare(args, store: ResultsStore) -> int:
     for info in (a, b):
         if info.partial:
             raise SemscaleError(f"run {info.run_id} is partial ({info.n_done} of {info.n_images} images); "
-                                f"finish it first: {_command(args.results, 'resume', info.run_id)}")
+                                f"finish it first: {pasteable.command(args.results, 'resume', info.run_id)}")
     rows = compare_predictions(store.predictions(a.run_id), store.predictions(b.run_id),
                                store.run_names(a.run_id), store.run_names(b.run_id))
     print(f"A = run {a.run_id} ({a.model}), B = run {b.run_id} ({b.model}), dataset {a.dataset}")
@@ -427,7 +431,7 @@ def cmd_compare(args, store: ResultsStore) -> int:
 def cmd_names(args, store: ResultsStore) -> int:
     from semscale import name_effects, run_embeddings
 
-    run = run_embeddings.load(store, args.run_id)
+    run = run_embeddings.load(store, args.run_id, args.results)
     agg = args.aggregation or run.config["aggregations"][0]
     if args.flips:
         cls, name = args.flips
@@ -440,12 +444,12 @@ def cmd_names(args, store: ResultsStore) -> int:
 def cmd_recommend(args, store: ResultsStore) -> int:
     from semscale import recommend, run_embeddings
 
-    rec = recommend.recommend(run_embeddings.load(store, args.run_id), args.aggregation, args.folds, args.seed)
+    rec = recommend.recommend(run_embeddings.load(store, args.run_id, args.results), args.aggregation, args.folds, args.seed)
     print(recommend.format_recommendation(rec))
     rec.label_set().save(args.out)
     config = store.run(args.run_id).config
     print(f"wrote {args.out}; try it: "
-          f"{_command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
+          f"{pasteable.command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
     return 0
 
 
@@ -461,7 +465,7 @@ def _backend_words(config: dict) -> list[str]:
 def cmd_explain(args, store: ResultsStore) -> int:
     from semscale import explain, run_embeddings
 
-    run = run_embeddings.load(store, args.run_id)
+    run = run_embeddings.load(store, args.run_id, args.results)
     print(explain.format_explanation(explain.explain(run, args.image, args.aggregation, args.top)))
     return 0
 
@@ -470,7 +474,7 @@ def cmd_report(args, store: ResultsStore) -> int:
     from semscale import report  # matplotlib: loaded only when a report is asked for
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
-    command = f"{_program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = f"{pasteable.program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path = report.write(store, run_ids, args.out, command)
     print(f"wrote {path}")
     return 0

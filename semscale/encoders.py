@@ -111,6 +111,10 @@ class LocalEncoder:
     repos are (`ModelSpec.local_layout`); without it fastembed fetches the model on first use and
     caches it. Texts are prepared (prefix, lower case) and finished (layer norm) as the model was
     trained; `model_id` is a digest of every file loaded, so it changes with any of them.
+
+    Construction finds (or fetches) the files and computes `model_id`; the ONNX sessions, which hold
+    the weights in memory, are created by the first encode (or `load`). A run waiting in the run
+    queue is registered under its model id without holding the model.
     """
 
     def __init__(self, model_dir: str | Path | None = None, threads: int | None = None, model: str | None = None):
@@ -131,31 +135,48 @@ class LocalEncoder:
             self.description = f"local ONNX {self.spec.name} from {model_dir}"
         else:
             self.description = f"local {self.spec.name} (fastembed, ONNX)"
-        try:
-            self._vision = ImageEmbedding(self.spec.image_model, **kwargs,
+        try:  # lazy_load: fastembed fetches the files now and creates the sessions when told to
+            self._vision = ImageEmbedding(self.spec.image_model, **kwargs, lazy_load=True,
                                           specific_model_path=str(model_dir / "vision") if model_dir else None)
-            self._text = TextEmbedding(self.spec.text_model, **kwargs,
+            self._text = TextEmbedding(self.spec.text_model, **kwargs, lazy_load=True,
                                        specific_model_path=str(model_dir / "text") if model_dir else None)
         except Exception as exc:  # fastembed raises bare ValueError/OSError/HF errors
             where = "" if model_dir else (f"; to provide it offline, download the files and pass --local DIR "
                                           f"with {self.spec.local_layout()}")
-            raise EncoderUnavailable(f"could not load the model {self.spec.name}: "
-                                     f"{str(exc).splitlines()[0][:200]}{where}") from None
-        # the folders fastembed actually loaded (the hub's cache folder when no model_dir is given)
+            raise self._unavailable(exc, where) from None
+        self._load_lock = threading.Lock()
+        self._loaded = False
+        # the folders fastembed loads from (the hub's cache folder when no model_dir is given)
         self.model_id = self.spec.id_prefix + files_digest({"vision": Path(self._vision.model._model_dir),
                                                            "text": Path(self._text.model._model_dir)})
+
+    def _unavailable(self, exc: Exception, hint: str = "") -> EncoderUnavailable:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        return EncoderUnavailable(f"could not load the model {self.spec.name}: {first}{hint}")
+
+    def load(self) -> "LocalEncoder":
+        """Create both ONNX sessions unless they exist; once, whichever thread comes first."""
+        with self._load_lock:
+            if not self._loaded:
+                try:
+                    self._vision.model.load_onnx_model()
+                    self._text.model.load_onnx_model()
+                except Exception as exc:  # onnxruntime and tokenizers raise their own types
+                    raise self._unavailable(exc) from None
+                self._loaded = True
+        return self
 
     def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray:
         if not images:
             return np.zeros((0, 0), np.float32)
         # fastembed's image path L2-normalizes; scoring normalizes anyway, so nothing is lost.
-        rows = self._vision.embed([im.pixels for im in images], batch_size=len(images))
+        rows = self.load()._vision.embed([im.pixels for im in images], batch_size=len(images))
         return np.asarray(list(rows), dtype=np.float32)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), np.float32)
-        rows = self._text.embed(self.spec.prepare_texts(list(texts)), batch_size=len(texts))
+        rows = self.load()._text.embed(self.spec.prepare_texts(list(texts)), batch_size=len(texts))
         return self.spec.finish_texts(np.asarray(list(rows), dtype=np.float32))
 
 

@@ -80,7 +80,7 @@ def format_explanation(ex: Explanation) -> str:
     for level in ex.levels.itertuples(index=False):
         mark = "right" if level.correct else "WRONG"
         flip = f"   <- {level.change}" if level.change else ""
-        lines.append(f"{level.n_names} name(s) per class: predicted {level.predicted} ({mark}, score "
+        lines.append(f"{count(level.n_names, 'name')} per class: predicted {level.predicted} ({mark}, score "
                      f"{level.score:.4f}){flip}")
         for t in ex.top[ex.top["n_names"] == level.n_names].itertuples(index=False):
             lines.append(f"    {t.rank}. {t.name:<28} {t[3]:<16} {t.cosine:.4f}")

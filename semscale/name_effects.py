@@ -21,6 +21,7 @@ from semscale.errors import SemscaleError
 from semscale.name_subsets import Standings, aggregation as make_aggregation, gram
 from semscale.run_embeddings import RunEmbeddings
 from semscale.stats import mcnemar
+from semscale.wording import count
 
 MODES = {"added": "added to the base name alone", "removed": "removed from the full list"}
 
@@ -113,7 +114,7 @@ def name_flips(run: RunEmbeddings, aggregation: str, cls: str, name: str, mode: 
 
 def format_name_flips(flips: pd.DataFrame, cls: str, name: str, mode: str) -> str:
     """The `semscale names RUN --flips CLASS NAME` printout: the images, one a line."""
-    head = f"{len(flips)} image(s) flipped by {name!r} ({cls}) {MODES[mode]}"
+    head = f"{count(len(flips), 'image')} flipped by {name!r} ({cls}) {MODES[mode]}"
     return "\n".join([head] + [f"  {r.change:<15} {r.name}  (true {r.label}; without: {r.predicted_without}, with: {r.predicted_with})"
                                for r in flips.itertuples(index=False)])
 

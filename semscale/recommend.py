@@ -30,6 +30,7 @@ from semscale.name_subsets import Aggregation, Standings, aggregation as make_ag
 from semscale.run_embeddings import RunEmbeddings
 from semscale.scoring import Candidates, class_scores
 from semscale.stats import mcnemar, wilson
+from semscale.wording import count
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
     base, full = right(every, [r[:1] for r in rows]), right(every, rows)
     single = [c for c, r in zip(run.classes, choices) if len(r) == 1]
     if single:
-        notes.append(f"{len(single)} class(es) have one name only and keep it: {', '.join(single[:5])}"
+        notes.append(f"{count(len(single), 'class', 'classes')} with one name only, kept as is: {', '.join(single[:5])}"
                      + (" ..." if len(single) > 5 else ""))
     kept = {r for c in final for r in c}
     listed = [r for c in choices for r in c]
@@ -168,15 +169,15 @@ def _fold_count(run: RunEmbeddings, folds: int) -> tuple[int, list[str]]:
     smallest = int(present.min())
     cls = run.classes[int(np.flatnonzero(counts == smallest)[0])]
     if smallest < 2:
-        raise SemscaleError(f"class {cls!r} has {smallest} scored image; cross-validation needs at least 2 per class")
+        raise SemscaleError(f"class {cls!r} has {count(smallest, 'scored image')}; cross-validation needs at least 2 per class")
     notes = []
     if folds > smallest:
         notes.append(f"folds lowered from {folds} to {smallest}: class {cls!r} has only {smallest} scored images")
         folds = smallest
     empty = [c for c, n in zip(run.classes, counts) if n == 0]
     if empty:
-        notes.append(f"{len(empty)} class(es) have no scored image (their names can still take others' images): "
-                     + ", ".join(empty[:5]))
+        notes.append(f"{count(len(empty), 'class', 'classes')} with no scored image (the names can still take "
+                     f"others' images): " + ", ".join(empty[:5]))
     return folds, notes
 
 

@@ -14,11 +14,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from semscale import pasteable
 from semscale.engine import NameEmbeddings
 from semscale.errors import SemscaleError
 from semscale.models import for_model_id
 from semscale.scoring import CLIP_HEAD, Head, normalize
 from semscale.store import ResultsStore
+from semscale.wording import count
 
 
 @dataclass(frozen=True)
@@ -67,18 +69,19 @@ class _CacheOnly:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         shown = ", ".join(repr(t) for t in list(texts)[:3]) + (" ..." if len(texts) > 3 else "")
-        raise SemscaleError(f"run {self.run_id}: {len(texts)} prompt(s) are not in the embedding cache of model "
-                            f"{self.model_id} ({shown}); the cache was cleared or the run came from another file")
+        raise SemscaleError(f"run {self.run_id}: the embedding cache of model {self.model_id} lacks "
+                            f"{count(len(texts), 'prompt')} ({shown}); the cache was cleared or the run came from another file")
 
 
-def load(store: ResultsStore, run_id: str) -> RunEmbeddings:
-    """The embeddings of a finished run; a run that is not done is refused with its status and reason."""
+def load(store: ResultsStore, run_id: str, results: str | None = None) -> RunEmbeddings:
+    """The embeddings of a finished run; a run that is not done is refused with its status and reason,
+    and the command that finishes it (naming `results`, the results file the user named, if any)."""
     info = store.run(run_id)
     run_id = info.run_id
     if info.status != "done":
         reason = f": {info.error}" if info.error else ""
         raise SemscaleError(f"run {run_id} is {info.status} ({info.n_done} of {info.n_images} images){reason}; "
-                            f"finish it first (python -m semscale resume {run_id})")
+                            f"finish it first: {pasteable.command(results, 'resume', run_id)}")
     names = store.run_names(run_id)
     classes = list(names)
     flat = [n for c in classes for n in names[c]]
@@ -91,8 +94,8 @@ def load(store: ResultsStore, run_id: str) -> RunEmbeddings:
     cached = store.get_embeddings(info.model, list(hashes.values()))
     missing = [h for h in hashes.values() if h not in cached]
     if missing:
-        raise SemscaleError(f"run {run_id}: {len(missing)} image embedding(s) are not in the cache of model "
-                            f"{info.model}; the cache was cleared or the run came from another file")
+        raise SemscaleError(f"run {run_id}: the cache of model {info.model} lacks {count(len(missing), 'image embedding')}; "
+                            f"the cache was cleared or the run came from another file")
     images = normalize(np.stack([cached[hashes[i]] for i in table["image_idx"]]))
     index = {c: k for k, c in enumerate(classes)}
     return RunEmbeddings(

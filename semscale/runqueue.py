@@ -7,7 +7,8 @@ fcntl.flock while a run works; a waiting process holds a ticket file (also flock
 `slots/line`, named by its arrival time, which gives its place in line. The kernel drops a
 process's locks when it dies, so a killed run never keeps a slot, and a ticket nobody holds is
 a dead waiter's: whoever finds it removes it. SIGTERM (the Cancel button) while waiting leaves
-the line and records the runs as cancelled.
+the line and records the runs as cancelled. A waiting process holds no model in memory: an embedded
+model's sessions are created by its first encode, after the slot is granted (`LocalEncoder`).
 """
 
 from __future__ import annotations

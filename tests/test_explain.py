@@ -42,6 +42,8 @@ def test_k4_under_max_flips_when_bell_arrives(designed_run):
     assert level2["cosine"].tolist()[:3] == pytest.approx([0.85, 0.85, 0.84], abs=1e-5)
     text = format_explanation(ex)
     assert "predicted bee (WRONG" in text and "<- right -> wrong" in text
+    assert [line.split(":")[0] for line in text.splitlines()[1:] if "predicted" in line] == [
+        "1 name per class", "2 names per class", "3 names per class"]
 
 
 def test_k5_under_mean_goes_wrong_and_probsum_later(designed_run):

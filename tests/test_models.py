@@ -180,3 +180,39 @@ def test_an_encoders_model_id_names_its_registry_entry(tiny):
         assert models.for_model_id(model_id).name == family
     assert models.for_model_id("server-probe:0123456789ab").name == "clip-vit-b32"
     assert models.for_model_id("siglip2-base-onnx:0123456789ab").head.bias == -16.5
+
+
+def test_the_sessions_are_created_by_the_first_encode_once_whichever_thread_comes_first(tiny, monkeypatch):
+    """Construction finds the files and names the model; the ONNX sessions come with the first encode,
+    once even when several threads encode at the same moment, and encode as an eagerly loaded model does."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tiny("clip-vit-b32")
+    encoder = LocalEncoder(folder)
+    assert encoder.model_id == LocalEncoder(folder).load().model_id
+    loads = []
+    for part in (encoder._vision.model, encoder._text.model):
+        def slow_load(real=part.load_onnx_model):
+            loads.append(threading.current_thread().name)
+            time.sleep(0.2)  # a real session takes seconds: every thread arrives while the first loads
+            real()
+        monkeypatch.setattr(part, "load_onnx_model", slow_load)
+    red = flat((255, 0, 0))
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: encoder.encode_texts(["red"]) if i % 2 else encoder.encode_images([red]), range(8)))
+    assert len(loads) == 2
+    reference = LocalEncoder(folder).load()
+    np.testing.assert_array_equal(got[0], reference.encode_images([red]))
+    np.testing.assert_array_equal(got[1], reference.encode_texts(["red"]))
+
+
+def test_a_model_file_that_cannot_be_loaded_fails_the_first_encode_in_one_sentence(tiny, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(tiny("clip-vit-b32"), tmp_path / "broken")
+    encoder = LocalEncoder(folder)
+    (folder / "text" / "model.onnx").write_bytes(b"not an onnx model")
+    with pytest.raises(EncoderUnavailable, match="^could not load the model clip-vit-b32: "):
+        encoder.encode_texts(["red"])

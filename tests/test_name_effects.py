@@ -8,6 +8,7 @@ on a real engine run of the designed model (tests/designed.py) the effects are t
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import designed
@@ -138,8 +139,10 @@ def test_designed_run_effects_are_the_hand_computed_ones(designed_runs):
     text = format_name_effects(name_effects(run, "max"), "max", 6)
     assert "bell" in text and "-16.7" in text and "most harmful" in text
     assert format_name_flips(flips, "bee", "bell", "added").splitlines() == [
-        "1 image(s) flipped by 'bell' (bee) added to the base name alone",
+        "1 image flipped by 'bell' (bee) added to the base name alone",
         "  right -> wrong  cat/k4.png  (true cat; without: cat, with: bee)"]
+    assert format_name_flips(pd.concat([flips, flips]), "bee", "bell", "added").startswith("2 images flipped by")
+    assert format_name_flips(flips.iloc[:0], "bee", "bell", "added").startswith("0 images flipped by")
 
 
 def test_run_with_one_name_per_class_has_no_effects(designed_runs):

@@ -1,17 +1,23 @@
 """The run queue with real `python -m semscale run` processes started as the dashboard starts them:
 at most SEMSCALE_MAX_RUNS work at once, the rest wait in line and say where they stand; a queued
-run that is cancelled leaves the line, and a killed waiter keeps no slot."""
+run that is cancelled leaves the line, a killed waiter keeps no slot, and a waiting run does not
+hold its model in memory."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
+import psutil
 import pytest
 
 from semscale import jobs, runqueue
 from semscale.engine import RunConfig
 from semscale.settings import Backend
 from semscale.store import ResultsStore
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 LABELS = {"red": ["red", "large red thing"], "green": ["green", "large green thing"],
           "blue": ["blue", "large blue thing"], "yellow": ["yellow", "large yellow thing"]}
@@ -107,7 +113,7 @@ def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
     running = wait_for(lambda: next((r for r in (first, second) if statuses(store, [r])[r] == "running"), None),
                        "one run works")
     other = second if running == first else first
-    assert store.run(other).status == "queued"
+    wait_for(lambda: statuses(store, [other])[other] == "queued", "the other waits")  # it may register later
     # Killed at once: a stopped process may hold the results file mid-commit, so nothing reads it in between.
     os.kill(store.run(running).owner.pid, signal.SIGKILL)
     wait_for(lambda: store.run(other).status == "done", "the waiting run takes the freed slot")
@@ -128,3 +134,47 @@ def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "4/4 runs identical to a lone run" in out.stdout
     assert "queued: 1st of" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def vit_model(tmp_path_factory, model_dir):
+    """A ViT-B/32-shaped model (benchmarks/_vit_shaped.py): 350 MB of weights, plain in a process's memory once loaded."""
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import _vit_shaped
+
+    return _vit_shaped.build(tmp_path_factory.mktemp("vit-shaped"), model_dir / "text")
+
+
+def test_a_queued_run_waits_without_its_model_in_memory_and_loads_it_when_its_turn_comes(queue_env, colour_dir,
+                                                                                           vit_model, monkeypatch):
+    """Twenty students pressing Start must not mean twenty models in memory: a waiting run is
+    registered under its model's id, but its process holds far less memory than one that loaded the model."""
+    from semscale.encoders import LocalEncoder
+
+    monkeypatch.setenv(runqueue.ENV, "1")
+    db = queue_env / "queue.duckdb"
+    store = ResultsStore(db)
+    holder = runqueue._try_lock(runqueue._folder() / "slot-0")
+    try:
+        run_id = start(colour_dir, db, vit_model)
+        wait_for(lambda: runqueue.place(run_id), "the run waits in line")
+        assert store.run(run_id).model == LocalEncoder(vit_model).model_id
+        waiting = psutil.Process(store.run(run_id).owner.pid).memory_info().rss
+        script = ("import sys; from semscale.encoders import LocalEncoder; LocalEncoder(sys.argv[1]).load(); "
+                  "print('loaded', flush=True); sys.stdin.read()")
+        loaded = subprocess.Popen([sys.executable, "-c", script, str(vit_model)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        try:
+            assert loaded.stdout.readline() == "loaded\n"
+            with_model = psutil.Process(loaded.pid).memory_info().rss
+        finally:
+            loaded.stdin.close()
+            loaded.wait(30)
+        weights = (vit_model / "vision" / "model.onnx").stat().st_size
+        assert with_model - waiting > weights / 2, (waiting >> 20, with_model >> 20, weights >> 20)
+        assert store.run(run_id).status == "queued"
+    finally:
+        os.close(holder)
+    wait_for(lambda: store.run(run_id).status in ("done", "failed", "interrupted"), "the run finishes", timeout=300)
+    info = store.run(run_id)
+    assert (info.status, info.n_done, info.n_images) == ("done", 24, 24), info.error

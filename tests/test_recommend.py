@@ -123,11 +123,33 @@ def test_partial_and_failed_runs_are_refused_with_the_reason(designed_runs):
     store = designed_runs.store
     started = Engine(store, designed_runs.encoder).start(RunConfig(dataset=str(designed_runs.images),
                                                                    labels=designed.LABELS))
-    with pytest.raises(SemscaleError, match=rf"run {started} is running \(0 of 6 images\); finish it first"):
+    with pytest.raises(SemscaleError, match=rf"run {started} is running \(0 of 6 images\); finish it first: "
+                                            rf"python -m semscale resume {started}$"):
         run_embeddings.load(store, started)
+    with pytest.raises(SemscaleError, match=rf"finish it first: python -m semscale --results 'my results.duckdb' "
+                                            rf"resume {started}$"):
+        run_embeddings.load(store, started, "my results.duckdb")
     store.finish_run(started, "failed", "CLIP server went away")
     with pytest.raises(SemscaleError, match="is failed .*: CLIP server went away"):
         run_embeddings.load(store, started)
+
+
+def test_notes_count_classes_with_one_name_or_no_image_in_agreement():
+    import dataclasses
+
+    def notes(kinds: dict[str, list[str]], without: tuple[str, ...] = ()) -> list[str]:
+        run = Population(kinds, seed=5).run(80, seed=0)
+        keep = ~run.image_table["label"].isin(without).to_numpy()
+        run = dataclasses.replace(run, images=run.images[keep], truth=run.truth[keep],
+                                  image_table=run.image_table[keep].reset_index(drop=True))
+        return [n for n in recommend(run, "max", folds=2).notes if "folds" not in n]
+
+    two = ["base", "helper"]
+    assert notes({"c0": two, "c1": ["base"], "c2": two}) == ["1 class with one name only, kept as is: c1"]
+    assert notes({"c0": two, "c1": ["base"], "c2": ["base"]}) == ["2 classes with one name only, kept as is: c1, c2"]
+    empty = "with no scored image (the names can still take others' images): "
+    assert notes({"c0": two, "c1": two, "c2": two}, ("c2",)) == [f"1 class {empty}c2"]
+    assert notes({"c0": two, "c1": two, "c2": two, "c3": two}, ("c2", "c3")) == [f"2 classes {empty}c2, c3"]
 
 
 def test_too_few_images_or_folds_are_refused():
@@ -151,12 +173,12 @@ def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
     model = store.run(run_id).model
     with store._connect() as con:  # the test's own surgery on a real results file
         con.execute("DELETE FROM embeddings WHERE model_id = ? AND hash = ?", [model, text_hash("a photo of a arrow.")])
-    with pytest.raises(SemscaleError, match=r"1 prompt\(s\) are not in the embedding cache .*'a photo of a arrow.'"):
+    with pytest.raises(SemscaleError, match=r"cache of model \S+ lacks 1 prompt \('a photo of a arrow.'\)"):
         run_embeddings.load(store, run_id)
     plain = designed_runs.run(schedule="1")
     with store._connect() as con:
         con.execute("DELETE FROM embeddings WHERE model_id = ? AND kind = 'image'", [model])
-    with pytest.raises(SemscaleError, match="6 image embedding"):
+    with pytest.raises(SemscaleError, match="lacks 6 image embeddings; "):
         run_embeddings.load(store, plain)
 
 
