@@ -61,7 +61,7 @@ def main() -> None:
     tmp = C.tempdir("b5")
     tiny, _ = C.model_dir(tmp)
     model = _vit_shaped.build(tmp / "vit-b32-shaped", tiny / "text")
-    encoder = LocalEncoder(model)
+    encoder = LocalEncoder(model).load()
     processor = encoder._vision.model.processor  # fastembed's own preprocessing of this model
     folder, note = C.dataset_folder("clothing", tmp)
     t = time.perf_counter()

@@ -25,7 +25,7 @@ GALLERY = 24  # thumbnails shown at once
 @st.cache_resource(max_entries=4, show_spinner="Reading the run's embeddings ...")
 def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
     """A finished run never changes, so its matrices are read once; a refusal is not cached."""
-    return run_embeddings.load(ResultsStore(path), run_id)
+    return run_embeddings.load(ResultsStore(path), run_id, results=str(path))
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring each name ...")

@@ -272,7 +272,10 @@ def cmd_run(args, store: ResultsStore) -> int:
     started = []
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
-        engine = Engine(store, _encoder(backend, args.quiet))
+        encoder = _encoder(backend, args.quiet)
+        if not runqueue.queued():  # a broken model is refused before a run is registered; a queued run
+            encoder.load()  # loads its model when its turn comes, so waiting runs hold none
+        engine = Engine(store, encoder)
         run_id = engine.start(config, dataset, run_id=args.run_id, queued=runqueue.queued())
         if not args.quiet:
             print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "

@@ -31,6 +31,10 @@ class Encoder(Protocol):
 
     model_id: str  # cache key part: embeddings from different models never mix
 
+    def load(self) -> "Encoder":
+        """Get ready to encode now (a local model's sessions), not on the first batch; returns self."""
+        ...
+
     def encode_images(self, images: Sequence[DecodedImage]) -> np.ndarray: ...
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
@@ -298,6 +302,10 @@ class ClipServerEncoder:
         if self._identity is None:
             self._identity = self._fingerprint()
         return self._identity
+
+    def load(self) -> "ClipServerEncoder":
+        """Nothing to load: the server holds the model (whether it answers is `health.check`'s question)."""
+        return self
 
     @property
     def model_id(self) -> str:

@@ -127,7 +127,7 @@ class SemscaleClip(Executor):
         self.allow_remote_uris = allow_remote_uris
         replicas = int(getattr(self.runtime_args, "replicas", 1) or 1)
         threads = threads or max(1, (os.cpu_count() or 1) // replicas)  # replicas share the CPU
-        self.encoder = LocalEncoder(model_dir or None, threads=threads, model=model)
+        self.encoder = LocalEncoder(model_dir or None, threads=threads, model=model).load()  # first request fast
         self._dim = None
         self._count_lock = threading.Lock()  # sync endpoints run in a thread pool
         self.images_encoded = 0  # since start, this replica: benchmarks and tests read them via /model
@@ -248,7 +248,7 @@ def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0
     if model_dir:
         model_dir = str(Path(model_dir).resolve())  # the executor processes may not share our cwd
     _check_port(host, port)
-    probe = LocalEncoder(model_dir, threads=1, model=model)  # fail fast, with one sentence, on a bad model folder
+    probe = LocalEncoder(model_dir, threads=1, model=model).load()  # fail fast, in one sentence, on a bad model
     description, model = probe.description, probe.spec.name  # replicas load the same entry even if the env changes
     del probe
     os.register_at_fork(after_in_child=_die_with_parent)

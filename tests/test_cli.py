@@ -117,3 +117,17 @@ def test_dashboard_jobs_carry_the_backend_settings_to_the_run(tmp_path, colour_d
         time.sleep(0.3)
     assert store.run(run_id).config["backend"] == {"server": None, "model_dir": str(model_dir), "model": None, "batch_size": 5,
                                                    "timeout": 7.5, "retries": 1}
+
+
+def test_a_broken_model_is_refused_before_a_run_is_registered(tmp_path, colour_dir, model_dir):
+    """Started by hand (not queued), `run` loads the model first: a file that cannot be loaded is one
+    sentence and leaves no failed run behind."""
+    import shutil
+
+    broken = shutil.copytree(model_dir, tmp_path / "broken")
+    (broken / "vision" / "model.onnx").write_bytes(b"not an onnx model")
+    db = tmp_path / "r.duckdb"
+    out = semscale("--results", str(db), "run", "--dataset", str(colour_dir), "--local", str(broken))
+    assert out.returncode != 0
+    assert "could not load the model clip-vit-b32: " in out.stderr and "Traceback" not in out.stderr
+    assert semscale("--results", str(db), "list").stdout.startswith("no runs in ")
