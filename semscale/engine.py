@@ -4,9 +4,9 @@ A run goes batch by batch over its images, in a seeded random order fixed when t
 (classes interleaved, so a partial curve is a running estimate over the whole data set). For each
 batch it reads the files, takes cached embeddings or decodes and encodes the missing ones, scores
 all levels x aggregations x name orders, and commits the batch (new embeddings, predictions,
-running accuracy) in one transaction. Readers see the curves grow while it works; a killed run
-loses at most the batch in flight, and `resume` continues the same order with the images that
-have no result yet. One process owns a run at a time (see `ResultsStore.claim_run`).
+running accuracy) in one transaction, in a writer thread while the next batch is encoded. Readers
+see the curves grow while it works; a killed run loses at most the batches not yet committed, and
+`resume` continues the same order with the images that have no result yet. One process owns a run at a time (see `ResultsStore.claim_run`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from semscale import classnames, datasets, models, schedule
 from semscale.encoders import Encoder
@@ -35,6 +36,9 @@ from semscale.store import ResultsStore
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
+# A batch's cache lookup runs while the batch before it is encoded and the one before that may be
+# committing (see `_loop`): it can miss the new embeddings of that many batches.
+LOOKUP_LAG = 2
 PROBE_NAMES = ("first probe name", "second probe name")
 
 
@@ -191,7 +195,7 @@ class _Read:
     hashes: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # unreadable: (image_idx, item, reason)
     hits: list[dict[str, np.ndarray]] = field(default_factory=list)  # per run: cached embeddings
-    decoded: Future | None = None  # -> {hash: DecodedImage, or the reason it was rejected}
+    decoded: dict = field(default_factory=dict)  # {hash: DecodedImage, or the reason it was rejected}
 
 
 @dataclass
@@ -214,7 +218,46 @@ class _Lane:
     plan: "_Plan"
     done: int = 0
     rejected: int = 0
-    previous: dict[str, np.ndarray] = field(default_factory=dict)  # the last batch's new embeddings
+    recent: list[dict[str, np.ndarray]] = field(default_factory=list)  # new embeddings of the last LOOKUP_LAG batches
+
+    def uncommitted(self) -> dict[str, np.ndarray]:
+        """The new embeddings a cache lookup may have missed: those of the last LOOKUP_LAG batches."""
+        return {h: v for new in self.recent for h, v in new.items()}
+
+    def remember(self, new: dict[str, tuple[str, np.ndarray]]) -> None:
+        self.recent = [*self.recent, {h: v for h, (_, v) in new.items()}][-LOOKUP_LAG:]
+
+
+@dataclass
+class _Scored:
+    """One batch embedded and scored by every run, on its way to the writer thread, and then to the
+    progress callback once its commit landed."""
+
+    started: float  # perf_counter when the batch was taken up
+    work: list[tuple[_Lane, _Batch, dict, pa.Table, dict[str, float]]]  # lane, batch, new, predictions, seconds
+
+    def commit(self) -> "_Scored":
+        """Write every run's part of the batch, one transaction each, in order (the writer thread)."""
+        for lane, batch, new, predictions, seconds in self.work:
+            lane.engine.store.commit_batch(lane.run_id, lane.engine.encoder.model_id, new, predictions,
+                                           pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
+                                           seconds)
+        return self
+
+    def landed(self, total: int, progress: Callable[[Progress], None] | None) -> None:
+        """Count the committed batch and tell the caller; readers of the file already see it."""
+        for lane, batch, *_ in self.work:
+            lane.done += batch.size
+            lane.rejected += len(batch.rejected)
+            if progress:
+                progress(Progress(lane.run_id, lane.done, total, lane.rejected,
+                                  batch.size / max(time.perf_counter() - self.started, 1e-9)))
+
+    def keep_embeddings(self) -> None:
+        """A batch stopped before its commit: only its embeddings are stored, so a resume does
+        not encode them again (the cache is shared; the run's counts and predictions stay as they were)."""
+        for lane, _, new, *_ in self.work:
+            lane.engine.store.put_embeddings(lane.engine.encoder.model_id, new)
 
 
 class NameEmbeddings:
@@ -315,17 +358,17 @@ class Engine:
                      "accuracy", "ci_low", "ci_high"]))
         return plan
 
-    def _embed_batch(self, read: _Read, hits: dict[str, np.ndarray], decoded: dict, plan: "_Plan",
-                     previous: dict[str, np.ndarray]) -> tuple[_Batch, dict[str, tuple[str, np.ndarray]]]:
-        """This run's view of `read`: every readable image with its embedding, from the cache (or the
-        run's previous batch, committed after this one was looked up), or encoded now from its
-        decoded pixels; an image it misses that did not decode is rejected. Returns the new
-        embeddings to store."""
-        hits = {**{h: previous[h] for h in read.hashes if h in previous and h not in hits}, **hits}
+    def _embed_batch(self, read: _Read, hits: dict[str, np.ndarray], plan: "_Plan",
+                     uncommitted: dict[str, np.ndarray]) -> tuple[_Batch, dict[str, tuple[str, np.ndarray]]]:
+        """This run's view of `read`: every readable image with its embedding, from the cache (or
+        from `uncommitted`, the run's recent batches whose commit may have come after this batch's
+        lookup), or encoded now from its decoded pixels; an image it misses that did not decode is
+        rejected. Returns the new embeddings to store."""
+        hits = {**{h: uncommitted[h] for h in read.hashes if h in uncommitted and h not in hits}, **hits}
         batch = _Batch(read.size, rejected=list(read.rejected))
         fresh = {}
         for row, h in zip(read.rows, read.hashes):
-            got = hits.get(h) if h in hits else decoded[h]
+            got = hits.get(h) if h in hits else read.decoded[h]
             if isinstance(got, str):
                 batch.rejected.append((row.image_idx, row.name, got))
                 continue
@@ -344,20 +387,21 @@ class Engine:
         return batch, new
 
     @staticmethod
-    def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pd.DataFrame:
-        """One prediction row per image x (order, level) x aggregation.
+    def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pa.Table:
+        """One prediction row per image x (order, level) x aggregation, as an Arrow table (built from
+        the score arrays without a Python object per row, so the commit inserts it without the GIL).
 
         Scored `block` (the run's batch size) images at a time, as a run on a cold cache scores
         them: a float32 matrix product changes in the last bits with its number of rows, and a
         batch grown on a warm cache must store the same scores as a batch that was not.
         """
         if not batch.rows:
-            return pd.DataFrame()
+            return pa.table({})
         image_matrix = normalize(np.stack(batch.vectors))
         truth = np.array([plan.classes.index(r.label) for r in batch.rows])
-        idx = np.array([r.image_idx for r in batch.rows])
-        name_list = list(plan.names.index)
-        frames = []
+        idx = pa.array(np.array([r.image_idx for r in batch.rows], np.int32))
+        hashes, classes, names = pa.array(batch.hashes, pa.string()), pa.array(plan.classes), pa.array(list(plan.names.index))
+        parts = []
         # every level of every name order from one cosine matrix per block (scoring.Sweep)
         blocks = [plan.sweep.predict(image_matrix[start : start + block], plan.aggregations, plan.head)
                   for start in range(0, len(image_matrix), block)]
@@ -365,14 +409,16 @@ class Engine:
             for agg in plan.aggregations:
                 p = Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in blocks])
                                  for f in fields(Prediction)))
-                frames.append(pd.DataFrame({
-                    "aggregation": agg, "repeat": rep, "n_names": n, "image_idx": idx, "image_hash": batch.hashes,
-                    "predicted": [plan.classes[k] for k in p.predicted], "correct": p.predicted == truth,
-                    "score": p.score.astype(np.float32),
-                    "top_names": [[name_list[r] for r in row] for row in p.top_rows],
-                    "top_sims": [list(map(float, row)) for row in p.top_sims],
+                rows = len(p.predicted)
+                parts.append(pa.table({
+                    "aggregation": pa.array([agg] * rows, pa.string()), "repeat": pa.array(np.full(rows, rep, np.int32)),
+                    "n_names": pa.array(np.full(rows, n, np.int32)), "image_idx": idx, "image_hash": hashes,
+                    "predicted": classes.take(p.predicted), "correct": pa.array(p.predicted == truth),
+                    "score": pa.array(p.score.astype(np.float32)),
+                    "top_names": _rows_of(names.take(p.top_rows.ravel()), p.top_rows.shape),
+                    "top_sims": _rows_of(pa.array(p.top_sims.ravel()), p.top_sims.shape),
                 }))
-        return pd.concat(frames, ignore_index=True)
+        return pa.concat_tables(parts)
 
     @staticmethod
     def _check_dim(vecs: np.ndarray, expected: int) -> None:
@@ -380,6 +426,12 @@ class Engine:
             raise SemscaleError(
                 f"the encoder returned image embeddings of size {vecs.shape[-1] if vecs.ndim else 0}, "
                 f"but its text embeddings have size {expected}; nothing from this batch was stored")
+
+
+def _rows_of(flat: pa.Array, shape: tuple[int, ...]) -> pa.ListArray:
+    """A (rows, width) array given flat, as one list per row."""
+    rows, width = shape
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32)), flat)
 
 
 def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progress], None] | None = None,
@@ -446,53 +498,79 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
           progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
     """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop.
 
-    While one batch is encoded, the next is read, looked up in each cache and decoded in a
-    background thread (PIL and hashlib release the GIL). Its lookup comes before this batch's
-    commit, so an image the two share is taken from this batch's new embeddings, as a lookup
-    after the commit would find it: results do not change.
+    Three batches are in the air: while batch k is encoded and scored (this thread), batch k+1 is
+    read, looked up in each cache and decoded (PIL and hashlib release the GIL) and batch k-1 is
+    committed, one transaction per run, strictly in order (at most one commit in flight). Batch
+    k+1's lookup may thus miss the embeddings of batches k-1 and k: each lane keeps them
+    (`_Lane.recent`), so no image is encoded twice and results do not change. A batch's progress is
+    reported once its commit landed; a failed commit stops the run before anything after it is
+    committed. Asked to stop, the loop lets the commit in flight land and keeps only the embeddings
+    of the batch it had scored; on any error the commit in flight lands (or fails, and that earlier
+    failure is the one raised) before the caller marks the run.
     """
     total = lanes[0].engine.store.run(lanes[0].run_id).n_images
     position, size = 0, config.batch_size
-    with ThreadPoolExecutor(1, thread_name_prefix="semscale-decode") as pool:
-        ahead = _read_batch(lanes, todo.iloc[:size], config, pool, [{} for _ in lanes]) if len(todo) else None
-        while ahead is not None:
-            if should_stop and should_stop():
-                ahead.decoded.cancel()
-                return "cancelled"
-            t0 = time.perf_counter()
-            read, decoded = ahead, ahead.decoded.result()
-            position += read.size
-            fresh = [{h for h in read.hashes if h not in hits and h not in lane.previous
-                      and isinstance(decoded.get(h), DecodedImage)} for lane, hits in zip(lanes, read.hits)]
-            # Batches bound the work a crash can lose; when nothing needs encoding that work is
-            # cheap, so grow the batch and spend less time opening the results file.
-            size = config.batch_size if any(fresh) else min(size * 2, MAX_CACHED_BATCH)
-            ahead = (_read_batch(lanes, todo.iloc[position : position + size], config, pool, [
-                {h: None for h in f} for f in fresh]) if position < len(todo) else None)
-            for lane, hits in zip(lanes, read.hits):
-                t1 = time.perf_counter()
-                batch, new = lane.engine._embed_batch(read, hits, decoded, lane.plan, lane.previous)
-                lane.previous = {h: v for h, (_, v) in new.items()}
-                t2 = time.perf_counter()
-                predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
-                t3 = time.perf_counter()
-                lane.engine.store.commit_batch(lane.run_id, lane.engine.encoder.model_id, new, predictions,
-                                               pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
-                                               {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1})
-                lane.done += batch.size
-                lane.rejected += len(batch.rejected)
-                if progress:
-                    progress(Progress(lane.run_id, lane.done, total, lane.rejected,
-                                      batch.size / max(time.perf_counter() - t0, 1e-9)))
-    return "done"
+    with (ThreadPoolExecutor(1, thread_name_prefix="semscale-read") as reader,
+          ThreadPoolExecutor(1, thread_name_prefix="semscale-write") as writer):
+        ahead = reader.submit(_read_batch, lanes, todo.iloc[:size], config, [{} for _ in lanes]) if len(todo) else None
+        writing: Future | None = None  # the commit in flight
+        scored: _Scored | None = None  # the batch scored and not yet handed to the writer
+        try:
+            while True:
+                if writing is not None:
+                    writing.result().landed(total, progress)
+                    writing = None
+                if scored is None and ahead is None:
+                    return "done"
+                if should_stop and should_stop():
+                    if ahead is not None:
+                        ahead.cancel()
+                    if scored is not None:
+                        scored.keep_embeddings()
+                    return "cancelled"
+                if scored is not None:
+                    writing, scored = writer.submit(scored.commit), None
+                if ahead is None:
+                    continue
+                started, read = time.perf_counter(), ahead.result()
+                position += read.size
+                uncommitted = [lane.uncommitted() for lane in lanes]
+                fresh = [{h for h in read.hashes if h not in hits and h not in recent
+                          and isinstance(read.decoded.get(h), DecodedImage)} for recent, hits in zip(uncommitted, read.hits)]
+                # Batches bound the work a crash can lose; when nothing needs encoding that work is
+                # cheap, so grow the batch and spend less time opening the results file.
+                size = config.batch_size if any(fresh) else min(size * 2, MAX_CACHED_BATCH)
+                ahead = (reader.submit(_read_batch, lanes, todo.iloc[position : position + size], config, [
+                    {h: None for h in [*f, *recent]} for f, recent in zip(fresh, uncommitted)])
+                    if position < len(todo) else None)
+                scored = _Scored(started, [])
+                for lane, hits, recent in zip(lanes, read.hits, uncommitted):
+                    t1 = time.perf_counter()
+                    batch, new = lane.engine._embed_batch(read, hits, lane.plan, recent)
+                    lane.remember(new)
+                    t2 = time.perf_counter()
+                    predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
+                    t3 = time.perf_counter()
+                    scored.work.append((lane, batch, new, predictions,
+                                        {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}))
+        except BaseException as exc:
+            if ahead is not None:
+                ahead.cancel()
+            if writing is not None:
+                try:
+                    writing.result()
+                except Exception as failed:  # the earlier batch failed first, as a serial loop would have said
+                    if isinstance(exc, Exception):
+                        raise failed from exc
+            raise
 
 
-def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, pool: ThreadPoolExecutor,
-                coming: list[dict[str, None]]) -> _Read:
+def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, coming: list[dict[str, None]]) -> _Read:
     """Read the batch's files and hash their bytes (with the image preparation and the draft
     decode's scale, which change the pixels the model sees), look each run's hashes up in its
-    cache, and start decoding, in `pool`, what any run misses and will not get from `coming` (the
-    hashes the batch before this one encodes for it). An unreadable file is rejected with its reason."""
+    cache, and decode what any run misses and will not get from `coming` (the hashes the batches
+    before this one encode for it and may not have committed yet). Runs in the background (see
+    `_loop`). An unreadable file is rejected with its reason."""
     read = _Read(size=len(images))
     files = {}
     for row in images.itertuples():
@@ -510,7 +588,7 @@ def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, poo
     # Only images some run misses are decoded: a cached one decoded fine when it was encoded.
     missing = {h: files[h] for lane_hits, ahead in zip(read.hits, coming) for h in read.hashes
                if h not in lane_hits and h not in ahead}
-    read.decoded = pool.submit(_decode_all, lanes[0].engine, missing, config)
+    read.decoded = _decode_all(lanes[0].engine, missing, config)
     return read
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ ACTIVE = ("running", "queued")  # "queued": its process waits for a slot (semsca
 # Rows of the `rejected` table that are remarks on the run's names, not files left out.
 NOTE_ITEMS = ("names", "labels")
 START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
+# DuckDB's Python client shares one database instance between the connections a process opens to a
+# file; opening one in a thread while another thread closes the last one can give a connection
+# without the Python scans ("python_arrow_scan does not exist"). Opens and closes take turns.
+_OPENING = threading.Lock()
 
 
 class ResultsBusy(SemscaleError):
@@ -179,7 +184,8 @@ class ResultsStore:
         delay = 0.005
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                with _OPENING:
+                    con = duckdb.connect(str(self.path))
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -201,7 +207,8 @@ class ResultsStore:
             con.rollback()
             raise
         finally:
-            con.close()
+            with _OPENING:
+                con.close()
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
@@ -306,21 +313,27 @@ class ResultsStore:
                 _insert(con, "points", points.assign(run_id=run_id))
 
     def commit_batch(self, run_id: str, model_id: str, new_embeddings: dict[str, tuple[str, np.ndarray]],
-                     predictions: pd.DataFrame, rejected: pd.DataFrame, seconds: dict[str, float]) -> None:
+                     predictions: pa.Table | pd.DataFrame, rejected: pd.DataFrame, seconds: dict[str, float]) -> None:
         """Everything one image batch produced, in one transaction: a crash keeps whole batches only.
 
-        Only the run's owner commits, and an image already scored at a point is refused: either
-        way the whole batch is rolled back with a SemscaleError.
+        `predictions` has the predictions table's columns but run_id (the engine gives an Arrow
+        table: inserted without converting Python objects). Only the run's owner commits, and an
+        image already scored at a point is refused: either way the whole batch is rolled back with
+        a SemscaleError.
         """
         started, me = time.perf_counter(), Owner.me()
+        if isinstance(predictions, pd.DataFrame):
+            predictions = pa.Table.from_pandas(predictions, preserve_index=False)
         with self._connect() as con:
             self._put_embeddings(con, model_id, new_embeddings)
             if len(predictions):
-                try:
-                    _insert(con, "predictions", predictions.assign(run_id=run_id))
+                con.register("new_predictions", predictions)
+                try:  # by name: no DESCRIBE per batch to order the columns
+                    con.execute("INSERT INTO predictions BY NAME SELECT *, ? AS run_id FROM new_predictions", [run_id])
                 except duckdb.ConstraintException:
                     raise SemscaleError(f"run {run_id} already has predictions for some images of this batch; "
                                         "nothing from it was stored") from None
+                con.unregister("new_predictions")
                 # Read the run's points, add this batch and write them back in one statement.
                 gains = _gains(predictions)
                 rows = con.execute("SELECT aggregation, repeat, n_names, n_images, correct FROM points WHERE run_id=?",
@@ -332,7 +345,7 @@ class ResultsStore:
                 _set_points(con, run_id, totals)
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
-            done = (int(predictions["image_idx"].nunique()) if len(predictions) else 0) + len(rejected)
+            done = (len(set(predictions["image_idx"].to_pylist())) if len(predictions) else 0) + len(rejected)
             (owned,) = con.execute(
                 "UPDATE runs SET n_done = n_done + ?, n_rejected = n_rejected + ?, updated=?, "
                 "encode_seconds = encode_seconds + ?, score_seconds = score_seconds + ?, "
@@ -504,11 +517,11 @@ def _migrate_from_1(con) -> None:
                     "WHERE run_id = ?", [run_id, run_id, run_id])
 
 
-def _gains(predictions: pd.DataFrame) -> dict[tuple[str, int, int], tuple[int, int]]:
-    """(images, correct) per point; a plain loop beats pandas' groupby ~10x on a batch's few hundred rows."""
+def _gains(predictions: pa.Table) -> dict[tuple[str, int, int], tuple[int, int]]:
+    """(images, correct) per point; a plain loop beats a group-by ~10x on a batch's few hundred rows."""
     out: dict[tuple[str, int, int], list[int]] = {}
-    keys = zip(predictions["aggregation"].tolist(), predictions["repeat"].tolist(), predictions["n_names"].tolist())
-    for key, correct in zip(keys, predictions["correct"].tolist()):
+    keys = zip(*(predictions[c].to_pylist() for c in ("aggregation", "repeat", "n_names")))
+    for key, correct in zip(keys, predictions["correct"].to_pylist()):
         tally = out.setdefault(key, [0, 0])
         tally[0] += 1
         tally[1] += bool(correct)
