@@ -1,8 +1,8 @@
 """The DuckDB results file: runs, accuracy points, per-image predictions and the embedding cache.
 
 DuckDB lets one process hold a database file at a time. Every operation here therefore opens
-the file, does one short transaction and closes it again, retrying while another process holds
-it; a writer commits once per image batch, so several writers and any number of dashboards share
+the file (attaches it to the process's DuckDB, see `_Files`), does one short transaction and
+closes it again, retrying while another process holds it; a writer commits once per image batch, so several writers and any number of dashboards share
 one file, each waiting at most a few milliseconds per turn.
 
 A run has one owner at a time: the process (pid plus start time, so a reused pid is never taken for
@@ -12,6 +12,7 @@ image is ever counted twice. Files of an older schema are migrated when opened.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import threading
@@ -62,10 +63,59 @@ ACTIVE = ("running", "queued")  # "queued": its process waits for a slot (semsca
 # Rows of the `rejected` table that are remarks on the run's names, not files left out.
 NOTE_ITEMS = ("names", "labels")
 START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
-# DuckDB's Python client shares one database instance between the connections a process opens to a
-# file; opening one in a thread while another thread closes the last one can give a connection
-# without the Python scans ("python_arrow_scan does not exist"). Opens and closes take turns.
-_OPENING = threading.Lock()
+
+
+class _Files:
+    """One in-memory DuckDB per process, to which results files are attached while in use.
+
+    Starting a DuckDB database costs ~10 ms (its catalog of functions is built each time), twice
+    per image batch if every transaction opened the file itself; attaching a file to an instance
+    that is already running costs ~1 ms. A file stays attached while any thread of this process
+    has a transaction on it and is detached (closed, its lock released) when the last one ends,
+    so other processes can open it between transactions as before.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._instance = None
+        self._attached: dict[str, list] = {}  # path -> [alias, transactions using it]
+        self._aliases = itertools.count()
+
+    def open(self, path: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """A connection of its own whose default database is `path`; raises DuckDB's errors."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child cannot use its parent's instance
+                self._instance, self._pid, self._attached = duckdb.connect(), os.getpid(), {}
+            entry = self._attached.get(path)
+            if entry is None:
+                alias = f"results_{next(self._aliases)}"
+                quoted = path.replace("'", "''")
+                self._instance.execute(f"ATTACH '{quoted}' AS {alias}")
+                entry = self._attached[path] = [alias, 0]
+            entry[1] += 1
+            try:
+                con = self._instance.cursor()
+                con.execute(f"USE {entry[0]}")
+            except BaseException:
+                self._release(path)
+                raise
+            return con, path
+
+    def close(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        with self._lock:
+            con.close()
+            self._release(path)
+
+    def _release(self, path: str) -> None:
+        entry = self._attached[path]
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._attached[path]
+            self._instance.execute(f"DETACH {entry[0]}")
+
+
+_FILES = _Files()
 
 
 class ResultsBusy(SemscaleError):
@@ -184,8 +234,7 @@ class ResultsStore:
         delay = 0.005
         while True:
             try:
-                with _OPENING:
-                    con = duckdb.connect(str(self.path))
+                con, key = _FILES.open(str(self.path.resolve()))
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -207,8 +256,7 @@ class ResultsStore:
             con.rollback()
             raise
         finally:
-            with _OPENING:
-                con.close()
+            _FILES.close(con, key)
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
