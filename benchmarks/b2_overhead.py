@@ -76,9 +76,9 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     Parts indented by two spaces overlap the others (another thread, or inside a timed part) and are
     not added up: the read thread (files, hashes, cache lookups, decode) and the writer thread
     (commits) run while the main thread encodes and scores."""
-    import duckdb
-
     import semscale.engine as engine_mod
+    import semscale.store as store_mod
+    from semscale import scoring
 
     engine_mod.decode = timer.wrap("  decode (PIL, EXIF, RGB), read thread", decode)
     engine_mod.content_hash = timer.wrap("  content hash (sha256), read thread", engine_mod.content_hash)
@@ -89,8 +89,8 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     if vision is not None and hasattr(vision, "processor") and hasattr(vision, "model"):
         vision.processor = timer.wrap("  of which resize+normalize (fastembed)", vision.processor)
         vision.model.run = timer.wrap("  of which ONNX inference", vision.model.run)
-    engine_mod.predict_levels = timer.wrap("  of which predict_levels()", engine_mod.predict_levels)
-    engine_mod.Engine._score_batch = staticmethod(timer.wrap("scoring: predict_levels() + Arrow prediction tables",
+    scoring.Sweep.predict = timer.wrap("  of which Sweep.predict()", scoring.Sweep.predict)
+    engine_mod.Engine._score_batch = staticmethod(timer.wrap("scoring: Sweep.predict() + Arrow prediction tables",
                                                              engine_mod.Engine._score_batch))
     store.commit_batch = timer.wrap("  DuckDB: commit_batch (predictions, points, embeddings), writer thread beside "
                                     "encoding", store.commit_batch)
@@ -99,7 +99,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     for name in ("create_run", "claim_run", "finish_run", "run", "run_images", "run_names", "finished_images",
                  "init_points"):
         setattr(store, name, timer.wrap("DuckDB: run setup and bookkeeping", getattr(store, name)))
-    duckdb.connect = timer.wrap("_connect", duckdb.connect)
+    store_mod._FILES.open = timer.wrap("_connect", store_mod._FILES.open)
 
 
 def main() -> None:
@@ -118,7 +118,7 @@ def main() -> None:
     labels = label_sets(folders)
     n_images = sum(len(datasets.from_folder(f).samples) for f in folders)
     n_texts = sum(len({n for ns in lab.values() for n in ns}) for lab in labels)
-    encoder = LocalEncoder(model)
+    encoder = LocalEncoder(model).load()  # sessions now, so the breakdown can time inside them
     print(f"machine: {C.machine()}")
     print(f"started {time.strftime('%d %b %Y %H:%M')}, load average {os.getloadavg()}")
     print(f"model: {model_note}")
@@ -153,7 +153,7 @@ def main() -> None:
     rows.append(["other (waiting for the read or writer thread, engine loop, listing, labels)", f"{traced_s - accounted:.3f}",
                  f"{1000 * (traced_s - accounted) / n_images:.2f}", f"{100 * (traced_s - accounted) / traced_s:.1f}%", ""])
     rows.append(["total (instrumented run)", f"{traced_s:.3f}", f"{1000 * traced_s / n_images:.2f}", "100%", ""])
-    rows.append(["(DuckDB file opens, inside the DuckDB rows)", f"{connects[0]:.3f}",
+    rows.append(["(DuckDB file attaches, inside the DuckDB rows)", f"{connects[0]:.3f}",
                  f"{1000 * connects[0] / n_images:.2f}", f"{100 * connects[0] / traced_s:.1f}%", connects[1]])
     print()
     print(C.table(["part of one engine run", "s", "ms/image", "share", "calls"], rows, "Breakdown (one instrumented run):"))
