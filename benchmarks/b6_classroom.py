@@ -66,7 +66,8 @@ def serve(tmp, model, env_extra: dict) -> tuple[subprocess.Popen, str]:
             time.sleep(0.3)
 
 
-TRIES = 5  # a click merged into a Live tick's rerun is lost (Streamlit 1.56): clicked again, and counted
+TRIES = 5  # a click not answered in WAIT is clicked again, and counted: a slow page, or a click lost when
+# its rerun merged with a Live tick's (Streamlit 1.56 turns a pending full rerun into a fragment run)
 WAIT = 60_000  # ms for a click's answer before it counts as lost
 
 
@@ -123,7 +124,28 @@ async def student(page, run_id: str, t0: float, out: dict) -> None:
         await asyncio.sleep(1.0)
 
 
-async def classroom(url: str) -> dict:
+def retried(retries: list[str]) -> str:
+    """'3 (Run link try 1 x2, Data link try 1)': how many clicks were done again, and which."""
+    kinds = {r: retries.count(r) for r in dict.fromkeys(retries)}
+    return f"{len(retries)}" + (" (" + ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in kinds.items()) + ")" if kinds else "")
+
+
+def cpu_seconds(server: int) -> dict[str, float]:
+    """CPU time used so far by the Streamlit server process itself and by this machine's Chromium
+    (one browser for all students: in a real classroom each student's own computer does that part)."""
+    import psutil
+
+    def used(p: psutil.Process) -> float:
+        try:
+            t = p.cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return 0.0
+    chromium = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+    return {"server": used(psutil.Process(server)), "chromium": sum(map(used, chromium))}
+
+
+async def classroom(url: str, server: int) -> dict:
     """All students open the dashboard and pick the dataset together, then all press Start together."""
     from playwright.async_api import async_playwright
 
@@ -140,11 +162,12 @@ async def classroom(url: str) -> dict:
         await asyncio.gather(*(page.goto(url) for page in pages))
         await asyncio.gather(*(pick_dataset(page, out["retries"]) for page in pages))
         out["setup_s"] = time.perf_counter() - t
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds(server)
         run_ids = await asyncio.gather(*(press_start(page, out["retries"]) for page in pages))
         out["pressed_s"] = time.perf_counter() - t0
         await asyncio.gather(*(student(page, r, t0, out) for page, r in zip(pages, run_ids)))
         out["total_s"] = time.perf_counter() - t0
+        out["cpu"] = {k: v - cpu0[k] for k, v in cpu_seconds(server).items()}
         out["run_ids"] = run_ids
         await browser.close()
     return out
@@ -158,7 +181,7 @@ def main() -> None:
     print(f"machine: {C.machine()}")
     print(f"model: {model_note}; {SESSIONS} browser sessions, dataset {DATASET}, at most {capacity} runs at once")
     try:
-        seen = asyncio.run(classroom(url))
+        seen = asyncio.run(classroom(url, proc.pid))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -185,12 +208,14 @@ def main() -> None:
         ["sessions / runs done", f"{SESSIONS} / {sum(runs[r].status == 'done' for r in ids)}"],
         ["all students opened the page and picked the dataset within", f"{seen['setup_s']:.0f} s"],
         ["all Start buttons pressed (together) and answered within", f"{seen['pressed_s']:.1f} s"],
-        ["clicks done again (lost in a merged rerun)", f"{len(seen['retries'])}" + (f" ({', '.join(seen['retries'])})" if seen['retries'] else "")],
+        ["clicks not answered within 60 s, so clicked again", retried(seen['retries'])],
         ["last run done after the Start presses", f"{seen['total_s']:.0f} s"],
         ["runs identical to a lone run (predictions)", f"{identical} of {SESSIONS}"],
         ["predictions per run (all equal, one per image and level)", f"{counts[0]}"],
         ["Run page render: median / p95 / max", f"{statistics.median(renders):.2f} / {p95:.2f} / {renders[-1]:.2f} s "
                                                 f"({len(renders)} renders)"],
+        ["CPU while the runs went on: Streamlit server / Chromium (all students)",
+         f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s of {os.cpu_count() * seen['total_s']:.0f} core-s"],
         ["load average (1 / 5 / 15 min) at the end", " / ".join(f"{x:.1f}" for x in load)],
         ["queue places first seen (examples)", "; ".join(sorted(set(places.values()), key=lambda s: int(re.search(r"\d+", s).group()))[:6])],
     ], "Classroom:"))
