@@ -27,7 +27,7 @@ def home() -> None:
 
     st.subheader("Latest runs")
     try:
-        runs = ui.store().runs(limit=8)
+        runs = ui.live_runs(limit=8)
     except SemscaleError as exc:
         st.error(str(exc))
         runs = []

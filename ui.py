@@ -8,11 +8,13 @@ import time
 
 import streamlit as st
 
-from semscale import classnames, datasets, health, paths, settings, synonyms
+import pandas as pd
+
+from semscale import classnames, datasets, health, paths, runqueue, settings, synonyms
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import normalize_name
-from semscale.store import ResultsStore
+from semscale.store import ResultsStore, RunInfo
 
 
 def results_path() -> str:
@@ -21,6 +23,56 @@ def results_path() -> str:
 
 def store() -> ResultsStore:
     return ResultsStore(results_path())
+
+
+# --- live reads: one read of the results file per second serves every session ---------------------
+
+LIVE_TTL = 1.0  # s one read of the results file (or of the run queue) serves every session's live view
+LIVE_WAIT = 2.0  # s a live read waits for a busy file; then the view says "retrying" and the page stays usable
+
+
+def _stamp(path: str) -> tuple:
+    """When the results file and its write-ahead log last changed: any write makes a new cache key at once,
+    so a cached read is never older than the file; the TTL only bounds how late a dead run's process is seen."""
+    def one(p: str) -> tuple[int, int] | None:
+        try:
+            st_ = os.stat(p)
+        except FileNotFoundError:
+            return None
+        return st_.st_mtime_ns, st_.st_size
+    return one(path), one(path + ".wal")
+
+
+@st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
+def _runs(path: str, stamp: tuple, limit: int) -> list[RunInfo]:
+    return ResultsStore(path, wait=LIVE_WAIT).runs(limit=limit)
+
+
+@st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
+def _points(path: str, stamp: tuple, run_id: str) -> pd.DataFrame:
+    return ResultsStore(path, wait=LIVE_WAIT).points(run_id)
+
+
+@st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
+def _place(run_id: str, home: str) -> runqueue.Place | None:
+    return runqueue.place(run_id)
+
+
+def live_runs(limit: int = 20) -> list[RunInfo]:
+    """The newest runs of this session's results file, shared with every session reading it this second."""
+    path = results_path()
+    return _runs(path, _stamp(path), limit)
+
+
+def live_points(run_id: str) -> pd.DataFrame:
+    """The run's accuracy points, shared like `live_runs`."""
+    path = results_path()
+    return _points(path, _stamp(path), run_id)
+
+
+def queue_place(run_id: str) -> runqueue.Place | None:
+    """Where the run waits in the run queue, looked up at most once a second for all sessions."""
+    return _place(run_id, str(paths.data_home()))
 
 
 def backend() -> settings.Backend:

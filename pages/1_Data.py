@@ -19,17 +19,20 @@ source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images
 
 
 def use(spec: str) -> None:
+    """Pick `spec`; a path is listed afresh (its files may have changed), a built-in set never changes."""
     st.session_state["dataset"] = spec
-    ui.load_dataset.clear()
+    if spec not in datasets.BUILTINS:
+        ui.load_dataset.clear(spec)
 
 
 if source == "Built-in dataset":
-    name = st.selectbox("Dataset", list(datasets.BUILTINS),
+    name = st.selectbox("Dataset", list(datasets.BUILTINS), key="builtin",
                         format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
     b = datasets.BUILTINS[name]
     st.caption(f"Source: {b.source}. Licence: {b.licence}.")
-    if st.button("Use this dataset", type="primary"):
-        use(name)
+    # A callback, not `if st.button(...)`: it runs even when the click's rerun is merged into the next
+    # page's (the user went on to the Run page before this page had rerun), so the pick always lands.
+    st.button("Use this dataset", type="primary", on_click=lambda: use(st.session_state["builtin"]))
 
 elif source == "Zip of class folders":
     upload = st.file_uploader("A .zip with one folder of images per class", key="zip_upload")

@@ -126,6 +126,7 @@ if ds is not None:
                 presets.apply(preset, config)
             run_id, _ = jobs.start(config, ui.results_path(), backend)
             st.session_state["watch_run"] = run_id
+            st.success(f"Started run {run_id}; Live below follows it.")  # the click's answer, even when Live shows it late
         except SemscaleError as exc:
             st.error(str(exc))
 
@@ -135,10 +136,10 @@ st.subheader("Live")
 
 @st.fragment(run_every=1.0)
 def live() -> None:
-    """Re-reads the results file every second: works for runs started here or from the CLI."""
+    """Re-reads the results file every second (one read shared by all sessions): works for runs
+    started here or from the CLI."""
     try:
-        store = ui.store()
-        runs = store.runs(limit=20)
+        runs = ui.live_runs()
     except SemscaleError as exc:
         st.warning(f"{exc} (retrying)")
         return
@@ -157,20 +158,20 @@ def live() -> None:
                     text=f"{run.n_done}/{run.n_images} images · {rate:.1f} images/s · ETA {eta:.0f} s"
                     if rate else f"{run.n_done}/{run.n_images} images · starting ...")
         if st.button("Cancel", key="cancel"):
-            if jobs.cancel(store, run.run_id):
+            if jobs.cancel(ui.store(), run.run_id):
                 st.toast("Cancelling after the current batch ...")
     elif run.status == "queued":  # its process waits for a slot (semscale.runqueue)
-        spot = runqueue.place(run.run_id)
+        spot = ui.queue_place(run.run_id)
         st.info(f"{spot or 'queued: starting'} · at most {runqueue.capacity()} runs work at once on this machine")
         if st.button("Cancel", key="cancel"):
-            if jobs.cancel(store, run.run_id):
+            if jobs.cancel(ui.store(), run.run_id):
                 st.toast("Leaving the queue ...")
     elif run.error:
         st.error(run.error)
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
-    curves = analysis.curves(store.points(run.run_id))
+    curves = analysis.curves(ui.live_points(run.run_id))
     curves = curves[curves["n_images"] > 0]
     if curves.empty:
         st.caption("Waiting for the first batch ...")

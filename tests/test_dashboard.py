@@ -65,6 +65,41 @@ def test_data_page_lists_a_builtin_dataset(env):
     assert any("clothing: 713 images, 10 classes" in h.value for h in at.subheader)
 
 
+def test_a_dataset_pick_lands_even_when_the_next_page_is_opened_before_the_data_page_reran(env):
+    """Under load a student clicks "Use this dataset" and then the Run link before the server has
+    rerun the Data page: the two reruns merge into one of the Run page, carrying the button's click."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/1_Data.py").run()
+    at.selectbox(key="builtin").select("cifar10-1k")
+    at.button[0].click()  # not run: the Run page's rerun carries the click
+    at.switch_page("pages/3_Run.py").run()
+    assert not at.exception
+    assert at.session_state["dataset"] == "cifar10-1k"
+    assert any(b.label == "Start" for b in at.button)
+
+
+def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, model_dir, monkeypatch):
+    """Twenty Run pages poll every second: one read of the results file serves them all, yet a write
+    is seen on the next tick (the read is keyed by the file's change time, not only by its age)."""
+    from semscale.encoders import LocalEncoder
+    from semscale.engine import Engine, RunConfig
+
+    store = ResultsStore(env / "dash.duckdb")
+    reads = []
+    real = ResultsStore.runs
+    monkeypatch.setattr(ResultsStore, "runs", lambda self, limit=None: reads.append(limit) or real(self, limit))
+    first, second = page("3_Run.py").run(), page("3_Run.py").run()
+    assert all("No runs yet." in [c.value for c in at.caption] for at in (first, second))
+    assert len(reads) == 1
+    run_id = Engine(store, LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
+    second.run()
+    assert any(f"**Run {run_id}** · cifar10-1k · status **done**" in m.value for m in second.markdown)
+    store.finish_run(run_id, "failed", "stopped by the test")  # this process owns the run
+    second.run()
+    assert any(f"**Run {run_id}** · cifar10-1k · status **failed**" in m.value for m in second.markdown)
+    assert len(reads) == 3
+
+
 def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
     at = page("1_Data.py").run()
     at.radio[0].set_value("Folder or CSV on this machine").run()
