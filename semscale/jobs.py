@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -44,8 +45,10 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     if backend.token:
         env["SEMSCALE_TOKEN"] = backend.token  # the environment, not argv: argv is visible to every user
     with open(log, "w", encoding="utf-8") as out:
-        subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                         cwd=os.getcwd(), start_new_session=True)
+        process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                   cwd=os.getcwd(), start_new_session=True)
+    # reaped when it ends: a long-lived dashboard would otherwise keep a zombie per run
+    threading.Thread(target=process.wait, name=f"semscale-reap-{run_id}", daemon=True).start()
     return run_id, log
 
 

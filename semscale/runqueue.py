@@ -8,7 +8,9 @@ fcntl.flock while a run works; a waiting process holds a ticket file (also flock
 process's locks when it dies, so a killed run never keeps a slot, and a ticket nobody holds is
 a dead waiter's: whoever finds it removes it. SIGTERM (the Cancel button) while waiting leaves
 the line and records the runs as cancelled. A waiting process holds no model in memory: an embedded
-model's sessions are created by its first encode, after the slot is granted (`LocalEncoder`).
+model's sessions are created by its first encode, after the slot is granted (`LocalEncoder`). Queued
+runs work at a lower CPU priority (NICENESS), so the pages of the dashboard that started them stay
+responsive on a machine whose cores the runs fill.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from semscale.store import ResultsStore
 ENV = "SEMSCALE_MAX_RUNS"  # how many runs work at once (default: the number of CPUs)
 QUEUED_ENV = "SEMSCALE_QUEUED"  # set by jobs.start to the time Start was pressed (ns): wait in line
 POLL = 0.2  # s between looks at the line and the slots
+NICENESS = 10  # a dashboard's run yields the CPU to the dashboard, whose pages then answer while runs work
 
 
 def capacity() -> int:
@@ -98,6 +101,7 @@ def turn(store: ResultsStore, run_ids: list[str]) -> Iterator[bool]:
     if not queued():
         yield True
         return
+    os.nice(NICENESS)
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     name = f"{int(os.environ[QUEUED_ENV]):020d}-{run_ids[0]}"  # in line by when Start was pressed

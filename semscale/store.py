@@ -116,6 +116,7 @@ class _Files:
 
 
 _FILES = _Files()
+_CREATING = threading.Lock()
 
 
 class ResultsBusy(SemscaleError):
@@ -217,7 +218,7 @@ class ResultsStore:
         self.wait = wait
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
+        with _CREATING, self._connect() as con:  # threads creating tables at once conflict in DuckDB's catalog
             version = _schema_version(con)
             if version > SCHEMA_VERSION:
                 raise SemscaleError(f"{self.path} was written by a newer semscale (schema {version}); upgrade")

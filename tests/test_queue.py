@@ -44,12 +44,23 @@ def wait_for(condition, what: str, timeout: float = 90):
     return got
 
 
+def _niceness(store, run_id) -> int | None:
+    """The CPU niceness of the process working on `run_id`, if it is still there."""
+    try:
+        return psutil.Process(store.run(run_id).owner.pid).nice()
+    except (psutil.NoSuchProcess, AttributeError):
+        return None
+
+
 def statuses(store, run_ids) -> dict[str, str]:
     known = {r.run_id: r.status for r in store.runs()}
     return {r: known.get(r, "not yet registered") for r in run_ids}
 
 
-def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, colour_dir, model_dir, monkeypatch):
+def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, model_dir, monkeypatch):
+    from conftest import make_colour_images
+
+    colour_dir = make_colour_images(queue_env / "many", per_class=60)  # runs outlast the others' start-up
     monkeypatch.setenv(runqueue.ENV, "2")
     db = queue_env / "queue.duckdb"
     run_ids = [start(colour_dir, db, model_dir) for _ in range(4)]
@@ -61,6 +72,8 @@ def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, col
         places |= {str(p) for r in run_ids if (p := runqueue.place(r))}
         time.sleep(0.05)
     assert most <= 2
+    # every finished run process was reaped by the dashboard's process: no zombies pile up
+    wait_for(lambda: not [c for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE], "no zombies")
     assert any(p.startswith("queued: 1st of") for p in places), places  # the page's words
     monkeypatch.delenv(runqueue.ENV)
     lone = ResultsStore(queue_env / "lone.duckdb")
@@ -104,7 +117,7 @@ def test_a_cancelled_queued_run_leaves_the_line_and_a_killed_waiter_keeps_no_slo
 def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
     from conftest import make_colour_images
 
-    colour_dir = make_colour_images(queue_env / "many", per_class=50)  # long enough to catch it working
+    colour_dir = make_colour_images(queue_env / "many", per_class=200)  # long enough to catch it working
     monkeypatch.setenv(runqueue.ENV, "1")
     db = queue_env / "queue.duckdb"
     store = ResultsStore(db)
@@ -114,6 +127,7 @@ def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
                        "one run works")
     other = second if running == first else first
     wait_for(lambda: statuses(store, [other])[other] == "queued", "the other waits")  # it may register later
+    assert _niceness(store, running) >= os.nice(0) + runqueue.NICENESS  # it yields the CPU to the pages
     # Killed at once: a stopped process may hold the results file mid-commit, so nothing reads it in between.
     os.kill(store.run(running).owner.pid, signal.SIGKILL)
     wait_for(lambda: store.run(other).status == "done", "the waiting run takes the freed slot")

@@ -477,3 +477,18 @@ def test_token_quoted_back_by_a_server_is_not_repeated(tmp_path, colour_dir, mod
     assert ResultsStore(db).run(run_id).status == "failed"
     leaks = [name for name, text in (("run", refused.stderr), ("resume", resumed.stderr)) if TOKEN in text]
     assert leaks + token_in_results(db) == []
+
+
+def test_threads_opening_a_new_results_file_at_once(tmp_path):
+    """Dashboard sessions are threads of one process: several may open a new results file together,
+    and creating its tables at once must not fail any of them (DuckDB's catalog refuses a second
+    concurrent CREATE)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semscale.store import ResultsStore
+
+    for attempt in range(10):
+        path = tmp_path / f"new{attempt}.duckdb"
+        with ThreadPoolExecutor(8) as pool:
+            stores = list(pool.map(lambda _: ResultsStore(path), range(8)))
+        assert all(s.runs() == [] for s in stores)
