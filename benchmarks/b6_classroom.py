@@ -174,6 +174,7 @@ async def classroom(url: str, server: int) -> dict:
 
 
 def main() -> None:
+    os.environ["SEMSCALE_DATA_DIR"] = str(C.data_dir())  # the lone run below reads the same copy as the server
     tmp = C.tempdir("b6")
     model, model_note = C.model_dir(tmp)
     capacity = os.environ.get(runqueue.ENV) or str(os.cpu_count())
