@@ -70,6 +70,17 @@ def live_points(run_id: str) -> pd.DataFrame:
     return _points(path, _stamp(path), run_id)
 
 
+LIVE_EVERY = 1.0  # s between a Live view's re-reads while its run works or is being started
+IDLE_EVERY = 5.0  # s while it waits in line, has ended, or nothing runs
+
+
+def live_every(status: str | None) -> float:
+    """How often a Live view re-reads the results file, by the status of the run it follows (None:
+    not registered yet). A place in line or an ended run changes rarely, and twenty pages each
+    redrawing every second kept the dashboard's one process busy (benchmarks/b6_classroom.py)."""
+    return LIVE_EVERY if status in ("running", None) else IDLE_EVERY
+
+
 def queue_place(run_id: str) -> runqueue.Place | None:
     """Where the run waits in the run queue, looked up at most once a second for all sessions."""
     return _place(run_id, str(paths.data_home()))

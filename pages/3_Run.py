@@ -12,6 +12,7 @@ from semscale import analysis, figures, jobs, models, presets, runqueue, schedul
 from semscale.engine import RunConfig, template_error
 from semscale.errors import SemscaleError
 from semscale.scoring import AGGREGATIONS
+from semscale.store import RunInfo
 from semscale.wording import count
 
 st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
@@ -134,22 +135,41 @@ st.divider()
 st.subheader("Live")
 
 
-@st.fragment(run_every=1.0)
+def followed(runs: list[RunInfo]) -> RunInfo | None:
+    """The run this session's Live view follows: the one started here, else one at work, else the newest."""
+    watch = st.session_state.get("watch_run")
+    working = [r for r in runs if r.status in ("running", "queued")]
+    return next((r for r in runs if r.run_id == watch), working[0] if working else (runs[0] if runs else None))
+
+
+def pace(runs: list[RunInfo]) -> str | None:
+    """The status the Live view's pace follows: the followed run's, or None while a run started here
+    is not registered yet (it is about to be: follow it closely)."""
+    run, watch = followed(runs), st.session_state.get("watch_run")
+    return None if run is None or (watch and run.run_id != watch) else run.status
+
+
+try:
+    PACE = pace(ui.live_runs())  # as this page run starts
+except SemscaleError:
+    PACE = None
+
+
+@st.fragment(run_every=ui.live_every(PACE))
 def live() -> None:
-    """Re-reads the results file every second (one read shared by all sessions): works for runs
-    started here or from the CLI."""
+    """Re-reads the results file (one read shared by all sessions) every second while the followed
+    run works, every few seconds otherwise (`ui.live_every`): works for runs started here or from the CLI."""
     try:
         runs = ui.live_runs()
     except SemscaleError as exc:
         st.warning(f"{exc} (retrying)")
         return
-    if not runs:
+    run = followed(runs)
+    if run is None:
         st.caption("No runs yet.")
         return
-    watch = st.session_state.get("watch_run")
-    running = [r for r in runs if r.status in ("running", "queued")]
-    default = next((r for r in runs if r.run_id == watch), running[0] if running else runs[0])
-    run = next(r for r in runs if r.run_id == default.run_id)
+    if ui.live_every(pace(runs)) != ui.live_every(PACE):
+        st.rerun()  # the whole page, to follow at the new pace
     st.markdown(f"**Run {run.run_id}** · {run.dataset} · status **{run.status}**")
     if run.status == "running":
         rate = run.n_done / run.elapsed if run.elapsed else 0.0

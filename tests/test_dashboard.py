@@ -159,3 +159,12 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
     assert not results.info  # a finished run with three names per class has effects to show
+
+
+def test_live_view_follows_a_working_run_every_second_and_a_waiting_or_ended_one_less_often():
+    """Twenty Live views redrawing every second kept the dashboard busy (B6): a run in line or ended
+    changes rarely; a run at work, or one just started and not registered yet, is followed closely."""
+    import ui
+
+    assert ui.live_every("running") == ui.live_every(None) == 1.0
+    assert all(ui.live_every(s) >= 5 for s in ("queued", "done", "failed", "cancelled", "interrupted"))
