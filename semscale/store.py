@@ -79,28 +79,33 @@ class _Files:
         self._lock = threading.Lock()
         self._pid = None
         self._instance = None
-        self._attached: dict[str, list] = {}  # path -> [alias, transactions using it]
+        self._attached: dict[str, list] = {}  # path -> [alias, transactions using it, attached at]
+        self._free_until: dict[str, float] = {}  # path -> monotonic time before which it stays detached
         self._aliases = itertools.count()
 
     def open(self, path: str) -> tuple[duckdb.DuckDBPyConnection, str]:
         """A connection of its own whose default database is `path`; raises DuckDB's errors."""
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child cannot use its parent's instance
-                self._instance, self._pid, self._attached = duckdb.connect(), os.getpid(), {}
-            entry = self._attached.get(path)
-            if entry is None:
-                alias = f"results_{next(self._aliases)}"
-                quoted = path.replace("'", "''")
-                self._instance.execute(f"ATTACH '{quoted}' AS {alias}")
-                entry = self._attached[path] = [alias, 0]
-            entry[1] += 1
-            try:
-                con = self._instance.cursor()
-                con.execute(f"USE {entry[0]}")
-            except BaseException:
-                self._release(path)
-                raise
-            return con, path
+        while True:
+            with self._lock:
+                if self._pid != os.getpid():  # a forked child cannot use its parent's instance
+                    self._instance, self._pid, self._attached, self._free_until = duckdb.connect(), os.getpid(), {}, {}
+                entry = self._attached.get(path)
+                wait = 0.0 if entry else self._free_until.get(path, 0.0) - time.monotonic()
+                if wait <= 0:
+                    if entry is None:
+                        quoted = path.replace("'", "''")
+                        alias = f"results_{next(self._aliases)}"
+                        self._instance.execute(f"ATTACH '{quoted}' AS {alias}")
+                        entry = self._attached[path] = [alias, 0, time.monotonic()]
+                    entry[1] += 1
+                    try:
+                        con = self._instance.cursor()
+                        con.execute(f"USE {entry[0]}")
+                    except BaseException:
+                        self._release(path)
+                        raise
+                    return con, path
+            time.sleep(wait)  # the file's turn for other processes (see _release)
 
     def close(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
         with self._lock:
@@ -108,13 +113,19 @@ class _Files:
             self._release(path)
 
     def _release(self, path: str) -> None:
+        """Detach the file when its last transaction here ends, and leave it to other processes for
+        as long as it was held (at most FREE_TURN): a run that commits back to back would otherwise
+        re-attach it before any reader's retry came round."""
         entry = self._attached[path]
         entry[1] -= 1
         if entry[1] == 0:
             del self._attached[path]
             self._instance.execute(f"DETACH {entry[0]}")
+            now = time.monotonic()
+            self._free_until[path] = now + min(now - entry[2], FREE_TURN)
 
 
+FREE_TURN = 0.02  # s at most that a process leaves a file it just used to other processes
 _FILES = _Files()
 _CREATING = threading.Lock()
 
@@ -246,7 +257,7 @@ class ResultsStore:
                         "retry or use another file"
                     ) from None
                 time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+                delay = min(delay * 2, 0.05)  # a writer leaves the file free for a few ms at a time
             except duckdb.Error as exc:
                 raise SemscaleError(f"{self.path} is not a usable results file: {str(exc).splitlines()[0]}") from None
         try:

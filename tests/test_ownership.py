@@ -48,7 +48,7 @@ def test_resume_of_a_running_run_names_its_owner_and_leaves_it_alone(tmp_path, m
     store = ResultsStore(db)
     err = open(tmp_path / "run.err", "w")
     proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset",
-                             str(shared_datasets / "cifar10-1k"), "--local", str(model_dir), "--batch-size", "16"],
+                             str(shared_datasets / "cifar10-1k"), "--local", str(model_dir), "--batch-size", "2"],
                             stdout=subprocess.DEVNULL, stderr=err, env=ENV)
     deadline = time.monotonic() + 120
     while not (store.runs() and store.runs()[0].n_done > 0):

@@ -33,7 +33,7 @@ from semscale.errors import SemscaleError
 from semscale.settings import Backend
 from semscale.store import ResultsBusy, ResultsStore
 
-BATCH = 16
+BATCH = 4  # small batches: many commits, so a poller and a kill find the run part way
 RUN_ARGS = ["--scheme", "paper", "--aggregation", "max", "--aggregation", "probsum", "--batch-size", str(BATCH)]
 TOKEN = "sekrit-XYZ"
 
