@@ -2,8 +2,9 @@
 
 DuckDB lets one process hold a database file at a time. Every operation here therefore opens
 the file (attaches it to the process's DuckDB, see `_Files`), does one short transaction and
-closes it again, retrying while another process holds it; a writer commits once per image batch, so several writers and any number of dashboards share
-one file, each waiting at most a few milliseconds per turn.
+closes it again, retrying while another process holds it; a writer commits once per image batch,
+so several writers and any number of dashboards share one file, each waiting at most a few
+milliseconds per turn.
 
 A run has one owner at a time: the process (pid plus start time, so a reused pid is never taken for
 it) that claimed it last. Predictions are keyed by (run, aggregation, repeat, n_names, image), so no
@@ -83,7 +84,7 @@ class _Files:
         self._free_until: dict[str, float] = {}  # path -> monotonic time before which it stays detached
         self._aliases = itertools.count()
 
-    def open(self, path: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+    def open(self, path: str) -> duckdb.DuckDBPyConnection:
         """A connection of its own whose default database is `path`; raises DuckDB's errors."""
         while True:
             with self._lock:
@@ -104,7 +105,7 @@ class _Files:
                     except BaseException:
                         self._release(path)
                         raise
-                    return con, path
+                    return con
             time.sleep(wait)  # the file's turn for other processes (see _release)
 
     def close(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
@@ -244,9 +245,10 @@ class ResultsStore:
         """One short transaction; waits (with backoff) while another process holds the file."""
         deadline = time.monotonic() + self.wait
         delay = 0.005
+        key = str(self.path.resolve())
         while True:
             try:
-                con, key = _FILES.open(str(self.path.resolve()))
+                con = _FILES.open(key)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
