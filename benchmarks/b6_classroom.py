@@ -23,9 +23,7 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 
 import _common as C
 
@@ -43,27 +41,11 @@ TIMEOUT = float(os.environ.get("B6_TIMEOUT", "1800"))  # s for all runs to finis
 
 
 def serve(tmp, model, env_extra: dict) -> tuple[subprocess.Popen, str]:
-    import socket
+    from dashboard_server import start_dashboard
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(tmp / "class.duckdb"),
                SEMSCALE_HOME=str(tmp / "home"), SEMSCALE_DATA_DIR=str(C.data_dir()), PYTHONPATH=str(C.ROOT), **env_extra)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=C.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("streamlit did not start")
-            time.sleep(0.3)
+    return start_dashboard(env, tmp / "streamlit.log")
 
 
 TRIES = 5  # a click not answered in WAIT is clicked again, and counted: a slow page, or a click lost when

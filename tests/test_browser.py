@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -20,41 +18,17 @@ import pytest
 import yaml
 
 from conftest import ROOT, make_colour_images
+from dashboard_server import start_dashboard
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_dashboard(env: dict) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free loopback port with `env`, once its health endpoint answers."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            return proc, url
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise AssertionError("streamlit did not start:\n" + proc.stdout.read().decode(errors="replace")[-2000:])
-            time.sleep(0.3)
 
 
 @pytest.fixture
 def dashboard(tmp_path, model_dir):
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model_dir), SEMSCALE_RESULTS=str(tmp_path / "browser.duckdb"),
                SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
-    proc, url = start_dashboard(env)
+    proc, url = start_dashboard(env, tmp_path / "streamlit.log")
     yield url, tmp_path
     proc.terminate()
     proc.wait(timeout=20)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from conftest import ROOT
-from test_browser import dashboard, page, start_dashboard  # noqa: F401  (fixtures: the server and the browser)
+from dashboard_server import start_dashboard
+from test_browser import dashboard, page  # noqa: F401  (fixtures: the server and the browser)
 
 
 def test_sidebar_says_home_and_the_backend_badge_is_text(dashboard, page):  # noqa: F811
@@ -34,7 +35,7 @@ def test_home_shows_the_first_model_download_then_ready(tmp_path, model_dir, pag
         env = {k: v for k, v in os.environ.items() if k != "SEMSCALE_MODEL_DIR"}
         env |= {"HF_ENDPOINT": hub.url, "FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
                 "SEMSCALE_RESULTS": str(tmp_path / "r.duckdb"), "SEMSCALE_HOME": str(tmp_path / "home")}
-        proc, url = start_dashboard(env)
+        proc, url = start_dashboard(env, tmp_path / "streamlit.log")
         try:
             page.goto(url)
             page.get_by_text("starting", exact=True).wait_for()
