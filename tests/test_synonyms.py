@@ -163,3 +163,38 @@ def test_wordnet_scheme_names_trousers_for_pants_and_familiar_kinds():
     made = synonyms.generate(["pants", "dress", "shirt", "skirt", "shoes"], "wordnet").labels.names
     assert "trousers" in made["pants"] and not {"bloomers", "knickers"} & set(made["pants"])
     assert {"cocktail dress", "wedding dress"} <= set(made["dress"])
+
+
+def test_sessions_asking_for_wordnet_at_once_share_one_reader():
+    """Each Streamlit session is a thread: a classroom opening the Run page together asked for the
+    reader at once, and each loaded its own (6 at once took 8.9 s instead of 1.4 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semscale import wordnet
+
+    wordnet._load_reader.cache_clear()
+    with ThreadPoolExecutor(6) as pool:
+        readers = list(pool.map(lambda _: wordnet.reader(), range(6)))
+    assert all(r is readers[0] for r in readers)
+    assert wordnet._load_reader.cache_info().misses == 1
+
+
+def test_sessions_looking_up_wordnet_at_once_get_the_senses_one_alone_gets():
+    """nltk reads a synset by seeking one shared file handle and reading a line; threads interleaving
+    there read each other's lines, so a sense came back garbled (an error) or as None (silently
+    fewer names). The reader serialises those reads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from semscale import wordnet
+
+    with open(wordnet._reader_folder(wordnet.wordnet_dir()) / "index.noun") as fh:
+        words = [line.split()[0] for line in fh if not line.startswith(" ")][:4000]
+
+    def senses(reader, some):
+        return {w: [s.name() for s in reader.synsets(w, "n")] for w in some}
+
+    alone = senses(wordnet._load_reader.__wrapped__(), words)
+    shared = wordnet._load_reader.__wrapped__()  # a fresh reader: nothing cached, every sense read from the file
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda i: senses(shared, words[i::4]), range(4)))
+    assert {w: s for part in together for w, s in part.items()} == alone
