@@ -35,7 +35,7 @@ def home() -> None:
         st.dataframe(
             [{"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
               "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": r.model} for r in runs],
-            hide_index=True, use_container_width=True)
+            hide_index=True, width="stretch")
     else:
         st.caption(f"No runs yet in {ui.results_path()}.")
 

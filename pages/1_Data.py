@@ -50,7 +50,7 @@ elif source == "Images with labels":
     if files:
         guess = [f.name.rsplit("_", 1)[0] if "_" in f.name else "" for f in files]
         table = st.data_editor(pd.DataFrame({"file": [f.name for f in files], "label": guess}),
-                               disabled=["file"], hide_index=True, use_container_width=True, key="upload_labels")
+                               disabled=["file"], hide_index=True, width="stretch", key="upload_labels")
         if st.button("Use these images", type="primary"):
             triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"])]
             try:
@@ -94,7 +94,7 @@ if ds is not None:
                 if pages > 1 else 0
             shown = left_out[first:first + LEFT_OUT_PAGE]
             st.dataframe(pd.DataFrame([{"file": r.item, "reason": r.reason} for r in shown]),
-                         hide_index=True, use_container_width=True)
+                         hide_index=True, width="stretch")
             if pages > 1:
                 st.caption(f"{first + 1:,}-{first + len(shown):,} of {len(left_out):,}")
     st.subheader("Thumbnails")
@@ -106,6 +106,6 @@ if ds is not None:
         cols = st.columns(8)
         for col, sample in zip(cols, samples[:8]):
             try:
-                col.image(str(sample.path), use_container_width=True)
+                col.image(str(sample.path), width="stretch")
             except Exception:  # an unreadable file shows as a note, never breaks the page
                 col.caption(f"⚠️ {ds.display_name(sample)} cannot be shown")

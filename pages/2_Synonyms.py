@@ -35,7 +35,7 @@ rows = pd.DataFrame([{"class": c, "display name": state["display_names"][spec][c
                       "WordNet sense": chosen.get(c, ""),
                       "meaning": wordnet.synset(chosen[c]).definition() if c in chosen else ""} for c in ds.classes])
 shown = st.data_editor(rows, disabled=["class", "WordNet sense", "meaning"], hide_index=True,
-                       use_container_width=True, key=f"display_{spec}_{version}")
+                       width="stretch", key=f"display_{spec}_{version}")
 state["display_names"][spec] = {r["class"]: normalize_name(r["display name"]) or r["class"] for _, r in shown.iterrows()}
 
 pick = st.columns(2)
@@ -89,7 +89,7 @@ for note in state["name_notes"].get(spec, []):
 width = max(len(v) for v in names.values()) + 2
 table = pd.DataFrame([[c] + v + [""] * (width - len(v)) for c, v in names.items()],
                      columns=["class"] + [f"name {i + 1}" for i in range(width)])
-edited = st.data_editor(table, disabled=["class"], hide_index=True, use_container_width=True,
+edited = st.data_editor(table, disabled=["class"], hide_index=True, width="stretch",
                         key=f"editor_{spec}_{version}")
 
 raw: dict[str, list[str]] = {}

@@ -196,7 +196,7 @@ def live() -> None:
     if curves.empty:
         st.caption("Waiting for the first batch ...")
         return
-    st.plotly_chart(figures.accuracy_curves(curves), use_container_width=True)
+    st.plotly_chart(figures.accuracy_curves(curves), width="stretch")
     partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
     st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
 
