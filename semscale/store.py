@@ -129,6 +129,15 @@ class _Files:
 FREE_TURN = 0.02  # s at most that a process leaves a file it just used to other processes
 _FILES = _Files()
 _CREATING = threading.Lock()
+_READY: set[tuple] = set()  # results files (path, device, inode) this process has checked and set up
+
+
+def _file_identity(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return str(path.resolve()), st.st_dev, st.st_ino
 
 
 class ResultsBusy(SemscaleError):
@@ -230,6 +239,10 @@ class ResultsStore:
         self.wait = wait
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Checked and set up once per file and process: a dashboard makes a store for every live read,
+        # and waiting here for a file the runs hold, under this lock, held up every session's reads.
+        if _file_identity(self.path) in _READY:
+            return
         with _CREATING, self._connect() as con:  # threads creating tables at once conflict in DuckDB's catalog
             version = _schema_version(con)
             if version > SCHEMA_VERSION:
@@ -239,6 +252,7 @@ class ResultsStore:
             con.execute(SCHEMA)
             if version < SCHEMA_VERSION:
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        _READY.add(_file_identity(self.path))
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:

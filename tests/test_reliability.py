@@ -292,8 +292,12 @@ def test_a_locked_results_file_fails_fast_with_a_clear_message(tmp_path, colour_
         assert holder.stdout.readline().strip() == "holding"
         busy = rf"results file {re.escape(str(db))} is busy \(another process kept it locked for 1 s\)"
         t0 = time.monotonic()
+        fresh = subprocess.run([sys.executable, "-c", "import sys; from semscale.store import ResultsStore; "
+                                "ResultsStore(sys.argv[1], wait=1)", str(db)], capture_output=True, text=True, cwd=ROOT)
+        assert re.search(busy, fresh.stderr), fresh.stderr[-2000:]  # a process that never set the file up waits for it
+        again = ResultsStore(db, wait=1)  # this one did: a new store needs no turn on the file (the dashboard's reads)
         with pytest.raises(ResultsBusy, match=busy):
-            ResultsStore(db, wait=1)
+            again.runs()
         with pytest.raises(ResultsBusy, match=busy):  # a writer that opened the file earlier
             Engine(store, encoder).run(RunConfig(dataset=str(colour_dir)))
         with pytest.raises(ResultsBusy, match=busy):  # and a reader
