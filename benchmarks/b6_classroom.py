@@ -11,8 +11,8 @@ is the render time reported (median, p95, max). Beside it, the same renders read
 websocket (`Wire`): from the click's rerun request leaving the browser to the server's "script
 finished" for the whole page (which comes after the status line, the page going on below it), so
 the time before the request left is this machine's Chromium, which in a real classroom runs on
-each student's own computer. Each page's queue place ("queued: 5th of 12") is
-recorded as seen. At the end every run must be done, its predictions identical to a lone run of
+each student's own computer. Every queue place a page shows ("queued: 5th of 12") is
+recorded. At the end every run must be done, its predictions identical to a lone run of
 the same settings in another results file, and the shared results file must hold exactly one
 prediction per image and level (no corruption).
 
@@ -163,7 +163,7 @@ async def student(page, wire: Wire, run_id: str, t0: float, out: dict) -> None:
         if m := re.search(rf"Run {run_id} · \S+ · status (\w+)", text):
             statuses[run_id] = m.group(1)
         if m := re.search(r"queued: \d+\w\w of \d+", text):
-            out["places"].setdefault(run_id, m.group(0))
+            out["places"].add(m.group(0))
         await asyncio.sleep(1.0)
 
 
@@ -203,7 +203,7 @@ async def classroom(url: str, server: int) -> dict:
     """All students open the dashboard and pick the dataset together, then all press Start together."""
     from playwright.async_api import async_playwright
 
-    out = {"renders": [], "server": [], "places": {}, "statuses": {}, "retries": []}
+    out = {"renders": [], "server": [], "places": set(), "statuses": {}, "retries": []}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -284,7 +284,7 @@ def main() -> None:
         ["CPU while the runs went on: Streamlit server / Chromium (all students)",
          f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s of {os.cpu_count() * seen['total_s']:.0f} core-s"],
         ["load average (1 / 5 / 15 min) at the end", " / ".join(f"{x:.1f}" for x in load)],
-        ["queue places first seen (examples)", "; ".join(sorted(set(places.values()), key=lambda s: int(re.search(r"\d+", s).group()))[:6])],
+        ["queue places seen (examples)", "; ".join(sorted(places, key=lambda s: int(re.search(r"\d+", s).group()))[:6])],
     ], "Classroom:"))
     print(f"B6 classroom: {SESSIONS} sessions, {identical}/{SESSIONS} runs identical to a lone run, done in {seen['total_s']:.0f} s; "
           f"Run page render p95 {p95(renders):.2f} s (median {statistics.median(renders):.2f} s), on the wire (request sent to page finished) p95 "
