@@ -155,8 +155,8 @@ def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
     out = subprocess.run([sys.executable, "benchmarks/b6_classroom.py"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "4/4 runs identical to a lone run" in out.stdout
-    assert "queued: 1st of" in out.stdout
+    assert "4/4 runs identical to a lone run" in out.stdout, out.stdout[-3000:]
+    assert "queued: 1st of" in out.stdout, out.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")
