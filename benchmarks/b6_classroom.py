@@ -78,7 +78,7 @@ class Wire:
         ws.on("framesent", sent)
         ws.on("framereceived", received)
 
-    async def server_time(self, clicked: float, wait: float = 30.0) -> float | None:
+    async def page_time(self, clicked: float, wait: float = 30.0) -> float | None:
         """Seconds from the first rerun request after `clicked` to the first full run finished after it
         (which may come after the status line is shown: the page's end is still on its way)."""
         for _ in range(int(wait / 0.05)):
@@ -148,8 +148,8 @@ async def press_start(page, retries: list) -> str:
 
 async def student(page, wire: Wire, run_id: str, t0: float, out: dict) -> None:
     """Go back and forth between the Data and Run pages (a second's pause each) until the own run ends;
-    the render time is from clicking the Run link to the run's status line being shown, the server's
-    part of it from the wire."""
+    the render time is from clicking the Run link to the run's status line being shown, beside it
+    the same render on the wire."""
     statuses = out["statuses"]
     status_line = page.get_by_text(re.compile(r"status (queued|running|done|cancelled|failed|interrupted)"))
     while statuses.get(run_id) not in ("done", "failed", "cancelled"):
@@ -157,8 +157,8 @@ async def student(page, wire: Wire, run_id: str, t0: float, out: dict) -> None:
         await go(page, "Data", page.get_by_text("Source"), out["retries"])
         clicked = time.perf_counter()
         out["renders"].append(await go(page, "Run", status_line, out["retries"]))
-        if (server := await wire.server_time(clicked)) is not None:
-            out["server"].append(server)
+        if (on_wire := await wire.page_time(clicked)) is not None:
+            out["wire"].append(on_wire)
         text = await page.inner_text("body")
         if m := re.search(rf"Run {run_id} · \S+ · status (\w+)", text):
             statuses[run_id] = m.group(1)
@@ -203,7 +203,7 @@ async def classroom(url: str, server: int) -> dict:
     """All students open the dashboard and pick the dataset together, then all press Start together."""
     from playwright.async_api import async_playwright
 
-    out = {"renders": [], "server": [], "places": set(), "statuses": {}, "retries": []}
+    out = {"renders": [], "wire": [], "places": set(), "statuses": {}, "retries": []}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -268,7 +268,7 @@ def main() -> None:
     points_ok = all((store.points(r)["n_images"] == runs[r].n_images).all() for r in ids)
     assert identical == SESSIONS and points_ok and len(set(counts)) == 1, (identical, counts)
 
-    server = sorted(seen["server"])
+    on_wire = sorted(seen["wire"]) or [float("nan")]
     print()
     print(C.table(["measure", "value"], [
         ["sessions / runs done", f"{SESSIONS} / {sum(runs[r].status == 'done' for r in ids)}"],
@@ -280,7 +280,7 @@ def main() -> None:
         ["predictions per run (all equal, one per image and level)", f"{counts[0]}"],
         ["Run page render, click to status line: median / p95 / max", spread(renders, "renders")],
         ["Run page on the wire: rerun request sent to the whole page's script finished, median / p95 / max",
-         spread(server, f"of the {len(renders)} renders, seen on the wire")],
+         spread(on_wire, f"of the {len(renders)} renders, seen on the wire")],
         ["CPU while the runs went on: Streamlit server / Chromium (all students)",
          f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s of {os.cpu_count() * seen['total_s']:.0f} core-s"],
         ["load average (1 / 5 / 15 min) at the end", " / ".join(f"{x:.1f}" for x in load)],
@@ -288,7 +288,7 @@ def main() -> None:
     ], "Classroom:"))
     print(f"B6 classroom: {SESSIONS} sessions, {identical}/{SESSIONS} runs identical to a lone run, done in {seen['total_s']:.0f} s; "
           f"Run page render p95 {p95(renders):.2f} s (median {statistics.median(renders):.2f} s), on the wire (request sent to page finished) p95 "
-          f"{p95(server):.2f} s (median {statistics.median(server):.2f} s), at most {capacity} runs at once")
+          f"{p95(on_wire):.2f} s (median {statistics.median(on_wire):.2f} s), at most {capacity} runs at once")
 
 
 if __name__ == "__main__":
