@@ -32,8 +32,8 @@ LIVE_WAIT = 2.0  # s a live read waits for a busy file; then the view says "retr
 
 
 def _stamp(path: str) -> tuple:
-    """When the results file and its write-ahead log last changed: any write makes a new cache key at once,
-    so a cached read is never older than the file; the TTL only bounds how late a dead run's process is seen."""
+    """When the results file and its write-ahead log last changed: any write makes a read out of date at
+    once, so a shared read is never older than the file; the TTL only bounds how late a dead run's process is seen."""
     def one(p: str) -> tuple[int, int] | None:
         try:
             st_ = os.stat(p)
@@ -43,14 +43,48 @@ def _stamp(path: str) -> tuple:
     return one(path), one(path + ".wal")
 
 
-@st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
-def _runs(path: str, stamp: tuple, limit: int) -> list[RunInfo]:
-    return ResultsStore(path, wait=LIVE_WAIT).runs(limit=limit)
+class LiveReads:
+    """The newest answer to each live read (runs, a run's points) of each results file, shared by
+    every session of this server.
+
+    An answer is read again when the file changed (`_stamp`) or LIVE_TTL passed. The session that
+    finds it out of date reads (waiting up to LIVE_WAIT while the runs commit to the file); any other
+    session asking meanwhile gets the previous answer at once instead of queueing behind that read,
+    so with twenty pages open only one waits for the file, however long the runs hold it. A first
+    read, with no answer yet, is waited for by all (and done once).
+    """
+
+    MAX_ANSWERS = 256
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._answers: dict[tuple, list] = {}  # key -> [stamp, monotonic time read, value, reading lock]
+
+    def get(self, key: tuple, stamp: tuple, read):
+        with self._lock:
+            answer = self._answers.get(key)
+            if answer is None:
+                answer = self._answers[key] = [None, -LIVE_TTL, None, threading.Lock()]
+                while len(self._answers) > self.MAX_ANSWERS:
+                    del self._answers[next(iter(self._answers))]
+
+        def fresh() -> bool:
+            return answer[0] == stamp and time.monotonic() - answer[1] < LIVE_TTL
+        if fresh():
+            return answer[2]
+        if not answer[3].acquire(blocking=answer[1] < 0):
+            return answer[2]  # another session is reading it now: the previous answer, at once
+        try:
+            if not fresh():  # unless it was read while this session waited for the first answer
+                answer[2], answer[0], answer[1] = read(), stamp, time.monotonic()
+            return answer[2]
+        finally:
+            answer[3].release()
 
 
-@st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
-def _points(path: str, stamp: tuple, run_id: str) -> pd.DataFrame:
-    return ResultsStore(path, wait=LIVE_WAIT).points(run_id)
+@st.cache_resource
+def _live() -> LiveReads:
+    return LiveReads()
 
 
 @st.cache_data(ttl=LIVE_TTL, max_entries=256, show_spinner=False)
@@ -59,15 +93,17 @@ def _place(run_id: str, home: str) -> runqueue.Place | None:
 
 
 def live_runs(limit: int = 20) -> list[RunInfo]:
-    """The newest runs of this session's results file, shared with every session reading it this second."""
+    """The newest runs of this session's results file, one read shared by every session (`LiveReads`)."""
     path = results_path()
-    return _runs(path, _stamp(path), limit)
+    return list(_live().get((path, "runs", limit), _stamp(path),
+                            lambda: ResultsStore(path, wait=LIVE_WAIT).runs(limit=limit)))
 
 
 def live_points(run_id: str) -> pd.DataFrame:
     """The run's accuracy points, shared like `live_runs`."""
     path = results_path()
-    return _points(path, _stamp(path), run_id)
+    return _live().get((path, "points", run_id), _stamp(path),
+                       lambda: ResultsStore(path, wait=LIVE_WAIT).points(run_id)).copy()
 
 
 LIVE_EVERY = 1.0  # s between a Live view's re-reads while its run works or is being started

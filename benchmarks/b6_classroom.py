@@ -91,11 +91,25 @@ class Wire:
 
 
 def serve(tmp, model, env_extra: dict) -> tuple[subprocess.Popen, str]:
+    """The dashboard, with the server's account of each script run in tmp/script-runs.jsonl (`server_runs`)."""
     from dashboard_server import start_dashboard
 
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(tmp / "class.duckdb"),
-               SEMSCALE_HOME=str(tmp / "home"), SEMSCALE_DATA_DIR=str(C.data_dir()), PYTHONPATH=str(C.ROOT), **env_extra)
-    return start_dashboard(env, tmp / "streamlit.log")
+               SEMSCALE_HOME=str(tmp / "home"), SEMSCALE_DATA_DIR=str(C.data_dir()), PYTHONPATH=str(C.ROOT),
+               SCRIPT_TIMING_LOG=str(tmp / "script-runs.jsonl"), **env_extra)
+    return start_dashboard(env, tmp / "streamlit.log", launcher=(str(C.ROOT / "benchmarks" / "_script_timing.py"),))
+
+
+def server_runs(tmp, since: float, page: str) -> dict[str, list[float]]:
+    """The server's side of `page`'s whole-page runs that began after `since` (benchmarks/_script_timing.py):
+    waiting (request arrived -> script began), running (script began -> ended), its CPU; and how
+    many runs of any page (ticks included) the server was in the middle of when each began."""
+    runs = [json.loads(line) for line in (tmp / "script-runs.jsonl").read_text().splitlines()]
+    mine = [r for r in runs if r["page"] == page and not r["fragment"] and r["began"] >= since]
+    return {"waiting": [r["began"] - r["asked"] for r in mine if r["asked"] is not None],
+            "running": [r["ended"] - r["began"] for r in mine], "cpu": [r["cpu"] for r in mine],
+            "beside": [sum(o["began"] <= r["began"] < o["ended"] for o in runs) - 1 for r in mine],
+            "all_runs": [sum(o["began"] >= since for o in runs)], "all_cpu": [sum(o["cpu"] for o in runs if o["began"] >= since)]}
 
 
 TRIES = 5  # a click not answered in WAIT is clicked again, and counted: a slow page, or a click lost when
@@ -218,6 +232,7 @@ async def classroom(url: str, server: int) -> dict:
         await asyncio.gather(*(pick_dataset(page, out["retries"]) for page in pages))
         out["setup_s"] = time.perf_counter() - t
         t0, cpu0 = time.perf_counter(), cpu_seconds(server)
+        out["t0"] = t0
         run_ids = await asyncio.gather(*(press_start(page, out["retries"]) for page in pages))
         out["pressed_s"] = time.perf_counter() - t0
         pin_browser()
@@ -269,6 +284,7 @@ def main() -> None:
     assert identical == SESSIONS and points_ok and len(set(counts)) == 1, (identical, counts)
 
     on_wire = sorted(seen["wire"]) or [float("nan")]
+    server = server_runs(tmp, seen["t0"], "Run")
     print()
     print(C.table(["measure", "value"], [
         ["sessions / runs done", f"{SESSIONS} / {sum(runs[r].status == 'done' for r in ids)}"],
@@ -281,6 +297,14 @@ def main() -> None:
         ["Run page render, click to status line: median / p95 / max", spread(renders, "renders")],
         ["Run page on the wire: rerun request sent to the whole page's script finished, median / p95 / max",
          spread(on_wire, f"of the {len(renders)} renders, seen on the wire")],
+        ["the same Run page runs in the server: request arrived to script began, median / p95 / max",
+         spread(server["waiting"], "whole-page runs")],
+        ["  script began to script ended, median / p95 / max", spread(server["running"], "whole-page runs")],
+        ["  of which the script thread's CPU, median / p95 / max", spread(server["cpu"], "whole-page runs")],
+        ["  other script runs going on in the server as one began, median / max",
+         f"{statistics.median(server['beside']):.0f} / {max(server['beside'])}"],
+        ["all script runs in the server after Start (Live ticks included): CPU",
+         f"{server['all_cpu'][0]:.1f} s in {server['all_runs'][0]} runs"],
         ["CPU while the runs went on: Streamlit server / Chromium (all students)",
          f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s of {os.cpu_count() * seen['total_s']:.0f} core-s"],
         ["load average (1 / 5 / 15 min) at the end", " / ".join(f"{x:.1f}" for x in load)],

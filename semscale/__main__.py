@@ -1,3 +1,7 @@
-from semscale.cli import main
+from semscale import runqueue
+
+runqueue.yield_cpu()  # before the imports below, which are already work
+
+from semscale.cli import main  # noqa: E402
 
 raise SystemExit(main())

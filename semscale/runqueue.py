@@ -9,8 +9,8 @@ process's locks when it dies, so a killed run never keeps a slot, and a ticket n
 a dead waiter's: whoever finds it removes it. SIGTERM (the Cancel button) while waiting leaves
 the line and records the runs as cancelled. A waiting process holds no model in memory: an embedded
 model's sessions are created by its first encode, after the slot is granted (`LocalEncoder`). Queued
-runs work at a lower CPU priority (NICENESS), so the pages of the dashboard that started them stay
-responsive on a machine whose cores the runs fill.
+runs work at a lower CPU priority (NICENESS) from their process's first line, setting up included,
+so the pages of the dashboard that started them stay responsive on a machine whose cores the runs fill.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from semscale import paths
-from semscale.store import ResultsStore
+
+if TYPE_CHECKING:  # not imported here: a queued process yields the CPU before its heavy imports (`yield_cpu`)
+    from semscale.store import ResultsStore
 
 ENV = "SEMSCALE_MAX_RUNS"  # how many runs work at once (default: the number of CPUs)
 QUEUED_ENV = "SEMSCALE_QUEUED"  # set by jobs.start to the time Start was pressed (ns): wait in line
@@ -40,6 +42,14 @@ def capacity() -> int:
 def queued() -> bool:
     """Whether this process was started to wait in line (by the dashboard)."""
     return bool(os.environ.get(QUEUED_ENV))
+
+
+def yield_cpu() -> None:
+    """A run started by the dashboard works at NICENESS from its first line (`python -m semscale`):
+    twenty processes importing, listing and registering their runs at once would otherwise take the
+    cores from the pages that started them."""
+    if queued():
+        os.nice(NICENESS)
 
 
 def _folder(*parts: str) -> Path:
@@ -91,7 +101,7 @@ def place(run_id: str) -> Place | None:
 
 
 @contextmanager
-def turn(store: ResultsStore, run_ids: list[str]) -> Iterator[bool]:
+def turn(store: "ResultsStore", run_ids: list[str]) -> Iterator[bool]:
     """Hold a slot while the block works on `run_ids`; yields at once (True) unless `queued()`.
 
     Waits in line first: a process takes a free slot only while it is among the first
@@ -101,7 +111,6 @@ def turn(store: ResultsStore, run_ids: list[str]) -> Iterator[bool]:
     if not queued():
         yield True
         return
-    os.nice(NICENESS)
     stop = []
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     name = f"{int(os.environ[QUEUED_ENV]):020d}-{run_ids[0]}"  # in line by when Start was pressed

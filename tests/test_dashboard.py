@@ -100,6 +100,55 @@ def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, m
     assert len(reads) == 3
 
 
+def test_a_live_read_of_a_busy_file_holds_up_one_session_not_all():
+    """The runs can hold the results file for a moment; while one session's read waits for it, the
+    other sessions get the previous answer at once, then the new one once it landed. A first read
+    (no answer yet) is waited for by every session and done once."""
+    import threading
+
+    import ui
+
+    live, key, reads = ui.LiveReads(), ("results.duckdb", "runs", 20), []
+    busy, started = threading.Event(), threading.Event()
+
+    def read(value, wait=False):
+        def go():
+            reads.append(value)
+            started.set()
+            if wait:
+                assert busy.wait(10)
+            return value
+        return go
+    first: list = []
+    askers = [threading.Thread(target=lambda: first.append(live.get(key, ("v1",), read("first", wait=True))))
+              for _ in range(3)]
+    for t in askers:
+        t.start()
+    assert started.wait(10)
+    time.sleep(0.2)
+    busy.set()
+    for t in askers:
+        t.join(10)
+    assert first == ["first"] * 3 and reads == ["first"]
+    assert live.get(key, ("v1",), read("unchanged")) == "first" and reads == ["first"]
+
+    busy.clear()
+    started.clear()
+    landed: list = []
+    reader = threading.Thread(target=lambda: landed.append(live.get(key, ("v2",), read("second", wait=True))))
+    reader.start()
+    assert started.wait(10)
+    other: list = []
+    asker = threading.Thread(target=lambda: other.append(live.get(key, ("v2",), read("third"))), daemon=True)
+    asker.start()
+    asker.join(0.5)
+    assert other == ["first"]  # the read in progress is not waited for
+    busy.set()
+    reader.join(10)
+    assert landed == ["second"] and live.get(key, ("v2",), read("fourth")) == "second"
+    assert reads == ["first", "second"]
+
+
 def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
     at = page("1_Data.py").run()
     at.radio[0].set_value("Folder or CSV on this machine").run()

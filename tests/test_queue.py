@@ -107,6 +107,12 @@ def test_a_cancelled_queued_run_leaves_the_line_and_a_killed_waiter_keeps_no_slo
     wait_for(lambda: all(runqueue.place(r) for r in (first, second, third)), "all three in line")
     assert [runqueue.place(r).position for r in (first, second, third)] == [1, 2, 3]
     assert statuses(store, [first, second, third]) == dict.fromkeys((first, second, third), "queued")
+    # waiting, and setting up before it (imports, listing, registering), at the runs' lower priority
+    assert all(_niceness(store, r) >= os.nice(0) + runqueue.NICENESS for r in (first, second, third))
+    light = subprocess.run([sys.executable, "-c", "import sys, semscale.runqueue; print(sorted(m for m in "
+                            "('duckdb', 'pandas', 'numpy', 'pyarrow') if m in sys.modules))"],
+                           capture_output=True, text=True, cwd=ROOT, check=True)
+    assert light.stdout.strip() == "[]"  # `python -m semscale` yields the CPU before these imports
 
     assert jobs.cancel(store, second)
     wait_for(lambda: store.run(second).status == "cancelled", "the cancelled run is recorded")
