@@ -36,9 +36,13 @@ from semscale.store import ResultsStore
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
-# A batch's cache lookup runs while the batch before it is encoded and the one before that may be
-# committing (see `_loop`): it can miss the new embeddings of that many batches.
-LOOKUP_LAG = 2
+# One commit (a transaction per run) carries every batch scored since the last one: at most every
+# COMMIT_EVERY seconds, at most COMMIT_BATCHES batches (what a crash can lose), see `_loop`.
+COMMIT_EVERY = 1.0
+COMMIT_BATCHES = 8
+# A batch's cache lookup runs while the batch before it is encoded and the batches before that may
+# wait for, or be in, a commit (see `_loop`): it can miss the new embeddings of that many batches.
+LOOKUP_LAG = 2 * COMMIT_BATCHES + 2
 PROBE_NAMES = ("first probe name", "second probe name")
 
 
@@ -230,34 +234,41 @@ class _Lane:
 
 @dataclass
 class _Scored:
-    """One batch embedded and scored by every run, on its way to the writer thread, and then to the
-    progress callback once its commit landed."""
+    """The batches embedded and scored by every run since the last commit, on their way to the writer
+    thread as one commit, and then to the progress callback once it landed."""
 
-    started: float  # perf_counter when the batch was taken up
-    work: list[tuple[_Lane, _Batch, dict, pa.Table, dict[str, float]]]  # lane, batch, new, predictions, seconds
+    batches: list[tuple[float, list]] = field(default_factory=list)
+    # per batch: perf_counter when it was taken up, and per run (lane, batch, new, predictions, seconds)
 
     def commit(self) -> "_Scored":
-        """Write every run's part of the batch, one transaction each, in order (the writer thread)."""
-        for lane, batch, new, predictions, seconds in self.work:
-            lane.engine.store.commit_batch(lane.run_id, lane.engine.encoder.model_id, new, predictions,
-                                           pd.DataFrame(batch.rejected, columns=["image_idx", "item", "reason"]),
-                                           seconds)
+        """Write every run's part of the batches, one transaction per run (the writer thread)."""
+        for lane, *_ in self.batches[0][1]:  # every batch has every run's part
+            parts = [(batch, new, predictions, seconds) for _, work in self.batches
+                     for lane_, batch, new, predictions, seconds in work if lane_ is lane]
+            tables = [p for _, _, p, _ in parts if len(p)]
+            lane.engine.store.commit_batch(
+                lane.run_id, lane.engine.encoder.model_id, {h: v for _, new, _, _ in parts for h, v in new.items()},
+                pa.concat_tables(tables) if tables else pa.table({}),
+                pd.DataFrame([r for batch, *_ in parts for r in batch.rejected], columns=["image_idx", "item", "reason"]),
+                {k: sum(seconds[k] for *_, seconds in parts) for k in ("encode", "score", "total")})
         return self
 
     def landed(self, total: int, progress: Callable[[Progress], None] | None) -> None:
-        """Count the committed batch and tell the caller; readers of the file already see it."""
-        for lane, batch, *_ in self.work:
-            lane.done += batch.size
-            lane.rejected += len(batch.rejected)
-            if progress:
-                progress(Progress(lane.run_id, lane.done, total, lane.rejected,
-                                  batch.size / max(time.perf_counter() - self.started, 1e-9)))
+        """Count the committed batches and tell the caller, batch by batch; readers of the file already see them."""
+        for started, work in self.batches:
+            for lane, batch, *_ in work:
+                lane.done += batch.size
+                lane.rejected += len(batch.rejected)
+                if progress:
+                    progress(Progress(lane.run_id, lane.done, total, lane.rejected,
+                                      batch.size / max(time.perf_counter() - started, 1e-9)))
 
     def keep_embeddings(self) -> None:
-        """A batch stopped before its commit: only its embeddings are stored, so a resume does
+        """Batches stopped before their commit: only their embeddings are stored, so a resume does
         not encode them again (the cache is shared; the run's counts and predictions stay as they were)."""
-        for lane, _, new, *_ in self.work:
-            lane.engine.store.put_embeddings(lane.engine.encoder.model_id, new)
+        for _, work in self.batches:
+            for lane, _, new, *_ in work:
+                lane.engine.store.put_embeddings(lane.engine.encoder.model_id, new)
 
 
 class NameEmbeddings:
@@ -498,15 +509,18 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
           progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool] | None) -> str:
     """The batch loop, in the run's order: read -> embed -> score -> commit, until done or asked to stop.
 
-    Three batches are in the air: while batch k is encoded and scored (this thread), batch k+1 is
-    read, looked up in each cache and decoded (PIL and hashlib release the GIL) and batch k-1 is
-    committed, one transaction per run, strictly in order (at most one commit in flight). Batch
-    k+1's lookup may thus miss the embeddings of batches k-1 and k: each lane keeps them
-    (`_Lane.recent`), so no image is encoded twice and results do not change. A batch's progress is
-    reported once its commit landed; a failed commit stops the run before anything after it is
-    committed. Asked to stop, the loop lets the commit in flight land and keeps only the embeddings
-    of the batch it had scored; on any error the commit in flight lands (or fails, and that earlier
-    failure is the one raised) before the caller marks the run.
+    While batch k is encoded and scored (this thread), batch k+1 is read, looked up in each cache and
+    decoded (PIL and hashlib release the GIL), and the batches scored before it wait for, or are in,
+    a commit in the writer thread: one at a time, in order, a transaction per run carrying every
+    batch scored since the last one, handed over at most every COMMIT_EVERY seconds (a fast encoder
+    would otherwise spend its time opening the results file) and at least every COMMIT_BATCHES
+    batches (what a crash can lose). A lookup may thus miss the embeddings of the batches not yet
+    committed: each lane keeps those of the last LOOKUP_LAG batches (`_Lane.recent`), so no image is
+    encoded twice and results do not change. A batch's progress is reported once its commit landed;
+    a failed commit stops the run before anything after it is committed. Asked to stop, the loop lets
+    the commit in flight land and keeps only the embeddings of the batches scored after it; on any
+    error the commit in flight lands (or fails, and that earlier failure is the one raised) before
+    the caller marks the run.
     """
     total = lanes[0].engine.store.run(lanes[0].run_id).n_images
     position, size = 0, config.batch_size
@@ -514,24 +528,28 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
           ThreadPoolExecutor(1, thread_name_prefix="semscale-write") as writer):
         ahead = reader.submit(_read_batch, lanes, todo.iloc[:size], config, [{} for _ in lanes]) if len(todo) else None
         writing: Future | None = None  # the commit in flight
-        scored: _Scored | None = None  # the batch scored and not yet handed to the writer
+        scored = _Scored()  # the batches scored and not yet handed to the writer
+        handed = time.perf_counter()  # when the last commit was handed over
         try:
             while True:
-                if writing is not None:
+                if writing is not None and (writing.done() or ahead is None or len(scored.batches) >= COMMIT_BATCHES):
                     writing.result().landed(total, progress)
                     writing = None
-                if scored is None and ahead is None:
+                if ahead is None and writing is None and not scored.batches:
                     return "done"
                 if should_stop and should_stop():
                     if ahead is not None:
                         ahead.cancel()
-                    if scored is not None:
-                        scored.keep_embeddings()
+                    if writing is not None:
+                        writing.result().landed(total, progress)
+                    scored.keep_embeddings()
                     return "cancelled"
-                if scored is not None:
-                    writing, scored = writer.submit(scored.commit), None
+                if writing is None and scored.batches and (
+                        ahead is None or len(scored.batches) >= COMMIT_BATCHES
+                        or time.perf_counter() - handed >= COMMIT_EVERY):
+                    writing, scored, handed = writer.submit(scored.commit), _Scored(), time.perf_counter()
                 if ahead is None:
-                    continue
+                    continue  # the last commits
                 started, read = time.perf_counter(), ahead.result()
                 position += read.size
                 uncommitted = [lane.uncommitted() for lane in lanes]
@@ -543,7 +561,7 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
                 ahead = (reader.submit(_read_batch, lanes, todo.iloc[position : position + size], config, [
                     {h: None for h in [*f, *recent]} for f, recent in zip(fresh, uncommitted)])
                     if position < len(todo) else None)
-                scored = _Scored(started, [])
+                work = []
                 for lane, hits, recent in zip(lanes, read.hits, uncommitted):
                     t1 = time.perf_counter()
                     batch, new = lane.engine._embed_batch(read, hits, lane.plan, recent)
@@ -551,8 +569,8 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
                     t2 = time.perf_counter()
                     predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
                     t3 = time.perf_counter()
-                    scored.work.append((lane, batch, new, predictions,
-                                        {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}))
+                    work.append((lane, batch, new, predictions, {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}))
+                scored.batches.append((started, work))
         except BaseException as exc:
             if ahead is not None:
                 ahead.cancel()

@@ -390,7 +390,7 @@ class ResultsStore:
 
     def commit_batch(self, run_id: str, model_id: str, new_embeddings: dict[str, tuple[str, np.ndarray]],
                      predictions: pa.Table | pd.DataFrame, rejected: pd.DataFrame, seconds: dict[str, float]) -> None:
-        """Everything one image batch produced, in one transaction: a crash keeps whole batches only.
+        """Everything one or more image batches produced, in one transaction: a crash keeps whole commits only.
 
         `predictions` has the predictions table's columns but run_id (the engine gives an Arrow
         table: inserted without converting Python objects). Only the run's owner commits, and an

@@ -105,3 +105,11 @@ def dashboard_env(tmp_path, model_dir, shared_datasets, monkeypatch) -> Path:
     monkeypatch.chdir(ROOT)
     return tmp_path
 
+
+@pytest.fixture
+def per_batch_commits(monkeypatch):
+    """One batch per commit, as the engine commits when encoding is slow, for tests that name the
+    batches a commit carries (grouped commits: tests/test_writer.py, a fast encoder's)."""
+    from semscale import engine
+
+    monkeypatch.setattr(engine, "COMMIT_BATCHES", 1)

@@ -57,15 +57,25 @@ def test_templates_are_applied_to_every_name(colour_dir, results, encoder):
     assert engine.encoded_texts == 8
 
 
-def test_cancelled_run_resumes_without_encoding_any_image_twice(colour_dir, results, encoder):
+@pytest.mark.parametrize("commit_batches", [1, 8])
+def test_cancelled_run_resumes_without_encoding_any_image_twice(colour_dir, results, encoder, monkeypatch,
+                                                                commit_batches):
+    """Stopped after its third batch was encoded: committing batch by batch, two batches are stored
+    and the third batch's embeddings; committing several at once (a fast encoder), no batch is stored
+    yet but the three batches' embeddings are. Either way the resume encodes only the rest."""
+    from semscale import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", commit_batches)
+    monkeypatch.setattr(engine_mod, "COMMIT_EVERY", 60.0)
     first = Engine(results, encoder)
     config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=5, aggregations=["max", "mean"])
-    batches = []
     run_id = first.start(config)
-    status = first.process(run_id, progress=batches.append, should_stop=lambda: len(batches) >= 2)
+    status = first.process(run_id, should_stop=lambda: first.encoded_images >= 15)
     assert status == "cancelled"
-    assert results.run(run_id).n_done == 10 and results.run(run_id).status == "cancelled"
-    assert results.points(run_id)["n_images"].max() == 10  # partial curve visible to readers
+    stored = 10 if commit_batches == 1 else 0
+    assert results.run(run_id).n_done == stored and results.run(run_id).status == "cancelled"
+    assert results.points(run_id)["n_images"].max() == stored  # partial curve visible to readers
+    assert results.count_embeddings(encoder.model_id)["image"] >= 15
     second = Engine(results, encoder)
     assert second.process(run_id) == "done"
     assert first.encoded_images + second.encoded_images == 24

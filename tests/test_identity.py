@@ -79,7 +79,7 @@ def test_server_shares_the_local_models_id(model_dir, encoder, tmp_path):
         srv.stop()
 
 
-def test_model_swap_behind_one_url_stops_the_run(model_dir, other_model_dir, encoder, tmp_path):
+def test_model_swap_behind_one_url_stops_the_run(model_dir, other_model_dir, encoder, tmp_path, per_batch_commits):
     make_colour_images(tmp_path / "imgs", per_class=6, size=20)  # 24 images, 3 batches of 8
     store = ResultsStore(tmp_path / "r.duckdb")
     servers = [Server(model_dir, tmp_path / "a").start()]
@@ -109,7 +109,7 @@ def test_model_swap_behind_one_url_stops_the_run(model_dir, other_model_dir, enc
             srv.stop()
 
 
-def test_resume_follows_the_model_not_the_address(model_dir, other_model_dir, encoder, tmp_path):
+def test_resume_follows_the_model_not_the_address(model_dir, other_model_dir, encoder, tmp_path, per_batch_commits):
     """Model A on port P: two runs stopped after one batch. A on port Q resumes the first; model B
     on port P encodes every image anew and is refused the second run."""
     make_colour_images(tmp_path / "imgs", per_class=6, size=20)

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from conftest import COLOURS
+from semscale import engine as engine_mod
 from semscale.engine import Engine, RunConfig
 from semscale.errors import SemscaleError
 from semscale.images import content_hash
@@ -58,7 +59,7 @@ def comparable(store: ResultsStore, run_id: str):
     return store.points(run_id).drop(columns="run_id"), preds
 
 
-def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, encoder, monkeypatch):
+def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, encoder, monkeypatch, per_batch_commits):
     """A lookup can miss the last two batches' new embeddings (one being committed, one being
     encoded): an image in batches 0, 1 and 2, one in batches 3 and 5 and one twice in batch 4 are
     each encoded and decoded once, and the results equal a run whose every image came from the cache."""
@@ -88,7 +89,47 @@ def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, en
     assert len(store.predictions(run_id)) == 24 * 2 * 2
 
 
-def test_progress_is_reported_only_once_the_batch_is_in_the_file(tmp_path, colour_dir, encoder, monkeypatch):
+def test_a_fast_encoder_commits_several_batches_at_once(tmp_path, encoder, monkeypatch):
+    """Commits carry every batch scored since the last one (here: 3 batches, the time limit out of the
+    way), the results equal a run committing batch by batch, progress still comes batch by batch and
+    only once the batch is in the file, and an image repeated within a commit, across two commits
+    (batches 2 and 6, the first commit still in flight) or in one batch is encoded once."""
+    monkeypatch.setattr(engine_mod, "COMMIT_EVERY", 60.0)
+    monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 3)
+    folder = distinct_photos(tmp_path / "photos")
+    store = ResultsStore(tmp_path / "r.duckdb")
+    engine = Engine(store, encoder)
+    config = RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"], batch_size=BATCH)
+    run_id = engine.start(config)
+    order = [Path(p) for p in store.run_images(run_id)["path"]]  # batch k holds positions 2k and 2k+1
+    for copies in ([1, 2, 5], [4, 13], [8, 9]):
+        for position in copies[1:]:
+            order[position].write_bytes(order[copies[0]].read_bytes())
+    distinct = len({content_hash(p.read_bytes()) for p in order})
+    assert distinct == 24 - 4
+    real, carried = store.commit_batch, []
+
+    def commit_batch(run_id, model_id, new, predictions, *rest):
+        time.sleep(COMMIT_DELAY)
+        real(run_id, model_id, new, predictions, *rest)
+        carried.append(len(set(predictions["image_idx"].to_pylist())))
+    monkeypatch.setattr(store, "commit_batch", commit_batch)
+    reader, seen = ResultsStore(store.path), []
+    assert engine.process(run_id, progress=lambda p: seen.append((p.done, reader.run(run_id).n_done))) == "done"
+    assert carried == [6, 6, 6, 6]
+    assert [done for done, _ in seen] == list(range(2, 25, 2)) and all(stored >= done for done, stored in seen)
+    assert engine.encoded_images == engine.decoded_images == distinct
+    assert store.count_embeddings(encoder.model_id)["image"] == distinct  # every batch's, not only the last's
+
+    monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 1)
+    alone = ResultsStore(tmp_path / "alone.duckdb")
+    alone_id = Engine(alone, encoder).run(RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"],
+                                                    batch_size=BATCH))
+    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
+        assert got.equals(want)
+
+
+def test_progress_is_reported_only_once_the_batch_is_in_the_file(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
     store = ResultsStore(tmp_path / "r.duckdb")
     reader = ResultsStore(store.path)  # what the dashboard reads
     engine = Engine(store, encoder)
@@ -112,7 +153,7 @@ def planted_duplicate(store: ResultsStore, run_id: str, image_idx: int) -> None:
     subprocess.run([sys.executable, "-c", code, str(store.path), run_id, str(image_idx)], check=True)
 
 
-def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, colour_dir, encoder, monkeypatch):
+def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
     """Batch 3's commit is refused (another process stored one of its images) while batch 4 is
     already encoded: the run fails with that error, batches 1-2 stay, nothing of 3 or 4 is stored."""
     store = ResultsStore(tmp_path / "r.duckdb")
@@ -140,7 +181,7 @@ TAKE_OVER = ("import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); con.exe
              "sys.argv[2]]); con.close()")
 
 
-def test_a_run_taken_over_mid_commit_writes_nothing_more(tmp_path, colour_dir, encoder, monkeypatch):
+def test_a_run_taken_over_mid_commit_writes_nothing_more(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
     """Another process takes the run just before batch 3's commit, while batch 4 is being encoded."""
     store = ResultsStore(tmp_path / "r.duckdb")
     engine = Engine(store, encoder)
@@ -180,7 +221,7 @@ class Interrupted:
         return self.encoder.encode_images(images)
 
 
-def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_path, colour_dir, encoder, monkeypatch):
+def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
     store = ResultsStore(tmp_path / "r.duckdb")
     config = RunConfig(dataset=str(colour_dir), labels=LABELS, batch_size=BATCH)
     engine = Engine(store, Interrupted(encoder, at=3))
