@@ -11,6 +11,8 @@ see the curves grow while it works; a killed run loses at most the batches not y
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import os
 import string
@@ -518,9 +520,9 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
     committed: each lane keeps those of the last LOOKUP_LAG batches (`_Lane.recent`), so no image is
     encoded twice and results do not change. A batch's progress is reported once its commit landed;
     a failed commit stops the run before anything after it is committed. Asked to stop, the loop lets
-    the commit in flight land and keeps only the embeddings of the batches scored after it; on any
-    error the commit in flight lands (or fails, and that earlier failure is the one raised) before
-    the caller marks the run.
+    the commit in flight land and keeps only the embeddings of the batches scored after it. On any
+    error the commit in flight lands (or fails, and that earlier failure is the one raised) and then
+    the batches scored since are committed, before the caller marks the run.
     """
     total = lanes[0].engine.store.run(lanes[0].run_id).n_images
     position, size = 0, config.batch_size
@@ -574,12 +576,17 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
         except BaseException as exc:
             if ahead is not None:
                 ahead.cancel()
+            landed = True
             if writing is not None:
                 try:
                     writing.result()
                 except Exception as failed:  # the earlier batch failed first, as a serial loop would have said
                     if isinstance(exc, Exception):
                         raise failed from exc
+                    landed = False
+            if landed and scored.batches:  # what was scored before the error stays: a resume does not redo it
+                with contextlib.suppress(Exception):  # else the resume redoes it; the error that stopped the run is the news
+                    scored.commit()
             raise
 
 

@@ -238,3 +238,22 @@ def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_pat
     alone_id = Engine(alone, encoder).run(config)
     for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
         assert got.equals(want)
+
+
+def test_an_error_keeps_the_batches_scored_before_it_when_commits_are_grouped(tmp_path, colour_dir, encoder,
+                                                                                monkeypatch):
+    """Ctrl-C during the 5th batch, the first four scored and waiting for their (grouped) commit:
+    they are committed before the run is marked, so the resume encodes only the rest."""
+    monkeypatch.setattr(engine_mod, "COMMIT_EVERY", 60.0)
+    store = ResultsStore(tmp_path / "r.duckdb")
+    config = RunConfig(dataset=str(colour_dir), labels=LABELS, batch_size=BATCH)
+    first = Engine(store, Interrupted(encoder, at=5))
+    run_id = first.start(config)
+    with pytest.raises(KeyboardInterrupt):
+        first.process(run_id)
+    info = store.run(run_id)
+    assert info.status == "interrupted" and info.n_done == 4 * BATCH
+    assert len(store.predictions(run_id)) == 4 * BATCH * len(store.points(run_id))
+    second = Engine(store, encoder)
+    assert second.process(run_id) == "done"
+    assert second.encoded_images == 24 - 4 * BATCH
