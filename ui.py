@@ -5,16 +5,33 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 
 import streamlit as st
 
 import pandas as pd
 
-from semscale import classnames, datasets, health, paths, runqueue, settings, synonyms
+from semscale import classnames, datasets, health, paths, runqueue, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import normalize_name
 from semscale.store import ResultsStore, RunInfo
+
+
+@st.cache_resource
+def preload_wordnet() -> threading.Thread:
+    """Load WordNet in the background as the server starts (about 1.4 s alone, 300 MB, once per
+    process): the Run page needs it for the classes' display names, and in a classroom twenty first
+    visits to it would otherwise wait for the load together. Failing here (no copy, no network) is
+    quiet: the page that needs WordNet says why."""
+    def load() -> None:
+        try:
+            wordnet.reader()
+        except Exception:  # noqa: BLE001 - reported by the page that needs it
+            pass
+    thread = threading.Thread(target=load, daemon=True, name="wordnet preload")
+    thread.start()
+    return thread
 
 
 def results_path() -> str:
@@ -43,6 +60,27 @@ def _stamp(path: str) -> tuple:
     return one(path), one(path + ".wal")
 
 
+@dataclass
+class _Answer:
+    """The newest answer to one live read, and the lock held while it is being read again."""
+
+    stamp: tuple | None = None  # the file's stamp when it was read
+    at: float = -LIVE_TTL  # monotonic time of the last attempt, good or not
+    value: object = None
+    error: Exception | None = None  # why the last attempt failed (the file stayed busy), if it did
+    ever: bool = False  # whether `value` was ever read
+    reading: threading.Lock = field(default_factory=threading.Lock)
+
+    def settled(self, stamp: tuple) -> bool:
+        """Nothing to read now: read (or tried, in vain) this second, and the file did not change since."""
+        return time.monotonic() - self.at < LIVE_TTL and (self.stamp == stamp or self.error is not None)
+
+    def give(self):
+        if self.error is not None and not self.ever:
+            raise self.error
+        return self.value
+
+
 class LiveReads:
     """The newest answer to each live read (runs, a run's points) of each results file, shared by
     every session of this server.
@@ -50,36 +88,40 @@ class LiveReads:
     An answer is read again when the file changed (`_stamp`) or LIVE_TTL passed. The session that
     finds it out of date reads (waiting up to LIVE_WAIT while the runs commit to the file); any other
     session asking meanwhile gets the previous answer at once instead of queueing behind that read,
-    so with twenty pages open only one waits for the file, however long the runs hold it. A first
-    read, with no answer yet, is waited for by all (and done once).
+    so with twenty pages open only one waits for the file, however long the runs hold it. A read
+    that found the file busy is not tried again by the others within LIVE_TTL (they get the previous
+    answer, or the same error when there is none yet). The very first read is waited for by all.
     """
 
     MAX_ANSWERS = 256
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._answers: dict[tuple, list] = {}  # key -> [stamp, monotonic time read, value, reading lock]
+        self._answers: dict[tuple, _Answer] = {}
 
     def get(self, key: tuple, stamp: tuple, read):
         with self._lock:
             answer = self._answers.get(key)
             if answer is None:
-                answer = self._answers[key] = [None, -LIVE_TTL, None, threading.Lock()]
+                answer = self._answers[key] = _Answer()
                 while len(self._answers) > self.MAX_ANSWERS:
                     del self._answers[next(iter(self._answers))]
-
-        def fresh() -> bool:
-            return answer[0] == stamp and time.monotonic() - answer[1] < LIVE_TTL
-        if fresh():
-            return answer[2]
-        if not answer[3].acquire(blocking=answer[1] < 0):
-            return answer[2]  # another session is reading it now: the previous answer, at once
+        if answer.settled(stamp):
+            return answer.give()
+        if not answer.reading.acquire(blocking=not answer.ever and answer.error is None):
+            return answer.give()  # another session is reading it now: the previous answer, at once
         try:
-            if not fresh():  # unless it was read while this session waited for the first answer
-                answer[2], answer[0], answer[1] = read(), stamp, time.monotonic()
-            return answer[2]
+            if not answer.settled(stamp):  # unless it was read while this session waited for the first answer
+                try:
+                    answer.value, answer.ever, answer.error = read(), True, None
+                except Exception as exc:
+                    answer.error = exc
+                    raise
+                finally:
+                    answer.stamp, answer.at = stamp, time.monotonic()
+            return answer.give()
         finally:
-            answer[3].release()
+            answer.reading.release()
 
 
 @st.cache_resource

@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
+from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
 
@@ -147,6 +148,33 @@ def test_a_live_read_of_a_busy_file_holds_up_one_session_not_all():
     reader.join(10)
     assert landed == ["second"] and live.get(key, ("v2",), read("fourth")) == "second"
     assert reads == ["first", "second"]
+
+    # a read that found the file busy is not tried again by every session in turn (each would wait
+    # LIVE_WAIT for it): within LIVE_TTL the others get the previous answer, or the same error
+    def busy_file():
+        reads.append("busy")
+        raise SemscaleError("results file is busy")
+    with pytest.raises(SemscaleError, match="busy"):
+        live.get(key, ("v3",), busy_file)
+    assert live.get(key, ("v3",), busy_file) == "second" and reads[-1:] == ["busy"] and len(reads) == 3
+    fresh_key = ("results.duckdb", "points", "run1")
+    with pytest.raises(SemscaleError, match="busy"):
+        live.get(fresh_key, ("v3",), busy_file)
+    with pytest.raises(SemscaleError, match="busy"):
+        live.get(fresh_key, ("v4",), busy_file)
+    assert len(reads) == 4
+
+
+def test_the_server_loads_wordnet_in_the_background_as_it_starts(env):
+    """The first run of any page starts the load, so the Run page's display names do not wait for it."""
+    import ui
+    from semscale import wordnet
+
+    wordnet._load_reader.cache_clear()
+    ui.preload_wordnet.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    wait_for(lambda: wordnet._load_reader.cache_info().currsize == 1, timeout=60, every=0.1)
 
 
 def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):

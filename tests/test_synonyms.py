@@ -179,6 +179,21 @@ def test_sessions_asking_for_wordnet_at_once_share_one_reader():
     assert wordnet._load_reader.cache_info().misses == 1
 
 
+def test_a_loaded_reader_is_handed_out_without_waiting_for_the_load_lock():
+    """Once loaded, every session's WordNet read goes on at once: here the load lock is held (as by
+    a slow load elsewhere) and the reader still comes back."""
+    import threading
+
+    from semscale import wordnet
+
+    loaded, got = wordnet.reader(), []
+    with wordnet._READER_LOCK:
+        asker = threading.Thread(target=lambda: got.append(wordnet.reader()), daemon=True)
+        asker.start()
+        asker.join(2)
+    assert got == [loaded]
+
+
 def test_sessions_looking_up_wordnet_at_once_get_the_senses_one_alone_gets():
     """nltk reads a synset by seeking one shared file handle and reading a line; threads interleaving
     there read each other's lines, so a sense came back garbled (an error) or as None (silently
