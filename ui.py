@@ -177,10 +177,12 @@ HEALTH_TTL = 15.0  # s a finished check is trusted; a newer one then runs while 
 
 class _Check:
     """One `health.check` on a daemon thread (loading a model, or a first download, takes long),
-    with the fetch's progress when the embedded model is being downloaded."""
+    with the fetch's progress when the embedded model is being downloaded; `previous` is the answer
+    of the check it replaces, shown while it runs."""
 
-    def __init__(self, b: settings.Backend):
+    def __init__(self, b: settings.Backend, previous: health.Health | None = None):
         self.result: health.Health | None = None
+        self.previous = previous
         self.finished = 0.0
         self.download = health.Download(b)
         self._thread = threading.Thread(target=self._run, args=(b,), daemon=True, name="backend check")
@@ -193,9 +195,13 @@ class _Check:
             self.result = health.Health(False, f"the backend check failed: {exc}", reason=str(exc))
         self.finished = time.monotonic()
 
-    def wait(self, seconds: float) -> health.Health | None:
-        self._thread.join(seconds)
-        return self.result
+    def answer(self) -> health.Health | None:
+        """Its own answer; while a re-check runs, the last one at once (twenty pages waiting up to
+        HEALTH_WAIT for every re-check made the Run page slow in a classroom); a first check is
+        waited for up to HEALTH_WAIT."""
+        if self.result is None and self.previous is None:
+            self._thread.join(HEALTH_WAIT)
+        return self.result or self.previous
 
 
 @st.cache_resource
@@ -206,14 +212,14 @@ def _checks() -> dict:
 
 
 def _check(b: settings.Backend) -> tuple[_Check, health.Health | None]:
-    """The backend's current check and the best answer now: its own, else the previous one's."""
+    """The backend's current check and the best answer now (`_Check.answer`); a check older than
+    HEALTH_TTL is replaced by a new one."""
     key = (b, *(os.environ.get(v) for v in ("SEMSCALE_MODEL_DIR", "FASTEMBED_CACHE_PATH", "HF_ENDPOINT")))
     checks = _checks()
-    previous = checks.get(key)
-    if previous is None or (previous.result is not None and time.monotonic() - previous.finished > HEALTH_TTL):
-        checks[key] = _Check(b)
-    current = checks[key]
-    return current, current.wait(HEALTH_WAIT) or (previous.result if previous else None)
+    current = checks.get(key)
+    if current is None or (current.result is not None and time.monotonic() - current.finished > HEALTH_TTL):
+        current = checks[key] = _Check(b, current.result if current else None)
+    return current, current.answer()
 
 
 def backend_badge() -> health.Health | None:

@@ -177,6 +177,35 @@ def test_the_server_loads_wordnet_in_the_background_as_it_starts(env):
     wait_for(lambda: wordnet._load_reader.cache_info().currsize == 1, timeout=60, every=0.1)
 
 
+def test_a_backend_recheck_runs_behind_the_last_answer_and_no_page_waits_for_it(monkeypatch):
+    """The first check is waited for (up to HEALTH_WAIT); every later one, every HEALTH_TTL, runs in
+    the background while pages show the last answer at once, then its own once it is in."""
+    import threading
+
+    import ui
+    from semscale import health, settings
+
+    answers, release = iter([health.Health(True, "first"), health.Health(False, "second")]), threading.Event()
+
+    def check(b):
+        got = next(answers)
+        if got.summary == "second":
+            assert release.wait(10)
+        return got
+    monkeypatch.setattr(health, "check", check)
+    monkeypatch.setattr(ui, "HEALTH_TTL", 0.0)
+    ui._checks.clear()
+    b = settings.Backend(server="grpc://127.0.0.1:9", timeout=1.0)
+    assert ui._check(b)[1].summary == "first"
+    t0 = time.monotonic()
+    for _ in range(3):  # the first asks for a re-check; none waits for it
+        assert ui._check(b)[1].summary == "first"
+    assert time.monotonic() - t0 < 0.5
+    monkeypatch.setattr(ui, "HEALTH_TTL", 60.0)
+    release.set()
+    wait_for(lambda: ui._check(b)[1].summary == "second", timeout=10, every=0.05)
+
+
 def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
     at = page("1_Data.py").run()
     at.radio[0].set_value("Folder or CSV on this machine").run()
