@@ -130,7 +130,7 @@ def test_a_claim_loses_to_one_made_after_it_judged_the_owner_dead(colour_dir, re
         rival.kill()
 
 
-def test_a_process_whose_run_was_taken_over_writes_nothing_more(colour_dir, results, encoder):
+def test_a_process_whose_run_was_taken_over_writes_nothing_more(colour_dir, results, encoder, per_batch_commits):
     """Belt and braces: commits and the final status come only from the recorded owner."""
     engine = Engine(results, encoder)
     run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=5))
@@ -170,7 +170,7 @@ def test_the_store_refuses_a_duplicate_prediction(colour_dir, results, encoder):
 
 # --- (e) partial runs -------------------------------------------------------------------------------------
 
-def test_images_go_in_a_seeded_random_order_that_resume_continues(colour_dir, results, encoder):
+def test_images_go_in_a_seeded_random_order_that_resume_continues(colour_dir, results, encoder, per_batch_commits):
     config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=5)
     engine = Engine(results, encoder)
     run_id = engine.start(config)
@@ -187,7 +187,7 @@ def test_images_go_in_a_seeded_random_order_that_resume_continues(colour_dir, re
     assert (results.points(run_id)["n_images"] == 24).all()
 
 
-def test_show_labels_a_partial_run_and_prints_no_verdict(tmp_path, colour_dir, model_dir):
+def test_show_labels_a_partial_run_and_prints_no_verdict(tmp_path, colour_dir, model_dir, per_batch_commits):
     db = tmp_path / "r.duckdb"
     store = ResultsStore(db)
     labels = {"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}
@@ -288,7 +288,7 @@ def test_an_old_results_file_is_migrated_on_open_and_its_runs_still_show(tmp_pat
     assert len(ResultsStore(db).predictions(run_id)) == 24
 
 
-def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch):
+def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch, per_batch_commits):
     from streamlit.testing.v1 import AppTest
 
     db = tmp_path / "dash.duckdb"

@@ -140,7 +140,7 @@ def test_gallery_samples_every_class_and_filters_by_class(designed):
     assert [c for c in captions(at) if "→" in c] == ["**cat** → bee  \ntop-3: bell (0.85), chime (0.85), cat (0.84)"]
 
 
-def test_one_name_per_class_and_unfinished_runs_say_why(designed):
+def test_one_name_per_class_and_unfinished_runs_say_why(designed, per_batch_commits):
     from semscale.engine import Engine, RunConfig
 
     runs, _ = designed

@@ -307,7 +307,7 @@ def test_run_without_server_fails_in_one_line(scheme, colour_dir, tmp_path):
 
 
 # --- (g) server killed part way; resume on a restarted server completes with no image encoded twice -
-def test_server_killed_mid_run_then_resume(model_dir, encoder, tmp_path):
+def test_server_killed_mid_run_then_resume(model_dir, encoder, tmp_path, per_batch_commits):
     from semscale.store import ResultsStore
 
     make_colour_images(tmp_path / "many", per_class=50, size=20)  # 200 images
