@@ -119,17 +119,24 @@ if ds is not None:
     start, why = st.columns([1, 6], vertical_alignment="center")
     if blockers:
         why.caption("Start is disabled: " + "; ".join(blockers) + ".")
-    if start.button("Start", type="primary", disabled=bool(blockers)):
+
+    def start_run(settings: dict) -> None:
+        """Start's callback, with the settings shown when it was clicked: it runs even when the click's
+        rerun merges into a Live tick's (a fragment run, in which the page body below does not run)."""
         try:
-            config = ui.run_config(ds, schedule=spec, aggregations=aggs, templates=template_lines,
-                                   repeats=int(repeats), seed=int(seed))
+            config = ui.run_config(ds, **settings)
             if paper:
                 presets.apply(preset, config)
             run_id, _ = jobs.start(config, ui.results_path(), backend)
             st.session_state["watch_run"] = run_id
-            st.success(f"Started run {run_id}; Live below follows it.")  # the click's answer, even when Live shows it late
+            st.session_state["start_answer"] = ("success", f"Started run {run_id}; Live below follows it.")
         except SemscaleError as exc:
-            st.error(str(exc))
+            st.session_state["start_answer"] = ("error", str(exc))
+
+    start.button("Start", type="primary", disabled=bool(blockers), on_click=start_run, args=(dict(
+        schedule=spec, aggregations=aggs, templates=template_lines, repeats=int(repeats), seed=int(seed)),))
+    if answer := st.session_state.pop("start_answer", None):  # the click's answer, even when Live shows the run late
+        getattr(st, answer[0])(answer[1])
 
 st.divider()
 st.subheader("Live")

@@ -267,6 +267,25 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     assert not results.info  # a finished run with three names per class has effects to show
 
 
+def test_a_start_click_lands_even_when_its_rerun_is_not_the_run_pages(env):
+    """Under load a Start click's rerun can merge into another one (a Live tick's fragment run, or here
+    the next page's): the run still starts, once, and the Run page then says so."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.session_state["dataset"] = "cifar10-1k"
+    at.switch_page("pages/3_Run.py").run()
+    start = wait_for(lambda: at.run() and next((b for b in at.button if b.label == "Start" and not b.disabled), None),
+                     timeout=60)  # once the backend check has answered
+    start.click()  # not run: the Data page's run carries the click
+    at.switch_page("pages/1_Data.py").run()
+    assert not at.exception
+    run_id = at.session_state["watch_run"]
+    store = ResultsStore(env / "dash.duckdb")
+    wait_for(lambda: store.runs() and store.run(run_id).status == "done")
+    assert [r.run_id for r in store.runs()] == [run_id]
+    at.switch_page("pages/3_Run.py").run()
+    assert any(f"Started run {run_id}" in m.value for m in at.success)
+
+
 def test_live_view_follows_a_working_run_every_second_and_a_waiting_or_ended_one_less_often():
     """Twenty Live views redrawing every second kept the dashboard busy (B6): a run in line or ended
     changes rarely; a run at work, or one just started and not registered yet, is followed closely."""
