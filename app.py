@@ -57,6 +57,6 @@ def home() -> None:
 
 # Named "Home" in the sidebar (a script's own name would be "app"); the pages keep their file names.
 st.set_page_config(page_title="semscale", page_icon="📈", layout="wide")
-ui.preload_wordnet()
+ui.preload()
 st.navigation([st.Page(home, title="Home", icon=":material/home:", default=True),
                *(st.Page(str(p)) for p in sorted((Path(__file__).parent / "pages").glob("*.py")))]).run()

@@ -11,7 +11,7 @@ import streamlit as st
 
 import pandas as pd
 
-from semscale import classnames, datasets, health, paths, runqueue, settings, synonyms, wordnet
+from semscale import classnames, datasets, health, models, paths, runqueue, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import normalize_name
@@ -19,17 +19,19 @@ from semscale.store import ResultsStore, RunInfo
 
 
 @st.cache_resource
-def preload_wordnet() -> threading.Thread:
-    """Load WordNet in the background as the server starts (about 1.4 s alone, 300 MB, once per
-    process): the Run page needs it for the classes' display names, and in a classroom twenty first
-    visits to it would otherwise wait for the load together. Failing here (no copy, no network) is
-    quiet: the page that needs WordNet says why."""
+def preload() -> threading.Thread:
+    """Load what every first Run page needs, in the background as the server starts: WordNet (the
+    classes' display names; about 1.4 s alone, 300 MB, once per process) and fastembed's model
+    registry (the model picker's download sizes; a heavy import). In a classroom twenty first visits
+    would otherwise wait for both together, stretched to ~10 s by the load. Failing here (no copy,
+    no network) is quiet: the page that needs it says why."""
     def load() -> None:
-        try:
-            wordnet.reader()
-        except Exception:  # noqa: BLE001 - reported by the page that needs it
-            pass
-    thread = threading.Thread(target=load, daemon=True, name="wordnet preload")
+        for step in (wordnet.reader, models.get().descriptions):
+            try:
+                step()
+            except Exception:  # noqa: BLE001 - reported by the page that needs it
+                pass
+    thread = threading.Thread(target=load, daemon=True, name="preload")
     thread.start()
     return thread
 

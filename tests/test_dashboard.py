@@ -166,12 +166,13 @@ def test_a_live_read_of_a_busy_file_holds_up_one_session_not_all():
 
 
 def test_the_server_loads_wordnet_in_the_background_as_it_starts(env):
-    """The first run of any page starts the load, so the Run page's display names do not wait for it."""
+    """The first run of any page starts the load (`ui.preload`), so the Run page's display names do
+    not wait for it."""
     import ui
     from semscale import wordnet
 
     wordnet._load_reader.cache_clear()
-    ui.preload_wordnet.clear()
+    ui.preload.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     wait_for(lambda: wordnet._load_reader.cache_info().currsize == 1, timeout=60, every=0.1)
