@@ -11,8 +11,10 @@ is the render time reported (median, p95, max). Beside it, the same renders read
 websocket (`Wire`): from the click's rerun request leaving the browser to the server's "script
 finished" for the whole page (which comes after the status line, the page going on below it), so
 the time before the request left is this machine's Chromium, which in a real classroom runs on
-each student's own computer. Every queue place a page shows ("queued: 5th of 12") is
-recorded. At the end every run must be done, its predictions identical to a lone run of
+each student's own computer. The server's own account of the same pages comes from
+benchmarks/_script_timing.py (which starts the dashboard): when each Run page request reached the
+server, when its script began and ended, and its CPU. Every queue place a page shows ("queued: 5th
+of 12") is recorded. At the end every run must be done, its predictions identical to a lone run of
 the same settings in another results file, and the shared results file must hold exactly one
 prediction per image and level (no corruption).
 
