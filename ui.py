@@ -26,7 +26,7 @@ def preload() -> threading.Thread:
     would otherwise wait for both together, stretched to ~10 s by the load. Failing here (no copy,
     no network) is quiet: the page that needs it says why."""
     def load() -> None:
-        for step in (wordnet.reader, models.get().descriptions):
+        for step in (wordnet.reader, lambda: models.get().descriptions()):
             try:
                 step()
             except Exception:  # noqa: BLE001 - reported by the page that needs it

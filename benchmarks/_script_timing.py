@@ -22,7 +22,7 @@ from streamlit.web import cli
 
 _LOG = open(os.environ["SCRIPT_TIMING_LOG"], "a", buffering=1)
 _WRITE = threading.Lock()
-_ASKED: dict[str, float] = {}  # session id -> when its latest rerun request arrived, until a run takes it
+_ASKED: dict[str, float] = {}  # session id -> when its oldest rerun request not yet taken up arrived
 
 
 def _handle_backmsg(self, msg, _real=AppSession.handle_backmsg):

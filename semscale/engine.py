@@ -12,7 +12,6 @@ see the curves grow while it works; a killed run loses at most the batches not y
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import os
 import string
