@@ -35,6 +35,24 @@ def distinct_photos(root: Path, per_class: int = 6) -> Path:
     return root
 
 
+def repeated_photos_run(tmp_path: Path, encoder, copies: tuple[list[int], ...]):
+    """A run registered over 24 distinct photos (batches of BATCH), then, in its processing order,
+    the photo at each group's first position copied over the group's other positions (so batch k
+    holds positions 2k and 2k+1). Returns (store, engine, config, run_id, distinct photos)."""
+    folder = distinct_photos(tmp_path / "photos")
+    store = ResultsStore(tmp_path / "r.duckdb")
+    engine = Engine(store, encoder)
+    config = RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"], batch_size=BATCH)
+    run_id = engine.start(config)
+    order = [Path(p) for p in store.run_images(run_id)["path"]]
+    for group in copies:
+        for position in group[1:]:
+            order[position].write_bytes(order[group[0]].read_bytes())
+    distinct = len({content_hash(p.read_bytes()) for p in order})
+    assert distinct == 24 - sum(len(group) - 1 for group in copies)
+    return store, engine, config, run_id, distinct
+
+
 def slow_commits(store: ResultsStore, monkeypatch, fail_at: int | None = None, before=None) -> list[int]:
     """Delay every commit (so lookups run while it is in flight); `before(n)` runs just before the
     n-th real commit (1-based). Returns the list of commit numbers that landed."""
@@ -63,17 +81,7 @@ def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, en
     """A lookup can miss the last two batches' new embeddings (one being committed, one being
     encoded): an image in batches 0, 1 and 2, one in batches 3 and 5 and one twice in batch 4 are
     each encoded and decoded once, and the results equal a run whose every image came from the cache."""
-    folder = distinct_photos(tmp_path / "photos")
-    store = ResultsStore(tmp_path / "r.duckdb")
-    engine = Engine(store, encoder)
-    config = RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"], batch_size=BATCH)
-    run_id = engine.start(config)
-    order = [Path(p) for p in store.run_images(run_id)["path"]]  # batch k holds positions 2k and 2k+1
-    for copies in ([1, 2, 5], [6, 11], [8, 9]):
-        for position in copies[1:]:
-            order[position].write_bytes(order[copies[0]].read_bytes())
-    distinct = len({content_hash(p.read_bytes()) for p in order})
-    assert distinct == 24 - 4
+    store, engine, config, run_id, distinct = repeated_photos_run(tmp_path, encoder, ([1, 2, 5], [6, 11], [8, 9]))
     landed = slow_commits(store, monkeypatch)
     assert engine.process(run_id) == "done"
     assert engine.encoded_images == engine.decoded_images == distinct
@@ -96,17 +104,7 @@ def test_a_fast_encoder_commits_several_batches_at_once(tmp_path, encoder, monke
     (batches 2 and 6, the first commit still in flight) or in one batch is encoded once."""
     monkeypatch.setattr(engine_mod, "COMMIT_EVERY", 60.0)
     monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 3)
-    folder = distinct_photos(tmp_path / "photos")
-    store = ResultsStore(tmp_path / "r.duckdb")
-    engine = Engine(store, encoder)
-    config = RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"], batch_size=BATCH)
-    run_id = engine.start(config)
-    order = [Path(p) for p in store.run_images(run_id)["path"]]  # batch k holds positions 2k and 2k+1
-    for copies in ([1, 2, 5], [4, 13], [8, 9]):
-        for position in copies[1:]:
-            order[position].write_bytes(order[copies[0]].read_bytes())
-    distinct = len({content_hash(p.read_bytes()) for p in order})
-    assert distinct == 24 - 4
+    store, engine, config, run_id, distinct = repeated_photos_run(tmp_path, encoder, ([1, 2, 5], [4, 13], [8, 9]))
     real, carried = store.commit_batch, []
 
     def commit_batch(run_id, model_id, new, predictions, *rest):
@@ -123,8 +121,7 @@ def test_a_fast_encoder_commits_several_batches_at_once(tmp_path, encoder, monke
 
     monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 1)
     alone = ResultsStore(tmp_path / "alone.duckdb")
-    alone_id = Engine(alone, encoder).run(RunConfig(dataset=str(folder), labels=LABELS, aggregations=["max", "probsum"],
-                                                    batch_size=BATCH))
+    alone_id = Engine(alone, encoder).run(config)
     for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
         assert got.equals(want)
 
