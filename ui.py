@@ -14,7 +14,6 @@ import pandas as pd
 from semscale import classnames, datasets, health, models, paths, runqueue, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
-from semscale.labels import normalize_name
 from semscale.store import ResultsStore, RunInfo
 
 
@@ -277,12 +276,12 @@ def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
 
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
-NAME_STATE = ("display_names", "senses", "domain", "name_notes", "name_scheme")
+NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme")
 
 
 def name_state() -> dict[str, dict]:
-    """Per-dataset records of the session: display names, WordNet senses, domain word, the
-    generator's notes and the scheme that made the current table (None: the user's own names)."""
+    """Per-dataset records of the session: display names and their notes, WordNet senses, domain word,
+    the generator's notes and the scheme that made the current table (None: the user's own names)."""
     return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
 
 
@@ -297,10 +296,7 @@ def display_names(ds: datasets.Dataset) -> dict[str, str]:
     shown = name_state()["display_names"]
     spec = st.session_state["dataset"]
     if spec not in shown:
-        try:
-            shown[spec] = classnames.display_names(ds.classes)
-        except SemscaleError:  # no WordNet on this machine: the cleaned folder names
-            shown[spec] = {c: normalize_name(c) for c in ds.classes}
+        shown[spec], name_state()["display_notes"][spec] = classnames.display_names(ds.classes)
     return shown[spec]
 
 
@@ -313,10 +309,18 @@ def set_labels(new: dict[str, list[str]], scheme: str | None = None) -> None:
 
 
 def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
-    """Generate the dataset's names by `scheme` from the session's display names and senses, and keep them."""
+    """Generate the dataset's names by `scheme` from the session's display names and senses, and keep
+    them; a WordNet download this needs first shows its progress."""
     spec, state = st.session_state["dataset"], name_state()
+    bar = []
+
+    def fetching(fraction: float) -> None:
+        if not bar:
+            bar.append(st.progress(0.0))
+        bar[0].progress(min(1.0, fraction), text=f"Fetching WordNet once (nltk's downloader): {fraction:.0%}")
+
     made = synonyms.generate(ds.classes, scheme, display=display_names(ds), domain=domain,
-                             senses=state["senses"].get(spec))
+                             senses=state["senses"].get(spec), progress=fetching)
     state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
     state["domain"][spec] = made.domain if scheme == "paper" else domain
     state["name_notes"][spec] = made.notes
@@ -331,4 +335,5 @@ def run_config(ds: datasets.Dataset, **settings) -> RunConfig:
     return RunConfig(dataset=spec, labels=labels_for(ds), scheme=scheme,
                      domain=state["domain"].get(spec) if scheme == "paper" else None,
                      class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
-                     name_notes=list(state["name_notes"].get(spec, [])) if scheme else [], **settings)
+                     name_notes=[*state["display_notes"].get(spec, []),
+                                 *(state["name_notes"].get(spec, []) if scheme else [])], **settings)

@@ -99,7 +99,7 @@ def serve(tmp, model, env_extra: dict) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(tmp / "class.duckdb"),
                SEMSCALE_HOME=str(tmp / "home"), SEMSCALE_DATA_DIR=str(C.data_dir()), PYTHONPATH=str(C.ROOT),
                SCRIPT_TIMING_LOG=str(tmp / "script-runs.jsonl"), **env_extra)
-    return start_dashboard(env, tmp / "streamlit.log", launcher=(str(C.ROOT / "benchmarks" / "_script_timing.py"),))
+    return start_dashboard(env, tmp / "streamlit.log", launcher=(str(C.ROOT / "benchmarks" / "_script_timing.py"), "run", "app.py"))
 
 
 def server_runs(tmp, since: float, page: str) -> dict[str, list[float]]:

@@ -42,9 +42,9 @@ pick = st.columns(2)
 which = pick[0].selectbox("Pick another sense for", ds.classes, key=f"sense_class_{spec}")
 try:
     options = wordnet.senses_of(state["display_names"][spec][which])
-except SemscaleError as exc:
+except SemscaleError as exc:  # no WordNet on this machine: the names can still be edited and generated
     options = []
-    pick[1].error(str(exc))
+    pick[1].info(str(exc))
 if options:
     ids = [o.id for o in options]
     current = ids.index(chosen[which]) if chosen.get(which) in ids else 0
@@ -83,7 +83,7 @@ if loaded is not None:
         st.rerun()
     except SemscaleError as exc:
         cols[3].error(str(exc))
-for note in state["name_notes"].get(spec, []):
+for note in [*state["display_notes"].get(spec, []), *state["name_notes"].get(spec, [])]:
     st.info(note)
 
 width = max(len(v) for v in names.values()) + 2

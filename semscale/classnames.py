@@ -19,12 +19,13 @@ PLURAL_ONLY = frozenset({"trousers", "clothes", "leggings", "overalls", "tongs",
 _NUMBER_PREFIX = re.compile(r"^\d+[._\- ]+(?=\D)")  # "001.Black_footed_Albatross", "03-cat"
 
 
-def plural_only(word: str) -> bool:
-    """A noun used only in the plural: marked so in WordNet (itself or its base form), or listed above."""
+def plural_only(word: str, use_wordnet: bool = True) -> bool:
+    """A noun used only in the plural: listed above, or (`use_wordnet`) marked so in WordNet, itself or
+    its base form."""
     low = word.lower()
     if low in PLURAL_ONLY:
         return True
-    if not low.endswith("s"):
+    if not low.endswith("s") or not use_wordnet:
         return False
     if wordnet.is_lemma(low):
         return any(wordnet.plural_form(s) and any(lem.name().lower() == low for lem in s.lemmas())
@@ -85,6 +86,17 @@ def display_name(key: str) -> str:
     return (_phrase_case(phrase) or phrase) if len(out) > 1 else phrase
 
 
-def display_names(classes: list[str]) -> dict[str, str]:
-    """Class key -> natural name, for every class in order."""
-    return {c: display_name(c) for c in classes}
+def cleaned_name(key: str) -> str:
+    """A class key as a name without WordNet: number prefix dropped, separators as spaces ("AFRICAN LEOPARDS")."""
+    return normalize_name(_NUMBER_PREFIX.sub("", str(key))) or normalize_name(str(key))
+
+
+def display_names(classes: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Class key -> natural name, for every class in order, and notes. Natural names need WordNet, which
+    is never fetched for them: without it the cleaned folder names, and a note saying so."""
+    try:
+        wordnet.reader()
+    except SemscaleError as exc:
+        return ({c: cleaned_name(c) for c in classes},
+                [f"classes are shown by their cleaned folder names, not natural names: {exc}"])
+    return {c: display_name(c) for c in classes}, []

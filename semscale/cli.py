@@ -212,12 +212,40 @@ def _config_from_args(args) -> RunConfig:
     return config
 
 
-def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | None) -> None:
+class _FetchBar:
+    """A percent bar on stderr for WordNet's one-time download (nothing with --quiet)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.bar = quiet, None
+
+    def __call__(self, fraction: float) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, unit="%", desc="fetching WordNet once", file=sys.stderr)
+        self.bar.update(round(100 * fraction) - self.bar.n)
+
+    def __enter__(self) -> "_FetchBar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _generate(classes: list[str], scheme: str, domain: str | None, quiet: bool) -> synonyms.Generated:
+    with _FetchBar(quiet) as bar:
+        return synonyms.generate(classes, scheme, domain=domain, progress=bar)
+
+
+def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | None, quiet: bool) -> None:
     """Generate the run's names by `scheme` when the user gave none, keeping what the generator chose."""
     if config.labels is not None or not scheme:
         return
     builtin = datasets.BUILTINS.get(config.dataset)
-    config.use_names(synonyms.generate(dataset.classes, scheme, domain=config.domain or (builtin.domain if builtin else None)),
+    config.use_names(_generate(dataset.classes, scheme, config.domain or (builtin.domain if builtin else None), quiet),
                      scheme)
 
 
@@ -263,7 +291,8 @@ def cmd_run(args, store: ResultsStore) -> int:
     dataset = datasets.load(config.dataset)
     if args.labels and args.preset:
         print(f"note: the names come from {args.labels}, not the {args.preset} preset's scheme", file=sys.stderr)
-    _name_classes(config, dataset, args.scheme or (config.scheme if args.preset and not args.labels else None))
+    _name_classes(config, dataset, args.scheme or (config.scheme if args.preset and not args.labels else None),
+                  args.quiet)
     if backends[0].server:  # refuse at once, before a run is registered, when the server is not there
         status = health.check(backends[0], ask_model=False, timeout=backends[0].timeout)
         if not status.ok:
@@ -525,7 +554,7 @@ def cmd_export(args, store: ResultsStore) -> int:
 def cmd_labels(args, store: ResultsStore | None = None) -> int:
     ds = datasets.load(args.dataset)
     domain = datasets.BUILTINS[args.dataset].domain if args.dataset in datasets.BUILTINS else None
-    generated = synonyms.generate(ds.classes, args.scheme, domain=synonyms.validate_domain(args.domain) or domain)
+    generated = _generate(ds.classes, args.scheme, synonyms.validate_domain(args.domain) or domain, args.quiet)
     labels = generated.labels
     labels.save(args.out)
     for w in generated.notes:

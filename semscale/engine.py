@@ -314,9 +314,12 @@ class Engine:
         waiting for a slot (semscale.runqueue) until `process` claims it."""
         config.validate()
         dataset = dataset or datasets.load(config.dataset)
+        if not config.labels:  # each class by its display name alone
+            shown, shown_notes = classnames.display_names(dataset.classes)
+            config.labels = {c: [n] for c, n in shown.items()}
+            config.name_notes = [*config.name_notes, *shown_notes]
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
-        labels = LabelSet.clean(config.labels or {c: [n] for c, n in classnames.display_names(dataset.classes).items()},
-                                dataset.classes, keep_repeats=config.scheme == "paper")
+        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper")
         config.labels = labels.names
         schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
         run_id = run_id or uuid.uuid4().hex[:10]

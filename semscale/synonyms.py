@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -27,11 +28,11 @@ def _inflector():
     return inflect.engine()
 
 
-def plural(name: str) -> str:
+def plural(name: str, use_wordnet: bool = True) -> str:
     """English plural of a name's head noun ('chain saws', 'French horns', 'knives'); a plural-only
-    noun ('pants', 'jeans') is its own plural."""
+    noun ('pants', 'jeans') is its own plural (known from WordNet with `use_wordnet`)."""
     head = name.rsplit(" ", 1)[-1]
-    if classnames.plural_only(head):
+    if classnames.plural_only(head, use_wordnet):
         return name
     out = _inflector().plural_noun(name)
     # inflect adds an 's' to a word that is already plural ("pantss"): such a word is its own plural.
@@ -40,10 +41,10 @@ def plural(name: str) -> str:
     return out
 
 
-def paper_names(class_name: str, domain: str | None = None) -> list[str]:
+def paper_names(class_name: str, domain: str | None = None, use_wordnet: bool = True) -> list[str]:
     """The authors' order: C, Cs, large C, large Cs, small C, small Cs, medium C, medium Cs, D C, D Cs,
     tiny C, tiny Cs (the D pair only with a domain word)."""
-    forms = (class_name, plural(class_name))
+    forms = (class_name, plural(class_name, use_wordnet))
     modifiers = ("", "large ", "small ", "medium ", f"{domain} " if domain else None, "tiny ")
     return [f"{m}{form}" for m in modifiers if m is not None for form in forms]
 
@@ -168,18 +169,19 @@ class Generated:
 
 
 def _paper(classes, display, chosen, domain, notes) -> dict[str, list[str]]:
-    if domain is None:
+    """`chosen` is None without WordNet: plurals by inflect alone, and no word on senses."""
+    if domain is None and chosen is not None:
         notes.append("the classes share no WordNet category more specific than 'object', 'whole' or "
                      "'artifact', so names 9-10 (D C, D Cs) are left out: give a domain word to add them")
-    same = [display[c] for c in classes if plural(display[c]) == display[c]]
+    same = [display[c] for c in classes if plural(display[c], chosen is not None) == display[c]]
     if same:
         notes.append(f"{', '.join(repr(s) for s in same)}: already plural, so each plural name repeats the "
                      "name before it; the repeats are kept, as the authors did, so every class has the same "
                      "number of names")
     for c in classes:
-        if chosen.get(c) is None:
+        if chosen is not None and chosen.get(c) is None:
             notes.append(f"WordNet does not know {display[c]!r}: its names are built from the name alone")
-    return {c: paper_names(display[c], domain) for c in classes}
+    return {c: paper_names(display[c], domain, chosen is not None) for c in classes}
 
 
 def _wordnet(classes, display, chosen, domain, notes) -> dict[str, list[str]]:
@@ -195,24 +197,28 @@ SCHEMES = tuple(_GENERATORS)
 
 
 def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None = None,
-             domain: str | None = None, senses: dict[str, str] | None = None) -> Generated:
+             domain: str | None = None, senses: dict[str, str] | None = None,
+             progress: Callable[[float], None] | None = None) -> Generated:
     """Names for `classes` (keys) by `scheme`, from display names (defaults: `classnames`), WordNet senses
     chosen for the whole set (`senses` pins some: class -> sense id) and a domain word (default: the
-    classes' shared WordNet category)."""
+    classes' shared WordNet category). WordNet is fetched first where the machine has none (`progress`
+    follows the download); the paper scheme also works without it, from the names alone."""
     if scheme not in _GENERATORS:
         raise SemscaleError(f"unknown name scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     domain = validate_domain(domain)
     notes: list[str] = []
     try:
+        wordnet.ensure(progress)
         wordnet.reader()
     except SemscaleError as exc:
         if scheme != "paper":
             raise
-        notes.append(f"{exc}; names are built from the class names alone")
-        shown = {c: normalize_name((display or {}).get(c) or c) for c in classes}
-        return Generated(LabelSet.clean(_paper(classes, shown, {}, domain, notes), classes, keep_repeats=True),
+        notes.append(f"{exc}. The paper scheme's names are built from the class names alone (plurals by inflect)"
+                     + ("" if domain else "; names 9-10 (D C, D Cs) are left out: give a domain word to add them"))
+        shown = {c: normalize_name((display or {}).get(c) or "") or classnames.cleaned_name(c) for c in classes}
+        return Generated(LabelSet.clean(_paper(classes, shown, None, domain, notes), classes, keep_repeats=True),
                          notes, {}, domain, shown)
-    shown = classnames.display_names(classes)
+    shown, _ = classnames.display_names(classes)
     shown.update({c: normalize_name(v) for c, v in (display or {}).items() if c in shown and normalize_name(v)})
     chosen = wordnet.choose_senses(shown, senses)
     if domain is None and scheme == "paper":

@@ -1,9 +1,13 @@
-"""WordNet nouns through nltk's `WordNetCorpusReader` over Debian's `wordnet-base` files, no downloads.
+"""WordNet nouns through nltk's `WordNetCorpusReader`, from whichever copy the machine has.
 
-nltk reads only from its data roots and needs a `lexnames` file Debian does not ship, so the first use
-copies the database files (27 MB) into a private folder under `paths.data_home()`, writes the standard
-`lexnames` table there and registers that folder as an nltk data root. The copy is keyed by the source
-files' sizes and times, so an upgraded database is copied anew.
+WordNet is looked for in `SEMSCALE_WORDNET_DIR`, in nltk's own data folders (`NLTK_DATA`, ~/nltk_data and
+the rest of `nltk.data.path`, where `python -m nltk.downloader wordnet` puts it), in semscale's data home
+(where `fetch` puts it) and in Debian's `wordnet-base` folders. Where names must be generated and no copy
+is found, `fetch` gets it once with nltk's downloader. nltk reads only from its data roots and needs a
+`lexnames` file Debian does not ship, so the first use copies the database files (27 MB) out of the copy
+found (a folder or nltk's wordnet.zip) into a private folder under `paths.data_home()`, with the standard
+`lexnames` table, and registers that folder as an nltk data root. The private copy is keyed by the source's
+sizes and times, so an upgraded database is copied anew.
 
 Besides the reader, this module holds the judgements every generated name depends on: which senses a
 class word may take (physical things, never an insult, people only in a set about people), which sense
@@ -14,14 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import shutil
 import tempfile
 import threading
 import warnings
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from semscale import paths
 from semscale.errors import SemscaleError
@@ -53,33 +60,138 @@ GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whol
                      "structure.n.01", "commodity.n.01", "consumer_goods.n.01", "covering.n.02", "material.n.01", "solid.n.01", "fluid.n.01"})
 
 
-def wordnet_dir() -> Path:
-    """`SEMSCALE_WORDNET_DIR` if set, else the first system folder that holds index.noun."""
+# `SEMSCALE_WORDNET_HIDE_SYSTEM=1` looks only in SEMSCALE_WORDNET_DIR, NLTK_DATA and semscale's data home:
+# what a machine without Debian's package or a shared nltk folder has (used by the tests).
+HIDE_SYSTEM = "SEMSCALE_WORDNET_HIDE_SYSTEM"
+# Seconds the download index may take to answer before semscale calls the machine offline, and the
+# longest pause in the download after that.
+FETCH_DEADLINE, FETCH_STALL = 5.0, 60.0
+WAYS_OUT = ("get it with `python -m nltk.downloader wordnet` (Debian/Ubuntu: `sudo apt-get install wordnet-base`), "
+            "or point SEMSCALE_WORDNET_DIR at a folder with index.noun and data.noun")
+
+
+def _own_root() -> Path:
+    """The nltk data root `fetch` downloads into (and the private reader copies live under)."""
+    return paths.data_home() / "nltk_data"
+
+
+def _nltk_roots() -> list[Path]:
+    """nltk data roots to search: NLTK_DATA's, semscale's own, then (unless hidden) nltk's defaults."""
+    roots = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p] + [_own_root()]
+    if os.environ.get(HIDE_SYSTEM) != "1":
+        import nltk.data
+
+        roots += [Path(p) for p in nltk.data.path]
+    return list(dict.fromkeys(roots))
+
+
+def find() -> Path | None:
+    """The WordNet copy to read: a folder holding index.noun, or nltk's `corpora/wordnet.zip`; None if none."""
     env = os.environ.get("SEMSCALE_WORDNET_DIR")
-    for candidate in ([env] if env else []) + list(DEFAULT_DIRS):
-        if (Path(candidate) / "index.noun").is_file():
-            return Path(candidate)
-    raise SemscaleError(
-        "WordNet data not found; install it (Debian: apt-get install wordnet-base) "
-        "or point SEMSCALE_WORDNET_DIR at a folder with index.noun and data.noun"
-    )
+    candidates = [Path(env)] if env else []
+    for root in _nltk_roots():
+        candidates += [root / "corpora" / "wordnet", root / "corpora" / "wordnet.zip"]
+    if os.environ.get(HIDE_SYSTEM) != "1":
+        candidates += [Path(d) for d in DEFAULT_DIRS]
+    return next((c for c in candidates if (c / "index.noun").is_file() or (c.suffix == ".zip" and c.is_file())),
+                None)
+
+
+def wordnet_dir() -> Path:
+    """The WordNet copy `find` gives, or one line that names the ways to get one."""
+    found = find()
+    if found is None:
+        raise SemscaleError(f"WordNet data not found; {WAYS_OUT}")
+    return found
+
+
+def fetch(progress: Callable[[float], None] | None = None) -> Path:
+    """Download WordNet once with nltk's downloader into semscale's data home (`NLTK_DOWNLOAD_URL`, as
+    for nltk's own downloader, names a mirror's index); `progress` gets the fraction done. Offline, one
+    line within FETCH_DEADLINE seconds names the ways out."""
+    from nltk.downloader import Downloader, ErrorMessage, ProgressMessage
+
+    _own_root().mkdir(parents=True, exist_ok=True)
+    messages: queue.Queue = queue.Queue()
+
+    def download() -> None:
+        try:
+            for message in Downloader(server_index_url=os.environ.get("NLTK_DOWNLOAD_URL") or None).incr_download(
+                    "wordnet", str(_own_root())):
+                messages.put(message)
+        except Exception as exc:  # noqa: BLE001 - nltk raises many kinds; each ends the fetch with one line
+            messages.put(ErrorMessage(None, exc))
+        messages.put(None)
+
+    threading.Thread(target=download, daemon=True, name="wordnet fetch").start()
+    wait = FETCH_DEADLINE
+    while True:
+        try:
+            message = messages.get(timeout=wait)
+        except queue.Empty:
+            raise SemscaleError(f"WordNet data not found, and fetching it got no answer in {wait:.0f} s "
+                                f"(offline?); {WAYS_OUT}") from None
+        wait = FETCH_STALL
+        if message is None:
+            break
+        if isinstance(message, ErrorMessage):
+            reason = " ".join(str(message.message).split())[:200]
+            raise SemscaleError(f"WordNet data not found, and fetching it failed ({reason}); {WAYS_OUT}")
+        if isinstance(message, ProgressMessage) and progress is not None:
+            progress(message.progress / 100)
+    found = find()
+    if found is not None and progress is not None:
+        progress(1.0)
+    if found is None:
+        raise SemscaleError(f"WordNet was fetched but {_own_root()} holds no corpora/wordnet; {WAYS_OUT}")
+    return found
+
+
+def ensure(progress: Callable[[float], None] | None = None) -> Path:
+    """The WordNet copy to read, fetched first if the machine has none (see `fetch`)."""
+    return find() or fetch(progress)
+
+
+_WANTED = _FILES + ("lexnames",)
+
+
+def _database_names(source: Path) -> dict[str, str]:
+    """File name -> where it lies in `source`: a folder's files, or the members of nltk's zip under `wordnet/`."""
+    if source.suffix != ".zip":
+        return {name: name for name in _WANTED if (source / name).is_file()}
+    with zipfile.ZipFile(source) as archive:
+        return {PurePosixPath(m).name: m for m in archive.namelist()
+                if PurePosixPath(m).parent.name == "wordnet" and PurePosixPath(m).name in _WANTED}
+
+
+def _copy_database(source: Path, names: dict[str, str], into: Path) -> None:
+    if source.suffix != ".zip":
+        for name, where in names.items():
+            shutil.copyfile(source / where, into / name)
+        return
+    with zipfile.ZipFile(source) as archive:
+        for name, where in names.items():
+            with archive.open(where) as src, open(into / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
 
 
 def _reader_folder(source: Path) -> Path:
-    """A private copy of `source` plus `lexnames`, where nltk agrees to read it (made once)."""
-    present = [source / f for f in _FILES if (source / f).is_file()]
-    digest = hashlib.sha256(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in present]).encode())
-    root = paths.data_home() / "nltk_data"
-    folder = root / "corpora" / f"wordnet-{digest.hexdigest()[:12]}"
+    """A private copy of `source`'s database plus `lexnames`, where nltk agrees to read it (made once)."""
+    names = _database_names(source)
+    stats = [source.stat()] if source.suffix == ".zip" else [(source / n).stat() for n in sorted(names)]
+    key = repr([source.name if source.suffix == ".zip" else sorted(names)] + [(s.st_size, s.st_mtime_ns) for s in stats])
+    folder = _own_root() / "corpora" / f"wordnet-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / "lexnames").is_file():
         return folder
+    if not {"index.noun", "data.noun"} <= names.keys():
+        raise SemscaleError(f"{source} holds no WordNet database (index.noun, data.noun); {WAYS_OUT}")
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
-    for path in present:
-        shutil.copyfile(path, staging / path.name)
-    (staging / "lexnames").write_text(
-        "".join(f"{i:02d}\t{name}\t{_SYNTACTIC_CATEGORY[name.split('.')[0]]}\n" for i, name in enumerate(_LEXNAMES)),
-        encoding="ascii")
+    _copy_database(source, names, staging)
+    if "lexnames" not in names:
+        (staging / "lexnames").write_text(
+            "".join(f"{i:02d}\t{name}\t{_SYNTACTIC_CATEGORY[name.split('.')[0]]}\n"
+                    for i, name in enumerate(_LEXNAMES)), encoding="ascii")
     try:
         staging.rename(folder)
     except OSError:  # another process finished the same copy first

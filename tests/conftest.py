@@ -17,6 +17,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import tinyclip  # noqa: E402
 
+# No test downloads anything: the built-in datasets come from ../shared (unless SEMSCALE_DATA_DIR names
+# another copy), and a WordNet fetch not aimed at a test's own stand-in goes to a closed loopback port.
+if (SHARED / "datasets").is_dir():
+    os.environ.setdefault("SEMSCALE_DATA_DIR", str(SHARED / "datasets"))
+os.environ.setdefault("NLTK_DOWNLOAD_URL", "http://127.0.0.1:9/index.xml")
+
 COLOURS = {"red": (220, 30, 30), "green": (30, 150, 40), "blue": (30, 40, 220), "yellow": (240, 220, 20)}
 
 

@@ -20,13 +20,14 @@ def free_port() -> int:
 
 
 def start_dashboard(env: dict, log: Path, timeout: float = 90,
-                    launcher: tuple[str, ...] = ("-m", "streamlit")) -> tuple[subprocess.Popen, str]:
+                    launcher: tuple[str, ...] = ("-m", "streamlit", "run", "app.py")) -> tuple[subprocess.Popen, str]:
     """Start it with `env`, its output in `log` (a pipe nobody reads would stall a long-lived server),
-    and return once its health endpoint answers. `launcher`: what python runs in place of `streamlit`
-    (a benchmark's wrapper that times the server's script runs, benchmarks/_script_timing.py)."""
+    and return once its health endpoint answers. `launcher`: what python runs in place of `streamlit run
+    app.py` (a benchmark's wrapper that times the server's script runs, benchmarks/_script_timing.py;
+    the README's set-up command)."""
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, *launcher, "run", "app.py", "--server.port", str(port),
+        proc = subprocess.Popen([sys.executable, *launcher, "--server.port", str(port),
                                  "--server.headless", "true", "--server.address", "127.0.0.1"],
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

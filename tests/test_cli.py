@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from conftest import ROOT
@@ -16,6 +17,7 @@ def semscale(*args, env=None, cwd=None):
                           env=full_env, cwd=cwd, timeout=300)
 
 
+@pytest.mark.smoke
 def test_run_list_show_export(tmp_path, colour_dir, model_dir):
     labels = tmp_path / "labels.yaml"
     labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"] for c in ["red", "green", "blue", "yellow"]}}))
@@ -39,6 +41,7 @@ def test_run_list_show_export(tmp_path, colour_dir, model_dir):
     assert len(preds) == 24 * 4
 
 
+@pytest.mark.smoke
 def test_labels_command_writes_an_editable_file(tmp_path, shared_datasets):
     out = semscale("labels", "clothing", "--scheme", "paper", "--out", str(tmp_path / "l.yaml"),
                    env={"SEMSCALE_DATA_DIR": str(shared_datasets)})

@@ -22,9 +22,10 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
     repos = {"Qdrant/clip-ViT-B-32-vision": model_dir / "vision", "Qdrant/clip-ViT-B-32-text": model_dir / "text",
              "nomic-ai/nomic-embed-vision-v1.5": nomic / "vision", "nomic-ai/nomic-embed-text-v1.5": nomic / "text"}
     monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
-    bin_dir = tmp_path / "bin"  # `python` on PATH is this interpreter, as in the user's shell
-    bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
+    bin_dir = tmp_path / "bin"  # `python` on PATH is this interpreter, as in the user's shell: started by its
+    bin_dir.mkdir()  # own path, so a virtual environment's stays one (a symlink elsewhere starts the base Python)
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "SEMSCALE_MODEL_DIR"}
     env |= {"FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT), "SEMSCALE_HOME": str(tmp_path / "home"),
             runqueue.ENV: "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

@@ -34,6 +34,7 @@ def backend_line(at: AppTest) -> str:
     return wait_for(answered, timeout=60)
 
 
+@pytest.mark.smoke
 def test_home_shows_backend_and_starts_a_demo_run(env):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     text = backend_line(at)
@@ -57,6 +58,7 @@ def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=60)
 
 
+@pytest.mark.smoke
 def test_data_page_lists_a_builtin_dataset(env):
     at = page("1_Data.py").run()
     assert not at.exception
@@ -215,6 +217,7 @@ def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
     assert not at.exception and "neither a built-in" in at.error[0].value
 
 
+@pytest.mark.smoke
 def test_synonyms_page_generates_the_paper_scheme(env):
     at = page("2_Synonyms.py")
     at.session_state["dataset"] = "cifar10-1k"
@@ -246,6 +249,7 @@ def test_run_page_validates_before_starting(env):
     assert any("bad schedule" in e.value for e in at.error)
 
 
+@pytest.mark.smoke
 def test_run_page_starts_a_run_and_results_page_explains_it(env):
     at = page("3_Run.py")
     at.session_state["dataset"] = "cifar10-1k"

@@ -11,10 +11,12 @@ import json
 import os
 import shlex
 import shutil
+import site
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, make_colour_images
+from dashboard_server import start_dashboard
 from semscale import health, settings
 
 
@@ -57,6 +60,7 @@ def offline_env(tmp_path) -> dict:
 
 # --- an installable package ----------------------------------------------------------------------
 
+@pytest.mark.smoke
 def test_pip_install_gives_a_semscale_command_that_works_from_any_folder(tmp_path):
     src = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
     src.mkdir()
@@ -64,7 +68,12 @@ def test_pip_install_gives_a_semscale_command_that_works_from_any_folder(tmp_pat
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "semscale", src / "semscale", ignore=shutil.ignore_patterns("__pycache__"))
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)  # the dependencies come from this machine
+    venv.create(env_dir, with_pip=True)
+    # The dependencies come from the environment running the tests (a venv's or not): a .pth file adds its
+    # site-packages ('system_site_packages' would add the base Python's, not an outer venv's).
+    inner = subprocess.run([env_dir / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    Path(inner, "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_REQUIRE_VIRTUALENV")}
     install = subprocess.run([env_dir / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps",
                               "--no-build-isolation", "--no-index", str(src)],
@@ -85,6 +94,21 @@ def test_pip_install_gives_a_semscale_command_that_works_from_any_folder(tmp_pat
                              cwd=elsewhere, env=clean, timeout=120)
     assert missing.returncode == 2 and "no results file semscale.duckdb" in missing.stderr
     assert not (elsewhere / "semscale.duckdb").exists()  # reading commands never create an empty file
+
+
+@pytest.mark.smoke
+def test_the_readme_set_up_command_starts_the_dashboard(tmp_path):
+    """`python3 scripts/bootstrap.py start`, as README gives it, in the environment running the tests
+    (installed already, so the install is skipped), serves the dashboard."""
+    assert "\n    python3 scripts/bootstrap.py start\n" in (ROOT / "README.md").read_text()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)} | {"SEMSCALE_HOME": str(tmp_path / "home")}
+    proc, url = start_dashboard(env, tmp_path / "start.log", launcher=(
+        str(ROOT / "scripts" / "bootstrap.py"), "start", "--venv", sys.prefix, "--server.headless", "true"))
+    try:
+        assert urllib.request.urlopen(url, timeout=10).status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # --- global options and hints that paste as is ----------------------------------------------------

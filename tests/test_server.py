@@ -278,6 +278,7 @@ def test_rank_scores_and_drop_image_content(server, encoder, colour_dir):
 
 
 # --- (e) ping ------------------------------------------------------------------------------------
+@pytest.mark.smoke
 def test_ping(server, encoder, tmp_path):
     out = semscale("ping", server.url, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

@@ -1,0 +1,155 @@
+"""Set semscale up in a virtual environment and start it, or run its test suite: the README's two commands.
+
+    python3 scripts/bootstrap.py start    # install into .venv, then start the dashboard
+    python3 scripts/bootstrap.py test     # install the test requirements into .venv, then run pytest
+    python3 scripts/bootstrap.py smoke    # a short check of install, CLI, server and pages (CI, other Pythons)
+
+Only the standard library is used here, so any Python 3.11-3.13 can run it, including a system Python that
+refuses `pip install` (PEP 668): everything is installed into a virtual environment, the one already active
+or `.venv` beside the code (`--venv DIR` and `--python EXE` choose another, e.g. to test another Python).
+An install is skipped when the requirement files have not changed since the last one into that environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
+SUPPORTED_TEXT = "3.11, 3.12 or 3.13"
+# Debian packages the test suite uses where apt-get can install them: a browser for the dashboard
+# tests and WordNet's database for the name generators (elsewhere nltk's downloader fetches WordNet).
+TEST_APT = {"chromium": Path("/usr/bin/chromium"), "wordnet-base": Path("/usr/share/wordnet/index.noun")}
+SMOKE = ["-m", "smoke"]  # tests marked smoke: install, CLI, server, names, pages
+
+
+class SetupError(Exception):
+    """One line for the user: what went wrong and what to do."""
+
+
+def run(*cmd, **kwargs) -> None:
+    """Run a step; a failing one ends the set-up with its command named (its own output is above)."""
+    done = subprocess.run([str(c) for c in cmd], **kwargs)
+    if done.returncode != 0:
+        raise SetupError(f"this step failed (exit {done.returncode}): {' '.join(str(c) for c in cmd)}")
+
+
+def venv_python(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def python_version(python: Path | str) -> tuple[int, int]:
+    out = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise SetupError(f"{python} does not run: {out.stderr.strip()[:200]}")
+    major, minor = map(int, out.stdout.split())
+    return major, minor
+
+
+def environment(args) -> Path:
+    """The virtual environment to install into: made when missing, with a clear line when it cannot be."""
+    if args.venv is None and args.python is None and sys.prefix != sys.base_prefix:
+        return Path(sys.prefix)  # already inside a virtual environment: use it
+    env = Path(args.venv or ROOT / ".venv").resolve()
+    base = args.python or sys.executable
+    if venv_python(env).exists():
+        return env
+    version = python_version(base)
+    if version not in SUPPORTED:
+        raise SetupError(f"semscale needs Python {SUPPORTED_TEXT}; {base} is {version[0]}.{version[1]}: "
+                         "run this script with a supported python (or give --python EXE)")
+    print(f"making a virtual environment in {env} with Python {version[0]}.{version[1]}", flush=True)
+    made = subprocess.run([str(base), "-m", "venv", str(env)], capture_output=True, text=True)
+    if made.returncode != 0:
+        shutil.rmtree(env, ignore_errors=True)
+        hint = ("install Debian's venv support first: sudo apt-get install python3-venv"
+                if "ensurepip" in made.stderr + made.stdout else made.stderr.strip().splitlines()[-1:])
+        raise SetupError(f"could not make a virtual environment in {env}: {hint}")
+    return env
+
+
+def _stamp(env: Path, requirements: str) -> tuple[Path, str]:
+    """Where an install of `requirements` into `env` is recorded, and the digest of what it installed."""
+    files = [ROOT / requirements, ROOT / "requirements.txt", ROOT / "pyproject.toml"]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + str(ROOT).encode()).hexdigest()
+    return env / f".semscale-{Path(requirements).stem}", digest
+
+
+def install(env: Path, requirements: str) -> None:
+    """pip install the requirement file and semscale itself (editable), unless nothing changed since this
+    file, or requirements-dev.txt (which includes requirements.txt), was installed."""
+    for done in {requirements, "requirements-dev.txt"}:
+        stamp, digest = _stamp(env, done)
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+    print(f"installing {requirements} into {env} (a few minutes the first time)", flush=True)
+    run(venv_python(env), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", ROOT / requirements,
+        "-e", ROOT)
+    stamp, digest = _stamp(env, requirements)
+    stamp.write_text(digest)
+
+
+def test_packages(env: Path) -> None:
+    """What the tests need outside pip: Debian's chromium and wordnet-base where apt-get works as root;
+    elsewhere WordNet from nltk's downloader into the environment (a browser is the user's to install)."""
+    missing = [name for name, path in TEST_APT.items() if not path.exists()]
+    if missing and shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(f"installing {' '.join(missing)} with apt-get", flush=True)
+        run("apt-get", "update", "-qq")
+        run("apt-get", "install", "-y", "-qq", *missing, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            stdout=subprocess.DEVNULL)
+    python = venv_python(env)
+    found = subprocess.run([python, "-c", "from semscale import wordnet; print(wordnet.find() or '')"],
+                           capture_output=True, text=True, cwd=ROOT)
+    if not found.stdout.strip():
+        run(python, "-m", "nltk.downloader", "-d", env / "nltk_data", "wordnet")
+
+
+def data_dir() -> dict[str, str]:
+    """The real photo sets beside the checkout (../shared/datasets) unless SEMSCALE_DATA_DIR says otherwise."""
+    shared = ROOT.parent / "shared" / "datasets"
+    if not os.environ.get("SEMSCALE_DATA_DIR") and shared.is_dir():
+        return {"SEMSCALE_DATA_DIR": str(shared)}
+    return {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bootstrap.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["start", "test", "smoke"])
+    parser.add_argument("--venv", type=Path, help="the virtual environment to use (default: the active one, else .venv)")
+    parser.add_argument("--python", help="the Python to make a new environment with (default: this one)")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        env = environment(args)
+        python = venv_python(env)
+        if args.command == "start":
+            install(env, "requirements.txt")
+            print("starting the dashboard: open the address Streamlit prints (Ctrl-C stops it)", flush=True)
+            command = [str(python), "-m", "streamlit", "run", str(ROOT / "app.py"), *rest]
+            os.chdir(ROOT)
+            if os.name == "nt":  # Windows' exec starts a new process and returns at once
+                return subprocess.call(command)
+            os.execv(command[0], command)  # the dashboard takes this process's place (Ctrl-C, signals)
+        install(env, "requirements-dev.txt")
+        test_packages(env)
+        tests = SMOKE if args.command == "smoke" else []
+        print(f"running the {'smoke ' if tests else ''}tests with Python {'.'.join(map(str, python_version(python)))} "
+              f"in {env}", flush=True)
+        return subprocess.call([str(python), "-m", "pytest", *tests, *rest], cwd=ROOT,
+                               env={**os.environ, **data_dir()})
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
