@@ -8,8 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from semscale import datasets, jobs, presets, synonyms
-from semscale.engine import RunConfig
+from semscale import datasets, jobs, runs
 from semscale.errors import SemscaleError
 
 
@@ -27,14 +26,14 @@ def home() -> None:
 
     st.subheader("Latest runs")
     try:
-        runs = ui.live_runs(limit=8)
+        latest = ui.live_runs(limit=8)
     except SemscaleError as exc:
         st.error(str(exc))
-        runs = []
-    if runs:
+        latest = []
+    if latest:
         st.dataframe(
             [{"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
-              "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": r.model} for r in runs],
+              "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": r.model} for r in latest],
             hide_index=True, width="stretch")
     else:
         st.caption(f"No runs yet in {ui.results_path()}.")
@@ -44,10 +43,9 @@ def home() -> None:
                         format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
     if st.button("Run the paper's protocol on it", type="primary"):
         try:
-            ds = datasets.load(demo)
-            config = RunConfig(dataset=demo, aggregations=["mean", "probsum"])
-            config.use_names(synonyms.generate(ds.classes, "paper", domain=datasets.BUILTINS[demo].domain), "paper")
-            presets.apply(presets.get("paper"), config)  # max as the authors, mean and probsum beside it
+            # max as the authors, mean and probsum beside it
+            config, _ = runs.build(demo, datasets.load(demo).classes, preset="paper",
+                                   aggregations=["max", "mean", "probsum"])
             run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
             st.session_state["watch_run"] = run_id
             st.success(f"Started run {run_id}. Open the Run page to watch its curve grow.")

@@ -11,7 +11,7 @@ import streamlit as st
 
 import pandas as pd
 
-from semscale import classnames, datasets, health, models, paths, runqueue, settings, synonyms, wordnet
+from semscale import classnames, datasets, health, models, paths, runqueue, runs, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore, RunInfo
@@ -288,7 +288,7 @@ def name_state() -> dict[str, dict]:
 def domain_word() -> str | None:
     """The dataset's domain word D for the paper scheme: the session's, else the built-in dataset's own."""
     spec = st.session_state["dataset"]
-    return name_state()["domain"].setdefault(spec, datasets.BUILTINS[spec].domain if spec in datasets.BUILTINS else None)
+    return name_state()["domain"].setdefault(spec, runs.domain_word(spec))
 
 
 def display_names(ds: datasets.Dataset) -> dict[str, str]:
@@ -328,12 +328,13 @@ def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> syn
     return made
 
 
-def run_config(ds: datasets.Dataset, **settings) -> RunConfig:
-    """A RunConfig for the dataset's current names, with the record of where they came from."""
+def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> tuple[RunConfig, list[str]]:
+    """The run `runs.build` makes of the dataset's current names, with the record of where they came from,
+    and its notes."""
     spec, state = st.session_state["dataset"], name_state()
     scheme = state["name_scheme"].get(spec)
-    return RunConfig(dataset=spec, labels=labels_for(ds), scheme=scheme,
-                     domain=state["domain"].get(spec) if scheme == "paper" else None,
-                     class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
-                     name_notes=[*state["display_notes"].get(spec, []),
-                                 *(state["name_notes"].get(spec, []) if scheme else [])], **settings)
+    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if scheme == "paper" else None,
+                             class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
+                             notes=[*state["display_notes"].get(spec, []),
+                                    *(state["name_notes"].get(spec, []) if scheme else [])])
+    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), record=record, **settings)

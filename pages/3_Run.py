@@ -9,8 +9,9 @@ import streamlit as st
 
 import ui
 from semscale import analysis, figures, jobs, models, presets, runqueue, schedule, settings
-from semscale.engine import RunConfig, template_error
+from semscale.engine import template_error
 from semscale.errors import SemscaleError
+from semscale.runs import ONE_NAME_NOTE
 from semscale.scoring import AGGREGATIONS
 from semscale.store import RunInfo
 from semscale.wording import count
@@ -69,8 +70,7 @@ if ds is not None:
     st.caption(f"Dataset **{ds.name}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
                f"up to {count(max_names, 'name')} per class (edit them on the Synonyms page).")
     if max_names == 1:
-        st.info("Every class has one name, so the curve has one point. Give the classes more names on the "
-                "**Synonyms** page (the paper or WordNet scheme generates them).")
+        st.info(ONE_NAME_NOTE[0].upper() + ONE_NAME_NOTE[1:] + ".")
     c1, c2, c3 = st.columns(3)
     preset = presets.PRESETS["paper"]
     if paper:
@@ -104,8 +104,7 @@ if ds is not None:
         c1.error(str(exc))
         levels = None
     if paper:
-        settings_preview = ui.run_config(ds, aggregations=aggs)
-        presets.apply(preset, settings_preview)  # what Start will run, each setting marked
+        settings_preview, _ = ui.run_config(ds, preset.name, aggregations=aggs)  # what Start will run
         c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
     if not aggs:
         c2.error("Choose at least one aggregation.")
@@ -124,9 +123,7 @@ if ds is not None:
         """Start's callback, with the settings shown when it was clicked: it runs even when the click's
         rerun merges into a Live tick's (a fragment run, in which the page body below does not run)."""
         try:
-            config = ui.run_config(ds, **settings)
-            if paper:
-                presets.apply(preset, config)
+            config, _ = ui.run_config(ds, preset.name if paper else None, **settings)
             run_id, _ = jobs.start(config, ui.results_path(), backend)
             st.session_state["watch_run"] = run_id
             st.session_state["start_answer"] = ("success", f"Started run {run_id}; Live below follows it.")

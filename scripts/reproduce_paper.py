@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semscale import datasets, presets, report, synonyms  # noqa: E402
-from semscale.engine import Engine, RunConfig  # noqa: E402
+from semscale import datasets, presets, report, runs  # noqa: E402
+from semscale.engine import Engine  # noqa: E402
 from semscale.settings import backend  # noqa: E402
 from semscale.store import ResultsStore  # noqa: E402
 
@@ -31,11 +31,9 @@ def main() -> int:
     engine = Engine(store, backend(server=None).encoder())
     preset = presets.get("paper")
     run_ids = []
-    for name, builtin in datasets.BUILTINS.items():
+    for name in datasets.BUILTINS:
         ds = datasets.load(name)
-        config = RunConfig(dataset=name)
-        config.use_names(synonyms.generate(ds.classes, preset.scheme, domain=builtin.domain), preset.scheme)
-        presets.apply(preset, config)
+        config, _ = runs.build(name, ds.classes, preset=preset.name)
         run_id = engine.run(config, ds)
         print(f"{name}: run {run_id}", flush=True)
         run_ids.append(run_id)

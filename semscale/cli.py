@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semscale import analysis, datasets, health, pasteable, paths, presets, runqueue, schedule, settings, synonyms
+from semscale import analysis, datasets, health, pasteable, paths, presets, runqueue, runs, settings, synonyms
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
@@ -189,6 +189,7 @@ def _stop_on_sigterm() -> list[bool]:
 
 
 def _config_from_args(args) -> RunConfig:
+    """The run's settings, checked, without its names (`runs.configure`); a dashboard job's saved config as is."""
     if args.config:
         try:
             return RunConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
@@ -196,20 +197,9 @@ def _config_from_args(args) -> RunConfig:
             raise SemscaleError(f"cannot read run config {args.config}: {exc}") from None
     if not args.dataset:
         raise SemscaleError("give --dataset (a built-in name, folder, .zip or .csv)")
-    labels = None
-    if args.labels:
-        labels = LabelSet.load(args.labels).names
-    config = RunConfig(dataset=args.dataset, labels=labels, schedule=args.schedule or "exponential",
-                       aggregations=args.aggregation or ["max"], templates=args.template, repeats=args.repeats or 1,
-                       seed=args.seed, batch_size=args.batch_size, domain=synonyms.validate_domain(args.domain))
-    if args.preset:
-        preset = presets.get(args.preset)
-        clashes = presets.conflicts(preset, args.schedule, args.template, args.repeats)
-        if clashes:
-            raise SemscaleError(f"the {preset.name} preset fixes these settings; drop them or the preset: "
-                                + "; ".join(clashes))
-        presets.apply(preset, config)
-    return config
+    return runs.configure(args.dataset, preset=args.preset, domain=args.domain, schedule=args.schedule,
+                          aggregations=args.aggregation, templates=args.template or None, repeats=args.repeats,
+                          seed=args.seed, batch_size=args.batch_size)
 
 
 class _FetchBar:
@@ -235,18 +225,16 @@ class _FetchBar:
             self.bar.close()
 
 
+def _name(config: RunConfig, classes: list[str], args) -> list[str]:
+    """The run's names (`runs.name`): --labels, else --scheme or the preset's, with a progress bar for WordNet."""
+    labels = LabelSet.load(args.labels).names if args.labels else None
+    with _FetchBar(args.quiet) as bar:
+        return runs.name(config, classes, scheme=args.scheme, labels=labels, progress=bar)
+
+
 def _generate(classes: list[str], scheme: str, domain: str | None, quiet: bool) -> synonyms.Generated:
     with _FetchBar(quiet) as bar:
         return synonyms.generate(classes, scheme, domain=domain, progress=bar)
-
-
-def _name_classes(config: RunConfig, dataset: datasets.Dataset, scheme: str | None, quiet: bool) -> None:
-    """Generate the run's names by `scheme` when the user gave none, keeping what the generator chose."""
-    if config.labels is not None or not scheme:
-        return
-    builtin = datasets.BUILTINS.get(config.dataset)
-    config.use_names(_generate(dataset.classes, scheme, config.domain or (builtin.domain if builtin else None), quiet),
-                     scheme)
 
 
 LEFT_OUT_SHOWN = 10  # left-out files printed after a run; `show RUN_ID --rejected` lists all
@@ -270,17 +258,6 @@ def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> No
               file=sys.stderr)
 
 
-def _run_notes(config: RunConfig, labels: dict[str, list[str]] | None, classes: list[str]) -> list[str]:
-    """What the user should know before the run: a schedule cut to the longest name list, or a
-    one-point curve because every class has one name."""
-    lengths = [len(v) for v in (labels or {}).values()] or [1] * len(classes)
-    notes = [n for n in [schedule.cut_note(config.schedule, max(lengths))] if n]
-    if max(lengths) == 1:
-        notes.append("every class has one name, so the curve has one point; give more names with --scheme paper, "
-                     "--scheme wordnet or --labels FILE (or on the dashboard's Synonyms page)")
-    return notes
-
-
 def cmd_run(args, store: ResultsStore) -> int:
     config = _config_from_args(args)
     config.validate()  # bad templates, aggregations, ... before the data set is even listed
@@ -289,15 +266,11 @@ def cmd_run(args, store: ResultsStore) -> int:
         raise SemscaleError("--run-id names one run; give one --model with it")
     backends = [_backend(args, model) for model in model_names]
     dataset = datasets.load(config.dataset)
-    if args.labels and args.preset:
-        print(f"note: the names come from {args.labels}, not the {args.preset} preset's scheme", file=sys.stderr)
-    _name_classes(config, dataset, args.scheme or (config.scheme if args.preset and not args.labels else None),
-                  args.quiet)
+    notes = [] if args.config else _name(config, dataset.classes, args)
     if backends[0].server:  # refuse at once, before a run is registered, when the server is not there
         status = health.check(backends[0], ask_model=False, timeout=backends[0].timeout)
         if not status.ok:
             raise SemscaleError(f"CLIP server {backends[0].server} does not answer: {status.reason}")
-    notes = _run_notes(config, config.labels, dataset.classes)
     started = []
     for backend in backends:  # one run per model: the same images and names, each model's own cache
         config.backend = backend.public()
@@ -513,10 +486,10 @@ def cmd_report(args, store: ResultsStore) -> int:
 
 
 def cmd_list(args, store: ResultsStore) -> int:
-    runs = store.runs()
-    if not runs:
+    listed = store.runs()
+    if not listed:
         print(f"no runs in {store.path}")
-    for r in runs:
+    for r in listed:
         print(f"{r.run_id}  {r.status:<11} {r.created:%Y-%m-%d %H:%M}  {r.dataset:<20} "
               f"{r.n_done}/{r.n_images} images  {r.model}")
     return 0
@@ -553,8 +526,7 @@ def cmd_export(args, store: ResultsStore) -> int:
 
 def cmd_labels(args, store: ResultsStore | None = None) -> int:
     ds = datasets.load(args.dataset)
-    domain = datasets.BUILTINS[args.dataset].domain if args.dataset in datasets.BUILTINS else None
-    generated = _generate(ds.classes, args.scheme, synonyms.validate_domain(args.domain) or domain, args.quiet)
+    generated = _generate(ds.classes, args.scheme, runs.domain_word(args.dataset, args.domain), args.quiet)
     labels = generated.labels
     labels.save(args.out)
     for w in generated.notes:
