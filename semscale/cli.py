@@ -148,7 +148,9 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _backend(args, model: str | None = None) -> settings.Backend:
+def _backend(args, model: str | None = None, typed: bool = True) -> settings.Backend:
+    """The backend the options name; `typed`: `args.server` was typed by this user, so a token
+    configured without a server goes to it (not so for a URL read from someone's results file)."""
     if args.server and args.local is not None:
         raise SemscaleError("choose either --server or --local, not both")
     if args.server and model:
@@ -157,7 +159,7 @@ def _backend(args, model: str | None = None) -> settings.Backend:
     if args.local is not None:
         return settings.Backend(server=None, model_dir=args.local or None,
                                 **{k: v for k, v in options.items() if v is not None})
-    return settings.backend(server=args.server, **options)
+    return settings.backend(server=args.server, unbound=typed, **options)
 
 
 class _Bar:
@@ -369,6 +371,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
     if info.status == "running":  # its owner is alive (the claim checks again, atomically)
         raise RunOwned(info.run_id, info.owner)
     saved = info.config.get("backend", {})
+    typed = args.server is not None
     if args.server is None and args.local is None and saved.get("server"):
         args.server = saved["server"]
     if args.local is None and args.server is None and saved.get("model_dir"):
@@ -376,7 +379,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
     for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model")), args.quiet))
+    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model"), typed), args.quiet))
     return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 

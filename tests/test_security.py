@@ -112,6 +112,34 @@ def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, 
     assert TOKEN not in " ".join(str(a) for a in recorder.authorizations)
 
 
+def test_resume_sends_an_unscoped_token_only_to_a_server_typed_on_the_command_line(encoder, colour_dir, tmp_path):
+    """A results file names its run's server; someone else's file must not collect the token that
+    `SEMSCALE_TOKEN` (set with no server) holds for the server its owner types."""
+    from semscale.engine import Engine, RunConfig
+    from semscale.store import ResultsStore
+    from test_server import semscale
+
+    recorder = Recorder()
+    try:
+        url = f"http://127.0.0.1:{recorder.port}"
+        db = tmp_path / "theirs.duckdb"
+        store = ResultsStore(db)
+        run_id = Engine(store, encoder).start(RunConfig(
+            dataset=str(colour_dir), backend={"server": url, "batch_size": 8, "timeout": 5, "retries": 0}))
+        store.finish_run(run_id, "failed", "the server went away")
+        sent = []
+        for extra, env in (([], {"SEMSCALE_TOKEN": TOKEN}),  # the file's server: no token
+                           ([], {"SEMSCALE_TOKEN": TOKEN, "SEMSCALE_SERVER": url}),  # configured for it
+                           (["--server", url], {"SEMSCALE_TOKEN": TOKEN})):  # typed with it
+            recorder.authorizations.clear()
+            out = semscale("--results", str(db), "resume", run_id, *extra, cwd=tmp_path, env=env)
+            assert out.returncode == 1 and TOKEN not in out.stderr, out.stderr  # the recorder answers 500
+            sent.append(set(recorder.authorizations))
+    finally:
+        recorder.close()
+    assert sent == [{None}, {TOKEN}, {TOKEN}]
+
+
 # --- semscale serve fetches no URL a client names, unless told to, and never a private one ----------
 def png() -> bytes:
     buf = io.BytesIO()
