@@ -12,6 +12,7 @@ import queue
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -247,7 +248,9 @@ class ClipServerEncoder:
 
     def __init__(self, url: str, token: str | None = None, batch_size: int = 32, timeout: float = 60.0,
                  retries: int = 3, backoff: float = 1.0):
-        from clip_client import Client
+        with warnings.catch_warnings():  # clip_client imports pkg_resources: one warning on every CLI run
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            from clip_client import Client
 
         self.url = server_url(url)
         self.description = f"CLIP server {self.url}"
@@ -264,6 +267,7 @@ class ClipServerEncoder:
         for jina_client in (self._client._client, self._client._async_client):
             jina_client.logger.logger.setLevel(logging.CRITICAL)
         _quiet_client_noise()
+        _refuse_redirects()
 
     # --- requests ----------------------------------------------------------------------------
     def _submit(self, fn: Callable[[], T]) -> Future:
@@ -448,14 +452,47 @@ def _quiet_client_noise() -> None:
         log.addFilter(_DropClientNoise())
 
 
+class RedirectRefused(Exception):
+    """A server answered with a redirect: followed, it would send our request (and its token) elsewhere."""
+
+
+def _refuse_redirects() -> None:
+    """Make every aiohttp session (Jina's HTTP and WebSocket clients open their own, with no option
+    for it) fail on a redirect instead of following it: a URL typed on the Run page must not reach
+    another address by a 307, and what such an address answers is never shown. Installed once."""
+    import aiohttp
+
+    if getattr(aiohttp.ClientSession.__init__, "_semscale", False):
+        return
+    original = aiohttp.ClientSession.__init__
+
+    async def refuse(session, context, params) -> None:
+        raise RedirectRefused(f"answered with a redirect (HTTP {params.response.status}); a CLIP server is "
+                              "used at its own address, without redirects")
+
+    def __init__(self, *args, trace_configs=None, **kwargs):
+        trace = aiohttp.TraceConfig()
+        trace.on_request_redirect.append(refuse)
+        original(self, *args, trace_configs=[*(trace_configs or []), trace], **kwargs)
+
+    __init__._semscale = True
+    aiohttp.ClientSession.__init__ = __init__
+
+
 def _reason(exc: BaseException | None, secret: str | None = None) -> str:
     """One line from a client error; `secret` (a server may quote the credential back) is masked."""
     if exc is None:
         return "no answer"
+    from jina.excepts import BadRequestType
+
     status = getattr(exc.args[0], "status", None) if exc.args else None
     if status is not None and getattr(status, "description", ""):
         # jina's BadServer carries the whole response header; its str() starts with the request id
         text = f"server error: {status.description}"
+    elif isinstance(exc, (ValueError, BadRequestType)):
+        # Jina's HTTP client quotes the response body (of an error status, or of a 200 that is not a
+        # Jina response); whatever a URL answers is never shown
+        text = "the answer is not a CLIP server's (its content is not shown)"
     else:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return _clip(text.replace(secret, "***") if secret else text)
