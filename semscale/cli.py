@@ -4,11 +4,13 @@ report | labels | serve | ping | models."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -328,6 +330,17 @@ def _resumes(results: str | None, run_ids: list[str], *words: str) -> tuple[str,
             "; ".join(pasteable.command(results, "resume", run_id, *words) for run_id in run_ids))
 
 
+@contextlib.contextmanager
+def _writing(path) -> Iterator[None]:
+    """Writing to `path`, an output the user named: a missing or read-only folder, a folder where a
+    file goes or a full disk is one line naming it, not a traceback."""
+    try:
+        yield
+    except OSError as exc:  # pyarrow's IO errors are OSErrors too
+        why = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise SemscaleError(f"cannot write {path}: {why}; choose another --out") from None
+
+
 def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str], results: str | None,
              quiet: bool = False) -> int:
     """Process the runs (several: one per model, together) and print the first one's outcome; on an
@@ -452,7 +465,8 @@ def cmd_recommend(args, store: ResultsStore) -> int:
 
     rec = recommend.recommend(run_embeddings.load(store, args.run_id, args.results), args.aggregation, args.folds, args.seed)
     print(recommend.format_recommendation(rec))
-    rec.label_set().save(args.out)
+    with _writing(args.out):
+        rec.label_set().save(args.out)
     config = store.run(args.run_id).config
     print(f"wrote {args.out}; try it: "
           f"{pasteable.command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
@@ -481,7 +495,8 @@ def cmd_report(args, store: ResultsStore) -> int:
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
     command = f"{pasteable.program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = report.write(store, run_ids, args.out, command)
+    with _writing(args.out):
+        path = report.write(store, run_ids, args.out, command)
     print(f"wrote {path}")
     return 0
 
@@ -517,10 +532,11 @@ def cmd_export(args, store: ResultsStore) -> int:
     info = store.run(args.run_id)
     (ext, write), _ = EXPORTS[args.format]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     points, preds = out / f"{info.run_id}-points{ext}", out / f"{info.run_id}-predictions{ext}"
-    write(store.points(info.run_id), points)
-    write(store.predictions(info.run_id), preds)
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        write(store.points(info.run_id), points)
+        write(store.predictions(info.run_id), preds)
     print(f"wrote {points} and {preds}")
     return 0
 
@@ -530,7 +546,8 @@ def cmd_labels(args, store: ResultsStore | None = None) -> int:
     domain = datasets.BUILTINS[args.dataset].domain if args.dataset in datasets.BUILTINS else None
     generated = synonyms.generate(ds.classes, args.scheme, domain=synonyms.validate_domain(args.domain) or domain)
     labels = generated.labels
-    labels.save(args.out)
+    with _writing(args.out):
+        labels.save(args.out)
     for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
     print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, to {args.out}")

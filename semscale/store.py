@@ -13,6 +13,7 @@ image is ever counted twice. Files of an older schema are migrated when opened.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -281,6 +282,11 @@ class ResultsStore:
             con.begin()
             yield con
             con.commit()
+        except duckdb.IOException as exc:  # a truncated or damaged file, a full disk: the user's to fix
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise SemscaleError(f"results file {self.path} could not be read or written: "
+                                f"{str(exc).splitlines()[0][:200]}") from None
         except BaseException:
             con.rollback()
             raise

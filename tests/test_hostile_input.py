@@ -596,3 +596,48 @@ def test_synonyms_page_refuses_an_alias_bomb_in_one_line(tmp_path, shared_datase
     assert not at.exception
     assert [e.value for e in at.error] == ["bomb.yaml uses a YAML alias (*l0) at line 2; write the names out instead"]
     assert at.session_state["labels"]["clothing"] == before
+
+
+# --- results files and outputs ---------------------------------------------------------------
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """`argv` through the CLI's own entry point: exit status 2 and one line on stderr, returned."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (argv, code, err)
+    return err
+
+
+def test_truncated_results_file(data, encoder, tmp_path, capsys):
+    """Cut anywhere: what can still be read is shown, else one line (DuckDB fails at the open, the
+    schema check or a read, depending on where the cut falls)."""
+    whole = tmp_path / "whole.duckdb"
+    run_id = Engine(ResultsStore(whole), encoder).run(RunConfig(dataset=str(data)))
+    content = whole.read_bytes()
+    refused = 0
+    for n, cut in enumerate(sorted({4096, 12288, 1 << 18, 1 << 19, len(content) // 2, len(content) - 4096})):
+        part = tmp_path / f"cut{n}.duckdb"
+        part.write_bytes(content[:cut])
+        for command in (["list"], ["show", run_id]):
+            code = cli.main(["--results", str(part), *command])
+            err = capsys.readouterr().err
+            if code:
+                assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and str(part) in err, err
+                refused += 1
+    assert refused >= 8
+
+
+def test_outputs_that_cannot_be_written(designed_runs, tmp_path, capsys, shared_datasets, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    run_id = designed_runs.run()
+    db = str(designed_runs.store.path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for argv, out in (([db, "export", run_id, "--csv"], blocker / "sub"),
+                      ([db, "report", run_id], blocker / "sub"),
+                      ([db, "recommend", run_id, "--folds", "2"], folder),
+                      ([db, "labels", "clothing", "--scheme", "paper"], blocker / "x.yaml")):
+        err = one_line_error(capsys, ["--results", *argv, "--out", str(out)])
+        assert err.startswith(f"error: cannot write {out}: ") and err.endswith("; choose another --out\n"), err
