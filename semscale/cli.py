@@ -4,11 +4,13 @@ report | labels | serve | ping | models."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -148,7 +150,9 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _backend(args, model: str | None = None) -> settings.Backend:
+def _backend(args, model: str | None = None, typed: bool = True) -> settings.Backend:
+    """The backend the options name; `typed`: `args.server` was typed by this user, so a token
+    configured without a server goes to it (not so for a URL read from someone's results file)."""
     if args.server and args.local is not None:
         raise SemscaleError("choose either --server or --local, not both")
     if args.server and model:
@@ -157,7 +161,7 @@ def _backend(args, model: str | None = None) -> settings.Backend:
     if args.local is not None:
         return settings.Backend(server=None, model_dir=args.local or None,
                                 **{k: v for k, v in options.items() if v is not None})
-    return settings.backend(server=args.server, **options)
+    return settings.backend(server=args.server, unbound=typed, **options)
 
 
 class _Bar:
@@ -328,6 +332,17 @@ def _resumes(results: str | None, run_ids: list[str], *words: str) -> tuple[str,
             "; ".join(pasteable.command(results, "resume", run_id, *words) for run_id in run_ids))
 
 
+@contextlib.contextmanager
+def _writing(path) -> Iterator[None]:
+    """Writing to `path`, an output the user named: a missing or read-only folder, a folder where a
+    file goes or a full disk is one line naming it, not a traceback."""
+    try:
+        yield
+    except OSError as exc:  # pyarrow's IO errors are OSErrors too
+        why = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise SemscaleError(f"cannot write {path}: {why}; choose another --out") from None
+
+
 def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str], results: str | None,
              quiet: bool = False) -> int:
     """Process the runs (several: one per model, together) and print the first one's outcome; on an
@@ -371,6 +386,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
     if info.status == "running":  # its owner is alive (the claim checks again, atomically)
         raise RunOwned(info.run_id, info.owner)
     saved = info.config.get("backend", {})
+    typed = args.server is not None
     if args.server is None and args.local is None and saved.get("server"):
         args.server = saved["server"]
     if args.local is None and args.server is None and saved.get("model_dir"):
@@ -378,7 +394,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
     for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model")), args.quiet))
+    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model"), typed), args.quiet))
     return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 
@@ -451,7 +467,8 @@ def cmd_recommend(args, store: ResultsStore) -> int:
 
     rec = recommend.recommend(run_embeddings.load(store, args.run_id, args.results), args.aggregation, args.folds, args.seed)
     print(recommend.format_recommendation(rec))
-    rec.label_set().save(args.out)
+    with _writing(args.out):
+        rec.label_set().save(args.out)
     config = store.run(args.run_id).config
     print(f"wrote {args.out}; try it: "
           f"{pasteable.command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
@@ -480,7 +497,8 @@ def cmd_report(args, store: ResultsStore) -> int:
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
     command = f"{pasteable.program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path = report.write(store, run_ids, args.out, command)
+    with _writing(args.out):
+        path = report.write(store, run_ids, args.out, command)
     print(f"wrote {path}")
     return 0
 
@@ -516,10 +534,11 @@ def cmd_export(args, store: ResultsStore) -> int:
     info = store.run(args.run_id)
     (ext, write), _ = EXPORTS[args.format]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     points, preds = out / f"{info.run_id}-points{ext}", out / f"{info.run_id}-predictions{ext}"
-    write(store.points(info.run_id), points)
-    write(store.predictions(info.run_id), preds)
+    with _writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        write(store.points(info.run_id), points)
+        write(store.predictions(info.run_id), preds)
     print(f"wrote {points} and {preds}")
     return 0
 
@@ -528,7 +547,8 @@ def cmd_labels(args, store: ResultsStore | None = None) -> int:
     ds = datasets.load(args.dataset)
     generated = _generate(ds.classes, args.scheme, runs.domain_word(args.dataset, args.domain), args.quiet)
     labels = generated.labels
-    labels.save(args.out)
+    with _writing(args.out):
+        labels.save(args.out)
     for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
     print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, to {args.out}")

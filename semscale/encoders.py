@@ -12,6 +12,7 @@ import queue
 import os
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -30,6 +31,7 @@ class Encoder(Protocol):
     """What the engine needs from a CLIP model."""
 
     model_id: str  # cache key part: embeddings from different models never mix
+    dim: int | None  # embedding size once known: cached vectors of another size are misses
 
     def load(self) -> "Encoder":
         """Get ready to encode now (a local model's sessions), not on the first batch; returns self."""
@@ -50,6 +52,44 @@ class EncoderUnavailable(SemscaleError):
 
 class ModelChanged(SemscaleError):
     """The model behind a server URL is not the one this encoder connected to."""
+
+
+MAX_NORM = 1e18  # past this a float32 dot product overflows: no model's embedding is that long
+
+
+def checked_embeddings(rows, count: int, dim: int | None, source: str, what: str) -> np.ndarray:
+    """`rows` as a (count, dim) float32 matrix, or EncoderUnavailable naming `source` (one line).
+
+    Every backend's answer passes here before the engine scores or stores it: a server (or a
+    broken model) can send NaN, inf, all-zero, ragged or wrongly sized vectors, or too few, and one
+    stored bad vector would poison every later run that reads it from the cache. `dim` None: any
+    one size, as long as every row has it."""
+    def bad(problem: str) -> EncoderUnavailable:
+        return EncoderUnavailable(f"{source} returned unusable embeddings when asked to {what}: {problem}; "
+                                  f"nothing from this batch was stored", reason=f"unusable embeddings: {problem}")
+
+    rows = [r for r in rows if r is not None]  # a server's reply without a document's embedding
+    if len(rows) != count:
+        raise bad(f"{len(rows)} embeddings for {count} inputs")
+    try:
+        vecs = [np.asarray(r, dtype=np.float64) for r in rows]
+    except (TypeError, ValueError):
+        raise bad("values that are not numbers") from None
+    if any(v.ndim != 1 for v in vecs):
+        raise bad("not one vector per input")
+    sizes = sorted({len(v) for v in vecs})
+    if len(sizes) > 1:
+        raise bad(f"vectors of different sizes ({', '.join(map(str, sizes))})")
+    if sizes and (sizes[0] == 0 or dim is not None and sizes[0] != dim):
+        raise bad(f"vectors of size {sizes[0]}, expected {dim if dim is not None else 'at least 1'}")
+    matrix = np.stack(vecs) if vecs else np.zeros((0, dim or 0))
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise bad(f"{(~finite).sum()} of {count} with NaN or infinite values")
+    norms = np.linalg.norm(matrix, axis=1)
+    if not ((norms > 0) & (norms < MAX_NORM)).all():
+        raise bad(f"{((norms == 0) | (norms >= MAX_NORM)).sum()} of {count} of zero or overflowing length")
+    return matrix.astype(np.float32)
 
 
 def files_digest(folders: dict[str, Path]) -> str:
@@ -150,6 +190,7 @@ class LocalEncoder:
             raise self._unavailable(exc, where) from None
         self._load_lock = threading.Lock()
         self._loaded = False
+        self.dim: int | None = None  # the embedding size, once the model has answered
         # the folders fastembed loads from (the hub's cache folder when no model_dir is given)
         self.model_id = self.spec.id_prefix + files_digest({"vision": Path(self._vision.model._model_dir),
                                                            "text": Path(self._text.model._model_dir)})
@@ -175,13 +216,20 @@ class LocalEncoder:
             return np.zeros((0, 0), np.float32)
         # fastembed's image path L2-normalizes; scoring normalizes anyway, so nothing is lost.
         rows = self.load()._vision.embed([im.pixels for im in images], batch_size=len(images))
-        return np.asarray(list(rows), dtype=np.float32)
+        return self._checked(list(rows), len(images), f"encode {len(images)} images")
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), np.float32)
         rows = self.load()._text.embed(self.spec.prepare_texts(list(texts)), batch_size=len(texts))
-        return self.spec.finish_texts(np.asarray(list(rows), dtype=np.float32))
+        rows = self.spec.finish_texts(np.asarray(list(rows), dtype=np.float32))
+        return self._checked(rows, len(texts), f"encode {len(texts)} texts")
+
+    def _checked(self, rows, count: int, what: str) -> np.ndarray:
+        """`checked_embeddings`, every answer the size of the first."""
+        matrix = checked_embeddings(rows, count, self.dim, self.description, what)
+        self.dim = matrix.shape[1]
+        return matrix
 
 
 class ClipServerEncoder:
@@ -200,7 +248,9 @@ class ClipServerEncoder:
 
     def __init__(self, url: str, token: str | None = None, batch_size: int = 32, timeout: float = 60.0,
                  retries: int = 3, backoff: float = 1.0):
-        from clip_client import Client
+        with warnings.catch_warnings():  # clip_client imports pkg_resources: one warning on every CLI run
+            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+            from clip_client import Client
 
         self.url = server_url(url)
         self.description = f"CLIP server {self.url}"
@@ -208,6 +258,7 @@ class ClipServerEncoder:
         self.probes_sent = 0  # probe images sent: a server's own image counter includes them
         self._token = token
         self._identity: tuple[str, np.ndarray] | None = None  # (model_id, unit probe image embedding)
+        self.dim: int | None = None  # the embedding size: the connect-time probe's, checked against /model's
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._client = Client(self.url, credential={"Authorization": token} if token else {})
@@ -216,6 +267,7 @@ class ClipServerEncoder:
         for jina_client in (self._client._client, self._client._async_client):
             jina_client.logger.logger.setLevel(logging.CRITICAL)
         _quiet_client_noise()
+        _refuse_redirects()
 
     # --- requests ----------------------------------------------------------------------------
     def _submit(self, fn: Callable[[], T]) -> Future:
@@ -257,7 +309,8 @@ class ClipServerEncoder:
             f"{'s' if self.retries else ''} ({last})", reason=last)
 
     def _collect(self, endpoint: str, docs, field: str, what: str) -> dict:
-        """POST `docs` to `endpoint` in `batch_size` requests: the value of `field` per returned doc id.
+        """POST `docs` to `endpoint` in `batch_size` requests: the value of `field` per returned doc id
+        (a doc the server left out, or left without `field`, is missing or None: the caller checks).
 
         clip_client gathers results from `response.data.docs`, which Jina 3.33's HTTP client
         leaves empty (`response.docs` has them), so over http:// its own gathering fails with
@@ -276,14 +329,12 @@ class ClipServerEncoder:
                                       parameters={"drop_image_content": True}, timeout=self.timeout)
             return got
 
-        self._call(what, request)
-        if any(got.get(d.id) is None for d in docs):
-            raise EncoderUnavailable(f"CLIP server {self.url} returned no {field} for {what}")
-        return got
+        return self._call(what, request)
 
     def _raw_embeddings(self, docs, what: str) -> np.ndarray:
+        """One row per doc, checked (`checked_embeddings`): a bad answer is not retried, it is the server's."""
         got = self._collect("/encode", docs, "embedding", what)
-        return np.asarray([got[d.id] for d in docs], dtype=np.float32)
+        return checked_embeddings([got.get(d.id) for d in docs], len(docs), self.dim, self.description, what)
 
     # --- identity ----------------------------------------------------------------------------
     def _fingerprint(self) -> tuple[str, np.ndarray]:
@@ -294,6 +345,10 @@ class ClipServerEncoder:
         image, text = self._raw_embeddings(DocumentArray([Document(blob=probe_image().data, mime_type="image"),
                                                           Document(text=PROBE_TEXT)]), "encode the probe")
         info = self.server_model()
+        if info and info.get("dim") not in (None, len(image)):
+            raise EncoderUnavailable(f"CLIP server {self.url} says its embeddings have size {info['dim']} but sent "
+                                     f"size {len(image)}; nothing was stored")
+        self.dim = self.dim or len(image)
         reported = info.get("model") if info else None
         model_id = reported if isinstance(reported, str) and reported else probe_id(image, text)
         return model_id, normalize_rows(image)
@@ -320,7 +375,7 @@ class ClipServerEncoder:
         self.probes_sent += 1
         rows = self._raw_embeddings([*docs, Document(blob=probe_image().data, mime_type="image")], what)
         cosine = float(normalize_rows(rows[-1]) @ probe)
-        if cosine < PROBE_TOLERANCE:
+        if not cosine >= PROBE_TOLERANCE:  # NaN fails too
             try:
                 now = self._fingerprint()[0]
             except EncoderUnavailable as exc:
@@ -334,6 +389,8 @@ class ClipServerEncoder:
         """clip-as-service's `/rank` on query Documents with `.matches`, with the same deadline and
         retries as encoding; returns the queries with their matches scored and sorted."""
         got = self._collect("/rank", docs, "matches", f"rank {len(docs)} queries")
+        if any(got.get(d.id) is None for d in docs):
+            raise EncoderUnavailable(f"CLIP server {self.url} returned no matches for rank {len(docs)} queries")
         for doc in docs:
             doc.matches = got[doc.id]
         return docs
@@ -395,14 +452,47 @@ def _quiet_client_noise() -> None:
         log.addFilter(_DropClientNoise())
 
 
+class RedirectRefused(Exception):
+    """A server answered with a redirect: followed, it would send our request (and its token) elsewhere."""
+
+
+def _refuse_redirects() -> None:
+    """Make every aiohttp session (Jina's HTTP and WebSocket clients open their own, with no option
+    for it) fail on a redirect instead of following it: a URL typed on the Run page must not reach
+    another address by a 307, and what such an address answers is never shown. Installed once."""
+    import aiohttp
+
+    if getattr(aiohttp.ClientSession.__init__, "_semscale", False):
+        return
+    original = aiohttp.ClientSession.__init__
+
+    async def refuse(session, context, params) -> None:
+        raise RedirectRefused(f"answered with a redirect (HTTP {params.response.status}); a CLIP server is "
+                              "used at its own address, without redirects")
+
+    def __init__(self, *args, trace_configs=None, **kwargs):
+        trace = aiohttp.TraceConfig()
+        trace.on_request_redirect.append(refuse)
+        original(self, *args, trace_configs=[*(trace_configs or []), trace], **kwargs)
+
+    __init__._semscale = True
+    aiohttp.ClientSession.__init__ = __init__
+
+
 def _reason(exc: BaseException | None, secret: str | None = None) -> str:
     """One line from a client error; `secret` (a server may quote the credential back) is masked."""
     if exc is None:
         return "no answer"
+    from jina.excepts import BadRequestType
+
     status = getattr(exc.args[0], "status", None) if exc.args else None
     if status is not None and getattr(status, "description", ""):
         # jina's BadServer carries the whole response header; its str() starts with the request id
         text = f"server error: {status.description}"
+    elif isinstance(exc, (ValueError, BadRequestType)):
+        # Jina's HTTP client quotes the response body (of an error status, or of a 200 that is not a
+        # Jina response); whatever a URL answers is never shown
+        text = "the answer is not a CLIP server's (its content is not shown)"
     else:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return _clip(text.replace(secret, "***") if secret else text)

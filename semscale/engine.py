@@ -280,14 +280,15 @@ class NameEmbeddings:
         self.index = {n: i for i, n in enumerate(dict.fromkeys(names))}
         prompts = {n: [t.format(n) for t in templates] or [n] for n in self.index}
         texts = list(dict.fromkeys(p for ps in prompts.values() for p in ps))
-        cached = store.get_embeddings(encoder.model_id, [text_hash(t) for t in texts])
+        model_id = encoder.model_id  # a server's first: it learns the embedding size
+        cached = store.get_embeddings(model_id, [text_hash(t) for t in texts], dim=encoder.dim)
         missing = [t for t in texts if text_hash(t) not in cached]
         self.encoded = len(missing)
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             vecs = encoder.encode_texts(chunk)
             new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs)}
-            store.put_embeddings(encoder.model_id, new)
+            store.put_embeddings(model_id, new)
             cached.update({h: v for h, (_, v) in new.items()})
         self.matrix = np.stack([
             normalize(normalize(np.stack([cached[text_hash(p)] for p in prompts[n]])).mean(axis=0))
@@ -611,7 +612,8 @@ def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, com
         read.rows.append(row)
         read.hashes.append(h)
         files.setdefault(h, (data, row.name))
-    read.hits = [lane.engine.store.get_embeddings(lane.engine.encoder.model_id, read.hashes) for lane in lanes]
+    read.hits = [lane.engine.store.get_embeddings(lane.engine.encoder.model_id, read.hashes,
+                                                  dim=lane.plan.names.matrix.shape[1]) for lane in lanes]
     # Only images some run misses are decoded: a cached one decoded fine when it was encoded.
     missing = {h: files[h] for lane_hits, ahead in zip(read.hits, coming) for h in read.hashes
                if h not in lane_hits and h not in ahead}

@@ -23,6 +23,29 @@ import yaml
 from semscale.errors import SemscaleError
 
 MAX_NAME_CHARS = 200  # CLIP's text encoder sees 77 tokens; anything longer is a paste accident.
+# A label file is classes x names: ImageNet's 1,000 classes with 20 names each is ~21,000 YAML nodes
+# and ~260 KB (0.25 s to read). The caps bound what a hostile file can cost (under 1 s).
+MAX_LABEL_BYTES = 1 << 20
+MAX_LABEL_NODES = 50_000
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it: ~5x faster
+
+
+def _yaml_data(text: str, source: str):
+    """`text` loaded as safe YAML once its events passed: no alias, at most `MAX_LABEL_NODES` nodes.
+
+    The check walks the parser's events before anything is composed or constructed: an alias bomb
+    (9 levels of 9 aliases, 400 bytes) would otherwise expand to 9^9 names and gigabytes. A label
+    file has no use for aliases."""
+    nodes = 0
+    for event in yaml.parse(text, Loader=_YAML_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise SemscaleError(f"{source} uses a YAML alias (*{event.anchor}) at line {event.start_mark.line + 1}; "
+                                "write the names out instead")
+        if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+            nodes += 1
+            if nodes > MAX_LABEL_NODES:
+                raise SemscaleError(f"{source} has more than {MAX_LABEL_NODES:,} YAML nodes; a label set needs far fewer")
+    return yaml.load(text, Loader=_YAML_LOADER)
 
 
 def normalize_name(raw: object) -> str:
@@ -154,9 +177,11 @@ class LabelSet:
 
     @classmethod
     def parse(cls, text: str, classes: list[str] | None = None, source: str = "label file") -> "LabelSet":
-        """Read YAML or JSON text (`classes:` mapping, or the mapping on its own)."""
+        """Read YAML or JSON text (`classes:` mapping, or the mapping on its own); names are scalars,
+        and the text is refused past `MAX_LABEL_BYTES`, `MAX_LABEL_NODES` or at any alias."""
+        _check_size(len(text), source)  # characters: as many bytes or more
         try:
-            data = yaml.safe_load(text)  # YAML is a superset of JSON
+            data = _yaml_data(text, source)  # YAML is a superset of JSON
         except yaml.YAMLError as exc:
             line = getattr(getattr(exc, "problem_mark", None), "line", None)
             where = f" at line {line + 1}" if line is not None else ""
@@ -165,18 +190,32 @@ class LabelSet:
             data = data["classes"]
         if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
             raise SemscaleError(f"{source} must map each class to a list of names, e.g. 'dog: [dog, puppy]'")
+        nested = next((c for c, v in data.items() if isinstance(v, list) and any(isinstance(n, (list, dict)) for n in v)), None)
+        if nested is not None:
+            raise SemscaleError(f"{source}: class {str(nested)[:80]!r} has a list or mapping among its names; "
+                                "each name must be plain text")
         return cls.clean(data, classes)
 
     @classmethod
     def load(cls, path: str | Path, classes: list[str] | None = None) -> "LabelSet":
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_LABEL_BYTES + 1)
+            _check_size(len(data), f"label file {path}")
+            text = data.decode("utf-8")
         except FileNotFoundError:
             raise SemscaleError(f"label file {path} does not exist") from None
+        except IsADirectoryError:
+            raise SemscaleError(f"label file {path} is a folder; name a YAML or JSON file") from None
         except UnicodeDecodeError:
             raise SemscaleError(f"label file {path} is not UTF-8 text") from None
         return cls.parse(text, classes, source=f"label file {path}")
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_LABEL_BYTES:
+        raise SemscaleError(f"{source} is larger than {MAX_LABEL_BYTES >> 20} MB; a label set needs far less")
 
 
 def _align_to_dataset(table: dict[str, list[str]], classes: list[str], warnings: list[str]) -> dict[str, list[str]]:

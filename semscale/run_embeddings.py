@@ -66,6 +66,7 @@ class _CacheOnly:
     def __init__(self, model_id: str, run_id: str):
         self.model_id = model_id
         self.run_id = run_id
+        self.dim = None  # the cache's own (see ResultsStore.get_embeddings)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         shown = ", ".join(repr(t) for t in list(texts)[:3]) + (" ..." if len(texts) > 3 else "")

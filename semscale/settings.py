@@ -96,10 +96,11 @@ def _secrets(path: Path = SECRETS) -> dict:
 
 
 def backend(server: str | None = None, token: str | None = None, model_dir: str | None = None,
-            **options) -> Backend:
-    """The backend named by the arguments, else by the environment or secrets file."""
+            unbound: bool = True, **options) -> Backend:
+    """The backend named by the arguments, else by the environment or secrets file; `unbound` as
+    `token_for` has it (False for a server URL read from a results file, not typed by the user)."""
     server = server or next((s for s, _ in _configured() if s), None)
     model_dir = model_dir or os.environ.get("SEMSCALE_MODEL_DIR") or None
-    return Backend(server=server, token=token_for(server, token, unbound=True) if server else None,
+    return Backend(server=server, token=token_for(server, token, unbound=unbound) if server else None,
                    model_dir=model_dir,
                    **{k: v for k, v in options.items() if v is not None})

@@ -13,6 +13,7 @@ image is ever counted twice. Files of an older schema are migrated when opened.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from semscale.errors import SemscaleError
 
@@ -280,6 +282,11 @@ class ResultsStore:
             con.begin()
             yield con
             con.commit()
+        except duckdb.IOException as exc:  # a truncated or damaged file, a full disk: the user's to fix
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise SemscaleError(f"results file {self.path} could not be read or written: "
+                                f"{str(exc).splitlines()[0][:200]}") from None
         except BaseException:
             con.rollback()
             raise
@@ -444,7 +451,10 @@ class ResultsStore:
             con.unregister("intervals")
 
     # --- embedding cache ----------------------------------------------------------------------
-    def get_embeddings(self, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    def get_embeddings(self, model_id: str, hashes: list[str], dim: int | None = None) -> dict[str, np.ndarray]:
+        """The cached vectors of `hashes` that are usable: finite, of non-zero length and of size `dim`
+        (None: the size most of them have). Anything else, e.g. NaN an older version took from a
+        misbehaving server, is a miss, encoded again and replaced (`put_embeddings`)."""
         if not hashes:
             return {}
         wanted = pa.table({"hash": pa.array(list(set(hashes)), pa.string())})
@@ -455,10 +465,16 @@ class ResultsStore:
         if table.num_rows == 0:
             return {}
         vecs = table.column("vec").combine_chunks()
-        dim = len(vecs[0])
-        flat = vecs.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
-        matrix = flat.reshape(table.num_rows, dim)
-        return dict(zip(table.column("hash").to_pylist(), matrix))
+        sizes = pc.fill_null(pc.list_value_length(vecs), 0).to_numpy(zero_copy_only=False)
+        if dim is None:
+            dim = int(np.bincount(sizes).argmax())
+        keep = np.flatnonzero(sizes == dim)
+        flat = pc.list_flatten(vecs.take(pa.array(keep))).to_numpy(zero_copy_only=False)
+        matrix = flat.astype(np.float32).reshape(len(keep), dim)
+        with np.errstate(over="ignore", invalid="ignore"):
+            usable = np.isfinite(matrix).all(axis=1) & (np.linalg.norm(matrix, axis=1) > 0)
+        names = table.column("hash").take(pa.array(keep)).to_pylist()
+        return {h: v for h, v, ok in zip(names, matrix, usable) if ok}
 
     def put_embeddings(self, model_id: str, items: dict[str, tuple[str, np.ndarray]]) -> None:
         with self._connect() as con:
@@ -478,7 +494,7 @@ class ResultsStore:
                                             pa.array(matrix.ravel())),
         })
         con.register("new_embeddings", table)
-        con.execute("INSERT OR IGNORE INTO embeddings SELECT * FROM new_embeddings")
+        con.execute("INSERT OR REPLACE INTO embeddings SELECT * FROM new_embeddings")  # an unusable one read as a miss
         con.unregister("new_embeddings")
 
     def count_embeddings(self, model_id: str | None = None) -> dict[str, int]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import stat
 import struct
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 import zlib
@@ -30,6 +32,7 @@ from semscale import cli, datasets
 from semscale.engine import Engine, RunConfig, text_hash
 from semscale.errors import SemscaleError
 from semscale.images import ImageRejected, content_hash, decode
+from semscale.labels import LabelSet
 from semscale.store import ResultsStore
 
 TABLES = ("runs", "run_images", "run_names", "points", "predictions", "rejected")
@@ -532,3 +535,109 @@ def test_csv_manifest_pointing_outside_the_dataset(tmp_path, results, encoder):
     only_outside.write_text("path,label\n../outside.png,red\n/etc/passwd,red\n", encoding="utf-8")
     assert_refused(results, encoder, str(only_outside), "has no usable images; all 2 rows refused: points outside "
                                                         "the manifest's folder; paths are read relative to it")
+
+
+# --- label files -----------------------------------------------------------------------------
+
+def alias_bomb() -> str:
+    """9 levels of 9 aliases inside one class's list: 9^9 (387 million) names once expanded."""
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines + ["classes: {red: [red, *l8], blue: [blue]}"]) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused_at_once(data, tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(alias_bomb())
+    assert len(bomb.read_bytes()) < 600
+    started = time.perf_counter()
+    with pytest.raises(SemscaleError) as err:
+        LabelSet.load(bomb)  # what `run --labels` reads
+    assert time.perf_counter() - started < 1.0
+    assert str(err.value) == f"label file {bomb} uses a YAML alias (*l0) at line 2; write the names out instead"
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "semscale", "--results", str(tmp_path / "r.duckdb"), "run",
+                          "--dataset", str(data), "--labels", str(bomb)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 2 and out.stdout == "", out.stderr
+    assert out.stderr == f"error: {err.value}\n"
+    assert time.perf_counter() - started < 5  # the interpreter's start included; expanded it took 54 s and 5 GB
+    assert ResultsStore(tmp_path / "r.duckdb").runs() == []
+
+
+@pytest.mark.parametrize("text,message", [
+    ("red: [red, [crimson, scarlet]]\n", "class 'red' has a list or mapping among its names; each name must be plain text"),
+    ("red: [red, {a: b}]\n", "class 'red' has a list or mapping among its names"),
+    ("base: &b [red]\nclasses: {red: *b}\n", "uses a YAML alias (*b) at line 2"),
+    ("red: &r [red]\nblue: {<<: *r}\n", "uses a YAML alias (*r) at line 2"),
+    ("red: [" + ", ".join(["a"] * 60_000) + "]\n", "has more than 50,000 YAML nodes"),
+    ("red: [red, " + "x" * (1 << 20) + "]\n", "is larger than 1 MB"),
+], ids=["nested list", "nested mapping", "alias", "merge key", "60,000 nodes", "over 1 MB"])
+def test_label_files_hold_plain_names_within_caps(text, message):
+    started = time.perf_counter()
+    with pytest.raises(SemscaleError, match=re.escape(message)):
+        LabelSet.parse(text, source="upload.yaml")  # what the Synonyms page's YAML load calls
+    assert time.perf_counter() - started < 1.0
+
+
+def test_synonyms_page_refuses_an_alias_bomb_in_one_line(tmp_path, shared_datasets, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "pages" / "2_Synonyms.py"), default_timeout=60)
+    at.session_state["dataset"] = "clothing"
+    at.run()
+    before = {c: list(v) for c, v in at.session_state["labels"]["clothing"].items()}
+    started = time.perf_counter()
+    at.file_uploader[0].set_value(("bomb.yaml", alias_bomb().encode(), "text/yaml")).run()
+    assert time.perf_counter() - started < 5  # a whole page run; expanded it froze the dashboard ~70 s
+    assert not at.exception
+    assert [e.value for e in at.error] == ["bomb.yaml uses a YAML alias (*l0) at line 2; write the names out instead"]
+    assert at.session_state["labels"]["clothing"] == before
+
+
+# --- results files and outputs ---------------------------------------------------------------
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """`argv` through the CLI's own entry point: exit status 2 and one line on stderr, returned."""
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (argv, code, err)
+    return err
+
+
+def test_truncated_results_file(data, encoder, tmp_path, capsys):
+    """Cut anywhere: what can still be read is shown, else one line (DuckDB fails at the open, the
+    schema check or a read, depending on where the cut falls)."""
+    whole = tmp_path / "whole.duckdb"
+    run_id = Engine(ResultsStore(whole), encoder).run(RunConfig(dataset=str(data)))
+    content = whole.read_bytes()
+    refused = 0
+    for n, cut in enumerate(sorted({4096, 12288, 1 << 18, 1 << 19, len(content) // 2, len(content) - 4096})):
+        part = tmp_path / f"cut{n}.duckdb"
+        part.write_bytes(content[:cut])
+        for command in (["list"], ["show", run_id]):
+            code = cli.main(["--results", str(part), *command])
+            err = capsys.readouterr().err
+            if code:
+                assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and str(part) in err, err
+                refused += 1
+    assert refused >= 8
+
+
+def test_outputs_that_cannot_be_written(designed_runs, tmp_path, capsys, shared_datasets, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_DATA_DIR", str(shared_datasets))
+    run_id = designed_runs.run()
+    db = str(designed_runs.store.path)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for argv, out in (([db, "export", run_id, "--csv"], blocker / "sub"),
+                      ([db, "report", run_id], blocker / "sub"),
+                      ([db, "recommend", run_id, "--folds", "2"], folder),
+                      ([db, "labels", "clothing", "--scheme", "paper"], blocker / "x.yaml")):
+        err = one_line_error(capsys, ["--results", *argv, "--out", str(out)])
+        assert err.startswith(f"error: cannot write {out}: ") and err.endswith("; choose another --out\n"), err

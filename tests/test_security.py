@@ -112,6 +112,103 @@ def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, 
     assert TOKEN not in " ".join(str(a) for a in recorder.authorizations)
 
 
+def test_resume_sends_an_unscoped_token_only_to_a_server_typed_on_the_command_line(encoder, colour_dir, tmp_path):
+    """A results file names its run's server; someone else's file must not collect the token that
+    `SEMSCALE_TOKEN` (set with no server) holds for the server its owner types."""
+    from semscale.engine import Engine, RunConfig
+    from semscale.store import ResultsStore
+    from test_server import semscale
+
+    recorder = Recorder()
+    try:
+        url = f"http://127.0.0.1:{recorder.port}"
+        db = tmp_path / "theirs.duckdb"
+        store = ResultsStore(db)
+        run_id = Engine(store, encoder).start(RunConfig(
+            dataset=str(colour_dir), backend={"server": url, "batch_size": 8, "timeout": 5, "retries": 0}))
+        store.finish_run(run_id, "failed", "the server went away")
+        sent = []
+        for extra, env in (([], {"SEMSCALE_TOKEN": TOKEN}),  # the file's server: no token
+                           ([], {"SEMSCALE_TOKEN": TOKEN, "SEMSCALE_SERVER": url}),  # configured for it
+                           (["--server", url], {"SEMSCALE_TOKEN": TOKEN})):  # typed with it
+            recorder.authorizations.clear()
+            out = semscale("--results", str(db), "resume", run_id, *extra, cwd=tmp_path, env=env)
+            assert out.returncode == 1 and TOKEN not in out.stderr, out.stderr  # the recorder answers 500
+            sent.append(set(recorder.authorizations))
+    finally:
+        recorder.close()
+    assert sent == [{None}, {TOKEN}, {TOKEN}]
+
+
+class Answering:
+    """Two plain HTTP servers on loopback: `inside` answers every request 200 with a body no page
+    may show; `door` redirects every request to `inside` (307, so a POST stays a POST)."""
+
+    BODY = "internal-only-7f3a"
+
+    def __init__(self):
+        self.inside_paths = []
+        servers = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(handler):
+                handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+                if handler.server is servers["door"]:
+                    handler.send_response(307)
+                    handler.send_header("Location", f"http://127.0.0.1:{servers['inside'].server_address[1]}/x")
+                    handler.send_header("Content-Length", "0")
+                    handler.end_headers()
+                    return
+                self.inside_paths.append(handler.path)
+                body = ('{"secret": "%s"}' % self.BODY).encode()
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+
+            do_GET = do_POST
+
+            def log_message(self, *args):
+                pass
+
+        for name in ("inside", "door"):
+            servers[name] = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            threading.Thread(target=servers[name].serve_forever, daemon=True).start()
+        self.servers = servers
+        self.inside, self.door = (f"http://127.0.0.1:{servers[n].server_address[1]}" for n in ("inside", "door"))
+
+    def close(self):
+        for server in self.servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_a_server_url_is_never_redirected_and_its_answer_never_shown(tmp_path):
+    """The Run page's server field and `ping`: a URL that redirects reaches nothing else, and what
+    a URL answers (an internal service's page, say) is not quoted back."""
+    from semscale import health
+    from test_server import semscale
+
+    answering = Answering()
+    try:
+        pinged = {url: semscale("ping", url, "--timeout", "5", cwd=tmp_path) for url in (answering.inside, answering.door)}
+        assert answering.inside_paths  # the inside server was asked and answered its body
+        asked = len(answering.inside_paths)
+        page = health.check(settings.Backend(server=answering.door, timeout=5, retries=0), timeout=5)  # the Run page's check
+        assert len(answering.inside_paths) == asked  # the redirects led nowhere
+    finally:
+        answering.close()
+    inside, door = pinged[answering.inside], pinged[answering.door]
+    assert inside.returncode == door.returncode == 2
+    assert inside.stderr == (f"CLIP server {answering.inside} does not answer: the answer is not a CLIP server's "
+                             "(its content is not shown)\n")
+    assert door.stderr == (f"CLIP server {answering.door} does not answer: answered with a redirect (HTTP 307); "
+                           "a CLIP server is used at its own address, without redirects\n")
+    assert not page.ok and "answered with a redirect (HTTP 307)" in page.summary
+    assert Answering.BODY not in inside.stderr + door.stderr + page.summary
+
+
 # --- semscale serve fetches no URL a client names, unless told to, and never a private one ----------
 def png() -> bytes:
     buf = io.BytesIO()

@@ -56,8 +56,9 @@ class Server:
     """`python -m semscale serve` in its own process group (Jina starts child processes)."""
 
     def __init__(self, model_dir: Path, logs: Path, protocol: str = "grpc", port: int | None = None,
-                 replicas: int = 1, extra: list[str] | None = None):
+                 replicas: int = 1, extra: list[str] | None = None, command: list[str] | None = None):
         self.model_dir, self.protocol, self.replicas, self.extra = model_dir, protocol, replicas, extra or []
+        self.command = command or [sys.executable, "-m", "semscale"]  # what `serve ...` is given to
         self.port = port or free_port()
         self.logs = logs
         self.proc: subprocess.Popen | None = None
@@ -70,7 +71,7 @@ class Server:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.out, self.err = self.logs / f"serve-{self.port}.out", self.logs / f"serve-{self.port}.err"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "semscale", "serve", "--port", str(self.port), "--protocol", self.protocol,
+            [*self.command, "serve", "--port", str(self.port), "--protocol", self.protocol,
              "--replicas", str(self.replicas), "--host", "127.0.0.1", "--local", str(self.model_dir), *self.extra],
             stdout=open(self.out, "w"), stderr=open(self.err, "w"), env=clean_env(), cwd=self.logs,
             start_new_session=True)
