@@ -12,7 +12,6 @@ import queue
 import os
 import threading
 import time
-import warnings
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -248,9 +247,7 @@ class ClipServerEncoder:
 
     def __init__(self, url: str, token: str | None = None, batch_size: int = 32, timeout: float = 60.0,
                  retries: int = 3, backoff: float = 1.0):
-        with warnings.catch_warnings():  # clip_client imports pkg_resources: one warning on every CLI run
-            warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-            from clip_client import Client
+        from clip_client import Client  # its pkg_resources warning is silenced in semscale/__init__.py
 
         self.url = server_url(url)
         self.description = f"CLIP server {self.url}"
