@@ -133,3 +133,40 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     assert info.status == "done", info.error
     assert info.n_rejected == 0  # notes on names are not files left out
     assert "WordNet does not know 'longsleeve': its names are built from the name alone" in store.notes(run_id)
+
+
+def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashboard_env, flowers, model_dir):
+    """The paper preset on a folder, domain word Flower, probsum beside max: chosen on the Run page and on
+    the command line, one builder (semscale.runs) makes the same config, names and their record included."""
+    from streamlit.testing.v1 import AppTest
+
+    spec = str(flowers)
+    at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
+    at.session_state["dataset"] = spec
+    at.session_state["domain"] = {spec: "Flower"}
+    at.run()
+    at.radio(key="protocol").set_value("Paper preset").run()
+    at.multiselect[0].set_value(["probsum"]).run()
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception
+    page = json.loads((dashboard_env / "home" / "jobs" / f"{at.session_state['watch_run']}.json").read_text())
+    db = dashboard_env / "cli.duckdb"
+    out = semscale("--results", db, "run", "--preset", "paper", "--dataset", flowers, "--domain", "Flower",
+                   "--aggregation", "probsum", "--local", model_dir)
+    assert out.returncode == 0, out.stderr
+    cli = ResultsStore(db).runs()[0].config
+    assert page["labels"]["ROSES"] == ROSE_NAMES
+    assert {k: v for k, v in page.items() if k != "backend"} == {k: v for k, v in cli.items() if k != "backend"}
+
+
+def test_a_preset_with_your_own_names_records_them_as_yours():
+    from semscale import runs
+
+    config, notes = runs.build("flowers", ["rose", "tulip"], preset="paper", labels={"rose": ["rose", "roses"],
+                                                                                     "tulip": ["tulip"]})
+    assert (config.preset, config.scheme, config.schedule) == ("paper", None, "linear")
+    assert notes == ["the names come from your label set, not the paper preset's scheme"]
+    with pytest.raises(Exception, match="fixes these settings"):
+        runs.build("flowers", ["rose"], preset="paper", schedule="exponential")
+    _, alone = runs.build("flowers", ["rose", "tulip"], labels={"rose": ["rose"], "tulip": ["tulip"]})
+    assert alone == [runs.ONE_NAME_NOTE]
