@@ -104,3 +104,13 @@ def test_sigmoid_head_sums_each_names_own_probability():
     assert predict(image, names, cand, "probsum", head).predicted.tolist() == [0]
     assert predict(image, names, cand, "probsum", Head(112.0, 0.0)).predicted.tolist() == [1]
     assert predict(image, names, cand, "probsum", Head(112.0)).predicted.tolist() == [0]
+
+
+@pytest.mark.parametrize("model,head", [("clip-vit-b32", (100.0, None)), ("jina-clip-v1", (100.0, None)),
+                                        ("nomic-v1.5", (100.0, None)), ("siglip2-base", (112.0, -16.5))])
+def test_the_registry_gives_each_family_its_head(model, head):
+    """probsum's numbers depend on it: softmax at CLIP's 100 for the softmax-trained families, SigLIP's
+    sigmoid with its scale and bias; tests/test_designed.py shows a prediction that changes with the scale."""
+    from semscale.models import get
+
+    assert (get(model).head.scale, get(model).head.bias) == head
