@@ -41,6 +41,7 @@ def test_holm_steps_down_with_a_running_maximum():
     With two levels (the test above) the running maximum never matters."""
     assert _holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert _holm([0.5, 0.4]) == pytest.approx([0.8, 0.8]) and _holm([0.6, 0.01]) == pytest.approx([0.6, 0.02])
+    assert _holm([0.7, 0.6]) == pytest.approx([1.0, 1.0])  # .6 x 2 = 1.2 is a probability: capped at 1
 
 
 def test_a_level_is_not_called_different_when_holm_steps_it_up():
@@ -55,6 +56,9 @@ def test_a_level_is_not_called_different_when_holm_steps_it_up():
     assert [r.p_value for r in rows] == pytest.approx([2 / 2**10, 2 / 2**6, 2 * 10 / 2**9])
     assert [r.p_holm for r in rows] == pytest.approx([6 / 2**10, 4 / 2**6, 4 / 2**6])
     assert differences(rows) == "differ at p < 0.05 after Holm's adjustment over 3 levels: max 1 name: A better"
+    # the same runs the other way round: now the second run is the better one, and is named
+    assert format_compare(compare_predictions(b, a), "clip", "siglip").splitlines()[-1] == (
+        "differ at p < 0.05 after Holm's adjustment over 3 levels: max 1 name: siglip better")
 
 
 def test_format_compare_says_where_the_runs_differ():

@@ -74,6 +74,9 @@ def test_unknown_aggregation_is_refused():
 
 @pytest.mark.parametrize("correct,total,low,high", [
     (0, 10, 0.0, 0.2775),      # Wilson: upper bound z^2/(n+z^2) = 3.8415/13.8415
+    (1, 10, 0.0179, 0.4042),   # centre (.1 + .1921)/1.3842 = .2110, half 1.96 x .1364/1.3842 = .1931
+    (1, 1, 0.2065, 1.0),       # one image, right: lower bound 1/(1 + z^2) = 1/4.8415
+    (0, 0, 0.0, 1.0),          # no data: nothing is known
     (10, 10, 0.7225, 1.0),
     (5, 10, 0.2366, 0.7634),
     (81, 100, 0.7222, 0.8749),

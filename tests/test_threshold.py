@@ -86,3 +86,12 @@ def test_bootstrap_interval_takes_half_the_leftover_in_each_tail(seed):
     assert [binomial_quantile(100, 0.87, q) for q in (0.025, 0.975, 0.05, 0.95)] == [80, 93, 81, 92]
     assert bootstrap(correct, resamples=20000, seed=seed) == pytest.approx((0.80, 0.93))
     assert bootstrap(correct, resamples=20000, seed=seed, level=0.90) == pytest.approx((0.81, 0.92))
+
+
+def test_bootstrap_of_tiny_samples_by_enumeration():
+    """No image: nothing known, (0, 1). One image: every resample is that image. Two images, one right:
+    a resample's mean is 0, .5 or 1 with chances 1/4, 1/2, 1/4, so the 2.5% and 97.5% percentiles of
+    20,000 resamples are 0 and 1 (an interval that left out image 0 would be (0, 0))."""
+    assert bootstrap(np.array([], bool)) == (0.0, 1.0)
+    assert bootstrap(np.array([True])) == (1.0, 1.0) and bootstrap(np.array([False])) == (0.0, 0.0)
+    assert bootstrap(np.array([True, False]), resamples=20000) == (0.0, 1.0)
