@@ -61,10 +61,28 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
     assert [(runs[r].status, runs[r].n_done) for r in (clip_run, nomic_run)] == [("done", 24), ("done", 24)]
 
 
-def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path, model_dir):
-    """Ctrl-C during a run: one resume command, pasteable, which finishes the run."""
+def interrupt_mid_run(proc: subprocess.Popen, db, timeout: float = 120) -> str:
+    """Ctrl-C once the run has committed images, sent while this process holds the results file: the run
+    cannot commit again, so cannot finish, before the signal reaches it (on a loaded machine a 200-image
+    run could finish between the test's look and its signal, and then there was nothing to resume).
+    Returns the run id."""
     import signal
 
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        if db.exists():
+            store = ResultsStore(db)
+            with store._connect() as con:  # one transaction: the run waits for the file meanwhile
+                row = con.execute("SELECT run_id, n_done FROM runs").fetchone()
+                if row and row[1]:
+                    proc.send_signal(signal.SIGINT)
+                    return row[0]
+        time.sleep(0.05)
+
+
+def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path, model_dir):
+    """Ctrl-C during a run: one resume command, pasteable, which finishes the run."""
     from conftest import make_colour_images
 
     photos = make_colour_images(tmp_path / "many", per_class=50)
@@ -73,13 +91,8 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset", str(photos),
                              "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while not (db.exists() and (runs := ResultsStore(db).runs()) and runs[0].n_done):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    run_id = interrupt_mid_run(proc, db)
     _, err = proc.communicate(timeout=60)
-    run_id = runs[0].run_id
     assert proc.returncode == 130, err
     line = err.strip().splitlines()[-1]
     assert line == f"interrupted; finish it with: python -m semscale --results {db} resume {run_id}", err
