@@ -2,12 +2,13 @@
 stand-in on loopback (tests/fakehub.py), one results file, real subprocesses."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import tinyclip
-from conftest import ROOT
+from conftest import ROOT, signal_once_committed
 from fakehub import FakeHub
 from semscale import runqueue
 from semscale.store import ResultsStore
@@ -61,26 +62,6 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
     assert [(runs[r].status, runs[r].n_done) for r in (clip_run, nomic_run)] == [("done", 24), ("done", 24)]
 
 
-def interrupt_mid_run(proc: subprocess.Popen, db, timeout: float = 120) -> str:
-    """Ctrl-C once the run has committed images, sent while this process holds the results file: the run
-    cannot commit again, so cannot finish, before the signal reaches it (on a loaded machine a 200-image
-    run could finish between the test's look and its signal, and then there was nothing to resume).
-    Returns the run id."""
-    import signal
-
-    deadline = time.monotonic() + timeout
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        if db.exists():
-            store = ResultsStore(db)
-            with store._connect() as con:  # one transaction: the run waits for the file meanwhile
-                row = con.execute("SELECT run_id, n_done FROM runs").fetchone()
-                if row and row[1]:
-                    proc.send_signal(signal.SIGINT)
-                    return row[0]
-        time.sleep(0.05)
-
-
 def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path, model_dir):
     """Ctrl-C during a run: one resume command, pasteable, which finishes the run."""
     from conftest import make_colour_images
@@ -91,7 +72,7 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset", str(photos),
                              "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    run_id = interrupt_mid_run(proc, db)
+    run_id = signal_once_committed(proc, db, signal.SIGINT)  # Ctrl-C
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     line = err.strip().splitlines()[-1]
