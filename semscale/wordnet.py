@@ -52,6 +52,10 @@ PHYSICAL = "physical_entity.n.01"
 OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
                                "slang.n.02", "derogation.n.01", "dysphemism.n.01"})
 OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", "vulgar", "contemptuous")
+# Insults WordNet records without a usage mark or a telling gloss: 'cur' ("a cowardly and despicable
+# person"), 'jackass' (in "a stupid incompetent fool" beside 'goose' and 'cuckoo', so the sense cannot be
+# marked as a whole). A name with one of these words is never generated ('cur' for a dog, 'jackass penguin').
+INSULT_WORDS = frozenset({"cur", "jackass"})
 # Hypernyms too general to say two classes belong together, or to serve as a domain word.
 GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whole.n.02", "artifact.n.01",
                      "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
@@ -312,8 +316,9 @@ def offensive(synset) -> bool:
 
 
 def offensive_word(text: str) -> bool:
-    """A name with a word that has an offensive sense ('kaffir cat'): never generated."""
-    return any(offensive(s) for word in text.split(" ") for s in reader().synsets(word, "n"))
+    """A name with a word that has an offensive sense ('kaffir cat') or is an insult (INSULT_WORDS): never generated."""
+    return any(word.casefold() in INSULT_WORDS or any(offensive(s) for s in reader().synsets(word, "n"))
+               for word in text.split(" "))
 
 
 # Glosses of kinds nobody photographs as the thing today: extinct animals, historical objects, fossils,

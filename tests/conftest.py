@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,22 @@ def per_batch_commits(monkeypatch):
     from semscale import engine
 
     monkeypatch.setattr(engine, "COMMIT_BATCHES", 1)
+
+
+def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: float = 120) -> str:
+    """Send `sig` to the `semscale run` in `proc` once its run has committed images, while this process
+    holds the results file: the run cannot commit again, so cannot finish, before the signal reaches
+    it (on a loaded machine a small run could finish between a look at its progress and the signal).
+    Returns the run id."""
+    from semscale.store import ResultsStore
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        if db.exists():
+            with ResultsStore(db)._connect() as con:  # one transaction: the run waits for the file meanwhile
+                row = con.execute("SELECT run_id, n_done FROM runs").fetchone()
+                if row and row[1]:
+                    proc.send_signal(sig)
+                    return row[0]
+        time.sleep(0.05)

@@ -2,12 +2,13 @@
 stand-in on loopback (tests/fakehub.py), one results file, real subprocesses."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
 
 import tinyclip
-from conftest import ROOT
+from conftest import ROOT, signal_once_committed
 from fakehub import FakeHub
 from semscale import runqueue
 from semscale.store import ResultsStore
@@ -64,8 +65,6 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
 
 def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path, model_dir):
     """Ctrl-C during a run: one resume command, pasteable, which finishes the run."""
-    import signal
-
     from conftest import make_colour_images
 
     photos = make_colour_images(tmp_path / "many", per_class=50)
@@ -74,13 +73,8 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset", str(photos),
                              "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    while not (db.exists() and (runs := ResultsStore(db).runs()) and runs[0].n_done):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    run_id = signal_once_committed(proc, db, signal.SIGINT)  # Ctrl-C
     _, err = proc.communicate(timeout=60)
-    run_id = runs[0].run_id
     assert proc.returncode == 130, err
     line = err.strip().splitlines()[-1]
     assert line == f"interrupted; finish it with: python -m semscale --results {db} resume {run_id}", err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from semscale.compare import compare_predictions, format_compare
+from semscale.compare import _holm, compare_predictions, differences, format_compare
 from semscale.engine import Engine, RunConfig
 from semscale.errors import SemscaleError
 
@@ -33,6 +33,32 @@ def test_mcnemar_per_level_by_hand():
     assert one.p_value == pytest.approx(2 * 0.5**12)  # exact binomial: all 12 discordant pairs favour A
     assert (two.only_a, two.only_b) == (3, 2) and two.p_value == pytest.approx(1.0)  # 2 x (1+5+10)/32 capped
     assert one.p_holm == pytest.approx(2 * 2 * 0.5**12) and two.p_holm == pytest.approx(1.0)
+
+
+def test_holm_steps_down_with_a_running_maximum():
+    """Holm multiplies the i-th smallest of m p-values by m - i and never lets an adjusted p fall below
+    the one before it. [.01, .04, .03]: .01 x 3 = .03; .03 x 2 = .06; .04 x 1 = .04, raised to .06.
+    With two levels (the test above) the running maximum never matters."""
+    assert _holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert _holm([0.5, 0.4]) == pytest.approx([0.8, 0.8]) and _holm([0.6, 0.01]) == pytest.approx([0.6, 0.02])
+    assert _holm([0.7, 0.6]) == pytest.approx([1.0, 1.0])  # .6 x 2 = 1.2 is a probability: capped at 1
+
+
+def test_a_level_is_not_called_different_when_holm_steps_it_up():
+    """Three levels of 20 images where A alone is right on 10, 6 and 8 images, B alone on 0, 0 and 1:
+    exact McNemar p = 2/2^10 = .00195, 2/2^6 = .03125 and 2 (C(9,0) + C(9,1))/2^9 = .0391.
+    Holm: .00195 x 3 = .0059; .03125 x 2 = .0625; .0391 x 1 = .0391, raised to .0625. Only level 1
+    differs at .05; without the step-down level 4 (p .0391) would be reported as well."""
+    a = frame({1: [True] * 20, 2: [True] * 20, 4: [False] + [True] * 19})
+    b = frame({1: [False] * 10 + [True] * 10, 2: [False] * 6 + [True] * 14, 4: [True] + [False] * 8 + [True] * 11})
+    rows = compare_predictions(a, b)
+    assert [(r.n_names, r.only_a, r.only_b) for r in rows] == [(1, 10, 0), (2, 6, 0), (4, 8, 1)]
+    assert [r.p_value for r in rows] == pytest.approx([2 / 2**10, 2 / 2**6, 2 * 10 / 2**9])
+    assert [r.p_holm for r in rows] == pytest.approx([6 / 2**10, 4 / 2**6, 4 / 2**6])
+    assert differences(rows) == "differ at p < 0.05 after Holm's adjustment over 3 levels: max 1 name: A better"
+    # the same runs the other way round: now the second run is the better one, and is named
+    assert format_compare(compare_predictions(b, a), "clip", "siglip").splitlines()[-1] == (
+        "differ at p < 0.05 after Holm's adjustment over 3 levels: max 1 name: siglip better")
 
 
 def test_format_compare_says_where_the_runs_differ():

@@ -192,6 +192,25 @@ def test_a_tie_goes_to_the_earlier_class(designed_encoder, designed_images, resu
         assert point(results, run_id, agg, 1)["correct"] == 3
 
 
+TWINS_IN_BEE = {"ant": ["ant"], "bee": ["bell", "chime"], "cat": ["cat"]}
+
+
+def test_probsum_uses_the_registry_logit_scale(designed_encoder, designed_images, results):
+    """Level 2 of TWINS_IN_BEE: ant has one name, bee two twins (same cosines), cat one. The engine takes
+    the head from the model registry (CLIP: softmax at scale 100); at scale 1 the two twins outvote
+    any single name, so a registry that lost its scale predicts bee for every image but k2..k4.
+      k0: ant .6, bell = chime .3   scale 100: ant e^60 > bee 2e^30 -> ant; scale 1: 1.82 < 2e^.3 = 2.70
+      k1: ant .6, twins 0           ant e^60 > bee 2                 -> ant; scale 1: 1.82 < 2
+      k2: twins .2, the rest 0 -> bee;  k3: every cosine 0 -> bee (2 names against 1);  k4: twins .85 -> bee
+      k5: cat .4, twins .3          cat e^40 > bee 2e^30             -> cat; scale 1: 1.49 < 2.70
+    max, for contrast: k3 is a three-way tie at 0 (earlier class: ant) -> ant ant bee ant bee cat."""
+    run_id = Engine(results, designed_encoder).run(RunConfig(dataset=str(designed_images), labels=TWINS_IN_BEE,
+                                                             schedule="1,2", aggregations=["max", "probsum"]))
+    assert predicted(results, run_id, "probsum", 2) == "ant ant bee bee bee cat"
+    assert point(results, run_id, "probsum", 2)["correct"] == 5
+    assert predicted(results, run_id, "max", 2) == "ant ant bee ant bee cat"
+
+
 # --- the same numbers through a real `semscale serve --local` on the designed model ----------------
 def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, designed_images):
     from semscale.paper_method import rank_predictions

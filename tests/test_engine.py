@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from semscale import datasets
-from semscale.engine import Engine, RunConfig
+from semscale.engine import Engine, NameEmbeddings, RunConfig, name_orders, text_hash
 from semscale.errors import SemscaleError
+from semscale.labels import LabelSet
 
 COLOUR_LABELS = {
     "red": ["red", "large red thing", "small red thing", "medium red thing"],
@@ -154,3 +155,67 @@ def test_a_batch_grown_on_a_warm_cache_scores_like_a_run_on_a_cold_one(colour_di
     mine, reference = shared.predictions(grown), alone.predictions(cold)
     for column in ("score", "top_sims"):
         assert [np.asarray(v).tobytes() for v in mine[column]] == [np.asarray(v).tobytes() for v in reference[column]]
+
+
+def test_templates_are_averaged_after_each_prompt_is_normalised(designed_runs):
+    """Designed model (tests/designed.py): a text embeds to the mean of its token rows, and a word outside
+    its vocabulary ('zz') to the unknown direction u, orthogonal to every name and image. With 'a' the
+    unit vector of 'ant' (cosine .6 with image k0):
+      "ant"          -> a                 (length 1)
+      "ant zz zz zz" -> (a + 3u) / 4      (length sqrt(10)/4 = .79)
+    Each prompt normalised, then averaged: a (1 + 1/sqrt 10) + u 3/sqrt 10 = 1.3162 a + .9487 u, length
+    1.6225 -> cosine with k0 .6 x 1.3162 / 1.6225 = .4867. Averaging the raw vectors instead gives
+    1.25 a + .75 u -> .6 x 1.25 / 1.4577 = .5145: the longer prompt would weigh more."""
+    run_id = designed_runs.run({"ant": ["ant"], "bee": ["bee"], "cat": ["cat"]}, aggregations=["max"],
+                               schedule="1", templates=["{}", "{} zz zz zz"])
+    preds = designed_runs.store.predictions(run_id, "max", 1).set_index("name")
+    assert preds.loc["ant/k0.png", "score"] == pytest.approx(0.4867, abs=1e-4)
+    assert preds.loc["ant/k0.png", "top_sims"][0] == pytest.approx(0.4867, abs=1e-4)
+
+
+ORDERS = LabelSet({"a": ["a0", "a1", "a2", "a3", "a4", "a5"], "b": ["b0", "b1", "b2", "b3"]})
+
+
+def test_each_repeat_and_each_seed_gets_its_own_name_order():
+    """The band over orders needs R different orders, and --seed must choose them: 5! x 3! = 720 orders
+    here, so three repeats of seed 1 are three distinct orders and seed 2 draws others. The same seed
+    draws the same orders (a rerun reproduces its band); repeat 0 is the user's order."""
+    def shuffled(seed):
+        orders = name_orders(ORDERS, 4, seed)
+        assert orders[0].names == ORDERS.names
+        assert all(o.names["a"][0] == "a0" and o.names["b"][0] == "b0" for o in orders)
+        assert all(sorted(o.names["a"]) == ORDERS.names["a"] for o in orders)
+        return [tuple(tuple(v) for v in o.names.values()) for o in orders[1:]]
+
+    one, two = shuffled(1), shuffled(2)
+    assert len(set(one)) == 3 and len(set(two)) == 3
+    assert ORDERS.names["a"] not in [list(o[0]) for o in one]  # never simply the given order here
+    assert not set(one) & set(two)
+    assert shuffled(1) == one
+
+
+@pytest.mark.usefixtures("per_batch_commits")
+def test_a_resume_does_not_retry_a_rejected_file(colour_dir, results, encoder):
+    """24 photos and one broken JPEG. The run is stopped once the broken file's rejection is committed,
+    then resumed: the file is not read again, so 25 of 25 are done with exactly one rejection."""
+    (colour_dir / "red" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    engine = Engine(results, encoder)
+    run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, batch_size=2))
+    assert engine.process(run_id, should_stop=lambda: not results.rejected(run_id).empty) == "cancelled"
+    assert results.run(run_id).n_rejected == 1 and results.run(run_id).n_done < 25
+    assert Engine(results, encoder).process(run_id) == "done"
+    info = results.run(run_id)
+    assert (info.n_done, info.n_images, info.n_rejected) == (25, 25, 1)
+    assert results.rejected(run_id)["item"].tolist() == ["red/broken.jpg"]
+    assert (results.points(run_id)["n_images"] == 24).all()
+
+
+def test_text_embeddings_are_cached_by_the_exact_text(results, encoder):
+    """A case-sensitive text tower embeds "Apple" and "apple" (or " apple") differently: the text cache
+    must key on the exact string, so a later run with the other spelling encodes it anew."""
+    assert len({text_hash(t) for t in ("Apple", "apple", " apple", "apple ", "APPLE")}) == 5
+    assert NameEmbeddings(encoder, results, ["Apple"], []).encoded == 1
+    assert NameEmbeddings(encoder, results, ["apple"], []).encoded == 1
+    assert NameEmbeddings(encoder, results, ["Apple", "apple"], ["a {} thing", "a {}  thing"]).encoded == 4
+    assert results.count_embeddings(encoder.model_id)["text"] == 6
+

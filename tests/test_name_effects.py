@@ -89,6 +89,19 @@ def test_effects_table_equals_brute_force(agg):
     assert (np.diff(gains) <= 0).all()  # most helpful first
 
 
+def test_a_tied_what_if_goes_to_the_earlier_class():
+    """One image scored [.2, .5, .3] (classes 0, 1, 2). Replacing class 0's score by .5 ties class 1:
+    the earlier class, 0, wins (np.argmax in scoring); replacing class 2's by .5 ties class 1 too, and 1
+    wins. Then class 0 is set to .3, a tie with the runner-up class 2: the new runner-up is 0, so a
+    what-if that drops class 1 to .25 predicts 0, not 2 (and at .3 class 1 ties class 0, which wins)."""
+    s = Standings(np.array([[0.2, 0.5, 0.3]]), np.array([0]))
+    assert s.predicted_with(0, np.array([[0.5, 0.4, 0.6]])).tolist() == [[0, 1, 0]]
+    assert s.predicted_with(2, np.array([[0.5, 0.6, 0.2]])).tolist() == [[1, 2, 1]]
+    s.set_column(0, np.array([0.3]))
+    assert s.predicted.tolist() == [1] and s.second.tolist() == [0]
+    assert s.predicted_with(1, np.array([[0.25, 0.3, 0.5]])).tolist() == [[0, 0, 1]]
+
+
 def test_helper_helps_and_harmful_hurts_significantly():
     run = POPULATION.run(600, seed=5)
     table = name_effects(run, "max").set_index("name")

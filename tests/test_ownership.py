@@ -16,7 +16,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, signal_once_committed
 from semscale import datasets, jobs
 from semscale.engine import Engine, RunConfig
 from semscale.errors import SemscaleError
@@ -50,13 +50,13 @@ def test_resume_of_a_running_run_names_its_owner_and_leaves_it_alone(tmp_path, m
     proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset",
                              str(shared_datasets / "cifar10-1k"), "--local", str(model_dir), "--batch-size", "2"],
                             stdout=subprocess.DEVNULL, stderr=err, env=ENV)
-    deadline = time.monotonic() + 120
-    while not (store.runs() and store.runs()[0].n_done > 0):
-        assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "run.err").read_text()
-        time.sleep(0.05)
-    run_id = store.runs()[0].run_id
-    second = semscale("--results", db, "resume", run_id)
-    assert proc.poll() is None, "the first run ended before the resume could race it; use a bigger data set"
+    # paused (SIGSTOP) between two commits, so it is alive and unfinished while the resume looks at it
+    run_id = signal_once_committed(proc, db, signal.SIGSTOP)
+    try:
+        second = semscale("--results", db, "resume", run_id)
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGCONT)
     assert second.returncode == 2, second.stderr
     line = second.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in line, line

@@ -74,6 +74,9 @@ def test_unknown_aggregation_is_refused():
 
 @pytest.mark.parametrize("correct,total,low,high", [
     (0, 10, 0.0, 0.2775),      # Wilson: upper bound z^2/(n+z^2) = 3.8415/13.8415
+    (1, 10, 0.0179, 0.4042),   # centre (.1 + .1921)/1.3842 = .2110, half 1.96 x .1364/1.3842 = .1931
+    (1, 1, 0.2065, 1.0),       # one image, right: lower bound 1/(1 + z^2) = 1/4.8415
+    (0, 0, 0.0, 1.0),          # no data: nothing is known
     (10, 10, 0.7225, 1.0),
     (5, 10, 0.2366, 0.7634),
     (81, 100, 0.7222, 0.8749),
@@ -104,3 +107,13 @@ def test_sigmoid_head_sums_each_names_own_probability():
     assert predict(image, names, cand, "probsum", head).predicted.tolist() == [0]
     assert predict(image, names, cand, "probsum", Head(112.0, 0.0)).predicted.tolist() == [1]
     assert predict(image, names, cand, "probsum", Head(112.0)).predicted.tolist() == [0]
+
+
+@pytest.mark.parametrize("model,head", [("clip-vit-b32", (100.0, None)), ("jina-clip-v1", (100.0, None)),
+                                        ("nomic-v1.5", (100.0, None)), ("siglip2-base", (112.0, -16.5))])
+def test_the_registry_gives_each_family_its_head(model, head):
+    """probsum's numbers depend on it: softmax at CLIP's 100 for the softmax-trained families, SigLIP's
+    sigmoid with its scale and bias; tests/test_designed.py shows a prediction that changes with the scale."""
+    from semscale.models import get
+
+    assert (get(model).head.scale, get(model).head.bias) == head

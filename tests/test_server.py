@@ -89,10 +89,12 @@ class Server:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(20)
+            code = self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.kill()
             return -9
+        self.wait_port_free()
+        return code
 
     def kill(self) -> None:
         """SIGKILL to the server and its Jina children at once: the crash case."""
@@ -104,6 +106,23 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self.wait_port_free()
+
+    def wait_port_free(self, timeout: float = 20.0) -> None:
+        """Return once the port can be bound again: the server process has exited, but a Jina child killed
+        with it (SIGKILL, or its parent-death signal) may hold the listening socket a moment longer, and
+        a server started on the same port meanwhile would refuse to start ("cannot listen")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.socket() as sock:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as `semscale serve` binds
+                    sock.bind(("127.0.0.1", self.port))
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"port {self.port} still taken {timeout:g} s after the server stopped")
+                time.sleep(0.05)
 
     def counters(self) -> dict:
         """What the server's (single) replica has encoded since it started, from `/model`."""

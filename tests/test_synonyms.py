@@ -122,6 +122,20 @@ def test_never_an_insult_nor_a_person_for_a_thing(scheme):
         assert made.labels.names["Nissan"] == ["Nissan"]
 
 
+@pytest.mark.parametrize("classes,cls,insult,kept", [
+    (["rustic", "peasant"], "rustic", "coon", "yokel"),  # word filter: 'coon' also has an ethnic-slur sense
+    (["donor", "recipient"], "donor", "Indian giver", "philanthropist"),  # kind filter: marked disparagement
+    (["film", "movie"], "film", "peepshow", "feature film"),  # kind filter: under 'skin flick', marked slang
+    (["dog", "cat", "horse", "bird"], "dog", "cur", "puppy"),  # INSULT_WORDS: 'a cowardly and despicable person'
+    (["penguin", "gull", "pelican"], "penguin", "jackass penguin", "emperor penguin"),  # INSULT_WORDS: 'jackass'
+])
+def test_wordnet_scheme_leaves_out_insults_that_wordnet_lists_as_names(classes, cls, insult, kept):
+    """Each insult is a WordNet word or kind of the class, and comes out as its name without its filter
+    (the word filter for a name with an insulting word, the kind filter for an insulting kind)."""
+    names = synonyms.generate(classes, "wordnet").labels.names[cls]
+    assert insult not in names and kept in names, names
+
+
 def test_wordnet_scheme_gives_kinds_of_the_building_not_churches_as_institutions():
     names = synonyms.generate(["church", "house", "car", "bridge", "tree"], "wordnet").labels.names["church"]
     assert "cathedral" in names and not any("Catholic" in n or "Armenian" in n for n in names)

@@ -23,6 +23,16 @@ def test_mcnemar_exact_and_large_sample():
     assert mcnemar(900, 1100) == pytest.approx(math.erfc(math.sqrt(19.8005 / 2)), rel=1e-4)
 
 
+def test_mcnemar_is_exact_up_to_1000_discordant_pairs_and_chi_square_beyond():
+    """The switch sits at 1,000 pairs, where the two differ by 0.3% at 460 vs 540.
+    Exact: 2 P(Bin(1000, .5) <= 460) = 0.0124441463 (scipy.stats.binomtest(460, 1000) agrees);
+    chi-square: (80 - 1)^2/1000 = 6.241 -> erfc(sqrt(3.1205)) = 0.0124826, so the exact value must come out.
+    One pair more (460 vs 541): chi-square (81 - 1)^2/1001 = 6.3936, computed as written."""
+    assert mcnemar(460, 540) == pytest.approx(0.0124441463, rel=1e-7)
+    assert mcnemar(460, 540) != pytest.approx(math.erfc(math.sqrt(79**2 / 1000 / 2)), rel=1e-3)
+    assert mcnemar(460, 541) == pytest.approx(math.erfc(math.sqrt(80**2 / 1001 / 2)), rel=1e-12)
+
+
 def test_a_curve_that_keeps_rising():
     t = analyse([1, 2, 4, 8], outcomes(400, [200, 240, 280, 320]))
     assert (t.shape, t.critical_level, t.peak_level) == ("rising", 8, 8)
@@ -53,3 +63,35 @@ def test_bootstrap_interval_brackets_the_estimate_and_matches_theory():
     # Normal approximation: 0.8 +- 1.96 * sqrt(0.8*0.2/1000) = [0.7752, 0.8248]
     assert low == pytest.approx(0.7752, abs=0.006) and high == pytest.approx(0.8248, abs=0.006)
     assert bootstrap(correct, resamples=500, seed=1) == bootstrap(correct, resamples=500, seed=1)
+
+
+def binomial_quantile(n: int, p: float, q: float) -> int:
+    """Smallest k with P(Bin(n, p) <= k) >= q: summed term by term, nothing of semscale.stats."""
+    total = 0.0
+    for k in range(n + 1):
+        total += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        if total >= q:
+            return k
+    return n
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bootstrap_interval_takes_half_the_leftover_in_each_tail(seed):
+    """87 right of 100: a resample's right count is Binomial(100, .87), so the percentile interval is
+    its quantiles over 100. CDF(79) = .0172, CDF(80) = .0319, CDF(81) = .0564; CDF(91) = .9155,
+    CDF(92) = .9569, CDF(93) = .9808. 95%: 2.5% and 97.5% -> (0.80, 0.93); 90%: 5% and 95% ->
+    (0.81, 0.92). Each quantile is at least .0058 from its neighbour's CDF, ~5 standard errors at
+    20,000 resamples, so the percentiles land on these steps whatever the seed."""
+    correct = np.r_[np.ones(87), np.zeros(13)].astype(bool)
+    assert [binomial_quantile(100, 0.87, q) for q in (0.025, 0.975, 0.05, 0.95)] == [80, 93, 81, 92]
+    assert bootstrap(correct, resamples=20000, seed=seed) == pytest.approx((0.80, 0.93))
+    assert bootstrap(correct, resamples=20000, seed=seed, level=0.90) == pytest.approx((0.81, 0.92))
+
+
+def test_bootstrap_of_tiny_samples_by_enumeration():
+    """No image: nothing known, (0, 1). One image: every resample is that image. Two images, one right:
+    a resample's mean is 0, .5 or 1 with chances 1/4, 1/2, 1/4, so the 2.5% and 97.5% percentiles of
+    20,000 resamples are 0 and 1 (an interval that left out image 0 would be (0, 0))."""
+    assert bootstrap(np.array([], bool)) == (0.0, 1.0)
+    assert bootstrap(np.array([True])) == (1.0, 1.0) and bootstrap(np.array([False])) == (0.0, 0.0)
+    assert bootstrap(np.array([True, False]), resamples=20000) == (0.0, 1.0)

@@ -1,0 +1,108 @@
+"""Mutation testing of the modules that compute published numbers, with mutmut (not run in CI: slow on 2 cores).
+
+mutmut changes one thing at a time in the code (a `<` into `<=`, a `+ 1` into `+ 2`, a constant, a
+dropped call) and runs the tests that cover the changed function; a mutant no test notices
+"survives" and points at a number nothing checks. Install it in a virtual environment of its own,
+which sees the project's packages but keeps mutmut's newer libcst out of the machine's Python:
+
+    python -m venv --system-site-packages .mutmut-venv
+    .mutmut-venv/bin/pip install mutmut==3.8.1
+    SEMSCALE_DATA_DIR=... .mutmut-venv/bin/python scripts/mutation_test.py [--modules stats compare ...]
+
+The checkout's tracked files are copied to --work (default: a fresh temporary folder), so the tree
+you work in is never mutated, and mutmut runs there with a setup.cfg written for the chosen modules
+and their fast tests. It prints the score (killed / all mutants) and writes every survivor's diff
+to WORK/survivors.txt. A second run with the same --work resumes where the first stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# module -> the fast tests that check its numbers (no browser, no dashboard, no subprocess CLI runs)
+MODULES = {
+    "stats": ["tests/test_threshold.py", "tests/test_scoring.py"],
+    "compare": ["tests/test_compare.py"],
+    "threshold": ["tests/test_threshold.py"],
+    "analysis": ["tests/test_analysis.py"],
+    "schedule": ["tests/test_labels.py"],
+    "scoring": ["tests/test_scoring.py", "tests/test_designed.py", "tests/test_speed_paths.py"],
+    "name_subsets": ["tests/test_name_effects.py", "tests/test_recommend.py"],
+    "recommend": ["tests/test_recommend.py"],
+    "labels": ["tests/test_labels.py"],
+    "synonyms": ["tests/test_synonyms.py", "tests/test_labels.py"],
+}
+
+
+def copy_checkout(work: Path) -> None:
+    """The tracked files as they are in the working tree (uncommitted edits included)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        src, dst = ROOT / name, work / name
+        if src.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+
+def write_config(work: Path, modules: list[str]) -> list[str]:
+    tests = sorted({t for m in modules for t in MODULES[m]})
+    only = "\n    ".join(f"semscale/{m}.py" for m in modules)
+    (work / "setup.cfg").write_text(
+        "[mutmut]\nsource_paths = semscale/\n"
+        f"only_mutate =\n    {only}\n"
+        f"pytest_add_cli_args_test_selection =\n    " + "\n    ".join(tests) + "\n"
+        # the project's addopts print durations; -p no:cacheprovider keeps .pytest_cache out of the copy
+        "pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -o\n    addopts=\n    -q\n"
+        # onnxruntime and DuckDB are not fork-safe after use: fork each mutant from a clean server
+        "process_isolation = forkserver\n")
+    # mutmut reads [tool.mutmut] from pyproject.toml first; this one has none, so setup.cfg counts
+    return tests
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--modules", nargs="+", choices=sorted(MODULES), default=list(MODULES))
+    ap.add_argument("--work", type=Path, help="folder to run in (kept; default: a new temporary folder)")
+    ap.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    args = ap.parse_args()
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        print("mutmut is not installed in this Python; see the install lines at the top of this script",
+              file=sys.stderr)
+        return 2
+    work = args.work or Path(tempfile.mkdtemp(prefix="semscale-mutants-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "mutants").exists():
+        copy_checkout(work)
+    tests = write_config(work, args.modules)
+    print(f"mutating {', '.join(args.modules)} in {work}; tests: {' '.join(tests)}", flush=True)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env)
+    subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, check=True)
+    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text())
+    survivors = subprocess.run([*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True).stdout
+    names = [line.split(":")[0].strip() for line in survivors.splitlines() if line.strip().endswith(": survived")]
+    with open(work / "survivors.txt", "w") as out:
+        for name in names:
+            out.write(subprocess.run([*mutmut, "show", name], cwd=work, env=env, capture_output=True,
+                                     text=True).stdout + "\n")
+    killed, total = stats.get("killed", 0), stats.get("total", 0)
+    print(json.dumps(stats))
+    print(f"score: {killed} of {total} mutants killed ({killed / max(total, 1):.0%}); "
+          f"{len(names)} survived, diffs in {work / 'survivors.txt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
