@@ -1,107 +1,102 @@
 """B7: are the generated names names a person would accept for a photo of the class? (not a timed test)
 
-Ten class lists taken from public datasets across domains are run through both schemes; every name is
-printed, and REJECTED holds, per list and scheme, the names a careful reader (the author of this file,
-after reading the whole output) judged unacceptable as a name for a photo of that class: wrong meaning,
-an obscure or technical term nobody would use for a photo, a misspelling, or an odd phrase. The share
-accepted is printed per scheme. Re-rate by hand after any change to the generators.
+The evaluation set is `name_lists.json` (39 public class lists, 1,025 classes), split once before any
+tuning into a development half and a test half (see `_name_lists.py`). Tune on the development half only:
 
-    python benchmarks/b7_names.py
+    python benchmarks/b7_names.py development          # every name with its relation, per list and scheme
+    python benchmarks/b7_names.py test --write FILE    # the test half's names, to a file for rating (not shown)
+    python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
+
+`b7_ratings.json` holds the ratings: for each half, the names judged generated (from the file the
+`--write` run made) and every rejected name with its reason, so the figures can be re-checked. The rubric
+(issue 24): yes = a true synonym or common alternative name, an inoffensive informal synonym, or a correct
+everyday category that fits every photo of the class; no = wrong sense, a narrower kind (for synonyms and
+broader), Latin, scientific or technical terms a lay labeller would not use, slang, archaic or jocular
+terms, anything offensive, nonsense. A kind is accepted when it is a correct subtype of the class.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _name_lists  # noqa: E402
 
 from semscale import synonyms  # noqa: E402
 
-LISTS = {  # name: (source, class keys as the dataset's folders spell them)
-    "pets": ("Oxford-IIIT Pets (some breeds)", ["Abyssinian", "Bengal", "Persian", "Siamese", "beagle", "boxer",
-                                                "chihuahua", "pug", "samoyed", "english_setter"]),
-    "animals10": ("Animals-10", ["dog", "horse", "elephant", "butterfly", "chicken", "cat", "cow", "sheep",
-                                 "spider", "squirrel"]),
-    "food": ("Food-101 (subset)", ["apple_pie", "hot_dog", "pizza", "sushi", "tacos", "waffles", "donuts",
-                                   "hamburger", "french_fries", "ice_cream"]),
-    "vehicles": ("Vehicle classification sets", ["car", "bus", "truck", "motorcycle", "bicycle", "van", "taxi",
-                                                 "ambulance", "tractor", "train"]),
-    "clothing": ("Clothing dataset (small)", ["dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes",
-                                              "shorts", "skirt", "t-shirt"]),
-    "sports": ("Sports balls / sports sets", ["basketball", "football", "tennis_ball", "golf_ball", "baseball",
-                                              "volleyball", "bowling_ball", "rugby_ball"]),
-    "flowers": ("Flowers recognition", ["daisy", "dandelion", "roses", "sunflowers", "tulips"]),
-    "sea": ("Sea animals", ["CLAMS", "CRABS", "DOLPHIN", "JELLY_FISH", "LOBSTER", "OCTOPUS", "SEAL", "SHARKS",
-                            "STARFISH", "WHALE"]),
-    "brands": ("Car brands", ["Nissan", "Toyota", "Tesla", "BMW", "Audi", "Hyundai"]),
-    "household": ("Household objects", ["chair", "table", "lamp", "cup", "knife", "fork", "spoon", "bottle",
-                                        "clock", "pillow"]),
-}
+SCHEMES = ("synonyms", "broader", "kinds")  # the WordNet relations; the paper scheme's D is printed beside them
+RATINGS = Path(__file__).with_name("b7_ratings.json")
 
-# Names judged unacceptable for a photo of their class, per list and scheme (see the module docstring).
-REJECTED: dict[tuple[str, str], set[str]] = {
-    ("pets", "paper"): {f"carnivore {n}" for c in ("Abyssinian", "Bengal", "Persian", "siamese", "beagle", "boxer",
-                                                    "Chihuahua", "pug", "Samoyed", "English setter")
-                        for n in (c, synonyms.plural(c))},  # a category no one puts before a pet's breed
-    ("pets", "wordnet"): {"Irani", "Iranian", "Farsi"},  # 'Persian' the person: WordNet has the cat only as 'Persian cat'
-    ("animals10", "wordnet"): {
-        "eohippus", "protohippus", "stablemate", "gee-gee",  # extinct genera, not a kind, baby talk
-        "mammoth", "gomphothere", "woolly mammoth", "columbian mammoth", "imperial mammoth",  # not elephants in a photo
-        "nymphalid", "lycaenid", "danaid", "pierid", "peacock", "comma", "viceroy", "hairstreak", "banded purple",
-        "cackler", "Dominique", "springer",
-        "true cat", "ocelot", "lynx", "sand cat", "manul", "tiger cat", "jungle cat", "leopard cat", "cougar",
-        "jaguarundi", "serval",  # wild cats for a house cat's photo ('tiger cat', now WordNet's striped house cat, still reads as wild)
-        "coach dog", "post horse", "buckskin", "crowbait", "dun", "springing cow", "brush-footed butterfly",
-        "longwool", "broadtail", "Cotswold", "Hampshire", "Exmoor", "Cheviot", "bellwether", "baronduki", "chickeree"},
-    ("food", "paper"): {"sushis", "large sushis", "small sushis", "medium sushis", "tiny sushis"},
-    ("food", "wordnet"): {"sinker", "fastnacht", "red hot"},
-    ("vehicles", "paper"): {f"conveyance {n}" for c in ("car", "bus", "truck", "motorcycle", "bicycle", "van", "taxi",
-                                                       "ambulance", "tractor", "train") for n in (c, c + "s")} | {
-        "conveyance buses", "conveyance taxis"},
-    ("vehicles", "wordnet"): {"charabanc", "jitney", "sound truck", "safety bicycle", "ordinary bicycle",
-                              "pantechnicon", "gypsy cab", "funny wagon", "commuter", "car train", "freight liner",
-                              "hospital train", "boat train", "wagon", "liner train"},
-    ("clothing", "paper"): {"outwears", "large outwears", "small outwears", "medium outwears", "tiny outwears"},
-    ("clothing", "wordnet"): {"polonaise", "kirtle", "Mother Hubbard", "millinery", "shovel hat", "bloomers",
-                              "knickers", "camise", "hair shirt", "congress boot", "sabot", "flipper", "ghillie",
-                              "balmoral", "anklet", "drawers", "underdrawers", "boxers", "boxershorts", "lavalava",
-                              "turtleneck", "morning dress", "picture hat", "church hat", "congress shoe",
-                              "spectator pump", "levis"},
-    ("sports", "paper"): {f"ball {n}" for c in ("basketball", "football", "tennis ball", "golf ball", "baseball",
-                                                 "volleyball", "bowling ball", "rugby ball") for n in (c, c + "s")},
-    ("flowers", "wordnet"): {"multiflora", "sweetbrier", "helianthus", "Jerusalem artichoke", "blowball",
-                             "Jerusalem artichoke sunflower"},
-    ("sea", "wordnet"): {"dolphinfish", "mahimahi", "devilfish", "shipworm", "teredo", "giant northwest shipworm",
-                         "Otaria Byronia", "thresher", "sand tiger", "porpoise", "cub shark"},
-    ("household", "wordnet"): {"chair of state", "fighting chair", "tablet-armed chair", "counter", "booth", "platen",
-                               "gueridon", "candle", "taillight", "photoflash", "discharge lamp", "sodium-vapor lamp",
-                               "kylix", "scyphus", "grace cup", "chalice", "bolo", "parer", "parang", "barong",
-                               "letter opener", "drawknife", "tea maker", "runcible spoon", "gourd", "smelling bottle",
-                               "carboy", "demijohn", "phial", "system clock",
-                               "tail lamp", "flash lamp", "flashlight", "paper knife", "canteen", "Erlenmeyer flask",
-                               "communion table"},
-}
+
+def names_of(half: str) -> dict:
+    """list -> {domain, domain_note, schemes: {scheme: {class: [[name, relation, gloss], ...]}}} for one half."""
+    out = {}
+    for key, entry in _name_lists.half(half).items():
+        classes = entry["classes"]
+        paper = synonyms.generate(classes, "paper")
+        made = {}
+        for scheme in SCHEMES:
+            g = synonyms.generate(classes, scheme)
+            made[scheme] = {c: [[n, g.relations[c][n], g.glosses[c].get(n, "")] for n in names[1:]]
+                            for c, names in g.labels.names.items()}
+        out[key] = {"domain": paper.domain, "domain_note": next((n for n in paper.notes if "domain word" in n), ""),
+                    "schemes": made}
+    return out
+
+
+def show(half: str) -> None:
+    for key, entry in names_of(half).items():
+        print(f"\n## {key} · paper D = {entry['domain']!r} ({entry['domain_note']})")
+        for scheme, table in entry["schemes"].items():
+            rows = [f"{c}: " + ", ".join(f"{n} [{r}]" for n, r, _ in names) for c, names in table.items() if names]
+            print(f"  ### {scheme}: {len(rows)} of {len(table)} classes gained names")
+            for row in rows:
+                print(f"    {row}")
+
+
+def score() -> None:
+    """Per half, scheme and relation: names generated, rejected, share accepted; insults; classes gained."""
+    ratings = json.loads(RATINGS.read_text(encoding="utf-8"))
+    print("| half | scheme | relation | names | rejected | accepted | insults | classes gained a name |")
+    print("|---|---|---|---|---|---|---|---|")
+    for half, rated in ratings.items():
+        generated = json.loads((RATINGS.parent / rated["names_file"]).read_text(encoding="utf-8"))
+        rejected = {(r["list"], r["scheme"], r["class"], r["name"]): r["reason"] for r in rated["rejected"]}
+        for scheme in SCHEMES:
+            total, bad, gained, classes = Counter(), Counter(), 0, 0
+            insults = 0
+            for key, entry in generated.items():
+                for c, names in entry["schemes"][scheme].items():
+                    classes += 1
+                    gained += bool(names)
+                    for n, relation, _ in names:
+                        total[relation] += 1
+                        reason = rejected.get((key, scheme, c, n))
+                        bad[relation] += reason is not None
+                        insults += bool(reason and reason.startswith("insult"))
+            for relation in total:
+                n, b = total[relation], bad[relation]
+                print(f"| {half} | {scheme} | {relation} | {n} | {b} | {100 * (n - b) / n:.1f}% | {insults} | "
+                      f"{gained} of {classes} |")
 
 
 def main() -> None:
-    totals = {s: [0, 0] for s in synonyms.SCHEMES}
-    for key, (source, classes) in LISTS.items():
-        for scheme in synonyms.SCHEMES:
-            made = synonyms.generate(classes, scheme)
-            bad = REJECTED.get((key, scheme), set())
-            print(f"\n## {key} ({source}) · {scheme} · domain {made.domain!r}")
-            for c, names in made.labels.names.items():
-                sense = made.senses.get(c)
-                print(f"  {c} [{sense.id if sense else '-'}]: " + ", ".join(f"{n}{' (x)' if n in bad else ''}"
-                                                                           for n in names))
-                totals[scheme][0] += sum(n not in bad for n in names)
-                totals[scheme][1] += len(names)
-            for note in made.notes:
-                print(f"  note: {note}")
-    print("\n| scheme | names | accepted | share |\n|---|---|---|---|")
-    for scheme, (ok, n) in totals.items():
-        print(f"| {scheme} | {n} | {ok} | {100 * ok / n:.1f}% |")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("half", choices=("development", "test", "score"))
+    parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
+    args = parser.parse_args()
+    if args.half == "score":
+        score()
+    elif args.write:
+        args.write.write_text(json.dumps(names_of(args.half), indent=1, ensure_ascii=False), encoding="utf-8")
+    else:
+        show(args.half)
 
 
 if __name__ == "__main__":

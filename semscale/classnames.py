@@ -33,11 +33,21 @@ def plural_only(word: str, use_wordnet: bool = True) -> bool:
     return any(wordnet.plural_form(s) for s in wordnet.noun_synsets(low))
 
 
+def _own_plural(word: str) -> bool:
+    """A plural that is a word of its own for a physical thing, first of its senses ('fries' the food, not
+    'fry' a young fish or child; 'glasses'), not a slang use ('clams' as dollars) nor a state ('crabs')."""
+    if not wordnet.is_lemma(word):
+        return False
+    first = wordnet.reader().synsets(word, "n")[0]
+    singular = {s for b in wordnet.base_forms(word) if b != word for s in wordnet.reader().synsets(b, "n")}
+    return first not in singular and wordnet.physical(first) and not wordnet.offensive(first)
+
+
 def _singular(word: str) -> str:
     """The base form of a plural used as a folder convention ('lions' -> 'lion', 'clams' -> 'clam');
     a plural-only noun stays ('pants')."""
     low = word.lower()
-    if plural_only(low):
+    if plural_only(low) or _own_plural(low):
         return word
     base = [b for b in wordnet.base_forms(low) if b != low]
     return base[0] if base else word

@@ -52,10 +52,6 @@ PHYSICAL = "physical_entity.n.01"
 OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
                                "slang.n.02", "derogation.n.01", "dysphemism.n.01"})
 OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", "vulgar", "contemptuous")
-# Insults WordNet records without a usage mark or a telling gloss: 'cur' ("a cowardly and despicable
-# person"), 'jackass' (in "a stupid incompetent fool" beside 'goose' and 'cuckoo', so the sense cannot be
-# marked as a whole). A name with one of these words is never generated ('cur' for a dog, 'jackass penguin').
-INSULT_WORDS = frozenset({"cur", "jackass"})
 # Hypernyms too general to say two classes belong together, or to serve as a domain word.
 GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whole.n.02", "artifact.n.01",
                      "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
@@ -315,10 +311,39 @@ def offensive(synset) -> bool:
     return any(word in gloss for word in OFFENSIVE_GLOSS)
 
 
-def offensive_word(text: str) -> bool:
-    """A name with a word that has an offensive sense ('kaffir cat') or is an insult (INSULT_WORDS): never generated."""
-    return any(word.casefold() in INSULT_WORDS or any(offensive(s) for s in reader().synsets(word, "n"))
-               for word in text.split(" "))
+# Glosses of a person sense (or of a thing's own sense: 'an inferior dog') that make the word a term of abuse.
+PEJORATIVE_GLOSS = re.compile(
+    r"\b(despicable|contemptible|reprehensible|stupid|fool|foolish|incompetent|obnoxious|uncomplimentary|"
+    r"deceitful|treacherous|spiteful|greedy|coarse|worthless|unpleasant|unattractive|cowardly|wishy-washy|"
+    r"dishonest|shifty|ruthless|disreputable|insulting|abusive|slovenly|nasty|idiot|inferior|disgrace)\b", re.IGNORECASE)
+# A word whose first sense is used this often in WordNet's tagged texts is that sense first ('dog', 'pig',
+# 'snake'), not the insult its later senses record; a rarer word with an insult among its first two senses
+# ('cur', 'hound', 'jackass') is not generated.
+SALIENT_COUNT = 5
+
+
+def insult(synset) -> bool:
+    """An offensive sense (see `offensive`), a person sense whose gloss abuses, or a sense that is itself
+    a sneer at the thing ('cur': 'an inferior dog')."""
+    return offensive(synset) or bool(PEJORATIVE_GLOSS.search(synset.definition()))
+
+
+@lru_cache(maxsize=50000)
+def insult_word(word: str) -> bool:
+    """A word that is an insult or vulgar in some sense: any offensive sense; an abusive sense among its
+    first two (unless its first sense is far more used, see SALIENT_COUNT); or an abusive first sense."""
+    senses = reader().synsets(word.lower().replace(" ", "_"), "n")
+    if any(offensive(s) for s in senses):
+        return True
+    first = max((lem.count() for lem in senses[0].lemmas() if lem.name().lower() == word.lower()), default=0) if senses else 0
+    return any(insult(s) for s in senses[:2]) and (first < SALIENT_COUNT or insult(senses[0]))
+
+
+def offensive_word(text: str, own: frozenset[str] = frozenset()) -> bool:
+    """A name with a word that is an insult in some sense ('kaffir cat', 'jackass penguin'), or which is one
+    as a whole ('cur'); the class's `own` words (lower case) are the user's choice and do not count."""
+    words = [w for w in text.lower().split(" ") if w not in own]
+    return (text.lower() not in own and insult_word(text)) or any(insult_word(w) for w in words)
 
 
 # Glosses of kinds nobody photographs as the thing today: extinct animals, historical objects, fossils,
@@ -450,26 +475,95 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
         if new == chosen:
             break
         chosen = reference = new
+    chosen.update(_one_reading({k: p for k, p in known.items() if k not in fixed}, chosen))
     return {key: chosen.get(key) for key in names}
 
 
-def shared_hypernym(synsets: list) -> object | None:
-    """The most specific non-generic hypernym above every sense that is a kind of thing (named
-    individuals such as the region 'Bengal' do not count), never one of the senses itself."""
+def _one_reading(pools: dict, chosen: dict) -> dict:
+    """Senses that read the whole set as one kind of thing when every class has a sense under one specific
+    category deeper than any the chosen senses share: 'Clubs', 'Hearts', 'Spades', 'Diamonds' are playing
+    cards, though each word's usual meaning (a stick, the organ, a gem) pulled them apart. Empty when no
+    such category exists (at least 3 classes)."""
+    if len(pools) < 3:
+        return {}
+    shared = set.intersection(*(set(_ancestors(s)) for s in chosen.values())) if chosen else set()
+    deepest = max((_ancestors(next(iter(chosen.values())))[a] for a in shared), default=0)
+    under = [{a: s for s in reversed(pool) for a in _ancestors(s)} for pool in pools.values()]
+    common = set.intersection(*(set(u) for u in under))
+    depth = {a: _ancestors(under[0][a])[a] for a in common}  # `under` keeps each pool's most used sense
+    best = max(common, key=lambda a: (depth[a], a), default=None)
+    if best is None or depth[best] <= deepest:
+        return {}
+    return {key: u[best] for key, u in zip(pools, under)}
+
+
+def _supported(chosen: dict) -> dict:
+    """Class key -> how many other classes' senses share a specific category with its sense."""
+    known = {k: s for k, s in chosen.items() if s is not None}
+    return {k: sum(1 for j, t in known.items() if j != k and _closeness(s, t)) for k, s in known.items()}
+
+
+def unsupported(chosen: dict) -> set:
+    """Classes whose chosen sense shares no specific category with any other class's, in a set of at
+    least 3 known classes most of which do share one: no sense of the word fits the dataset ('Hearts'
+    as the organ beside card suits), so WordNet's words for it would be wrong."""
+    support = _supported(chosen)
+    if len(support) < 3 or 2 * sum(1 for n in support.values() if n) <= len(support):
+        return set()
+    return {k for k, n in support.items() if n == 0}
+
+
+def hypernyms_by_distance(synset) -> list:
+    """The sense's hypernyms (instance ones too), nearest first, without GENERIC ones."""
+    out, level, seen = [], [synset], {synset}
+    while level:
+        level = sorted({h for s in level for h in s.hypernyms() + s.instance_hypernyms()} - seen, key=lambda h: h.name())
+        seen |= set(level)
+        out += [h for h in level if h.name() not in GENERIC]
+    return out
+
+
+# Categories too vague to name a photo's class or a dataset's domain, though their words are common.
+VAGUE = frozenset({"land.n.04", "tract.n.01", "facility.n.01", "device.n.01", "instrument.n.01", "implement.n.01",
+                   "produce.n.01", "nutriment.n.01", "body_part.n.01", "organ.n.01", "geological_formation.n.01",
+                   "region.n.03", "location.n.01", "point.n.02", "area.n.05", "equipment.n.01", "conveyance.n.03",
+                   "adult.n.01", "person.n.01", "foodstuff.n.02", "food.n.02", "solid.n.01"})
+
+
+def vague(synset) -> bool:
+    return synset.name() in VAGUE
+
+
+def genus_name(lemma) -> bool:
+    """A taxon's own name as a word ('Panthera', 'Canis'): a capitalised word of a sense that is a
+    member of a taxonomic group, or a genus/family/order."""
+    name = lemma.name()
+    return name[:1].isupper() and bool(lemma.synset().member_holonyms()) and "_" not in name \
+        or any(w in {"genus", "family", "order", "suborder", "subfamily"} for w in name.lower().split("_"))
+
+
+def domain_word(synsets: list) -> tuple[str | None, str]:
+    """The paper scheme's domain word D and the reason for it: the nearest category above every sense
+    (named individuals do not count) whose word is common ('dog', 'big cat', 'food', 'vehicle'); 'carnivore',
+    'placental' or 'conveyance' are passed over for a common word above them. None, with the reason,
+    when the senses share nothing specific or nothing everyday."""
+    from semscale import commonness
+
+    kinds = [s for s in synsets if not s.instance_hypernyms()]
+    if not kinds:
+        return None, "WordNet knows none of the classes"
     common = None
-    for s in (s for s in synsets if not s.instance_hypernyms()):
+    for s in kinds:
         above = {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}
         common = above if common is None else common & above
-    return max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name())) if common else None
-
-
-def plain_name(synset) -> str:
-    """A synset's everyday name: a rare multi-word term ('vascular plant') yields to a common
-    one-word hypernym right above it ('plant'), judged by WordNet's usage counts."""
-    lemma = synset.lemmas()[0]
-    if "_" in lemma.name() and lemma.count() == 0:
-        better = [h.lemmas()[0] for h in synset.hypernyms()
-                  if h.name() not in GENERIC and "_" not in h.lemmas()[0].name() and h.lemmas()[0].count() > 0]
-        if better:
-            lemma = max(better, key=lambda lem: lem.count())
-    return readable(lemma.name())
+    if not common:
+        return None, "the classes share no WordNet category more specific than 'object', 'whole' or 'artifact'"
+    for shared in sorted((a for a in common if not vague(a)), key=lambda a: (-a.max_depth(), -a.min_depth(), a.name())):
+        words = sorted((lem for lem in shared.lemmas() if shared in reader().synsets(lem.name(), "n")[:2]
+                        and commonness.common(lem, commonness.DOMAIN_ZIPF)), key=lambda lem: -lem.count())
+        if words:
+            return readable(words[0].name()), (f"the nearest everyday word for a category every class falls under "
+                                               f"({shared.name()}: {shared.definition()})")
+    nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
+    return None, (f"the classes share only categories that are not everyday words (nearest: "
+                  f"'{readable(nearest.lemmas()[0].name())}')")

@@ -23,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, make_colour_images

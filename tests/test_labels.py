@@ -92,4 +92,4 @@ def test_an_edit_never_takes_a_name_from_another_class():
 def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
     assert ls.names["airplane"][:3] == ["airplane", "aeroplane", "plane"]
-    assert "car" in ls.names["automobile"] and "motorcar" in ls.names["automobile"]
+    assert "car" in ls.names["automobile"] and "motorcar" not in ls.names["automobile"]  # rare (issue 24)

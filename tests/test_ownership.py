@@ -11,7 +11,6 @@ import sys
 import time
 
 import duckdb
-import numpy as np
 import pandas as pd
 import psutil
 import pytest

@@ -244,7 +244,7 @@ def test_a_sweep_with_random_cosines_predicts_as_each_level_alone():
 def test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly():
     """Two name orders (two chains), classes with 1 to 6 names, a level listed twice, and a class whose
     names are spread over the matrix: every level still gets its plain answers."""
-    from semscale.scoring import AGGREGATIONS, CLIP_HEAD, Candidates, Head, predict_levels
+    from semscale.scoring import AGGREGATIONS, Candidates, Head, predict_levels
 
     rng = np.random.default_rng(5)
     names = rng.integers(-2, 3, (40, 5)).astype(np.float32)

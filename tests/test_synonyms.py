@@ -3,7 +3,7 @@ names, sense choice, domain word, and never an insult."""
 
 import pytest
 
-from semscale import classnames, synonyms
+from semscale import classnames, synonyms, wordnet
 from semscale.errors import SemscaleError
 
 FLOWERS = ["daisy", "sunflower", "orchid", "marigold", "carnation"]
@@ -90,8 +90,10 @@ def test_a_user_can_pin_a_sense():
 
 def test_domain_words_for_vehicles_and_none_for_an_unrelated_set():
     assert synonyms.generate(["car", "truck", "motorcycle", "bicycle", "tractor"], "paper").domain == "vehicle"
-    # WordNet files the bus under 'public transport', so with it the shared category is the conveyance.
-    assert synonyms.generate(["car", "bus", "truck", "motorcycle", "bicycle"], "paper").domain == "conveyance"
+    # WordNet files the bus under 'public transport', so with it the shared category is the conveyance:
+    # jargon, so no domain word, and the note says why (issue 24).
+    made = synonyms.generate(["car", "bus", "truck", "motorcycle", "bicycle"], "paper")
+    assert made.domain is None and any("'conveyance'" in n and "not everyday" in n for n in made.notes)
     # WordNet files rose under shrub and tulip under bulbous plant: the shared category is the plant.
     assert synonyms.generate(["rose", "tulip", "daisy", "sunflower", "dandelion"], "paper").domain == "plant"
     made = synonyms.generate(["dog", "car", "apple", "shoe"], "paper")
@@ -123,17 +125,17 @@ def test_never_an_insult_nor_a_person_for_a_thing(scheme):
 
 
 @pytest.mark.parametrize("classes,cls,insult,kept", [
-    (["rustic", "peasant"], "rustic", "coon", "yokel"),  # word filter: 'coon' also has an ethnic-slur sense
+    (["rustic", "peasant"], "rustic", "coon", None),  # 'coon' also has an ethnic-slur sense (and is rare here)
     (["donor", "recipient"], "donor", "Indian giver", "philanthropist"),  # kind filter: marked disparagement
     (["film", "movie"], "film", "peepshow", "feature film"),  # kind filter: under 'skin flick', marked slang
-    (["dog", "cat", "horse", "bird"], "dog", "cur", "puppy"),  # INSULT_WORDS: 'a cowardly and despicable person'
-    (["penguin", "gull", "pelican"], "penguin", "jackass penguin", "emperor penguin"),  # INSULT_WORDS: 'jackass'
+    (["dog", "cat", "horse", "bird"], "dog", "cur", "puppy"),  # insult_word: 'a cowardly and despicable person'
+    (["penguin", "gull", "pelican"], "penguin", "jackass penguin", "emperor penguin"),  # insult_word: 'jackass', 'a stupid incompetent fool'
 ])
 def test_wordnet_scheme_leaves_out_insults_that_wordnet_lists_as_names(classes, cls, insult, kept):
     """Each insult is a WordNet word or kind of the class, and comes out as its name without its filter
     (the word filter for a name with an insulting word, the kind filter for an insulting kind)."""
     names = synonyms.generate(classes, "wordnet").labels.names[cls]
-    assert insult not in names and kept in names, names
+    assert insult not in names and (kept is None or kept in names), names
 
 
 def test_wordnet_scheme_gives_kinds_of_the_building_not_churches_as_institutions():
@@ -176,7 +178,7 @@ def test_wordnet_scheme_leaves_out_obscure_extinct_wild_and_taxon_names(classes,
 def test_wordnet_scheme_names_trousers_for_pants_and_familiar_kinds():
     made = synonyms.generate(["pants", "dress", "shirt", "skirt", "shoes"], "wordnet").labels.names
     assert "trousers" in made["pants"] and not {"bloomers", "knickers"} & set(made["pants"])
-    assert {"cocktail dress", "wedding dress"} <= set(made["dress"])
+    assert {"gown", "cocktail dress"} <= set(made["dress"])
 
 
 def test_sessions_asking_for_wordnet_at_once_share_one_reader():
@@ -227,3 +229,61 @@ def test_sessions_looking_up_wordnet_at_once_get_the_senses_one_alone_gets():
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda i: senses(shared, words[i::4]), range(4)))
     assert {w: s for part in together for w, s in part.items()} == alone
+
+
+# Issue 24: the cases a strict rater rejected on lists nobody tuned to.
+FAST_FOOD = ["hamburger", "pizza", "Fries", "hot_dog", "sushi", "tacos"]
+CARD_SUITS = ["Clubs", "Hearts", "Spades", "Diamonds"]
+SEA = ["DOLPHIN", "SHARKS", "WHALE", "OCTOPUS", "SEAL"]
+
+
+def test_fries_among_burgers_and_pizza_are_the_food_not_children():
+    made = synonyms.generate(FAST_FOOD, "synonyms")
+    assert made.display["Fries"] == "fries" and made.senses["Fries"].id == "french_fries.n.01"
+    assert not {"child", "kid", "youngster", "urchin", "orphan"} & set(made.labels.names["Fries"])
+
+
+@pytest.mark.parametrize("scheme", ["synonyms", "broader", "kinds"])
+def test_clubs_and_hearts_among_card_suits_are_the_suits(scheme):
+    made = synonyms.generate(CARD_SUITS, scheme)
+    assert made.senses["Clubs"].id == "club.n.06" and made.senses["Hearts"].id == "heart.n.10"
+    names = {n for names in made.labels.names.values() for n in names}
+    assert not names & {"bludgeon", "billy club", "Indian club", "biauriculate heart", "organ", "stick"}
+
+
+def test_dolphin_among_sea_animals_is_not_the_dolphinfish():
+    made = synonyms.generate(SEA, "wordnet")
+    assert made.senses["DOLPHIN"].id == "dolphin.n.02"
+    assert not {"dolphinfish", "mahimahi"} & set(made.labels.names["DOLPHIN"])
+
+
+def test_tiger_is_the_big_cat_with_no_latin_and_no_person():
+    made = synonyms.generate(BIG_CATS, "wordnet")
+    assert made.senses["tiger"].id == "tiger.n.02"
+    assert not any("Panthera" in n for n in made.labels.names["tiger"])
+
+
+def test_no_insult_in_any_salient_sense_nor_a_compound_of_one():
+    assert wordnet.offensive_word("cur") and wordnet.offensive_word("jackass penguin")
+    assert not wordnet.offensive_word("dog") and not wordnet.offensive_word("domestic dog")
+    made = synonyms.generate(["dog", "cat", "horse", "penguin"], "wordnet")
+    names = {n.casefold() for names in made.labels.names.values() for n in names}
+    assert not names & {"cur", "mongrel", "mutt", "jackass penguin", "hound"}
+
+
+@pytest.mark.parametrize("classes,domain", [
+    (FAST_FOOD, "food"), (["car", "truck", "motorcycle", "bicycle", "tractor"], "vehicle"),
+    (["apple", "banana", "orange", "pear", "strawberry"], "fruit")])
+def test_the_domain_word_is_an_everyday_word_with_its_reason(classes, domain):
+    made = synonyms.generate(classes, "paper")
+    assert made.domain == domain
+    assert any(n.startswith(f"domain word D: {domain!r}") for n in made.notes)
+
+
+def test_every_name_carries_its_relation():
+    made = synonyms.generate(["dog", "cat", "horse"], "wordnet")
+    for c, names in made.labels.names.items():
+        assert made.relations[c][names[0]] == "name"
+        assert {made.relations[c][n] for n in names[1:]} <= {"synonym", "kind"}
+    paper = synonyms.generate(["dog"], "paper", domain="animal")
+    assert [paper.relations["dog"][n] for n in paper.labels.names["dog"][:3]] == ["name", "plural", "modifier"]

@@ -48,7 +48,7 @@ def test_a_picked_sense_and_an_edited_display_name_drive_the_next_generation(pag
     button(page, "WordNet synonyms").click().run()
     assert not page.exception
     pants = page.session_state["labels"]["clothing"]["pants"]
-    assert "bloomers" in pants and "slacks" not in pants
+    assert "slacks" not in pants  # the trousers' kinds went with their sense (issue 24: the underwear's are rare or regional)
     assert page.session_state["labels"]["clothing"]["shirt"][0] == "shirt"
 
 
