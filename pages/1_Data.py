@@ -22,7 +22,7 @@ def use(spec: str) -> None:
     """Pick `spec`; a path is listed afresh (its files may have changed), a built-in set never changes."""
     st.session_state["dataset"] = spec
     if spec not in datasets.BUILTINS:
-        ui.load_dataset.clear(spec)
+        ui.load_dataset.clear(spec, ui.data_roots())
 
 
 if source == "Built-in dataset":
@@ -66,7 +66,7 @@ else:
     path = st.text_input("Folder with one sub-folder per class, a .zip or a CSV manifest (path,label)")
     if path and st.button("Use this path", type="primary"):
         try:
-            datasets.load(path)
+            datasets.load(path, list(ui.data_roots()))
             use(path)
         except SemscaleError as exc:
             st.error(str(exc))

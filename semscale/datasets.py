@@ -481,10 +481,38 @@ def _download(b: Builtin, dest: Path) -> Path:
     return dest
 
 
-def load(spec: str) -> Dataset:
-    """Resolve a dataset spec: a built-in name, a folder, a .zip or a .csv manifest."""
+def data_roots(loopback: bool) -> list[Path]:
+    """The folders a shared dashboard may read datasets from: the built-in data and uploads always;
+    then the folders in SEMSCALE_DATA_ROOTS (os.pathsep-separated) when it is set, else the current
+    folder when the dashboard is served on loopback only (`loopback`), and nothing more otherwise."""
+    home = paths.data_home()
+    roots = [home / "uploaded", home / "uploads", home / "datasets"]
+    if os.environ.get("SEMSCALE_DATA_DIR"):
+        roots.append(Path(os.environ["SEMSCALE_DATA_DIR"]))
+    configured = os.environ.get("SEMSCALE_DATA_ROOTS")
+    if configured is not None:
+        roots += [Path(p) for p in configured.split(os.pathsep) if p]
+    elif loopback:
+        roots.append(Path.cwd())
+    return roots
+
+
+def check_roots(spec: str, roots: list[Path]) -> None:
+    """Refuse a path that is not, once its symlinks are resolved, under one of `roots`: someone
+    typing paths on a shared dashboard may not read whatever the server's account can. Checked
+    before the path is even looked at, so the answer says nothing about what exists outside."""
+    if not any(_inside(Path(spec), root) for root in roots):
+        raise SemscaleError(f"{_printable(spec)} is outside the folders this dashboard may read; whoever runs it "
+                            f"can add its folder to SEMSCALE_DATA_ROOTS (folders separated by '{os.pathsep}')")
+
+
+def load(spec: str, roots: list[Path] | None = None) -> Dataset:
+    """Resolve a dataset spec: a built-in name, a folder, a .zip or a .csv manifest; a path only
+    under `roots` when they are given (the dashboard's `data_roots`; the CLI reads anywhere)."""
     if spec in BUILTINS:
         return from_folder(builtin_root(spec), spec)
+    if roots is not None:
+        check_roots(spec, roots)
     path = Path(spec)
     if not path.exists():
         raise SemscaleError(f"dataset {spec!r} is neither a built-in ({', '.join(BUILTINS)}) nor an existing path")

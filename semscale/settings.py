@@ -7,6 +7,7 @@ and a configured token only for the server it is configured with (`token_for`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -54,6 +55,16 @@ def server_url(url: str) -> str:
     scheme = "ws" if parsed.scheme == "websocket" else parsed.scheme
     host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
     return f"{scheme}://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name, as Streamlit's `server.address` holds it) is this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _same_server(a: str | None, b: str | None) -> bool:

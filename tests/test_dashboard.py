@@ -209,7 +209,8 @@ def test_a_backend_recheck_runs_behind_the_last_answer_and_no_page_waits_for_it(
     wait_for(lambda: ui._check(b)[1].summary == "second", timeout=10, every=0.05)
 
 
-def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
+def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))  # a path under a data root (tests/test_security.py)
     at = page("1_Data.py").run()
     at.radio[0].set_value("Folder or CSV on this machine").run()
     at.text_input[0].input(str(tmp_path / "nowhere")).run()
