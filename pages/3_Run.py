@@ -32,6 +32,7 @@ with st.expander("CLIP backend", expanded=False):
         if st.button("Use this server"):
             try:
                 url = settings.server_url(url)
+                settings.check_server_target(url, ui.shared())
                 st.session_state["backend"] = settings.Backend(
                     server=url, token=settings.token_for(url, token or None, previous=current))
                 st.rerun()

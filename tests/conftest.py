@@ -119,3 +119,12 @@ def per_batch_commits(monkeypatch):
     from semscale import engine
 
     monkeypatch.setattr(engine, "COMMIT_BATCHES", 1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def served_on_loopback():
+    """Pages under AppTest are served on loopback, as .streamlit/config.toml has it, whatever folder
+    a test is in when Streamlit first reads its config; a test of a shared dashboard sets another."""
+    from streamlit import config
+
+    config.set_option("server.address", "127.0.0.1")
