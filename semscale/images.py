@@ -55,17 +55,26 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def draft_scale(data: bytes, side: int | None) -> int:
-    """The DCT scale denominator (1, 2, 4 or 8) a draft decode to `side` uses for `data`, read from
-    the header alone; 1 (every pixel) for anything but a large enough JPEG, or when `side` is None."""
-    if side is None:
-        return 1
+def footprint(data: bytes, side: int | None) -> tuple[int, int]:
+    """(`draft_scale`, bytes of the RGB pixels `decode(data, draft=side)` will hold), read from the
+    header alone; (1, 0) for what decode() rejects at once (not an image, a bomb, ...)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _draft(Image.open(io.BytesIO(data)), side)
-    except Exception:  # not an image, a bomb, ...: decode() rejects it with the reason
-        return 1
+            img = Image.open(io.BytesIO(data))
+            scale = _draft(img, side) if side else 1
+            width, height = img.size
+    except Exception:  # decode() rejects it with the reason
+        return 1, 0
+    if width * height > MAX_PIXELS:
+        return scale, 0
+    return scale, 3 * -(-width // scale) * -(-height // scale)
+
+
+def draft_scale(data: bytes, side: int | None) -> int:
+    """The DCT scale denominator (1, 2, 4 or 8) a draft decode to `side` uses for `data`, read from
+    the header alone; 1 (every pixel) for anything but a large enough JPEG, or when `side` is None."""
+    return footprint(data, side)[0]
 
 
 def _draft(img: Image.Image, side: int) -> int:

@@ -343,6 +343,68 @@ def notes_of(ds: datasets.Dataset) -> dict[str, str]:
     return {r.item: r.reason for r in ds.rejected}
 
 
+def test_zip_of_many_members_at_the_ratio_limit_is_refused_by_its_size(tmp_path, monkeypatch):
+    """Members of exactly 10 MiB of zeros pass the per-member ratio guard: the upload cap stops them
+    at once (the issue's 200 of them, 2 MB unpacking to 2 GB, in benchmarks/b10_bombs.py)."""
+    monkeypatch.setenv("SEMSCALE_ZIP_MAX_MB", "50")
+    zeros = bytes(10 * 1024**2)
+    bomb = make_zip({f"{'ab'[i % 2]}/{i:02d}.png": zeros for i in range(6)})
+    assert len(bomb) < 100_000
+    with pytest.raises(SemscaleError, match=r"^zip expands to 63 MB, over the 50 MB limit; split it or use a folder$"):
+        datasets.from_zip(bomb, cache=tmp_path / "cache")
+    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_zip_cache_keeps_under_its_cap_by_dropping_the_least_recently_used(data, tmp_path, monkeypatch):
+    zips = [make_zip(dataset_entries(data) | {"set/red/extra.png": save(flat((i, 0, 0)), "PNG")}) for i in range(3)]
+    cache = tmp_path / "cache"
+    first = datasets.from_zip(zips[0], cache=cache)
+    size = int((cache / first.root.parent.name / ".complete").read_text())
+    assert size == sum(p.stat().st_size for p in first.root.rglob("*") if p.is_file())
+    monkeypatch.setenv("SEMSCALE_ZIP_CACHE_MB", str(2.5 * size / 1e6))  # room for two
+    roots = [first.root, datasets.from_zip(zips[1], cache=cache).root]
+    time.sleep(0.01)
+    datasets.from_zip(zips[0], cache=cache)  # used again: now the second is the oldest used
+    roots.append(datasets.from_zip(zips[2], cache=cache).root)
+    assert [r.is_dir() for r in roots] == [True, False, True]
+    assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("order", ["file first", "folder first"])
+def test_zip_with_a_file_beside_a_folder_of_the_same_name(data, results, encoder, tmp_path, order):
+    clash = {"set/dog": b"not a folder", "set/dog/pup.png": save(flat("red"), "PNG")}
+    entries = dataset_entries(data) | (clash if order == "file first" else dict(reversed(clash.items())))
+    ds = datasets.from_zip(make_zip(entries), cache=tmp_path / "cache")
+    loser, scored = ("set/dog/pup.png", GOOD) if order == "file first" else ("set/dog", GOOD + 1)  # a class dog
+    run_and_check(results, encoder, ds, scored, {loser: "a file and a folder in the zip have the same name; skipped"})
+
+
+def test_zip_member_name_over_255_bytes(data, results, encoder, tmp_path):
+    long = "set/red/" + "é" * 130 + ".png"  # 260 bytes in UTF-8
+    ds = datasets.from_zip(make_zip(dataset_entries(data) | {long: save(flat("red"), "PNG")}), cache=tmp_path / "cache")
+    run_and_check(results, encoder, ds, GOOD, {long: "file or folder name over 255 bytes; skipped"})
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MB tmpfs (this needs root; skipped without)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_full_disk_while_unpacking_a_zip(data, tiny_disk, tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (700, 700, 3), np.uint8)  # ~1.5 MB that does not compress
+    archive = make_zip(dataset_entries(data) | {"set/red/noise.png": save(Image.fromarray(noise), "PNG")})
+    with pytest.raises(SemscaleError, match=r"^the disk that holds semscale's files is full; free some space"):
+        datasets.from_zip(archive, cache=tiny_disk / "zips")
+    assert not any((tiny_disk / "zips").iterdir())  # the partial unpack is gone
+    assert datasets.from_zip(make_zip(dataset_entries(data)), cache=tiny_disk / "zips").counts()  # room again
+
+
 def test_nested_zip(data, results, encoder, tmp_path):
     inner = make_zip(dataset_entries(data))
     archive = make_zip(dataset_entries(data) | {"set/red/inner.zip": inner, "set/blue/more.tar.gz": b"\x1f\x8b" * 50})
