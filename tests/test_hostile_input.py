@@ -703,3 +703,41 @@ def test_outputs_that_cannot_be_written(designed_runs, tmp_path, capsys, shared_
                       ([db, "labels", "clothing", "--scheme", "paper"], blocker / "x.yaml")):
         err = one_line_error(capsys, ["--results", *argv, "--out", str(out)])
         assert err.startswith(f"error: cannot write {out}: ") and err.endswith("; choose another --out\n"), err
+
+
+def test_full_disk_under_the_results_file(data, tiny_disk, model_dir, capsys, monkeypatch):
+    """A run that fills the disk: one line and the resume command (exit status 1); `list` still reads the file."""
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    db = str(tiny_disk / "results.duckdb")
+    assert cli.main(["--results", db, "run", "--dataset", str(data), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: results file {db} could not be read or written: ") and "No space left" in err
+    assert err.count("\n") == 2 and "resume" in err.splitlines()[1]
+    assert cli.main(["--results", db, "list"]) == 0
+    assert "0/8 images" in capsys.readouterr().out  # the run, as far as it got
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """`tmp_path / "ro"`: a read-only view of `tmp_path / "rw"` (a bind mount: needs root; skipped without)."""
+    (tmp_path / "rw").mkdir()
+    (tmp_path / "ro").mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(tmp_path / "rw"), str(tmp_path / "ro")], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(tmp_path / "ro")], check=True)
+        yield tmp_path / "ro"
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "ro")], check=True)
+
+
+def test_a_read_only_results_file_can_be_listed_and_shown(data, encoder, model_dir, read_only, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    run_id = Engine(ResultsStore(read_only.parent / "rw" / "results.duckdb"), encoder).run(RunConfig(dataset=str(data)))
+    db = str(read_only / "results.duckdb")
+    assert cli.main(["--results", db, "list"]) == 0 and run_id in capsys.readouterr().out
+    assert cli.main(["--results", db, "show", run_id]) == 0 and "accuracy" in capsys.readouterr().out
+    err = one_line_error(capsys, ["--results", db, "run", "--dataset", str(data), "-q"])
+    assert err == f"error: results file {db} is read-only; name a writable one with --results (or $SEMSCALE_RESULTS)\n"
+
