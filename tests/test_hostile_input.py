@@ -741,3 +741,18 @@ def test_a_read_only_results_file_can_be_listed_and_shown(data, encoder, model_d
     err = one_line_error(capsys, ["--results", db, "run", "--dataset", str(data), "-q"])
     assert err == f"error: results file {db} is read-only; name a writable one with --results (or $SEMSCALE_RESULTS)\n"
 
+
+
+def test_data_page_names_what_a_zip_left_out_without_server_paths(data, dashboard_env):
+    from streamlit.testing.v1 import AppTest
+
+    entries = dataset_entries(data) | {"set/dog": b"not a folder", "set/dog/pup.png": save(flat("red"), "PNG"),
+                                       "set/red/" + "é" * 130 + ".png": save(flat("red"), "PNG")}
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60).run()
+    at.radio[0].set_value("Zip of class folders").run()
+    at.file_uploader[0].set_value(("clash.zip", make_zip(entries), "application/zip")).run()
+    assert not at.exception and not at.error
+    shown = " ".join([*(e.value.to_csv() for e in at.dataframe),
+                      *(e.value for kind in ("success", "markdown", "caption", "subheader") for e in getattr(at, kind))])
+    assert "a file and a folder in the zip have the same name" in shown and "name over 255 bytes" in shown
+    assert str(dashboard_env) not in shown and "/tmp" not in shown
