@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from semscale import classnames, datasets, health, models, paths, runqueue, runs
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore, RunInfo
+from semscale.wording import printable
 
 
 @st.cache_resource
@@ -250,6 +252,12 @@ def _starting(check: _Check) -> None:
 
 
 # --- the dataset chosen on the Data page -------------------------------------------------------
+
+def md(text: str) -> str:
+    """A class label, dataset or file name for markdown: shown as it is, never rendered (an image
+    link in a label would make every viewer's browser fetch its URL), control characters written out."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])", r"\\\1", printable(text))
+
 
 def shared() -> bool:
     """Whether this dashboard is served beyond this machine: its `server.address` is not a loopback

@@ -756,3 +756,34 @@ def test_data_page_names_what_a_zip_left_out_without_server_paths(data, dashboar
                       *(e.value for kind in ("success", "markdown", "caption", "subheader") for e in getattr(at, kind))])
     assert "a file and a folder in the zip have the same name" in shown and "name over 255 bytes" in shown
     assert str(dashboard_env) not in shown and "/tmp" not in shown
+
+
+# --- names shown as text -----------------------------------------------------------------------------
+
+HOSTILE = "![pic](x.png) **bold** red\x1b[31m\u202eevil"
+
+
+def test_names_reach_the_terminal_with_control_characters_written_out(tmp_path, model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    folder = make_colour_images(tmp_path / f"set\x1b[2J\u202e", per_class=1)
+    (folder / "red").rename(folder / HOSTILE)
+    db = str(tmp_path / "r.duckdb")
+    assert cli.main(["--results", db, "run", "--dataset", str(folder), "-q"]) == 0
+    assert cli.main(["--results", db, "list"]) == 0
+    out = capsys.readouterr()
+    shown = out.out + out.err
+    assert "set\\x1b[2J\\u202e" in shown and "\x1b" not in shown and "\u202e" not in shown
+
+
+def test_data_page_shows_class_labels_as_text(tmp_path, dashboard_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    folder = make_colour_images(tmp_path / "set", per_class=1)
+    (folder / "red").rename(folder / HOSTILE)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["dataset"] = str(folder)
+    at.run()
+    assert not at.exception
+    [line] = [m.value for m in at.markdown if "pic" in m.value]
+    assert line.startswith(r"**\!\[pic\]\(x\.png\) \*\*bold\*\* red\\x1b\[31m\\u202eevil** · ")
