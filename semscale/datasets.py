@@ -157,8 +157,8 @@ def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
             if path.is_dir() or path.name.startswith("."):
                 continue
             shown = _printable(path.relative_to(root).as_posix())
-            if path.is_symlink() and not _inside(path.resolve(), root):
-                rejected.append(Rejected(shown, "symlink pointing outside the dataset"))
+            if path.is_symlink() and not _inside(path.resolve(), folder):  # else counted under two classes
+                rejected.append(Rejected(shown, "symlink pointing outside its class folder"))
                 continue
             reason = _looks_like_image(path)
             if reason:
@@ -233,7 +233,9 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
     if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
         raise SemscaleError(f"manifest {manifest} needs a header line with columns path,label")
     samples, rejected = [], []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        # the row's first line: a quoted field may hold line breaks, and the reader counts the last
+        line = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         label = clean_class_name(row.get("label", ""))
         where = f"{manifest.name} line {line}"

@@ -43,7 +43,7 @@ from jina import Executor, Flow, requests  # noqa: E402
 from semscale import settings  # noqa: E402
 from semscale.encoders import LocalEncoder  # noqa: E402
 from semscale.errors import SemscaleError  # noqa: E402
-from semscale.images import DecodedImage, ImageRejected, decode  # noqa: E402
+from semscale.images import MAX_PIXELS, DecodedImage, ImageRejected, decode  # noqa: E402
 from semscale.scoring import normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
@@ -96,6 +96,8 @@ def _image(doc: Document, position: int, allow_remote: bool = False) -> DecodedI
         pixels = np.asarray(doc.tensor)
         if pixels.ndim != 3 or pixels.shape[-1] != 3:
             raise ImageRejected(f"{name}: tensor must be height x width x 3, got shape {pixels.shape}")
+        if pixels.shape[0] * pixels.shape[1] > MAX_PIXELS:  # as decode() refuses a file of that size
+            raise ImageRejected(f"{name}: image is too large (limit {MAX_PIXELS:,} pixels)")
         img = Image.fromarray(pixels.astype(np.uint8), "RGB")
         return DecodedImage(b"", img, normalized=True)
     if doc.uri.startswith("data:"):

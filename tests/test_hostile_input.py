@@ -787,3 +787,49 @@ def test_data_page_shows_class_labels_as_text(tmp_path, dashboard_env, monkeypat
     assert not at.exception
     [line] = [m.value for m in at.markdown if "pic" in m.value]
     assert line.startswith(r"**\!\[pic\]\(x\.png\) \*\*bold\*\* red\\x1b\[31m\\u202eevil** · ")
+
+
+# --- low items: float TIFFs, serve's tensors, file symlinks, CSV lines ----------------------------------
+
+def test_float_tiffs_are_scaled_or_refused(data, results, encoder):
+    def tiff(values) -> bytes:
+        return save(Image.fromarray(np.asarray(values, np.float32), "F"), "TIFF")
+
+    assert decode(tiff(np.full((40, 40), 0.8)), "unit.tif").pixels.getpixel((0, 0)) == (204, 204, 204)
+    assert decode(tiff(np.full((40, 40), 100.0)), "bytes.tif").pixels.getpixel((0, 0)) == (100, 100, 100)
+    (data / "white").mkdir()
+    (data / "white" / "w.tif").write_bytes(tiff(np.ones((40, 40))))
+    nan = np.full((40, 40), 0.5)
+    nan[3, 3] = np.nan
+    (data / "white" / "nan.tif").write_bytes(tiff(nan))
+    (data / "white" / "wide.tif").write_bytes(tiff(np.linspace(-5, 4000, 1600).reshape(40, 40)))
+    run_id = run_and_check(results, encoder, data, GOOD + 1, {
+        "white/nan.tif": "float image with NaN or infinite values",
+        "white/wide.tif": "float image with values from -5 to 4000; expected 0-1 or 0-255"})
+    assert predicted(results, run_id, "white/w.tif") == "white"
+
+
+def test_serve_refuses_a_tensor_past_the_pixel_cap():
+    from docarray import Document
+
+    from semscale.server import _image
+
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (9000, 9000, 3))  # 243 MB, never allocated
+    with pytest.raises(ImageRejected, match=r"^document 0: image is too large \(limit 64,000,000 pixels\)$"):
+        _image(Document(tensor=huge), 0)
+    assert _image(Document(tensor=np.zeros((8000, 8000, 3), np.uint8)), 1).pixels.size == (8000, 8000)
+
+
+def test_a_file_symlink_out_of_its_class_folder_is_refused(data, results, encoder):
+    (data / "blue" / "really-red.jpg").symlink_to(data / "red" / "red_00.jpg")  # one image, two labels
+    run_and_check(results, encoder, data, GOOD, {"blue/really-red.jpg": "symlink pointing outside its class folder"})
+
+
+def test_csv_line_numbers_after_a_multi_line_quoted_field(data, results, encoder):
+    manifest = data / "m.csv"
+    manifest.write_text('path,label\n"red/red_00.jpg",red\n"blue/\nblue_00.jpg",blue\n\nmissing.png,red\n'
+                        'green/green_00.jpg,"gre\n\nen"\nyellow/yellow_00.jpg,\n', encoding="utf-8")
+    ds = datasets.from_csv(manifest)
+    assert notes_of(ds) == {"m.csv line 3 (blue/\nblue_00.jpg)": "file does not exist",
+                            "m.csv line 6 (missing.png)": "file does not exist",
+                            "m.csv line 10": "needs both a path and a label"}
