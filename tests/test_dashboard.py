@@ -96,10 +96,10 @@ def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, m
     assert len(reads) == 1
     run_id = Engine(store, LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
     second.run()
-    assert any(f"**Run {run_id}** · cifar10-1k · status **done**" in m.value for m in second.markdown)
+    assert any(f"**Run {run_id}** · cifar10\\-1k · status **done**" in m.value for m in second.markdown)  # as text
     store.finish_run(run_id, "failed", "stopped by the test")  # this process owns the run
     second.run()
-    assert any(f"**Run {run_id}** · cifar10-1k · status **failed**" in m.value for m in second.markdown)
+    assert any(f"**Run {run_id}** · cifar10\\-1k · status **failed**" in m.value for m in second.markdown)
     assert len(reads) == 3
 
 
@@ -267,7 +267,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     results = page("4_Results.py").run()
     assert not results.exception
     text = " ".join(m.value for m in results.markdown)
-    assert f"{run_id} (cifar10-1k, clip-onnx:" in text and ") · max" in text and "best accuracy" in text
+    assert f"{run_id} \\(cifar10\\-1k, clip\\-onnx\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
     assert not results.info  # a finished run with three names per class has effects to show
