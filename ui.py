@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 
@@ -15,6 +17,7 @@ from semscale import classnames, datasets, health, models, paths, runqueue, runs
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore, RunInfo
+from semscale.wording import printable
 
 
 @st.cache_resource
@@ -250,9 +253,26 @@ def _starting(check: _Check) -> None:
 
 # --- the dataset chosen on the Data page -------------------------------------------------------
 
+def md(text: str) -> str:
+    """A class label, dataset or file name for markdown: shown as it is, never rendered (an image
+    link in a label would make every viewer's browser fetch its URL), control characters written out."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$&])", r"\\\1", printable(text))
+
+
+def shared() -> bool:
+    """Whether this dashboard is served beyond this machine: its `server.address` is not a loopback
+    address (unset, Streamlit listens on every interface)."""
+    return not settings.is_loopback(st.get_option("server.address") or "")
+
+
+def data_roots() -> tuple[Path, ...]:
+    """Where paths typed on the Data page may lead (`datasets.data_roots`)."""
+    return tuple(datasets.data_roots(loopback=not shared()))
+
+
 @st.cache_data(ttl=60, show_spinner="Listing images ...")
-def load_dataset(spec: str) -> datasets.Dataset:
-    return datasets.load(spec)
+def load_dataset(spec: str, roots: tuple[Path, ...]) -> datasets.Dataset:
+    return datasets.load(spec, list(roots))
 
 
 def current_dataset() -> datasets.Dataset | None:
@@ -262,7 +282,7 @@ def current_dataset() -> datasets.Dataset | None:
         st.info("Pick or upload a dataset on the **Data** page first.")
         return None
     try:
-        return load_dataset(spec)
+        return load_dataset(spec, data_roots())
     except SemscaleError as exc:
         st.error(str(exc))
         return None

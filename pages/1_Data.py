@@ -22,7 +22,7 @@ def use(spec: str) -> None:
     """Pick `spec`; a path is listed afresh (its files may have changed), a built-in set never changes."""
     st.session_state["dataset"] = spec
     if spec not in datasets.BUILTINS:
-        ui.load_dataset.clear(spec)
+        ui.load_dataset.clear(spec, ui.data_roots())
 
 
 if source == "Built-in dataset":
@@ -66,7 +66,7 @@ else:
     path = st.text_input("Folder with one sub-folder per class, a .zip or a CSV manifest (path,label)")
     if path and st.button("Use this path", type="primary"):
         try:
-            datasets.load(path)
+            datasets.load(path, list(ui.data_roots()))
             use(path)
         except SemscaleError as exc:
             st.error(str(exc))
@@ -75,7 +75,7 @@ st.divider()
 ds = ui.current_dataset()
 if ds is not None:
     counts = ds.counts()
-    st.subheader(f"{ds.name}: {count(len(ds.samples), 'image')}, {count(len(counts), 'class', 'classes')}")
+    st.subheader(f"{ui.md(ds.name)}: {count(len(ds.samples), 'image')}, {count(len(counts), 'class', 'classes')}")
     st.bar_chart(pd.Series(counts, name="images"), horizontal=True, height=max(200, 28 * len(counts)))
     checked = st.session_state.setdefault("undecodable", {})
     spec = st.session_state["dataset"]
@@ -102,10 +102,10 @@ if ds is not None:
     for s in ds.samples:
         by_class.setdefault(s.label, []).append(s)
     for label, samples in by_class.items():
-        st.markdown(f"**{label}** · {count(len(samples), 'image')}")
+        st.markdown(f"**{ui.md(label)}** · {count(len(samples), 'image')}")
         cols = st.columns(8)
         for col, sample in zip(cols, samples[:8]):
             try:
                 col.image(str(sample.path), width="stretch")
             except Exception:  # an unreadable file shows as a note, never breaks the page
-                col.caption(f"⚠️ {ds.display_name(sample)} cannot be shown")
+                col.caption(f"⚠️ {ui.md(ds.display_name(sample))} cannot be shown")

@@ -32,6 +32,7 @@ with st.expander("CLIP backend", expanded=False):
         if st.button("Use this server"):
             try:
                 url = settings.server_url(url)
+                settings.check_server_target(url, ui.shared())
                 st.session_state["backend"] = settings.Backend(
                     server=url, token=settings.token_for(url, token or None, previous=current))
                 st.rerun()
@@ -67,7 +68,7 @@ if ds is not None:
             st.error(str(exc))
     names = ui.labels_for(ds)
     max_names = max(len(v) for v in names.values())
-    st.caption(f"Dataset **{ds.name}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
+    st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
                f"up to {count(max_names, 'name')} per class (edit them on the Synonyms page).")
     if max_names == 1:
         st.info(ONE_NAME_NOTE[0].upper() + ONE_NAME_NOTE[1:] + ".")
@@ -174,7 +175,7 @@ def live() -> None:
         return
     if ui.live_every(pace(runs)) != ui.live_every(PACE):
         st.rerun()  # the whole page, to follow at the new pace
-    st.markdown(f"**Run {run.run_id}** · {run.dataset} · status **{run.status}**")
+    st.markdown(f"**Run {run.run_id}** · {ui.md(run.dataset)} · status **{run.status}**")
     if run.status == "running":
         rate = run.n_done / run.elapsed if run.elapsed else 0.0
         eta = (run.n_images - run.n_done) / rate if rate else float("nan")

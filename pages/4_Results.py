@@ -12,7 +12,7 @@ import yaml
 
 import ui
 from semscale import analysis, compare, explain, figures, name_effects, recommend, run_embeddings, threshold
-from semscale.wording import count
+from semscale.wording import count, printable
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
@@ -66,7 +66,7 @@ st.dataframe([{"run": r.run_id, "status": r.status, "dataset": r.dataset, "image
                "seconds": round(r.elapsed or 0, 1), "model": r.model} for r in runs],
              hide_index=True, width="stretch")
 info = {r.run_id: r for r in runs}
-label = {r.run_id: figures.run_label(r.run_id, r.dataset, r.model) for r in runs}
+label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
 chosen = st.multiselect("Runs to compare", list(label), default=[runs[0].run_id], format_func=label.get)
 if not chosen:
     st.stop()
@@ -82,10 +82,10 @@ else:
     st.plotly_chart(figures.accuracy_curves(curves, label), width="stretch", config=PNG)
     for rid in chosen:
         if info[rid].partial:
-            st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
+            st.warning(f"**{ui.md(label[rid])}** · {info[rid].partial_note('PARTIAL')}.")
             continue
         for agg, t in threshold.thresholds(store.predictions(rid)).items():
-            st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")
+            st.markdown(f"**{ui.md(label[rid])} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "
                "(paired McNemar test over the same images, alpha 0.05).")
     st.download_button("Curve data (CSV)", curves.to_csv(index=False), file_name="curves.csv", mime="text/csv")
@@ -98,7 +98,7 @@ if len(chosen) == 2:
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
-        st.caption(f"A = {label[a]}, B = {label[b]}. Per level, McNemar's test on the images only one run got "
+        st.caption(f"A = {ui.md(label[a])}, B = {ui.md(label[b])}. Per level, McNemar's test on the images only one run got "
                    "right; p Holm is adjusted over all the levels shown.")
         st.dataframe(pd.DataFrame(map(asdict, levels)).rename(columns={
             "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
@@ -169,9 +169,9 @@ else:
                     horizontal=True, key="flip_mode")
     cls, name = picks[picked]
     flips = name_effects.name_flips(run, agg, cls, name, mode)
-    st.caption(f"{count(len(flips), 'image')} flipped by '{name}' ({cls}) {name_effects.MODES[mode]}"
+    st.caption(f"{count(len(flips), 'image')} flipped by '{ui.md(name)}' ({ui.md(cls)}) {name_effects.MODES[mode]}"
                + (f"; the first {GALLERY} shown" if len(flips) > GALLERY else ""))
-    thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {r.label}; without: {r.predicted_without}, "
+    thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {ui.md(r.label)}; without: {ui.md(r.predicted_without)}, "
                  f"with: {r.predicted_with}") for r in flips.head(GALLERY).itertuples()], "flip")
 
     st.subheader("Recommend a label set")
@@ -221,7 +221,7 @@ try:
     left.image(why.path, width="stretch")
 except Exception:  # the file may have moved since the run
     left.caption("(image no longer on disk)")
-left.caption(f"{why.image}, true class **{why.label}**")
+left.caption(f"{ui.md(why.image)}, true class **{ui.md(why.label)}**")
 right.markdown(f"**{explain.summary(why)}**")
 right.dataframe(explain.level_table(why), hide_index=True,
                 column_config={"top_names": st.column_config.TextColumn("top names (class) cosine", width="large")})

@@ -21,7 +21,7 @@ from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
-from semscale.wording import count
+from semscale.wording import count, printable
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -175,7 +175,7 @@ class _Bar:
 
     def __call__(self, p: Progress) -> None:
         if self.bar is None:
-            self.bar = self._tqdm(total=p.total, unit="img", file=sys.stderr, desc=f"run {p.run_id}")
+            self.bar = self._tqdm(total=p.total, unit="img", file=_raw(sys.stderr), desc=f"run {p.run_id}")
         self.bar.n = p.done
         self.bar.set_postfix(rejected=p.rejected, refresh=False)
         self.bar.refresh()
@@ -218,7 +218,7 @@ class _FetchBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=100, unit="%", desc="fetching WordNet once", file=sys.stderr)
+            self.bar = tqdm(total=100, unit="%", desc="fetching WordNet once", file=_raw(sys.stderr))
         self.bar.update(round(100 * fraction) - self.bar.n)
 
     def __enter__(self) -> "_FetchBar":
@@ -582,8 +582,38 @@ def cmd_ping(args) -> int:
     return 0
 
 
+class _Printable:
+    """A text stream that writes with control characters and bidi marks escaped (`wording.printable`):
+    names and paths come from files and servers, and reach the terminal only through this."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def write(self, text: str) -> int:
+        return self.raw.write(printable(text, keep="\n\t"))
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _raw(stream):
+    """The terminal under a `_Printable`: progress bars draw with carriage returns of their own."""
+    return getattr(stream, "raw", stream)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "serve":  # the server's own log, colours and all
+        return _main(args)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
+    try:
+        return _main(args)
+    finally:
+        sys.stdout, sys.stderr = streams
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "labels":
             return cmd_labels(args)

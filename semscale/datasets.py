@@ -8,6 +8,7 @@ plainly unusable or unsafe, so a 100,000-image folder lists in seconds.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import os
@@ -25,8 +26,12 @@ from semscale.errors import SemscaleError
 from semscale.images import SUFFIXES
 from semscale.labels import MAX_NAME_CHARS, name_key, normalize_name
 
-MAX_ZIP_BYTES = 2 * 1024**3  # total uncompressed size accepted from one zip
+# What one zip may unpack to, and what every unpacked zip together may keep on disk (the oldest
+# used go first); in MB, set by whoever runs semscale: a shared dashboard takes zips from anyone.
+ZIP_MAX_MB = "SEMSCALE_ZIP_MAX_MB"
+ZIP_CACHE_MB = "SEMSCALE_ZIP_CACHE_MB"
 MAX_ZIP_RATIO = 200  # a member that expands more than this is treated as a zip bomb
+MAX_NAME_BYTES = 255  # longest file or folder name most file systems take
 NOTES = ".semscale-rejected"  # what extraction left out, kept beside the extracted classes
 
 
@@ -152,8 +157,8 @@ def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
             if path.is_dir() or path.name.startswith("."):
                 continue
             shown = _printable(path.relative_to(root).as_posix())
-            if path.is_symlink() and not _inside(path.resolve(), root):
-                rejected.append(Rejected(shown, "symlink pointing outside the dataset"))
+            if path.is_symlink() and not _inside(path.resolve(), folder):  # else counted under two classes
+                rejected.append(Rejected(shown, "symlink pointing outside its class folder"))
                 continue
             reason = _looks_like_image(path)
             if reason:
@@ -228,7 +233,9 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
     if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
         raise SemscaleError(f"manifest {manifest} needs a header line with columns path,label")
     samples, rejected = [], []
-    for line, row in enumerate(reader, start=2):
+    for row in reader:
+        # the row's first line: a quoted field may hold line breaks, and the reader counts the last
+        line = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
         label = clean_class_name(row.get("label", ""))
         where = f"{manifest.name} line {line}"
@@ -253,12 +260,27 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
                     ("row", "rows"))
 
 
-def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int = MAX_ZIP_BYTES) -> list[Rejected]:
+def _megabytes(variable: str, default: int) -> int:
+    """A size limit in bytes from an environment variable holding megabytes."""
+    try:
+        return int(float(os.environ.get(variable) or default) * 1000**2)
+    except ValueError:
+        raise SemscaleError(f"{variable} must be a number of megabytes, got {os.environ[variable]!r}") from None
+
+
+def max_zip_bytes() -> int:
+    """What one zip may unpack to: SEMSCALE_ZIP_MAX_MB, default 1,000 MB."""
+    return _megabytes(ZIP_MAX_MB, 1000)
+
+
+def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int | None = None) -> list[Rejected]:
     """Extract a zip of class folders into `dest`, refusing anything that could escape or explode.
 
-    Refused: absolute paths, '..' components, symlinks, nested archives, members that expand more
-    than MAX_ZIP_RATIO times, and any archive whose total expanded size exceeds `max_bytes`.
+    Refused: absolute paths, '..' components, symlinks, nested archives, names over MAX_NAME_BYTES,
+    members that expand more than MAX_ZIP_RATIO times, and any archive whose total expanded size
+    exceeds `max_bytes` (default `max_zip_bytes()`). A full disk stops it with one line.
     """
+    max_bytes = max_bytes or max_zip_bytes()
     source = io.BytesIO(archive) if isinstance(archive, bytes) else archive
     try:
         zf = zipfile.ZipFile(source)
@@ -295,9 +317,24 @@ def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int = MAX_ZI
                             raise SemscaleError(f"{shown}: expands beyond its declared size; zip refused")
                         out.write(chunk)
             except (zipfile.BadZipFile, zlib_error(), OSError, RuntimeError) as exc:
-                target.unlink(missing_ok=True)
-                rejected.append(Rejected(shown, f"could not be extracted ({exc})"))
+                if target.is_file():  # a partial write; not a folder of the same name
+                    target.unlink()
+                if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise _disk_full() from None
+                rejected.append(Rejected(shown, _extract_failure(exc)))
     return rejected
+
+
+def _extract_failure(exc: Exception) -> str:
+    """Why a member could not be extracted, without the cache's path (a page must not show it)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST):
+        return "a file and a folder in the zip have the same name; skipped"
+    return f"could not be extracted ({exc.strerror if isinstance(exc, OSError) and exc.strerror else exc})"
+
+
+def _disk_full() -> SemscaleError:
+    return SemscaleError("the disk that holds semscale's files is full; free some space (or set SEMSCALE_HOME "
+                         "to a roomier disk) and try again")
 
 
 def zlib_error():
@@ -315,6 +352,8 @@ def _unsafe_member(m: zipfile.ZipInfo) -> str | None:
     mode = m.external_attr >> 16
     if stat.S_ISLNK(mode):
         return "symlink in zip; skipped"
+    if any(len(os.fsencode(part)) > MAX_NAME_BYTES for part in name.split("/")):
+        return f"file or folder name over {MAX_NAME_BYTES} bytes; skipped"
     if name.lower().endswith((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar")):
         return "nested archive; skipped (unpack it first)"
     if m.compress_size and m.file_size / m.compress_size > MAX_ZIP_RATIO and m.file_size > 10 * 1024**2:
@@ -330,11 +369,23 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     digest = hashlib.sha256(data).hexdigest()[:16]
     label = name or (_printable(Path(archive).stem) if not isinstance(archive, bytes) else f"upload-{digest[:8]}")
     dest = (cache or paths.data_home() / "zips") / digest
-    if not (dest / ".complete").exists():
+    done = dest / ".complete"
+    if done.exists():
+        done.touch()  # recently used: evicted last
+    else:
         shutil.rmtree(dest, ignore_errors=True)
-        rejected = extract_zip(data, dest)
-        (dest / NOTES).write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
-        (dest / ".complete").touch()
+        try:
+            declared = _declared_size(data)
+            if declared <= max_zip_bytes():  # else extract_zip refuses it: nothing to make room for
+                _make_room(dest.parent, declared)
+            rejected = extract_zip(data, dest)
+            (dest / NOTES).write_text("\n".join(f"{r.item}\t{r.reason}" for r in rejected), encoding="utf-8")
+            done.write_text(str(_disk_size(dest)))
+        except BaseException as exc:
+            shutil.rmtree(dest, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full() from None
+            raise
     root = dest
     entries = [p for p in dest.iterdir() if not p.name.startswith(".")]
     if len(entries) == 1 and entries[0].is_dir() and any(p.is_dir() for p in entries[0].iterdir()):
@@ -343,6 +394,38 @@ def from_zip(archive: str | Path | bytes, name: str | None = None, cache: Path |
     samples, rejected = _scan(root)
     return _checked(Dataset(label, root, samples, rejected), f"zip {label}",
                     "expected one folder of images per class, optionally inside one top folder")
+
+
+def _declared_size(data: bytes) -> int:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            return sum(m.file_size for m in zf.infolist())
+    except (zipfile.BadZipFile, OSError):
+        return 0  # extract_zip says what is wrong with it
+
+
+def _disk_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _make_room(cache: Path, needed: int) -> None:
+    """Delete the unpacked zips used longest ago until `needed` more bytes fit in SEMSCALE_ZIP_CACHE_MB
+    (default 5,000 MB). A zip still being unpacked (no .complete yet) is left alone."""
+    limit = _megabytes(ZIP_CACHE_MB, 5000)
+    if not cache.is_dir():
+        return
+    kept = []
+    for done in cache.glob("*/.complete"):
+        try:
+            kept.append((done.stat().st_mtime, int(done.read_text() or _disk_size(done.parent)), done.parent))
+        except (OSError, ValueError):
+            continue
+    total = sum(size for _, size, _ in kept)
+    for _, size, folder in sorted(kept, key=lambda k: k[0]):
+        if total + needed <= limit:
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
 
 
 def save_upload(data: bytes, filename: str, cache: Path | None = None) -> Path:
@@ -481,10 +564,38 @@ def _download(b: Builtin, dest: Path) -> Path:
     return dest
 
 
-def load(spec: str) -> Dataset:
-    """Resolve a dataset spec: a built-in name, a folder, a .zip or a .csv manifest."""
+def data_roots(loopback: bool) -> list[Path]:
+    """The folders a shared dashboard may read datasets from: the built-in data and uploads always;
+    then the folders in SEMSCALE_DATA_ROOTS (os.pathsep-separated) when it is set, else the current
+    folder when the dashboard is served on loopback only (`loopback`), and nothing more otherwise."""
+    home = paths.data_home()
+    roots = [home / "uploaded", home / "uploads", home / "datasets"]
+    if os.environ.get("SEMSCALE_DATA_DIR"):
+        roots.append(Path(os.environ["SEMSCALE_DATA_DIR"]))
+    configured = os.environ.get("SEMSCALE_DATA_ROOTS")
+    if configured is not None:
+        roots += [Path(p) for p in configured.split(os.pathsep) if p]
+    elif loopback:
+        roots.append(Path.cwd())
+    return roots
+
+
+def check_roots(spec: str, roots: list[Path]) -> None:
+    """Refuse a path that is not, once its symlinks are resolved, under one of `roots`: someone
+    typing paths on a shared dashboard may not read whatever the server's account can. Checked
+    before the path is even looked at, so the answer says nothing about what exists outside."""
+    if not any(_inside(Path(spec), root) for root in roots):
+        raise SemscaleError(f"{_printable(spec)} is outside the folders this dashboard may read; whoever runs it "
+                            f"can add its folder to SEMSCALE_DATA_ROOTS (folders separated by '{os.pathsep}')")
+
+
+def load(spec: str, roots: list[Path] | None = None) -> Dataset:
+    """Resolve a dataset spec: a built-in name, a folder, a .zip or a .csv manifest; a path only
+    under `roots` when they are given (the dashboard's `data_roots`; the CLI reads anywhere)."""
     if spec in BUILTINS:
         return from_folder(builtin_root(spec), spec)
+    if roots is not None:
+        check_roots(spec, roots)
     path = Path(spec)
     if not path.exists():
         raise SemscaleError(f"dataset {spec!r} is neither a built-in ({', '.join(BUILTINS)}) nor an existing path")

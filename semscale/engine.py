@@ -29,7 +29,7 @@ from semscale import classnames, datasets, models, schedule
 from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
-                             draft_scale, prepare, prepared_hash)
+                             footprint, prepare, prepared_hash)
 from semscale.labels import LabelSet
 from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, Sweep, normalize
 from semscale.stats import bootstrap
@@ -37,6 +37,10 @@ from semscale.store import ResultsStore
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
+# Memory a batch may hold, its files and their decoded RGB pixels, whatever the images' sizes: a
+# batch takes images until the next would pass it (at least one, and one image is at most
+# images.MAX_PIXELS). A run holds two batches (one encoded, one read ahead), see `_read_batch`.
+BATCH_BYTES = 512 * 1024**2
 # One commit (a transaction per run) carries every batch scored since the last one: at most every
 # COMMIT_EVERY seconds, at most COMMIT_BATCHES batches (what a crash can lose), see `_loop`.
 COMMIT_EVERY = 1.0
@@ -598,17 +602,24 @@ def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, com
     decode's scale, which change the pixels the model sees), look each run's hashes up in its
     cache, and decode what any run misses and will not get from `coming` (the hashes the batches
     before this one encode for it and may not have committed yet). Runs in the background (see
-    `_loop`). An unreadable file is rejected with its reason."""
+    `_loop`). An unreadable file is rejected with its reason. The batch ends early, before the
+    image that would take its files and decoded pixels past BATCH_BYTES (`read.size` says where)."""
     read = _Read(size=len(images))
     files = {}
-    for row in images.itertuples():
+    held = 0
+    for taken, row in enumerate(images.itertuples()):
         try:
             with open(row.path, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
             read.rejected.append((row.image_idx, row.name, f"cannot be read ({exc.strerror})"))
             continue
-        h = prepared_hash(content_hash(data), config.image_prep, draft_scale(data, config.draft_side))
+        scale, pixels = footprint(data, config.draft_side)
+        held += len(data) + pixels
+        if held > BATCH_BYTES and taken:
+            read.size = taken  # the rest goes to the next batch
+            break
+        h = prepared_hash(content_hash(data), config.image_prep, scale)
         read.rows.append(row)
         read.hashes.append(h)
         files.setdefault(h, (data, row.name))

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from semscale.errors import SemscaleError
@@ -55,17 +56,26 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def draft_scale(data: bytes, side: int | None) -> int:
-    """The DCT scale denominator (1, 2, 4 or 8) a draft decode to `side` uses for `data`, read from
-    the header alone; 1 (every pixel) for anything but a large enough JPEG, or when `side` is None."""
-    if side is None:
-        return 1
+def footprint(data: bytes, side: int | None) -> tuple[int, int]:
+    """(`draft_scale`, bytes of the RGB pixels `decode(data, draft=side)` will hold), read from the
+    header alone; (1, 0) for what decode() rejects at once (not an image, a bomb, ...)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _draft(Image.open(io.BytesIO(data)), side)
-    except Exception:  # not an image, a bomb, ...: decode() rejects it with the reason
-        return 1
+            img = Image.open(io.BytesIO(data))
+            scale = _draft(img, side) if side else 1
+            width, height = img.size
+    except Exception:  # decode() rejects it with the reason
+        return 1, 0
+    if width * height > MAX_PIXELS:
+        return scale, 0
+    return scale, 3 * -(-width // scale) * -(-height // scale)
+
+
+def draft_scale(data: bytes, side: int | None) -> int:
+    """The DCT scale denominator (1, 2, 4 or 8) a draft decode to `side` uses for `data`, read from
+    the header alone; 1 (every pixel) for anything but a large enough JPEG, or when `side` is None."""
+    return footprint(data, side)[0]
 
 
 def _draft(img: Image.Image, side: int) -> int:
@@ -95,6 +105,8 @@ def decode(data: bytes, name: str = "image", draft: int | None = None) -> Decode
             upright = ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
             if upright.mode.startswith("I;16") or upright.mode == "I":  # 16-bit: keep the top 8 bits
                 upright = upright.convert("I").point(lambda v: v / 256).convert("L")
+            elif upright.mode == "F":
+                upright = _from_float(upright, name)
             rgb = upright if upright.mode == "RGB" else upright.convert("RGB")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected(f"{name}: image is too large (limit {MAX_PIXELS:,} pixels)") from None
@@ -104,6 +116,19 @@ def decode(data: bytes, name: str = "image", draft: int | None = None) -> Decode
         raise ImageRejected(f"{name}: corrupt or truncated image ({_short(exc)})") from None
     plain = rgb is img and scale == 1 and original_format in ("JPEG", "PNG") and getattr(img, "n_frames", 1) == 1
     return DecodedImage(data, rgb, normalized=not plain)
+
+
+def _from_float(img: Image.Image, name: str) -> Image.Image:
+    """A float ("F", e.g. a scientific TIFF) image as 8-bit grey: values of 0-1 (the usual float
+    convention) scaled to 0-255, values of 0-255 kept; anything else is refused, not guessed at (a
+    plain conversion clips 0-1 values to black)."""
+    values = np.asarray(img, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise ImageRejected(f"{name}: float image with NaN or infinite values")
+    low, high = float(values.min()), float(values.max())
+    if low < 0 or high > 255:
+        raise ImageRejected(f"{name}: float image with values from {low:g} to {high:g}; expected 0-1 or 0-255")
+    return Image.fromarray(np.round(values * (255 if high <= 1 else 1)).astype(np.uint8), "L")
 
 
 def _squash_224(pixels: Image.Image) -> Image.Image:

@@ -21,7 +21,6 @@ services). Even then only public addresses are fetched, without redirects, withi
 """
 
 import ctypes
-import ipaddress
 import os
 import signal
 import socket
@@ -41,9 +40,10 @@ import numpy as np  # noqa: E402
 from docarray import Document, DocumentArray  # noqa: E402
 from jina import Executor, Flow, requests  # noqa: E402
 
+from semscale import settings  # noqa: E402
 from semscale.encoders import LocalEncoder  # noqa: E402
 from semscale.errors import SemscaleError  # noqa: E402
-from semscale.images import DecodedImage, ImageRejected, decode  # noqa: E402
+from semscale.images import MAX_PIXELS, DecodedImage, ImageRejected, decode  # noqa: E402
 from semscale.scoring import normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
@@ -57,16 +57,13 @@ def _is_image(doc: Document) -> bool:
 
 
 def check_public_host(host: str) -> None:
-    """Refuse a host that is, or resolves to, anything but a public address (private, loopback,
-    link-local such as the 169.254.169.254 metadata service, reserved, multicast)."""
+    """Refuse a host that is, or resolves to, anything but a public address (`settings.non_public`)."""
     try:
-        infos = socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError) as exc:
-        raise ImageRejected(f"cannot resolve {host!r} ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            raise ImageRejected(f"{host!r} is a non-public address ({address}); the server fetches public URLs only")
+        address = settings.non_public(host)
+    except SemscaleError as exc:
+        raise ImageRejected(str(exc)) from None
+    if address:
+        raise ImageRejected(f"{host!r} is a non-public address ({address}); the server fetches public URLs only")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -99,6 +96,8 @@ def _image(doc: Document, position: int, allow_remote: bool = False) -> DecodedI
         pixels = np.asarray(doc.tensor)
         if pixels.ndim != 3 or pixels.shape[-1] != 3:
             raise ImageRejected(f"{name}: tensor must be height x width x 3, got shape {pixels.shape}")
+        if pixels.shape[0] * pixels.shape[1] > MAX_PIXELS:  # as decode() refuses a file of that size
+            raise ImageRejected(f"{name}: image is too large (limit {MAX_PIXELS:,} pixels)")
         img = Image.fromarray(pixels.astype(np.uint8), "RGB")
         return DecodedImage(b"", img, normalized=True)
     if doc.uri.startswith("data:"):

@@ -7,7 +7,9 @@ and a configured token only for the server it is configured with (`token_for`).
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,51 @@ def server_url(url: str) -> str:
     scheme = "ws" if parsed.scheme == "websocket" else parsed.scheme
     host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
     return f"{scheme}://{host}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or name, as Streamlit's `server.address` holds it) is this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def non_public(host: str) -> str | None:
+    """The first address `host` is, or resolves to, that is not public (private, loopback,
+    link-local such as the 169.254.169.254 metadata service, reserved, multicast), else None.
+    Every address is checked: a name may resolve to a public and a private one."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError) as exc:
+        raise SemscaleError(f"cannot resolve {host!r} ({exc})") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
+def private_servers_allowed() -> bool:
+    """Whether a shared dashboard may use a private CLIP server someone types: allowed in the
+    server's own settings only (SEMSCALE_ALLOW_PRIVATE_SERVERS=1, or allow_private_servers = true
+    under [clip] in the secrets file), never from a page."""
+    return os.environ.get("SEMSCALE_ALLOW_PRIVATE_SERVERS") == "1" or _secrets().get("allow_private_servers") is True
+
+
+def check_server_target(url: str, shared: bool) -> None:
+    """Refuse a typed server URL that leads to this machine or a private network when the dashboard
+    is `shared`: whoever reaches the page could otherwise probe what only the server can reach.
+    The configured server is always allowed."""
+    if not shared or private_servers_allowed() or any(_same_server(s, url) for s, _ in _configured()):
+        return
+    address = non_public(urlparse(url).hostname or "")
+    if address:
+        raise SemscaleError(f"{url} leads to a private address ({address}); this dashboard is shared, so it uses "
+                            "public CLIP servers and its configured one only (whoever runs it can allow private "
+                            "ones with SEMSCALE_ALLOW_PRIVATE_SERVERS=1)")
 
 
 def _same_server(a: str | None, b: str | None) -> bool:

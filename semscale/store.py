@@ -86,8 +86,9 @@ class _Files:
         self._free_until: dict[str, float] = {}  # path -> monotonic time before which it stays detached
         self._aliases = itertools.count()
 
-    def open(self, path: str) -> duckdb.DuckDBPyConnection:
-        """A connection of its own whose default database is `path`; raises DuckDB's errors."""
+    def open(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection of its own whose default database is `path` (attached `read_only`, as the
+        first transaction of the moment asks); raises DuckDB's errors."""
         while True:
             with self._lock:
                 if self._pid != os.getpid():  # a forked child cannot use its parent's instance
@@ -98,7 +99,7 @@ class _Files:
                     if entry is None:
                         quoted = path.replace("'", "''")
                         alias = f"results_{next(self._aliases)}"
-                        self._instance.execute(f"ATTACH '{quoted}' AS {alias}")
+                        self._instance.execute(f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
                         entry = self._attached[path] = [alias, 0, time.monotonic()]
                     entry[1] += 1
                     try:
@@ -123,7 +124,10 @@ class _Files:
         entry[1] -= 1
         if entry[1] == 0:
             del self._attached[path]
-            self._instance.execute(f"DETACH {entry[0]}")
+            try:
+                self._instance.execute(f"DETACH {entry[0]}")
+            except duckdb.IOException:  # detached all the same: only the checkpoint into the file failed (a
+                pass  # full disk); what was committed is in the write-ahead log, and a write says so when it fails
             now = time.monotonic()
             self._free_until[path] = now + min(now - entry[2], FREE_TURN)
 
@@ -241,6 +245,8 @@ class ResultsStore:
         self.wait = wait
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Someone else's file, or one on a read-only disk, can still be listed and shown.
+        self.read_only = self.path.exists() and not os.access(self.path, os.W_OK)
         # Checked and set up once per file and process: a dashboard makes a store for every live read,
         # and waiting here for a file the runs hold, under this lock, held up every session's reads.
         if _file_identity(self.path) in _READY:
@@ -249,6 +255,12 @@ class ResultsStore:
             version = _schema_version(con)
             if version > SCHEMA_VERSION:
                 raise SemscaleError(f"{self.path} was written by a newer semscale (schema {version}); upgrade")
+            if self.read_only:
+                if version < SCHEMA_VERSION:
+                    raise SemscaleError(f"{self.path} is read-only and was written by an older semscale; "
+                                        "open a writable copy once to update it")
+                _READY.add(_file_identity(self.path))
+                return
             if version == 1:
                 _migrate_from_1(con)
             con.execute(SCHEMA)
@@ -264,7 +276,7 @@ class ResultsStore:
         key = str(self.path.resolve())
         while True:
             try:
-                con = _FILES.open(key)
+                con = _FILES.open(key, self.read_only)
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
@@ -282,11 +294,17 @@ class ResultsStore:
             con.begin()
             yield con
             con.commit()
-        except duckdb.IOException as exc:  # a truncated or damaged file, a full disk: the user's to fix
+        except duckdb.Error as exc:
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
-            raise SemscaleError(f"results file {self.path} could not be read or written: "
-                                f"{str(exc).splitlines()[0][:200]}") from None
+            if self.read_only:
+                raise SemscaleError(f"results file {self.path} is read-only; name a writable one with --results "
+                                    "(or $SEMSCALE_RESULTS)") from None
+            # a truncated or damaged file, a full disk (a commit that could not write its log): the user's to fix
+            if isinstance(exc, duckdb.IOException) or "Could not write" in str(exc):
+                raise SemscaleError(f"results file {self.path} could not be read or written: "
+                                    f"{str(exc).splitlines()[0][:200]}") from None
+            raise
         except BaseException:
             con.rollback()
             raise

@@ -140,3 +140,12 @@ def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: f
                     proc.send_signal(sig)
                     return row[0]
         time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def served_on_loopback():
+    """Pages under AppTest are served on loopback, as .streamlit/config.toml has it, whatever folder
+    a test is in when Streamlit first reads its config; a test of a shared dashboard sets another."""
+    from streamlit import config
+
+    config.set_option("server.address", "127.0.0.1")

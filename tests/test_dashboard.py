@@ -96,10 +96,10 @@ def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, m
     assert len(reads) == 1
     run_id = Engine(store, LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
     second.run()
-    assert any(f"**Run {run_id}** · cifar10-1k · status **done**" in m.value for m in second.markdown)
+    assert any(f"**Run {run_id}** · cifar10\\-1k · status **done**" in m.value for m in second.markdown)  # as text
     store.finish_run(run_id, "failed", "stopped by the test")  # this process owns the run
     second.run()
-    assert any(f"**Run {run_id}** · cifar10-1k · status **failed**" in m.value for m in second.markdown)
+    assert any(f"**Run {run_id}** · cifar10\\-1k · status **failed**" in m.value for m in second.markdown)
     assert len(reads) == 3
 
 
@@ -209,7 +209,8 @@ def test_a_backend_recheck_runs_behind_the_last_answer_and_no_page_waits_for_it(
     wait_for(lambda: ui._check(b)[1].summary == "second", timeout=10, every=0.05)
 
 
-def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path):
+def test_data_page_reports_a_bad_path_next_to_the_widget(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))  # a path under a data root (tests/test_security.py)
     at = page("1_Data.py").run()
     at.radio[0].set_value("Folder or CSV on this machine").run()
     at.text_input[0].input(str(tmp_path / "nowhere")).run()
@@ -266,7 +267,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     results = page("4_Results.py").run()
     assert not results.exception
     text = " ".join(m.value for m in results.markdown)
-    assert f"{run_id} (cifar10-1k, clip-onnx:" in text and ") · max" in text and "best accuracy" in text
+    assert f"{run_id} \\(cifar10\\-1k, clip\\-onnx\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
     assert not results.info  # a finished run with three names per class has effects to show

@@ -1,5 +1,8 @@
 """The engine end to end: real tiny ONNX model, real image files, real DuckDB file."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -219,3 +222,38 @@ def test_text_embeddings_are_cached_by_the_exact_text(results, encoder):
     assert NameEmbeddings(encoder, results, ["Apple", "apple"], ["a {} thing", "a {}  thing"]).encoded == 4
     assert results.count_embeddings(encoder.model_id)["text"] == 6
 
+
+def test_a_batch_holds_at_most_its_memory_budget_of_files_and_pixels(tmp_path, results, encoder, monkeypatch):
+    """Images of mixed sizes: each batch (what one progress step reports) stays within BATCH_BYTES
+    of files plus decoded RGB pixels, or is a single image; the predictions are those of a run
+    without the budget."""
+    from PIL import Image
+
+    from semscale import engine
+    from semscale.images import footprint
+
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        side = (40, 300, 90)[i % 3]
+        folder = tmp_path / "mixed" / ("red", "blue")[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 60, (side, side, 3), np.uint8) + np.array((180, 0, 0) if i % 2 else (0, 0, 180), np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+    spec = str(tmp_path / "mixed")
+    unbounded = Engine(results, encoder).run(RunConfig(dataset=spec, batch_size=12, decode="exact"))
+
+    budget = 3 * 300 * 300 * 3 + 200_000  # two or three of the large ones
+    monkeypatch.setattr(engine, "BATCH_BYTES", budget)
+    steps = []
+    bounded = Engine(results, encoder).run(RunConfig(dataset=spec, batch_size=12, decode="exact"),
+                                           progress=lambda p: steps.append(p.done))
+    files = [Path(os.fsdecode(p)).read_bytes() for p in results.run_images(bounded)["path"]]  # in the run's order
+    costs = [len(data) + footprint(data, None)[1] for data in files]
+    sizes = np.diff([0, *steps])
+    assert len(sizes) > 2 and sizes.sum() == 12
+    start = 0
+    for size in sizes:
+        assert size == 1 or sum(costs[start:start + size]) <= budget, (size, costs[start:start + size])
+        start += size
+    same = ["image_idx", "predicted", "score"]
+    assert results.predictions(bounded, "max", 1)[same].equals(results.predictions(unbounded, "max", 1)[same])

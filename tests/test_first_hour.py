@@ -210,6 +210,7 @@ def test_a_slow_backend_check_never_holds_the_page(tmp_path, monkeypatch):
     cold imports, so the time is taken on a second session with a second hung server."""
     monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))  # the dataset lies under a data root
     root = make_colour_images(tmp_path / "colours", per_class=2)
     servers = [silent_server(), silent_server()]
     try:
@@ -366,6 +367,7 @@ def test_data_page_lists_every_left_out_file_in_pages_and_finds_undecodable_imag
     monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))  # the dataset lies under a data root
     at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60)
     at.session_state["dataset"] = str(root)
     at.run()
@@ -389,6 +391,7 @@ def test_run_page_refuses_a_one_class_dataset_with_the_reason(tmp_path, monkeypa
     monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
     monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))  # the dataset lies under a data root
     at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     at.session_state["dataset"] = str(root)
     at.run()

@@ -343,6 +343,68 @@ def notes_of(ds: datasets.Dataset) -> dict[str, str]:
     return {r.item: r.reason for r in ds.rejected}
 
 
+def test_zip_of_many_members_at_the_ratio_limit_is_refused_by_its_size(tmp_path, monkeypatch):
+    """Members of exactly 10 MiB of zeros pass the per-member ratio guard: the upload cap stops them
+    at once (the issue's 200 of them, 2 MB unpacking to 2 GB, in benchmarks/b10_bombs.py)."""
+    monkeypatch.setenv("SEMSCALE_ZIP_MAX_MB", "50")
+    zeros = bytes(10 * 1024**2)
+    bomb = make_zip({f"{'ab'[i % 2]}/{i:02d}.png": zeros for i in range(6)})
+    assert len(bomb) < 100_000
+    with pytest.raises(SemscaleError, match=r"^zip expands to 63 MB, over the 50 MB limit; split it or use a folder$"):
+        datasets.from_zip(bomb, cache=tmp_path / "cache")
+    assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_zip_cache_keeps_under_its_cap_by_dropping_the_least_recently_used(data, tmp_path, monkeypatch):
+    zips = [make_zip(dataset_entries(data) | {"set/red/extra.png": save(flat((i, 0, 0)), "PNG")}) for i in range(3)]
+    cache = tmp_path / "cache"
+    first = datasets.from_zip(zips[0], cache=cache)
+    size = int((cache / first.root.parent.name / ".complete").read_text())
+    assert size == sum(p.stat().st_size for p in first.root.rglob("*") if p.is_file())
+    monkeypatch.setenv("SEMSCALE_ZIP_CACHE_MB", str(2.5 * size / 1e6))  # room for two
+    roots = [first.root, datasets.from_zip(zips[1], cache=cache).root]
+    time.sleep(0.01)
+    datasets.from_zip(zips[0], cache=cache)  # used again: now the second is the oldest used
+    roots.append(datasets.from_zip(zips[2], cache=cache).root)
+    assert [r.is_dir() for r in roots] == [True, False, True]
+    assert len(list(cache.iterdir())) == 2
+
+
+@pytest.mark.parametrize("order", ["file first", "folder first"])
+def test_zip_with_a_file_beside_a_folder_of_the_same_name(data, results, encoder, tmp_path, order):
+    clash = {"set/dog": b"not a folder", "set/dog/pup.png": save(flat("red"), "PNG")}
+    entries = dataset_entries(data) | (clash if order == "file first" else dict(reversed(clash.items())))
+    ds = datasets.from_zip(make_zip(entries), cache=tmp_path / "cache")
+    loser, scored = ("set/dog/pup.png", GOOD) if order == "file first" else ("set/dog", GOOD + 1)  # a class dog
+    run_and_check(results, encoder, ds, scored, {loser: "a file and a folder in the zip have the same name; skipped"})
+
+
+def test_zip_member_name_over_255_bytes(data, results, encoder, tmp_path):
+    long = "set/red/" + "é" * 130 + ".png"  # 260 bytes in UTF-8
+    ds = datasets.from_zip(make_zip(dataset_entries(data) | {long: save(flat("red"), "PNG")}), cache=tmp_path / "cache")
+    run_and_check(results, encoder, ds, GOOD, {long: "file or folder name over 255 bytes; skipped"})
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MB tmpfs (this needs root; skipped without)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_full_disk_while_unpacking_a_zip(data, tiny_disk, tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (700, 700, 3), np.uint8)  # ~1.5 MB that does not compress
+    archive = make_zip(dataset_entries(data) | {"set/red/noise.png": save(Image.fromarray(noise), "PNG")})
+    with pytest.raises(SemscaleError, match=r"^the disk that holds semscale's files is full; free some space"):
+        datasets.from_zip(archive, cache=tiny_disk / "zips")
+    assert not any((tiny_disk / "zips").iterdir())  # the partial unpack is gone
+    assert datasets.from_zip(make_zip(dataset_entries(data)), cache=tiny_disk / "zips").counts()  # room again
+
+
 def test_nested_zip(data, results, encoder, tmp_path):
     inner = make_zip(dataset_entries(data))
     archive = make_zip(dataset_entries(data) | {"set/red/inner.zip": inner, "set/blue/more.tar.gz": b"\x1f\x8b" * 50})
@@ -641,3 +703,133 @@ def test_outputs_that_cannot_be_written(designed_runs, tmp_path, capsys, shared_
                       ([db, "labels", "clothing", "--scheme", "paper"], blocker / "x.yaml")):
         err = one_line_error(capsys, ["--results", *argv, "--out", str(out)])
         assert err.startswith(f"error: cannot write {out}: ") and err.endswith("; choose another --out\n"), err
+
+
+def test_full_disk_under_the_results_file(data, tiny_disk, model_dir, capsys, monkeypatch):
+    """A run that fills the disk: one line and the resume command (exit status 1); `list` still reads the file."""
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    db = str(tiny_disk / "results.duckdb")
+    assert cli.main(["--results", db, "run", "--dataset", str(data), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: results file {db} could not be read or written: ") and "No space left" in err
+    assert err.count("\n") == 2 and "resume" in err.splitlines()[1]
+    assert cli.main(["--results", db, "list"]) == 0
+    assert "0/8 images" in capsys.readouterr().out  # the run, as far as it got
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """`tmp_path / "ro"`: a read-only view of `tmp_path / "rw"` (a bind mount: needs root; skipped without)."""
+    (tmp_path / "rw").mkdir()
+    (tmp_path / "ro").mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(tmp_path / "rw"), str(tmp_path / "ro")], capture_output=True)
+    if mounted.returncode:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(tmp_path / "ro")], check=True)
+        yield tmp_path / "ro"
+    finally:
+        subprocess.run(["umount", "-l", str(tmp_path / "ro")], check=True)
+
+
+def test_a_read_only_results_file_can_be_listed_and_shown(data, encoder, model_dir, read_only, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    run_id = Engine(ResultsStore(read_only.parent / "rw" / "results.duckdb"), encoder).run(RunConfig(dataset=str(data)))
+    db = str(read_only / "results.duckdb")
+    assert cli.main(["--results", db, "list"]) == 0 and run_id in capsys.readouterr().out
+    assert cli.main(["--results", db, "show", run_id]) == 0 and "accuracy" in capsys.readouterr().out
+    err = one_line_error(capsys, ["--results", db, "run", "--dataset", str(data), "-q"])
+    assert err == f"error: results file {db} is read-only; name a writable one with --results (or $SEMSCALE_RESULTS)\n"
+
+
+
+def test_data_page_names_what_a_zip_left_out_without_server_paths(data, dashboard_env):
+    from streamlit.testing.v1 import AppTest
+
+    entries = dataset_entries(data) | {"set/dog": b"not a folder", "set/dog/pup.png": save(flat("red"), "PNG"),
+                                       "set/red/" + "é" * 130 + ".png": save(flat("red"), "PNG")}
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60).run()
+    at.radio[0].set_value("Zip of class folders").run()
+    at.file_uploader[0].set_value(("clash.zip", make_zip(entries), "application/zip")).run()
+    assert not at.exception and not at.error
+    shown = " ".join([*(e.value.to_csv() for e in at.dataframe),
+                      *(e.value for kind in ("success", "markdown", "caption", "subheader") for e in getattr(at, kind))])
+    assert "a file and a folder in the zip have the same name" in shown and "name over 255 bytes" in shown
+    assert str(dashboard_env) not in shown and "/tmp" not in shown
+
+
+# --- names shown as text -----------------------------------------------------------------------------
+
+HOSTILE = "![pic](x.png) **bold** red\x1b[31m\u202eevil"
+
+
+def test_names_reach_the_terminal_with_control_characters_written_out(tmp_path, model_dir, capsys, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    folder = make_colour_images(tmp_path / f"set\x1b[2J\u202e", per_class=1)
+    (folder / "red").rename(folder / HOSTILE)
+    db = str(tmp_path / "r.duckdb")
+    assert cli.main(["--results", db, "run", "--dataset", str(folder), "-q"]) == 0
+    assert cli.main(["--results", db, "list"]) == 0
+    out = capsys.readouterr()
+    shown = out.out + out.err
+    assert "set\\x1b[2J\\u202e" in shown and "\x1b" not in shown and "\u202e" not in shown
+
+
+def test_data_page_shows_class_labels_as_text(tmp_path, dashboard_env, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    folder = make_colour_images(tmp_path / "set", per_class=1)
+    (folder / "red").rename(folder / HOSTILE)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["dataset"] = str(folder)
+    at.run()
+    assert not at.exception
+    [line] = [m.value for m in at.markdown if "pic" in m.value]
+    assert line.startswith(r"**\!\[pic\]\(x\.png\) \*\*bold\*\* red\\x1b\[31m\\u202eevil** · ")
+
+
+# --- low items: float TIFFs, serve's tensors, file symlinks, CSV lines ----------------------------------
+
+def test_float_tiffs_are_scaled_or_refused(data, results, encoder):
+    def tiff(values) -> bytes:
+        return save(Image.fromarray(np.asarray(values, np.float32), "F"), "TIFF")
+
+    assert decode(tiff(np.full((40, 40), 0.8)), "unit.tif").pixels.getpixel((0, 0)) == (204, 204, 204)
+    assert decode(tiff(np.full((40, 40), 100.0)), "bytes.tif").pixels.getpixel((0, 0)) == (100, 100, 100)
+    (data / "white").mkdir()
+    (data / "white" / "w.tif").write_bytes(tiff(np.ones((40, 40))))
+    nan = np.full((40, 40), 0.5)
+    nan[3, 3] = np.nan
+    (data / "white" / "nan.tif").write_bytes(tiff(nan))
+    (data / "white" / "wide.tif").write_bytes(tiff(np.linspace(-5, 4000, 1600).reshape(40, 40)))
+    run_id = run_and_check(results, encoder, data, GOOD + 1, {
+        "white/nan.tif": "float image with NaN or infinite values",
+        "white/wide.tif": "float image with values from -5 to 4000; expected 0-1 or 0-255"})
+    assert predicted(results, run_id, "white/w.tif") == "white"
+
+
+def test_serve_refuses_a_tensor_past_the_pixel_cap():
+    from docarray import Document
+
+    from semscale.server import _image
+
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (9000, 9000, 3))  # 243 MB, never allocated
+    with pytest.raises(ImageRejected, match=r"^document 0: image is too large \(limit 64,000,000 pixels\)$"):
+        _image(Document(tensor=huge), 0)
+    assert _image(Document(tensor=np.zeros((8000, 8000, 3), np.uint8)), 1).pixels.size == (8000, 8000)
+
+
+def test_a_file_symlink_out_of_its_class_folder_is_refused(data, results, encoder):
+    (data / "blue" / "really-red.jpg").symlink_to(data / "red" / "red_00.jpg")  # one image, two labels
+    run_and_check(results, encoder, data, GOOD, {"blue/really-red.jpg": "symlink pointing outside its class folder"})
+
+
+def test_csv_line_numbers_after_a_multi_line_quoted_field(data, results, encoder):
+    manifest = data / "m.csv"
+    manifest.write_text('path,label\n"red/red_00.jpg",red\n"blue/\nblue_00.jpg",blue\n\nmissing.png,red\n'
+                        'green/green_00.jpg,"gre\n\nen"\nyellow/yellow_00.jpg,\n', encoding="utf-8")
+    ds = datasets.from_csv(manifest)
+    assert notes_of(ds) == {"m.csv line 3 (blue/\nblue_00.jpg)": "file does not exist",
+                            "m.csv line 6 (missing.png)": "file does not exist",
+                            "m.csv line 10": "needs both a path and a label"}

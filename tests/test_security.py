@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import signal
 import socket
 import threading
@@ -315,3 +316,139 @@ def test_timed_out_calls_leave_no_threads(scheme):
         assert threading.active_count() <= before + 1  # this encoder's one worker, whatever happened
     finally:
         silent.close()
+
+
+# --- a shared dashboard reads datasets only under its data roots -----------------------------------
+@pytest.fixture
+def served_on(monkeypatch):
+    """Set Streamlit's `server.address` for the test (AppTest runs pages in this process)."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    yield lambda address: config.set_option("server.address", address)
+    config.set_option("server.address", before)
+
+
+def test_data_roots_by_address_and_setting(tmp_path, monkeypatch):
+    from semscale import datasets
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SEMSCALE_DATA_ROOTS", raising=False)
+    assert tmp_path in datasets.data_roots(loopback=True)
+    assert tmp_path not in datasets.data_roots(loopback=False)
+    assert tmp_path / "home" / "uploads" in datasets.data_roots(loopback=False)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", os.pathsep.join(["/srv/a", "", "/srv/b"]))
+    assert datasets.data_roots(loopback=True)[-2:] == [Path("/srv/a"), Path("/srv/b")]  # instead of the cwd
+    assert tmp_path not in datasets.data_roots(loopback=True)
+    assert settings.is_loopback("127.0.0.1") and settings.is_loopback("localhost") and settings.is_loopback("::1")
+    assert not settings.is_loopback("0.0.0.0") and not settings.is_loopback("") and not settings.is_loopback("10.0.0.2")
+
+
+def test_data_page_reads_only_under_its_roots(dashboard_env, served_on, monkeypatch, tmp_path_factory):
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import make_colour_images
+
+    here = dashboard_env / "here"
+    make_colour_images(here / "colours", per_class=2)
+    outside = make_colour_images(tmp_path_factory.mktemp("elsewhere") / "colours", per_class=2)
+    (here / "link").symlink_to(outside)  # under the current folder, leading out of it
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("SEMSCALE_DATA_ROOTS", raising=False)
+
+    def pick(path: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60).run()
+        at.radio[0].set_value("Folder or CSV on this machine").run()
+        at.text_input[0].set_value(path).run()
+        at.button[0].click().run()
+        assert not at.exception
+        return at
+
+    def refused(at: AppTest, path: str) -> bool:
+        assert "dataset" not in at.session_state
+        [error] = [e.value for e in at.error]
+        assert error == (f"{path} is outside the folders this dashboard may read; whoever runs it can add its "
+                         f"folder to SEMSCALE_DATA_ROOTS (folders separated by '{os.pathsep}')")
+        return True
+
+    served_on("127.0.0.1")
+    assert pick("colours").session_state["dataset"] == "colours"  # the current folder, on loopback
+    assert refused(pick("/etc"), "/etc")
+    assert refused(pick(str(outside)), str(outside))
+    assert refused(pick("link"), "link")  # resolved before the check
+    assert refused(pick("/nowhere/at/all"), "/nowhere/at/all")  # the same line: nothing said of what exists
+    served_on("0.0.0.0")
+    assert refused(pick("colours"), "colours")
+    assert pick("cifar10-1k").session_state["dataset"] == "cifar10-1k"  # built-ins always
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(outside.parent))
+    assert pick(str(outside)).session_state["dataset"] == str(outside)
+    assert refused(pick("colours"), "colours")
+
+
+# --- a shared dashboard's server field reaches public servers and its configured one only ----------
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "10.1.2.3", "192.168.0.1", "169.254.169.254",
+                                  "[fe80::1]", "0.0.0.0"])
+def test_a_shared_dashboard_refuses_private_server_targets(host, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no secrets file
+    for var in ("SEMSCALE_SERVER", "SEMSCALE_ALLOW_PRIVATE_SERVERS"):
+        monkeypatch.delenv(var, raising=False)
+    url = settings.server_url(f"http://{host}:5000")
+    settings.check_server_target(url, shared=False)  # on loopback the user's own machine is theirs
+    with pytest.raises(settings.SemscaleError, match=r"leads to a private address .*SEMSCALE_ALLOW_PRIVATE_SERVERS=1"):
+        settings.check_server_target(url, shared=True)
+    settings.check_server_target("http://8.8.8.8:5000", shared=True)
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text("[clip]\nallow_private_servers = true\n")
+    settings.check_server_target(url, shared=True)
+
+
+def test_every_address_of_a_name_is_checked(monkeypatch):
+    """A name that resolves to a public and a private address is refused (DNS stood in for)."""
+    answers = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", 0)),
+               (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 0))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port: answers)
+    assert settings.non_public("two-faced.example") == "10.0.0.7"
+
+
+def test_shared_run_page_never_calls_a_loopback_server(served_on, configured, model_dir, monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("SEMSCALE_RESULTS", str(tmp_path / "dash.duckdb"))
+    recorder = Recorder()
+    typed = f"http://127.0.0.1:{recorder.port}"
+
+    def use(url: str) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60).run()
+        at.radio[0].set_value("CLIP server").run()
+        at.text_input[0].set_value(url).run()
+        at.button[0].click().run()
+        assert not at.exception
+        return at
+
+    def used(url: str) -> str:
+        at = use(url)
+        assert not at.error
+        return at.session_state["backend"].server
+
+    try:
+        served_on("0.0.0.0")
+        at = use(typed)
+        assert [e.value for e in at.error] == [
+            f"{typed} leads to a private address (127.0.0.1); this dashboard is shared, so it uses public CLIP "
+            "servers and its configured one only (whoever runs it can allow private ones with "
+            "SEMSCALE_ALLOW_PRIVATE_SERVERS=1)"]
+        assert at.session_state["backend"].server == "grpcs://configured.example:2096"
+        assert recorder.authorizations == []  # never asked
+        monkeypatch.setenv("SEMSCALE_SERVER", typed)  # the configured server is always allowed
+        assert used(typed) == typed
+        monkeypatch.setenv("SEMSCALE_SERVER", "grpcs://configured.example:2096")
+        monkeypatch.setenv("SEMSCALE_ALLOW_PRIVATE_SERVERS", "1")
+        assert used(typed) == typed
+        assert recorder.authorizations  # the health check asked it
+        monkeypatch.delenv("SEMSCALE_ALLOW_PRIVATE_SERVERS")
+        served_on("127.0.0.1")  # on loopback the user's own machine is theirs
+        assert used(typed) == typed
+    finally:
+        recorder.close()
