@@ -59,17 +59,37 @@ def is_exponential(levels: list[int]) -> bool:
     return len(levels) >= 3 and all(b == 2 * a for a, b in zip(levels[:-2], levels[1:-1]))
 
 
-def tick_labels(levels: list[int]) -> list[str]:
-    """Level labels, leaving out one that would overlap the next on a log axis (e.g. 64 before 71)."""
-    return ["" if i + 1 < len(levels) and levels[i + 1] / n < 1.3 and n > 2 else str(n)
-            for i, n in enumerate(levels)]
+LINEAR_TICKS = 25  # at most this many labels on a linear axis: closer ones would overlap
+
+
+def tick_labels(levels: list[int], log: bool | None = None) -> list[str]:
+    """Level labels, leaving out those that would overlap a neighbour's.
+
+    On a log axis (`log`, by default `is_exponential`) a label too close to the next is left out (64 before
+    71). On a linear axis labels are evenly spaced, so every level is labelled unless there are more than
+    LINEAR_TICKS of them; then a label is left out when it is nearer than 1/LINEAR_TICKS of the axis to the
+    last one shown, and the last level is always labelled (the one shown before it gives way)."""
+    log = is_exponential(levels) if log is None else log
+    if log:
+        return ["" if i + 1 < len(levels) and levels[i + 1] / n < 1.3 and n > 2 else str(n)
+                for i, n in enumerate(levels)]
+    gap = (levels[-1] - levels[0]) / LINEAR_TICKS if levels else 0
+    shown: list[int] = []
+    for i, n in enumerate(levels):
+        if shown and n - levels[shown[-1]] < gap:
+            if i < len(levels) - 1:
+                continue
+            shown.pop()
+        shown.append(i)
+    return [str(n) if i in shown else "" for i, n in enumerate(levels)]
 
 
 def level_axis(levels: list[int]) -> dict:
     """The names-per-class axis: a tick at every level, log2 when levels double."""
     levels = [int(n) for n in levels] or [1]
-    axis = {"title": "names per class", "tickmode": "array", "tickvals": levels, "ticktext": tick_labels(levels)}
-    if is_exponential(levels):
+    log = is_exponential(levels)
+    axis = {"title": "names per class", "tickmode": "array", "tickvals": levels, "ticktext": tick_labels(levels, log)}
+    if log:
         axis.update(type="log")
     return axis
 

@@ -208,6 +208,18 @@ def test_curves_keep_overlapping_aggregations_visible_and_tick_every_level():
     assert lines[0].name == "r (colours, clip-onnx:12345678) · max"
 
 
+def test_a_linear_schedule_labels_every_level():
+    """The paper preset's k = 1 ... 12 on a linear axis: twelve evenly spaced labels, none overlaps."""
+    paper = list(range(1, 13))
+    assert figures.level_axis(paper).get("type") is None
+    assert figures.level_axis(paper)["ticktext"] == [str(n) for n in paper]
+    # 60 levels: a label needs 59/25 = 2.36 units from the last one shown, so every third (1, 4, ... 58);
+    # 60 is always labelled and 58, 2 units before it, gives way
+    text = figures.tick_labels(list(range(1, 61)), log=False)
+    assert [t for t in text if t] == [str(n) for n in range(1, 56, 3)] + ["60"]
+    assert figures.tick_labels([1, 2, 4, 8, 16, 32, 64, 71]) == ["1", "2", "4", "8", "16", "32", "", "71"]
+
+
 def test_per_class_chart_has_24_distinct_colours():
     table = pd.DataFrame([{"label": f"class {k:02d}", "n_names": n, "accuracy": 0.5} for k in range(24) for n in (1, 2)])
     fig = figures.per_class_lines(table)
