@@ -94,17 +94,20 @@ if len(chosen) == 2:
     st.subheader("Two runs, level by level")
     a, b = chosen
     try:
-        levels = compare.compare_runs(store, a, b)
+        compared = compare.compare_runs(store, a, b)
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
-        st.caption(f"A = {label[a]}, B = {label[b]}. Per level, McNemar's test on the images only one run got "
-                   "right; p Holm is adjusted over all the levels shown.")
-        st.dataframe(pd.DataFrame(map(asdict, levels)).rename(columns={
+        st.caption(f"A = {label[a]}, B = {label[b]}, on the same images. Accuracy: {compared.basis()}; "
+                   "p Holm is adjusted over all the levels shown.")
+        if compared.names:
+            st.info(f"**Different label sets:** {compared.names}.")
+        st.dataframe(pd.DataFrame(map(asdict, compared.levels)).rename(columns={
             "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
-            "only_a": "only A right", "only_b": "only B right", "p_value": "p McNemar", "p_holm": "p Holm"}),
+            "only_a": "A better (images)", "only_b": "B better (images)", "p_value": "p", "p_holm": "p Holm",
+            "low": "A - B, 95% low", "high": "A - B, 95% high"}),
             hide_index=True, width="stretch")
-        st.markdown(f"**A vs B:** {compare.differences(levels, 'A', 'B')}.")
+        st.markdown(f"**A vs B:** {compare.differences(compared.levels, 'A', 'B')}.")
 elif len(chosen) > 2:
     st.caption("Choose exactly two runs to compare them level by level with a paired test.")
 

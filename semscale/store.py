@@ -522,6 +522,16 @@ class ResultsStore:
                 [run_id, aggregation, aggregation, n_names, n_names]).df()
         return _decode_paths(frame)
 
+    def outcomes(self, run_id: str) -> pd.DataFrame:
+        """Who was right where, without what was predicted: `predictions`' columns for comparisons and
+        thresholds (aggregation, repeat, n_names, image_idx, name, label, correct), a fraction of its read
+        for a run with many name orders."""
+        with self._connect() as con:
+            return con.execute(
+                "SELECT p.aggregation, p.repeat, p.n_names, p.image_idx, i.name, i.label, p.correct "
+                "FROM predictions p JOIN run_images i ON i.run_id = p.run_id AND i.image_idx = p.image_idx "
+                "WHERE p.run_id = ? ORDER BY p.aggregation, p.repeat, p.n_names, p.image_idx", [run_id]).df()
+
     def image_hashes(self, run_id: str) -> dict[int, str]:
         """image_idx -> the embedding-cache hash the engine scored each image of the run with."""
         with self._connect() as con:

@@ -171,12 +171,13 @@ def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir)
     points = {r: store.points(r).set_index("n_names")["correct"] for r in (clip_run, nomic_run)}
     assert table["accuracy A"].tolist() == [points[clip_run][n] / 24 for n in (1, 2)]
     assert table["accuracy B"].tolist() == [points[nomic_run][n] / 24 for n in (1, 2)]
-    assert table.loc[1, ["only A right", "only B right"]].tolist() == [1, 0] and points[nomic_run][1] == 23
+    assert table.loc[1, ["A better (images)", "B better (images)"]].tolist() == [1, 0] and points[nomic_run][1] == 23
     assert "**A vs B:** no level differs at p < 0.05 after Holm's adjustment over 2 levels." in [
         m.value for m in at.markdown]
 
 
-def test_runs_on_other_label_sets_are_not_compared(tmp_path, colour_dir, model_dir):
+def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colour_dir, model_dir):
+    """Plain names (one per class) against LABELS ('blue' under red, 'navy' for blue): both right on all 24 at 1 name."""
     db, first = colour_run(tmp_path, colour_dir, model_dir)
     labels = tmp_path / "plain.yaml"
     labels.write_text(yaml.safe_dump({c: [c] for c in ("red", "green", "blue", "yellow")}))
@@ -187,8 +188,11 @@ def test_runs_on_other_label_sets_are_not_compared(tmp_path, colour_dir, model_d
                     "--local", str(model_dir)).returncode == 0
     second = store.runs()[0].run_id
     at = results_page(store, first, second)
-    assert any("cannot be compared image by image: the runs used different label sets (classes differing: "
-               "blue, red)" in i.value for i in at.info), [i.value for i in at.info]
+    assert any(i.value == "**Different label sets:** the names differ: B has 1 name A lacks (blue: 'blue'); "
+                          "A has 2 names B lacks (blue: 'navy', red: 'blue')."
+               for i in at.info), [i.value for i in at.info]
+    table = frame_with(at, "p Holm").value  # the one level both runs measured
+    assert table[["names", "accuracy A", "accuracy B", "A better (images)"]].values.tolist() == [[1, 1.0, 1.0, 0]]
 
 
 # --- the helpers behind the page ----------------------------------------------------------------
