@@ -308,3 +308,36 @@ def test_the_server_config_spends_no_cpu_per_script_run_on_gc_or_source_watching
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
     assert config["server"]["fileWatcherType"] == "none"
+
+
+def test_run_settings_survive_a_visit_to_another_page(env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.session_state["dataset"] = "cifar10-1k"
+    at.switch_page("pages/3_Run.py").run()
+    at.multiselect(key="aggregations").set_value(["max", "probsum"]).run()
+    at.selectbox(key="schedule").select("linear").run()
+    at.number_input(key="step").set_value(2).run()
+    at.number_input(key="repeats").set_value(3).run()
+    at.switch_page("pages/1_Data.py").run()
+    assert "aggregations" not in at.session_state  # Streamlit forgot the widget ...
+    at.switch_page("pages/3_Run.py").run()
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="aggregations").value == ["max", "probsum"]  # ... the page did not
+    assert at.selectbox(key="schedule").value == "linear" and at.number_input(key="step").value == 2
+    assert at.number_input(key="repeats").value == 3
+
+
+def test_the_paper_preset_keeps_the_users_names_and_custom_brings_them_back(env):
+    at = page("3_Run.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    mine = {c: [c, f"my {c}"] for c in ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                        "ship", "truck"]}
+    at.session_state["labels"] = {"cifar10-1k": mine}
+    at.run()
+    at.radio(key="protocol").set_value("Paper preset").run()
+    assert not at.exception
+    assert at.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
+    assert any("Your previous names are kept: choosing Custom brings them back." in i.value for i in at.info)
+    at.radio(key="protocol").set_value("Custom").run()
+    assert at.session_state["labels"]["cifar10-1k"] == mine
+    assert any("Your names are back" in i.value for i in at.info)
