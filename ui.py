@@ -248,6 +248,14 @@ def _starting(check: _Check) -> None:
                          f"({rate / 1e6:,.1f} MB/s)")
 
 
+def run_row(r: RunInfo) -> dict:
+    """A run's row in the runs tables of Home and Results: the model by its registry name, as the backend
+    badge names it, with the fingerprint of its files beside it."""
+    return {"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
+            "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": models.display_name(r.model),
+            "model files": r.model.partition(":")[2][:12] or r.model}
+
+
 # --- the dataset chosen on the Data page -------------------------------------------------------
 
 @st.cache_data(ttl=60, show_spinner="Listing images ...")

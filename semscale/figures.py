@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 from plotly.colors import qualitative
 
+from semscale import models
+
 PALETTE = ["#2f6fde", "#e4572e", "#17a589", "#8e44ad", "#f1c40f", "#34495e", "#e67e22", "#16a085"]
 CLASS_PALETTE = qualitative.Dark24  # 24 distinct colours: CIFAR-10's airplane and ship no longer share one
 
@@ -38,8 +40,10 @@ def aggregation_style(aggregation: str) -> LineStyle:
 
 
 def model_label(model_id: str) -> str:
-    """A model id short enough for a legend: its name and the first 8 digits of its file digest."""
+    """A model id short enough for a legend: its registry name (as the badge names it) and the first 8 digits
+    of its file digest, so two copies of one model still look different."""
     name, _, digest = model_id.partition(":")
+    name = shown if (shown := models.display_name(model_id)) in models.REGISTRY else name
     return f"{name}:{digest[:8]}" if digest else name
 
 

@@ -40,12 +40,31 @@ def test_home_shows_backend_and_starts_a_demo_run(env):
     text = backend_line(at)
     assert ":green-badge[ready]" in text and "16-d embeddings" in text
     at.selectbox[0].select("cifar10-1k").run()
+    assert at.button[0].label == "Run the paper's protocol on it, with mean and probsum beside its max"
     at.button[0].click().run()
     assert not at.exception and "Started run" in at.success[0].value
+    run_id = at.session_state["watch_run"]
+    assert at.session_state["dataset"] == "cifar10-1k"  # the Run page knows the demo's dataset
+    link = at.get("page_link")[0].proto
+    assert link.page == "Run" and link.label == "Open the Run page to watch its curve grow"
+
+    def listed():
+        at.run()
+        return run_id in frame(at)["run"].tolist() if frame(at) is not None else False
+    wait_for(listed, timeout=60)  # Latest runs shows the demo run once its process registered it
+    assert frame(at).set_index("run").loc[run_id, "model"] == "clip-vit-b32"  # as the badge and picker say
     store = ResultsStore(env / "dash.duckdb")
     run = wait_for(lambda: [r for r in store.runs() if r.status == "done"])[0]
     assert run.dataset == "cifar10-1k" and run.n_done == 1000
     assert set(store.points(run.run_id)["aggregation"]) == {"max", "mean", "probsum"}
+    run_page = at.switch_page("pages/3_Run.py").run()
+    assert any(f"**Run {run_id}** · cifar10-1k" in m.value for m in run_page.markdown)
+    assert any("Dataset **cifar10-1k**" in c.value for c in run_page.caption)
+
+
+def frame(at: AppTest):
+    """The page's first table, as a DataFrame, or None."""
+    return at.dataframe[0].value if len(at.dataframe) else None
 
 
 def test_home_reports_a_broken_backend_without_crashing(env, monkeypatch, tmp_path):
@@ -266,7 +285,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     results = page("4_Results.py").run()
     assert not results.exception
     text = " ".join(m.value for m in results.markdown)
-    assert f"{run_id} (cifar10-1k, clip-onnx:" in text and ") · max" in text and "best accuracy" in text
+    assert f"{run_id} (cifar10-1k, clip-vit-b32:" in text and ") · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
     assert not results.info  # a finished run with three names per class has effects to show

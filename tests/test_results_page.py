@@ -165,8 +165,11 @@ def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir)
     at = results_page(store, clip_run, nomic_run)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     legend = [t["name"] for t in spec["data"] if t.get("showlegend") is not False]
-    assert any(f"{clip_run} (colours, clip-onnx:" in n for n in legend)
-    assert any(f"{nomic_run} (colours, nomic-v1.5-onnx:" in n for n in legend)
+    assert any(f"{clip_run} (colours, clip-vit-b32:" in n for n in legend)  # as the model picker names them
+    assert any(f"{nomic_run} (colours, nomic-v1.5:" in n for n in legend)
+    runs_table = frame_with(at, "model files").value.set_index("run")
+    assert runs_table.loc[clip_run, "model"] == "clip-vit-b32" and runs_table.loc[nomic_run, "model"] == "nomic-v1.5"
+    assert runs_table.loc[clip_run, "model files"] == store.run(clip_run).model.removeprefix("clip-onnx:")[:12]
     table = frame_with(at, "p Holm").value.set_index("names")
     points = {r: store.points(r).set_index("n_names")["correct"] for r in (clip_run, nomic_run)}
     assert table["accuracy A"].tolist() == [points[clip_run][n] / 24 for n in (1, 2)]
@@ -231,8 +234,9 @@ def test_per_class_chart_has_24_distinct_colours():
 
 
 def test_model_label_is_short_and_names_the_model():
-    assert figures.model_label("nomic-v1.5-onnx:0123456789abcdef") == "nomic-v1.5-onnx:01234567"
-    assert figures.run_label("abc", "cifar10-1k", "clip-onnx:ffeeddccbbaa") == "abc (cifar10-1k, clip-onnx:ffeeddcc)"
+    assert figures.model_label("nomic-v1.5-onnx:0123456789abcdef") == "nomic-v1.5:01234567"
+    assert figures.run_label("abc", "cifar10-1k", "clip-onnx:ffeeddccbbaa") == "abc (cifar10-1k, clip-vit-b32:ffeeddcc)"
+    assert figures.model_label("server-probe:0123456789abcdef") == "server-probe:01234567"  # no registry name
 
 
 def test_misclassified_deals_round_the_true_classes():
@@ -249,7 +253,7 @@ def test_misclassified_deals_round_the_true_classes():
 def test_counts_agree_with_their_nouns():
     assert [wording.count(n, "image") for n in (0, 1, 2, 1000)] == ["0 images", "1 image", "2 images", "1,000 images"]
     assert wording.count(1, "class", "classes") == "1 class" and wording.count(3, "class", "classes") == "3 classes"
-    one = LevelComparison("max", 0, 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008)
+    one = LevelComparison("max", 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008, 0.3, 0.7)
     assert differences([one], "clip", "nomic") == ("differ at p < 0.05 after Holm's adjustment over 1 level: "
                                                    "max 1 name: clip better")
 
