@@ -221,7 +221,9 @@ def live() -> None:
     if curves.empty:
         st.caption("Waiting for the first batch ...")
         return
-    st.plotly_chart(figures.accuracy_curves(curves), width="stretch")
+    st.plotly_chart(figures.accuracy_curves(curves, title=f"Accuracy against names per class · {run.dataset} · "
+                                                          f"run {run.run_id}"),
+                    width="stretch", config=figures.export_config(f"{run.run_id}-accuracy-by-names"))
     partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
     st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
 

@@ -18,7 +18,6 @@ from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
 st.title("Results")
-PNG = {"toImageButtonOptions": {"format": "png", "scale": 2}, "displaylogo": False}
 GALLERY = 24  # thumbnails shown at once
 
 
@@ -77,12 +76,14 @@ st.caption("Bands: 95% Wilson interval, or the range over name orders when a run
 if curves.empty:
     st.caption("No scored images yet.")
 else:
-    st.plotly_chart(figures.accuracy_curves(curves, label), width="stretch", config=PNG)
+    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
+    st.plotly_chart(figures.accuracy_curves(curves, label, f"Accuracy against names per class · {datasets}"),
+                    width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
     for rid in chosen:
         if info[rid].partial:
             st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
             continue
-        for agg, t in threshold.thresholds(store.predictions(rid)).items():
+        for agg, t in threshold.thresholds(store.outcomes(rid)).items():
             st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "
                "(paired McNemar test over the same images, alpha 0.05).")
@@ -125,14 +126,18 @@ left, right = st.columns(2)
 with left:
     st.subheader("Per-class accuracy")
     table = analysis.per_class(preds)
-    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg]), width="stretch", config=PNG)
+    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg], f"Per-class accuracy · {run_id} · {agg}"),
+                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
 with right:
     st.subheader("Who gains, who loses")
-    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg)), width="stretch",
-                    config=PNG)
+    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg),
+                                              f"Accuracy change per class · {run_id} · {agg}"),
+                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-class-changes"))
 
 st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
-st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level)), width="stretch", config=PNG)
+st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level),
+                                          f"Confusion at {count(level, 'name')} per class · {run_id} · {agg}"),
+                width="stretch", config=figures.export_config(f"{run_id}-{agg}-confusion-{level}-names"))
 
 st.subheader("Misclassified images")
 at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
@@ -158,9 +163,9 @@ if names_table.empty:
     st.info("Every class of this run has one name: there are no extra names to measure or choose from. "
             "Give classes more names on the Synonyms page (or `run --scheme`) and run again.")
 else:
-    st.caption(f"{agg}, {count(len(run.truth), 'image')}. gain: accuracy with the name minus without it, "
+    st.caption(f"{agg}, {count(len(run.truth), 'image')}. Accuracy change: with the name minus without it, "
                "overall and on its class's images, when *added* to the base names alone and when *removed* from "
-               "the full lists; fixed/broken: images; p: McNemar. Each class's most helpful name is green, its "
+               "the full lists; images fixed/broken; p: McNemar. Each class's most helpful name is green, its "
                "most harmful red.")
     st.dataframe(figures.name_effects_table(names_table), hide_index=True)
     picks = {f"{n} ({c})": (c, n) for c, n in zip(names_table["class"], names_table["name"])}

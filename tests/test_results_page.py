@@ -84,11 +84,12 @@ def download(at: AppTest, label: str) -> str:
 def test_the_harmful_name_is_red_the_helpful_green_and_its_flips_are_shown(designed):
     runs, run_id = designed
     at = results_page(runs.store, run_id)
-    effects = frame_with(at, "highlight")
+    effects = frame_with(at, "verdict")
     names = effects.value["name"].tolist()
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most harmful"])] == ["bell", "cloud"]
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most helpful"])] == ["ant"]
-    assert names[0] == "ant" and effects.value["gain_added"].iloc[0] == pytest.approx(1 / 6)  # sorted by effect
+    assert names[0] == "ant" and effects.value["accuracy change when added"].iloc[0] == pytest.approx(1 / 6)  # sorted
+    assert not [c for c in effects.value.columns if "_" in c]  # headers in words, not identifiers
     red, green = (tuple(int(figures.HIGHLIGHTS[k][i : i + 2], 16) for i in (1, 3)) for k in ("most harmful", "most helpful"))
     assert red[0] > red[1] and green[1] > green[0]  # as the caption says: harmful red, helpful green
 
@@ -163,7 +164,10 @@ def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir)
     _, nomic_run = colour_run(tmp_path, colour_dir, nomic, "--model", "nomic-v1.5")
     store = ResultsStore(db)
     at = results_page(store, clip_run, nomic_run)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    chart = at.get("plotly_chart")[0].proto
+    spec = json.loads(chart.spec)
+    assert json.loads(chart.config)["toImageButtonOptions"]["filename"] == f"{clip_run}-{nomic_run}-accuracy-by-names"
+    assert spec["layout"]["title"]["text"] == "Accuracy against names per class · colours"
     legend = [t["name"] for t in spec["data"] if t.get("showlegend") is not False]
     assert any(f"{clip_run} (colours, clip-vit-b32:" in n for n in legend)  # as the model picker names them
     assert any(f"{nomic_run} (colours, nomic-v1.5:" in n for n in legend)
@@ -266,3 +270,24 @@ def test_explanation_summary_names_each_flip(designed):
     table = explain.level_table(explain.explain(run, "ant/k0.png", "max"))
     assert table["right"].tolist() == ["wrong", "right", "right"] and table["change"][1] == "wrong -> right"
     assert np.isfinite(table["score"]).all()
+
+
+def test_charts_are_slide_ready():
+    """A PNG named for what it shows, the title inside the chart, the legend right of the plot, long class
+    names cut to 24 characters on axes and legends with the whole name in the hover."""
+    config = figures.export_config("ab12-max-confusion-3-names")
+    assert config["toImageButtonOptions"]["filename"] == "ab12-max-confusion-3-names"
+    assert figures.export_config("a b/c")["toImageButtonOptions"]["filename"] == "a-b-c"
+    long = "a very long class name that goes on"  # 35 characters
+    assert figures.short(long) == "a very long class name …" and len(figures.short(long)) == 24
+    assert figures.short("cat") == "cat"
+    table = pd.DataFrame([{"label": name, "n_names": n, "accuracy": 0.5} for name in (long, "cat") for n in (1, 2)])
+    lines = figures.per_class_lines(table, "Per-class accuracy")
+    assert lines.layout.title.text == "Per-class accuracy" and lines.layout.legend.x > 1  # right of the plot
+    assert [t.name for t in lines.data] == ["a very long class name …", "cat"]
+    assert lines.data[0].customdata[0] == long and "%{customdata}" in lines.data[0].hovertemplate
+    confusion = figures.confusion_heatmap(pd.DataFrame([[3, 1], [0, 4]], index=[long, "cat"], columns=[long, "cat"]))
+    assert list(confusion.layout.yaxis.ticktext) == ["a very long class name …", "cat"]
+    assert list(confusion.data[0].y) == [long, "cat"]  # the hover names the whole class
+    bars = figures.class_effect_bars(pd.DataFrame({"label": [long], "change": [0.1]}))
+    assert list(bars.layout.yaxis.ticktext) == ["a very long class name …"]

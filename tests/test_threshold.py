@@ -53,3 +53,22 @@ def test_bootstrap_interval_brackets_the_estimate_and_matches_theory():
     # Normal approximation: 0.8 +- 1.96 * sqrt(0.8*0.2/1000) = [0.7752, 0.8248]
     assert low == pytest.approx(0.7752, abs=0.006) and high == pytest.approx(0.8248, abs=0.006)
     assert bootstrap(correct, resamples=500, seed=1) == bootstrap(correct, resamples=500, seed=1)
+
+
+def test_the_verdict_names_the_plotted_line_in_percent():
+    """Four images, levels 1 and 2. The given order: 2 then 3 right (peak 75% at 2 names); a second order:
+    2 then 1 right. The plotted line, the mean over orders: 50% at 1 name, (75 + 25) / 2 = 50% at 2; the
+    first of the tied best is 1 name."""
+    import pandas as pd
+
+    from semscale.threshold import thresholds
+
+    right = {(0, 1): [1, 1, 0, 0], (0, 2): [1, 1, 1, 0], (1, 1): [1, 1, 0, 0], (1, 2): [1, 0, 0, 0]}
+    frame = pd.DataFrame([{"aggregation": "max", "repeat": r, "n_names": n, "image_idx": i, "correct": bool(c)}
+                          for (r, n), cs in right.items() for i, c in enumerate(cs)])
+    given = thresholds(frame[frame["repeat"] == 0])["max"]
+    assert given.sentence() == "plateaus from 1 name per class; best accuracy 75.0% at 2 names"
+    both = thresholds(frame)["max"]
+    assert (both.peak_level, both.peak_accuracy, both.orders) == (1, 0.5, 2)
+    assert both.sentence() == ("given name order: plateaus from 1 name per class; mean over 2 name orders: "
+                               "best 50.0% at 1 name")
