@@ -264,11 +264,13 @@ def load_dataset(spec: str) -> datasets.Dataset:
 
 
 def current_dataset() -> datasets.Dataset | None:
-    """The dataset picked on the Data page, or None (with a hint) when there is none yet."""
-    spec = st.session_state.get("dataset")
+    """The dataset picked on the Data page, or None (with a hint) when there is none yet. The page's URL
+    names it (`?dataset=`), so a browser reload keeps it (the session's state is lost on a reload)."""
+    spec = st.session_state.get("dataset") or st.query_params.get("dataset")
     if not spec:
         st.info("Pick or upload a dataset on the **Data** page first.")
         return None
+    st.session_state["dataset"] = st.query_params["dataset"] = spec
     try:
         return load_dataset(spec)
     except SemscaleError as exc:

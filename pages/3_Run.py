@@ -216,7 +216,11 @@ def live() -> None:
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
-    curves = analysis.curves(ui.live_points(run.run_id))
+    try:
+        curves = analysis.curves(ui.live_points(run.run_id))
+    except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
+        st.warning(f"{exc} (retrying)")
+        return
     curves = curves[curves["n_images"] > 0]
     if curves.empty:
         st.caption("Waiting for the first batch ...")

@@ -360,3 +360,30 @@ def test_the_paper_preset_keeps_the_users_names_and_custom_brings_them_back(env)
     at.radio(key="protocol").set_value("Custom").run()
     assert at.session_state["labels"]["cifar10-1k"] == mine
     assert any("Your names are back" in i.value for i in at.info)
+
+
+def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
+    at = page("2_Synonyms.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    at.run()
+    assert at.query_params["dataset"] == ["cifar10-1k"]
+    reloaded = page("3_Run.py")  # a new session: nothing in its state, the URL as the page left it
+    reloaded.query_params["dataset"] = "cifar10-1k"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["dataset"] == "cifar10-1k"
+    assert any("Dataset **cifar10-1k**" in c.value for c in reloaded.caption)
+
+
+def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):
+    import ui
+    from semscale.encoders import LocalEncoder
+    from semscale.engine import Engine, RunConfig
+
+    Engine(ResultsStore(env / "dash.duckdb"), LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
+
+    def busy(run_id):
+        raise SemscaleError("results file dash.duckdb is busy; retry or use another file")
+    monkeypatch.setattr(ui, "live_points", busy)
+    at = page("3_Run.py").run()
+    assert not at.exception
+    assert "results file dash.duckdb is busy; retry or use another file (retrying)" in [w.value for w in at.warning]
