@@ -32,6 +32,30 @@ def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
     return name_effects.name_effects(embeddings(path, run_id), agg)
 
 
+# A run's tables, read once per change of the run (`updated`): a run with 50 name orders has millions of
+# predictions, and every widget click reruns the page (benchmarks/b10_results_orders.py).
+@st.cache_data(max_entries=8, show_spinner="Reading the run's predictions ...")
+def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
+    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders)."""
+    return ResultsStore(path).predictions(run_id, repeat=0)
+
+
+@st.cache_data(max_entries=16, show_spinner="Judging each curve ...")
+def verdicts(path: str, run_id: str, updated) -> dict[str, threshold.Threshold]:
+    return threshold.thresholds(ResultsStore(path).outcomes(run_id))
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the two runs image by image ...")
+def comparison(path: str, run_a: str, run_b: str, updated) -> compare.Comparison:
+    return compare.compare_runs(ResultsStore(path), run_a, run_b)
+
+
+@st.cache_data(max_entries=2, show_spinner="Writing the CSV ...")
+def predictions_csv(path: str, run_id: str, updated) -> bytes:
+    """Every prediction of every name order, built only when asked (450 MB for 1,000 images x 50 orders)."""
+    return ResultsStore(path).predictions(run_id).to_csv(index=False).encode()
+
+
 def explain_this(image_idx: int) -> None:
     st.session_state["explain_image"] = image_idx
 
@@ -83,7 +107,7 @@ else:
         if info[rid].partial:
             st.warning(f"**{label[rid]}** · {info[rid].partial_note('PARTIAL')}.")
             continue
-        for agg, t in threshold.thresholds(store.outcomes(rid)).items():
+        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
             st.markdown(f"**{label[rid]} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "
                "(paired McNemar test over the same images, alpha 0.05).")
@@ -93,7 +117,7 @@ if len(chosen) == 2:
     st.subheader("Two runs, level by level")
     a, b = chosen
     try:
-        compared = compare.compare_runs(store, a, b)
+        compared = comparison(str(store.path), a, b, (info[a].updated, info[b].updated))
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
@@ -111,7 +135,7 @@ elif len(chosen) > 2:
     st.caption("Choose exactly two runs to compare them level by level with a paired test.")
 
 run_id = st.selectbox("Look inside run", chosen, format_func=label.get)
-preds = store.predictions(run_id)
+preds = predictions(str(store.path), run_id, info[run_id].updated)
 if preds.empty:
     st.info(f"Run {run_id} has no scored image yet ({info[run_id].status}).")
     st.stop()
@@ -119,8 +143,13 @@ c1, c2 = st.columns(2)
 agg = c1.selectbox("Aggregation", sorted(preds["aggregation"].unique()))
 levels = sorted(preds["n_names"].unique())
 level = c2.select_slider("Names per class", levels, value=levels[-1])
-st.download_button("Predictions of this run (CSV)", preds.to_csv(index=False), file_name=f"{run_id}-predictions.csv",
-                   mime="text/csv")
+asked = st.session_state.get("predictions_csv") == (run_id, info[run_id].updated)
+if asked:
+    st.download_button("Predictions of this run (CSV)", predictions_csv(str(store.path), run_id, info[run_id].updated),
+                       file_name=f"{run_id}-predictions.csv", mime="text/csv")
+elif st.button("Prepare the predictions CSV", help="every image, level, aggregation and name order"):
+    st.session_state["predictions_csv"] = (run_id, info[run_id].updated)
+    st.rerun()
 
 left, right = st.columns(2)
 with left:
@@ -217,8 +246,9 @@ else:
 st.subheader("Explain one image")
 images = run.image_table
 image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")"))
-if st.session_state.get("explain_image") not in image_names:
-    st.session_state.pop("explain_image", None)
+if st.session_state.get("explain_image") not in image_names or st.session_state.get("explain_run") != run_id:
+    st.session_state.pop("explain_image", None)  # another run's image number names another photo here
+st.session_state["explain_run"] = run_id
 picked_image = st.selectbox("Image (or press Explain under a thumbnail above)", list(image_names),
                             format_func=image_names.get, key="explain_image")
 why = explain.explain(run, int(picked_image), agg)

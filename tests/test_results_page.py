@@ -8,6 +8,7 @@ names 5/6, all names 4/6.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -291,3 +292,26 @@ def test_charts_are_slide_ready():
     assert list(confusion.data[0].y) == [long, "cat"]  # the hover names the whole class
     bars = figures.class_effect_bars(pd.DataFrame({"label": [long], "change": [0.1]}))
     assert list(bars.layout.yaxis.ticktext) == ["a very long class name …"]
+
+
+def test_the_predictions_csv_is_built_when_asked_with_every_name_order(designed):
+    runs, _ = designed
+    ordered = runs.run(LABELS, repeats=3, aggregations=["max"])
+    at = results_page(runs.store, ordered)
+    assert not any(b.proto.label == "Predictions of this run (CSV)" for b in at.get("download_button"))
+    next(b for b in at.button if b.label == "Prepare the predictions CSV").click().run()
+    rows = pd.read_csv(io.StringIO(download(at, "Predictions of this run (CSV)")))
+    assert len(rows) == 6 * 3 * 3 and sorted(rows["repeat"].unique()) == [0, 1, 2]  # images x levels x orders
+    assert any(c.endswith(" of 6 images wrong") for c in captions(at))  # the tables show the given order only
+
+
+def test_explain_forgets_the_previous_runs_image(designed):
+    runs, run_id = designed
+    other = runs.run(LABELS, aggregations=["max"])
+    at = results_page(runs.store, run_id, other)
+    images = runs.store.run_images(run_id).set_index("name")["image_idx"]
+    at.selectbox(key="explain_image").set_value(int(images["cat/k4.png"])).run()
+    assert at.selectbox(key="explain_image").index != 0
+    next(s for s in at.selectbox if s.label == "Look inside run").set_value(other).run()
+    assert not at.exception
+    assert at.selectbox(key="explain_image").index == 0  # the new run's first image, not a number carried over
