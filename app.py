@@ -34,9 +34,10 @@ def home() -> None:
             config, _ = runs.build(demo, datasets.load(demo).classes, preset="paper",
                                    aggregations=["max", "mean", "probsum"])
             run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
-            # the Run page follows this run and knows its dataset
+            # the Run page follows this run, knows its dataset and is set up as it ran
             st.session_state["watch_run"] = st.session_state["demo_started"] = run_id
             st.session_state["dataset"] = demo
+            ui.preset(protocol="Paper preset", extra_aggregations=["mean", "probsum"])
             st.rerun()  # Latest runs follows it from now on
         except SemscaleError as exc:
             st.error(str(exc))

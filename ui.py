@@ -295,6 +295,14 @@ def kept(key: str, default) -> str:
     return key
 
 
+def preset(**values) -> None:
+    """Give `kept` widgets these values the next time their page draws them (the demo sets the Run page up
+    as it ran)."""
+    st.session_state.setdefault("kept_widgets", {}).update(values)
+    for key in values:
+        st.session_state.pop(key, None)
+
+
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
 NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme", "keep_repeats",

@@ -60,6 +60,9 @@ def test_home_shows_backend_and_starts_a_demo_run(env):
     run_page = at.switch_page("pages/3_Run.py").run()
     assert any(f"**Run {run_id}** · cifar10-1k" in m.value for m in run_page.markdown)
     assert any("Dataset **cifar10-1k**" in c.value for c in run_page.caption)
+    assert run_page.radio(key="protocol").value == "Paper preset"  # set up as the demo ran
+    assert run_page.multiselect(key="extra_aggregations").value == ["mean", "probsum"]
+    assert run_page.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
 
 
 def frame(at: AppTest):
