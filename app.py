@@ -23,34 +23,62 @@ def home() -> None:
     )
 
     ui.backend_badge()
-
     st.subheader("Latest runs")
-    try:
-        latest = ui.live_runs(limit=8)
-    except SemscaleError as exc:
-        st.error(str(exc))
-        latest = []
-    if latest:
-        st.dataframe(
-            [{"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
-              "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": r.model} for r in latest],
-            hide_index=True, width="stretch")
-    else:
-        st.caption(f"No runs yet in {ui.results_path()}.")
+    latest_runs()
 
     st.subheader("One-click demo")
     demo = st.selectbox("Built-in dataset", list(datasets.BUILTINS),
                         format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
-    if st.button("Run the paper's protocol on it", type="primary"):
+    if st.button("Run the paper's protocol on it, with mean and probsum beside its max", type="primary"):
         try:
-            # max as the authors, mean and probsum beside it
             config, _ = runs.build(demo, datasets.load(demo).classes, preset="paper",
                                    aggregations=["max", "mean", "probsum"])
             run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
-            st.session_state["watch_run"] = run_id
-            st.success(f"Started run {run_id}. Open the Run page to watch its curve grow.")
+            # the Run page follows this run, knows its dataset and is set up as it ran
+            st.session_state["watch_run"] = st.session_state["demo_started"] = run_id
+            st.session_state["dataset"] = demo
+            ui.preset(protocol="Paper preset", extra_aggregations=["mean", "probsum"])
+            st.rerun()  # Latest runs follows it from now on
         except SemscaleError as exc:
             st.error(str(exc))
+    if started := st.session_state.get("demo_started"):
+        st.success(f"Started run {started} on {st.session_state['dataset']}: the paper's protocol (12 names, "
+                   "k = 1 ... 12, max) with mean and probsum beside it.")
+        st.page_link("pages/3_Run.py", label="Open the Run page to watch its curve grow", icon=":material/show_chart:")
+
+
+ENDED = ("done", "failed", "cancelled", "interrupted")
+
+
+def pace() -> float | None:
+    """How often Latest runs is re-read: as the Run page's Live view while this session's run is being
+    started or works (`ui.live_every`), not at all once it ended or when there is none."""
+    watch = st.session_state.get("watch_run")
+    try:
+        status = next((r.status for r in ui.live_runs(limit=8) if r.run_id == watch), None)
+    except SemscaleError:
+        status = None
+    return ui.live_every(status) if watch and status not in ENDED else None
+
+
+def latest_runs() -> None:
+    """The newest runs; a run started here shows up as soon as its process has registered it."""
+    every = pace()
+
+    @st.fragment(run_every=every)
+    def table() -> None:
+        try:
+            shown = ui.live_runs(limit=8)
+        except SemscaleError as exc:
+            st.error(str(exc))
+            return
+        if pace() != every:
+            st.rerun()  # the whole page, to follow at the new pace
+        if shown:
+            st.dataframe([ui.run_row(r) for r in shown], hide_index=True, width="stretch")
+        else:
+            st.caption(f"No runs yet in {ui.results_path()}.")
+    table()
 
 
 # Named "Home" in the sidebar (a script's own name would be "app"); the pages keep their file names.

@@ -251,6 +251,14 @@ def _starting(check: _Check) -> None:
                          f"({rate / 1e6:,.1f} MB/s)")
 
 
+def run_row(r: RunInfo) -> dict:
+    """A run's row in the runs tables of Home and Results: the model by its registry name, as the backend
+    badge names it, with the fingerprint of its files beside it."""
+    return {"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
+            "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": models.display_name(r.model),
+            "model files": r.model.partition(":")[2][:12] or r.model}
+
+
 # --- the dataset chosen on the Data page -------------------------------------------------------
 
 def md(text: str) -> str:
@@ -276,11 +284,13 @@ def load_dataset(spec: str, roots: tuple[Path, ...]) -> datasets.Dataset:
 
 
 def current_dataset() -> datasets.Dataset | None:
-    """The dataset picked on the Data page, or None (with a hint) when there is none yet."""
-    spec = st.session_state.get("dataset")
+    """The dataset picked on the Data page, or None (with a hint) when there is none yet. The page's URL
+    names it (`?dataset=`), so a browser reload keeps it (the session's state is lost on a reload)."""
+    spec = st.session_state.get("dataset") or st.query_params.get("dataset")
     if not spec:
         st.info("Pick or upload a dataset on the **Data** page first.")
         return None
+    st.session_state["dataset"] = st.query_params["dataset"] = spec
     try:
         return load_dataset(spec, data_roots())
     except SemscaleError as exc:
@@ -294,14 +304,35 @@ def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
     return tables.setdefault(st.session_state["dataset"], {c: [n] for c, n in display_names(ds).items()})
 
 
+def kept(key: str, default) -> str:
+    """`key` for a widget whose value survives a visit to another page (Streamlit forgets the state of a
+    widget its page did not draw): its last value, else `default`. Give the widget no default of its own."""
+    last = st.session_state.setdefault("kept_widgets", {})
+    if key in st.session_state:
+        last[key] = st.session_state[key]
+    else:
+        st.session_state[key] = last.get(key, default)
+    return key
+
+
+def preset(**values) -> None:
+    """Give `kept` widgets these values the next time their page draws them (the demo sets the Run page up
+    as it ran)."""
+    st.session_state.setdefault("kept_widgets", {}).update(values)
+    for key in values:
+        st.session_state.pop(key, None)
+
+
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
-NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme")
+NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme", "keep_repeats",
+              "previous")
 
 
 def name_state() -> dict[str, dict]:
     """Per-dataset records of the session: display names and their notes, WordNet senses, domain word,
-    the generator's notes and the scheme that made the current table (None: the user's own names)."""
+    the generator's notes, the scheme that made the current table (None: the user's own names), whether it
+    repeats names on purpose, and the table it replaced (`restore_labels`)."""
     return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
 
 
@@ -320,12 +351,52 @@ def display_names(ds: datasets.Dataset) -> dict[str, str]:
     return shown[spec]
 
 
-def set_labels(new: dict[str, list[str]], scheme: str | None = None) -> None:
-    """Replace the dataset's name table; `scheme` says which generator made it (None: the user)."""
-    spec = st.session_state["dataset"]
-    st.session_state.setdefault("labels", {})[spec] = new
-    name_state()["name_scheme"][spec] = scheme
+def _table(spec: str) -> tuple:
+    state = name_state()
+    return (st.session_state.setdefault("labels", {}).get(spec), state["name_scheme"].get(spec),
+            state["name_notes"].get(spec, []), state["keep_repeats"].get(spec, False))
+
+
+def _put_table(spec: str, table: tuple) -> None:
+    state = name_state()
+    st.session_state["labels"][spec], state["name_scheme"][spec], state["name_notes"][spec], \
+        state["keep_repeats"][spec] = table
     st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
+
+
+def set_labels(new: dict[str, list[str]], scheme: str | None = None, notes: list[str] | None = None,
+               keep_repeats: bool | None = None) -> None:
+    """Replace the dataset's name table, keeping the one it replaces for `restore_labels` (a generator or a
+    load never loses edited names for good). `scheme` says which generator made it (None: the user),
+    `notes` what it had to say (the previous table's notes go with it), `keep_repeats` whether it repeats
+    names on purpose (default: when the paper scheme made it)."""
+    spec = st.session_state["dataset"]
+    old = _table(spec)
+    if old[0] is not None and old[0] != new:
+        name_state()["previous"][spec] = old
+    _put_table(spec, (new, scheme, list(notes or []), scheme == "paper" if keep_repeats is None else keep_repeats))
+
+
+def previous_labels() -> dict[str, list[str]] | None:
+    """The table the dataset's current one replaced, if any."""
+    kept = name_state()["previous"].get(st.session_state["dataset"])
+    return kept[0] if kept else None
+
+
+def restore_labels() -> None:
+    """Bring back the replaced table; the current one becomes the one to restore (so a restore is undone the same way)."""
+    spec = st.session_state["dataset"]
+    current, kept = _table(spec), name_state()["previous"].pop(spec)
+    name_state()["previous"][spec] = current
+    _put_table(spec, kept)
+
+
+def restore_button(where) -> None:
+    """A button that brings back the names the current table replaced, when there are any."""
+    before = previous_labels()
+    if before is not None:
+        where.button(f"Restore the previous names (up to {max(len(v) for v in before.values())} per class)",
+                     on_click=restore_labels, key="restore_labels")
 
 
 def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
@@ -343,8 +414,7 @@ def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> syn
                              senses=state["senses"].get(spec), progress=fetching)
     state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
     state["domain"][spec] = made.domain if scheme == "paper" else domain
-    state["name_notes"][spec] = made.notes
-    set_labels(made.labels.names, scheme)
+    set_labels(made.labels.names, scheme, made.notes)
     return made
 
 
@@ -356,5 +426,6 @@ def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> t
     record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if scheme == "paper" else None,
                              class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
                              notes=[*state["display_notes"].get(spec, []),
-                                    *(state["name_notes"].get(spec, []) if scheme else [])])
+                                    *(state["name_notes"].get(spec, []) if scheme else [])],
+                             keep_repeats=state["keep_repeats"].get(spec, False))
     return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), record=record, **settings)

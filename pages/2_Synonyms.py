@@ -73,16 +73,23 @@ for col, scheme, label in ((cols[0], "paper", "Paper scheme (12 names: C, Cs, la
         except SemscaleError as exc:
             col.error(str(exc))
 if cols[2].button("Class names only"):
-    state["name_notes"][spec] = []
     replace({c: [state["display_names"][spec][c]] for c in ds.classes})
     st.rerun()
 loaded = cols[3].file_uploader("Load a YAML label file", key=f"yaml_{version}")
 if loaded is not None:
     try:
-        replace(LabelSet.parse(loaded.getvalue().decode("utf-8", "replace"), ds.classes, source=loaded.name).names)
+        # exact repeats are kept: a saved paper-scheme table repeats plural-only names on purpose
+        got = LabelSet.parse(loaded.getvalue().decode("utf-8", "replace"), ds.classes, source=loaded.name,
+                             keep_repeats=True)
+        kept = [f"Kept {count(got.repeats, 'exact repeat')} of an earlier name of its class, as the paper scheme "
+                "makes them so that every class has as many names; delete them in the table if unwanted."]
+        replace(got.names, None, [f"Loaded {loaded.name}: {count(len(got.names), 'class', 'classes')}, up to "
+                                  f"{count(got.max_names, 'name')} each.", *got.warnings, *kept[:bool(got.repeats)]],
+                keep_repeats=bool(got.repeats))
         st.rerun()
     except SemscaleError as exc:
         cols[3].error(str(exc))
+ui.restore_button(cols[2])
 for note in [*state["display_notes"].get(spec, []), *state["name_notes"].get(spec, [])]:
     st.info(note)
 
@@ -93,19 +100,23 @@ edited = st.data_editor(table, disabled=["class"], hide_index=True, width="stret
                         key=f"editor_{spec}_{version}")
 
 raw: dict[str, list[str]] = {}
+no_base = []
 for _, row in edited.iterrows():
     cells = [v.strip() if isinstance(v, str) else "" for v in row.iloc[1:].tolist()]
-    if not cells[0]:
-        st.error(f"Class '{row['class']}': the first cell (its base name) is empty; fill it in.")
-    raw[row["class"]] = [v for v in cells if v]
+    if not cells[0]:  # the next name must not silently become the base name
+        no_base.append(row["class"])
+        st.error(f"Class '{row['class']}': the first cell (its base name) is empty; fill it in. Until then the "
+                 "class keeps its names from before this edit, and Save waits.")
+    raw[row["class"]] = [v for v in cells if v] if cells[0] else names[row["class"]]
 try:
-    cleaned = LabelSet.edited(names, raw, ds.classes, keep_repeats=state["name_scheme"].get(spec) == "paper")
+    cleaned = LabelSet.edited(names, raw, ds.classes, keep_repeats=state["keep_repeats"].get(spec, False))
     st.session_state["labels"][spec] = cleaned.names
     if cleaned.warnings:
         for w in cleaned.warnings:
             st.warning(w)
     st.caption(f"{count(len(cleaned.names), 'class', 'classes')}, up to {count(cleaned.max_names, 'name')} each.")
     st.download_button("Save as YAML", yaml.safe_dump(cleaned.to_dict(), allow_unicode=True, sort_keys=False),
-                       file_name=f"{ds.name}-labels.yaml", mime="text/yaml")
+                       file_name=f"{ds.name}-labels.yaml", mime="text/yaml", disabled=bool(no_base),
+                       help="fill in every base name first" if no_base else None)
 except SemscaleError as exc:
     st.error(str(exc))

@@ -52,20 +52,38 @@ with st.expander("CLIP backend", expanded=False):
             st.rerun()
     health = ui.backend_badge()
 
+
+
+def protocol_changed() -> None:
+    """Back to Custom: the names the Paper preset replaced come back (its own stay restorable)."""
+    spec = st.session_state["dataset"]
+    if st.session_state["protocol"] == "Custom" and st.session_state.setdefault("preset_replaced", {}).pop(spec, False):
+        ui.restore_labels()
+        st.session_state["protocol_note"] = ("Your names are back; the paper preset's can be restored on the "
+                                             "Synonyms page.")
+
+
 ds = ui.current_dataset()
 if ds is not None:
     backend = ui.backend()
-    paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True, key="protocol",
+    paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True, key=ui.kept("protocol", "Custom"),
+                     on_change=protocol_changed,
                      help="Paper preset: exactly what the study's authors did. Custom: semscale's extensions "
                           "(other schedules, templates, aggregations, name orders).") == "Paper preset"
     spec_name = st.session_state["dataset"]
     if paper and ui.name_state()["name_scheme"].get(spec_name) != "paper":
         try:
             made = ui.generate_names(ds, "paper", ui.domain_word())
-            st.info(f"The paper preset uses the authors' 12 names per class; generated them (domain word: "
-                    f"{made.domain or 'none'}). See and edit them on the Synonyms page.")
+            replaced = ui.previous_labels() is not None
+            st.session_state.setdefault("preset_replaced", {})[spec_name] = replaced
+            st.session_state["protocol_note"] = (
+                f"The paper preset uses the authors' 12 names per class; generated them (domain word: "
+                f"{made.domain or 'none'}). See and edit them on the Synonyms page."
+                + (" Your previous names are kept: choosing Custom brings them back." if replaced else ""))
         except SemscaleError as exc:
             st.error(str(exc))
+    if note := st.session_state.pop("protocol_note", None):
+        st.info(note)
     names = ui.labels_for(ds)
     max_names = max(len(v) for v in names.values())
     st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
@@ -76,26 +94,29 @@ if ds is not None:
     preset = presets.PRESETS["paper"]
     if paper:
         spec, template_lines, repeats, bad_templates = preset.schedule, list(preset.templates), preset.repeats, []
-        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", [a for a in AGGREGATIONS if a != "max"])
+        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", [a for a in AGGREGATIONS if a != "max"],
+                               key=ui.kept("extra_aggregations", []))
         aggs = list(dict.fromkeys([*preset.aggregations, *extra]))
         seed = 0
     else:
-        kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"], key="schedule")
+        kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"], key=ui.kept("schedule", "exponential"))
         spec = kind
         if kind == "linear":
-            spec = f"linear:{c1.number_input('Step', 1, 64, 1)}"
+            spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1))}"
         elif kind == "explicit":
-            spec = c1.text_input("Levels", "1,2,3", help="names per class, comma-separated", key="levels")
-        aggs = c2.multiselect("Aggregations", AGGREGATIONS, default=["max"], key="aggregations",
+            spec = c1.text_input("Levels", help="names per class, comma-separated", key=ui.kept("levels", "1,2,3"))
+        aggs = c2.multiselect("Aggregations", AGGREGATIONS, key=ui.kept("aggregations", ["max"]),
                               help="max: any synonym counts; mean: averaged name embeddings; probsum: summed "
                                    "name probabilities (the model's own head)")
-        templates = c3.text_area("Prompt templates (one per line, {} is the name)", "", height=90, key="templates")
+        templates = c3.text_area("Prompt templates (one per line, {} is the name)", height=90,
+                                 key=ui.kept("templates", ""))
         template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
         bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
         for message in bad_templates:
             c3.error(message)
-        repeats = c2.number_input("Name orders (repeats)", 1, 50, 1, help="extra orders shuffle each class's extra names")
-        seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+        repeats = c2.number_input("Name orders (repeats)", 1, 50, help="extra orders shuffle each class's extra names",
+                                  key=ui.kept("repeats", 1))
+        seed = c3.number_input("Seed", 0, 2**31 - 1, key=ui.kept("seed", 0))
     try:
         levels = schedule.parse(spec, max_names)
         c1.caption(f"Levels: {', '.join(map(str, levels))}")
@@ -196,12 +217,18 @@ def live() -> None:
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
-    curves = analysis.curves(ui.live_points(run.run_id))
+    try:
+        curves = analysis.curves(ui.live_points(run.run_id))
+    except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
+        st.warning(f"{exc} (retrying)")
+        return
     curves = curves[curves["n_images"] > 0]
     if curves.empty:
         st.caption("Waiting for the first batch ...")
         return
-    st.plotly_chart(figures.accuracy_curves(curves), width="stretch")
+    st.plotly_chart(figures.accuracy_curves(curves, title=f"Accuracy against names per class · {run.dataset} · "
+                                                          f"run {run.run_id}"),
+                    width="stretch", config=figures.export_config(f"{run.run_id}-accuracy-by-names"))
     partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
     st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
 

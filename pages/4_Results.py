@@ -18,7 +18,6 @@ from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
 st.title("Results")
-PNG = {"toImageButtonOptions": {"format": "png", "scale": 2}, "displaylogo": False}
 GALLERY = 24  # thumbnails shown at once
 
 
@@ -31,6 +30,30 @@ def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
 @st.cache_data(max_entries=16, show_spinner="Measuring each name ...")
 def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
     return name_effects.name_effects(embeddings(path, run_id), agg)
+
+
+# A run's tables, read once per change of the run (`updated`): a run with 50 name orders has millions of
+# predictions, and every widget click reruns the page (benchmarks/b10_results_orders.py).
+@st.cache_data(max_entries=8, show_spinner="Reading the run's predictions ...")
+def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
+    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders)."""
+    return ResultsStore(path).predictions(run_id, repeat=0)
+
+
+@st.cache_data(max_entries=16, show_spinner="Judging each curve ...")
+def verdicts(path: str, run_id: str, updated) -> dict[str, threshold.Threshold]:
+    return threshold.thresholds(ResultsStore(path).outcomes(run_id))
+
+
+@st.cache_data(max_entries=8, show_spinner="Comparing the two runs image by image ...")
+def comparison(path: str, run_a: str, run_b: str, updated) -> compare.Comparison:
+    return compare.compare_runs(ResultsStore(path), run_a, run_b)
+
+
+@st.cache_data(max_entries=2, show_spinner="Writing the CSV ...")
+def predictions_csv(path: str, run_id: str, updated) -> bytes:
+    """Every prediction of every name order, built only when asked (450 MB for 1,000 images x 50 orders)."""
+    return ResultsStore(path).predictions(run_id).to_csv(index=False).encode()
 
 
 def explain_this(image_idx: int) -> None:
@@ -60,10 +83,8 @@ if not runs:
     st.info("No runs yet: start one on the Run page or with `python -m semscale run`.")
     st.stop()
 
-st.dataframe([{"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
-               "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
-               "schedule": r.config.get("schedule"), "started": r.created.strftime("%Y-%m-%d %H:%M"),
-               "seconds": round(r.elapsed or 0, 1), "model": r.model} for r in runs],
+st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
+               "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
              hide_index=True, width="stretch")
 info = {r.run_id: r for r in runs}
 label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
@@ -79,12 +100,14 @@ st.caption("Bands: 95% Wilson interval, or the range over name orders when a run
 if curves.empty:
     st.caption("No scored images yet.")
 else:
-    st.plotly_chart(figures.accuracy_curves(curves, label), width="stretch", config=PNG)
+    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
+    st.plotly_chart(figures.accuracy_curves(curves, label, f"Accuracy against names per class · {datasets}"),
+                    width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
     for rid in chosen:
         if info[rid].partial:
             st.warning(f"**{ui.md(label[rid])}** · {info[rid].partial_note('PARTIAL')}.")
             continue
-        for agg, t in threshold.thresholds(store.predictions(rid)).items():
+        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
             st.markdown(f"**{ui.md(label[rid])} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "
                "(paired McNemar test over the same images, alpha 0.05).")
@@ -94,22 +117,25 @@ if len(chosen) == 2:
     st.subheader("Two runs, level by level")
     a, b = chosen
     try:
-        levels = compare.compare_runs(store, a, b)
+        compared = comparison(str(store.path), a, b, (info[a].updated, info[b].updated))
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
-        st.caption(f"A = {ui.md(label[a])}, B = {ui.md(label[b])}. Per level, McNemar's test on the images only one run got "
-                   "right; p Holm is adjusted over all the levels shown.")
-        st.dataframe(pd.DataFrame(map(asdict, levels)).rename(columns={
+        st.caption(f"A = {ui.md(label[a])}, B = {ui.md(label[b])}, on the same images. Accuracy: {compared.basis()}; "
+                   "p Holm is adjusted over all the levels shown.")
+        if compared.names:
+            st.info(f"**Different label sets:** {ui.md(compared.names)}.")
+        st.dataframe(pd.DataFrame(map(asdict, compared.levels)).rename(columns={
             "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
-            "only_a": "only A right", "only_b": "only B right", "p_value": "p McNemar", "p_holm": "p Holm"}),
+            "only_a": "A better (images)", "only_b": "B better (images)", "p_value": "p", "p_holm": "p Holm",
+            "low": "A - B, 95% low", "high": "A - B, 95% high"}),
             hide_index=True, width="stretch")
-        st.markdown(f"**A vs B:** {compare.differences(levels, 'A', 'B')}.")
+        st.markdown(f"**A vs B:** {compare.differences(compared.levels, 'A', 'B')}.")
 elif len(chosen) > 2:
     st.caption("Choose exactly two runs to compare them level by level with a paired test.")
 
 run_id = st.selectbox("Look inside run", chosen, format_func=label.get)
-preds = store.predictions(run_id)
+preds = predictions(str(store.path), run_id, info[run_id].updated)
 if preds.empty:
     st.info(f"Run {run_id} has no scored image yet ({info[run_id].status}).")
     st.stop()
@@ -117,21 +143,30 @@ c1, c2 = st.columns(2)
 agg = c1.selectbox("Aggregation", sorted(preds["aggregation"].unique()))
 levels = sorted(preds["n_names"].unique())
 level = c2.select_slider("Names per class", levels, value=levels[-1])
-st.download_button("Predictions of this run (CSV)", preds.to_csv(index=False), file_name=f"{run_id}-predictions.csv",
-                   mime="text/csv")
+asked = st.session_state.get("predictions_csv") == (run_id, info[run_id].updated)
+if asked:
+    st.download_button("Predictions of this run (CSV)", predictions_csv(str(store.path), run_id, info[run_id].updated),
+                       file_name=f"{run_id}-predictions.csv", mime="text/csv")
+elif st.button("Prepare the predictions CSV", help="every image, level, aggregation and name order"):
+    st.session_state["predictions_csv"] = (run_id, info[run_id].updated)
+    st.rerun()
 
 left, right = st.columns(2)
 with left:
     st.subheader("Per-class accuracy")
     table = analysis.per_class(preds)
-    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg]), width="stretch", config=PNG)
+    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg], f"Per-class accuracy · {run_id} · {agg}"),
+                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
 with right:
     st.subheader("Who gains, who loses")
-    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg)), width="stretch",
-                    config=PNG)
+    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg),
+                                              f"Accuracy change per class · {run_id} · {agg}"),
+                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-class-changes"))
 
 st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
-st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level)), width="stretch", config=PNG)
+st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level),
+                                          f"Confusion at {count(level, 'name')} per class · {run_id} · {agg}"),
+                width="stretch", config=figures.export_config(f"{run_id}-{agg}-confusion-{level}-names"))
 
 st.subheader("Misclassified images")
 at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
@@ -157,9 +192,9 @@ if names_table.empty:
     st.info("Every class of this run has one name: there are no extra names to measure or choose from. "
             "Give classes more names on the Synonyms page (or `run --scheme`) and run again.")
 else:
-    st.caption(f"{agg}, {count(len(run.truth), 'image')}. gain: accuracy with the name minus without it, "
+    st.caption(f"{agg}, {count(len(run.truth), 'image')}. Accuracy change: with the name minus without it, "
                "overall and on its class's images, when *added* to the base names alone and when *removed* from "
-               "the full lists; fixed/broken: images; p: McNemar. Each class's most helpful name is green, its "
+               "the full lists; images fixed/broken; p: McNemar. Each class's most helpful name is green, its "
                "most harmful red.")
     st.dataframe(figures.name_effects_table(names_table), hide_index=True)
     picks = {f"{n} ({c})": (c, n) for c, n in zip(names_table["class"], names_table["name"])}
@@ -211,8 +246,9 @@ else:
 st.subheader("Explain one image")
 images = run.image_table
 image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")"))
-if st.session_state.get("explain_image") not in image_names:
-    st.session_state.pop("explain_image", None)
+if st.session_state.get("explain_image") not in image_names or st.session_state.get("explain_run") != run_id:
+    st.session_state.pop("explain_image", None)  # another run's image number names another photo here
+st.session_state["explain_run"] = run_id
 picked_image = st.selectbox("Image (or press Explain under a thumbnail above)", list(image_names),
                             format_func=image_names.get, key="explain_image")
 why = explain.explain(run, int(picked_image), agg)

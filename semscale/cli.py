@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     show = command("show", help="accuracy per level of one run")
     show.add_argument("run_id")
     show.add_argument("--rejected", action="store_true", help="list every file the run left out, with its reason")
-    cmp_ = command("compare", help="two runs (e.g. two models) level by level, with a paired test")
+    cmp_ = command("compare", help="two runs (two models, or two label sets) level by level, with a paired test")
     cmp_.add_argument("run_a", metavar="RUN_A")
     cmp_.add_argument("run_b", metavar="RUN_B")
 
@@ -442,10 +442,10 @@ def cmd_compare(args, store: ResultsStore) -> int:
         if info.partial:
             raise SemscaleError(f"run {info.run_id} is partial ({info.n_done} of {info.n_images} images); "
                                 f"finish it first: {pasteable.command(args.results, 'resume', info.run_id)}")
-    rows = compare_predictions(store.predictions(a.run_id), store.predictions(b.run_id),
-                               store.run_names(a.run_id), store.run_names(b.run_id))
+    compared = compare_predictions(store.outcomes(a.run_id), store.outcomes(b.run_id),
+                                   store.run_names(a.run_id), store.run_names(b.run_id))
     print(f"A = run {a.run_id} ({a.model}), B = run {b.run_id} ({b.model}), dataset {a.dataset}")
-    print(format_compare(rows, "A", "B"))
+    print(format_compare(compared, "A", "B"))
     return 0
 
 

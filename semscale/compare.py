@@ -1,7 +1,10 @@
-"""Two runs side by side, level by level: where do two models (or two settings) really differ?
+"""Two runs side by side, level by level: where do two models, two settings or two label sets really differ?
 
-Both runs must have scored the same images with the same label set; each level's outcomes are
-then paired image by image and McNemar's test asks whether the disagreements lean one way. With
+Both runs must have scored the same images of the same classes; their names may differ (paper names vs
+WordNet names is the key comparison), and the comparison says how. Each level's outcomes are paired image
+by image. A run with several name orders is compared on its mean over orders, the quantity its plotted
+line shows: per image, the share of orders that got it right. The test counts the images one run got
+right more often than the other (a sign test; with one order each this is McNemar's exact test). With
 many levels some p-values fall below 0.05 by chance, so Holm's step-down adjustment is given too.
 """
 
@@ -9,28 +12,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from semscale.wording import count
 from semscale.errors import SemscaleError
-from semscale.stats import mcnemar
+from semscale.labels import name_key
+from semscale.stats import Z95, mcnemar
 from semscale.store import ResultsStore
+from semscale.wording import count
 
-KEYS = ["aggregation", "repeat", "n_names"]
+KEYS = ["aggregation", "n_names"]
+SHOWN = 3  # names quoted as examples of a difference
 
 
 @dataclass(frozen=True)
 class LevelComparison:
     aggregation: str
-    repeat: int
     n_names: int
     n_images: int
-    accuracy_a: float
+    accuracy_a: float  # mean over the run's name orders
     accuracy_b: float
-    only_a: int  # images only run A got right
+    only_a: int  # images run A got right more often than B (one order each: only A right)
     only_b: int
-    p_value: float  # two-sided McNemar
+    p_value: float  # two-sided sign test on those counts (McNemar's exact test with one order each)
     p_holm: float  # Holm-adjusted over every compared level
+    low: float  # 95% interval of accuracy A - accuracy B, paired over images (normal approximation)
+    high: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    levels: list[LevelComparison]
+    orders_a: int  # name orders each run's accuracy is the mean over
+    orders_b: int
+    names: str | None = None  # how the label sets differ; None when they are the same or unknown
+
+    def basis(self, name_a: str = "A", name_b: str = "B") -> str:
+        """What each accuracy is: one name order, or the mean over several."""
+        if self.orders_a == self.orders_b == 1:
+            return "each run's one name order, McNemar's test per level"
+        return (f"the mean over name orders ({name_a}: {self.orders_a}, {name_b}: {self.orders_b}), the plotted "
+                "line; per level a sign test on the images one run got right in more of its orders")
 
 
 def _images(frame: pd.DataFrame) -> pd.Series:
@@ -40,9 +62,8 @@ def _images(frame: pd.DataFrame) -> pd.Series:
     return per.astype(str).agg("|".join, axis=1).sort_index()
 
 
-def check_comparable(a: pd.DataFrame, b: pd.DataFrame, labels_a: dict | None = None,
-                     labels_b: dict | None = None) -> None:
-    """Refuse, with the reason, two runs that did not score the same images with the same labels."""
+def check_comparable(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Refuse, with the reason, two runs that did not score the same images of the same classes."""
     if a.empty or b.empty:
         raise SemscaleError(f"run {'A' if a.empty else 'B'} has no predictions to compare")
     ia, ib = _images(a), _images(b)
@@ -50,11 +71,38 @@ def check_comparable(a: pd.DataFrame, b: pd.DataFrame, labels_a: dict | None = N
         only_a, only_b = len(set(ia) - set(ib)), len(set(ib) - set(ia))
         raise SemscaleError(f"the runs did not score the same images ({len(ia)} vs {len(ib)} images; {only_a} only in "
                             f"run A, {only_b} only in run B{', or in another order' if not (only_a or only_b) else ''})")
-    if labels_a is not None and labels_b is not None and labels_a != labels_b:
-        differ = sorted(set(labels_a) ^ set(labels_b)) or [c for c in labels_a if labels_a[c] != labels_b[c]]
-        raise SemscaleError(f"the runs used different label sets (classes differing: {', '.join(map(str, differ[:5]))})")
     if set(a["label"]) != set(b["label"]):
         raise SemscaleError("the runs used different classes")
+
+
+def _quote(names: list[tuple[str, str]]) -> str:
+    shown = ", ".join(f"{c}: '{n}'" for c, n in names[:SHOWN])
+    return shown + (" ..." if len(names) > SHOWN else "")
+
+
+def name_differences(labels_a: dict[str, list[str]] | None, labels_b: dict[str, list[str]] | None,
+                     name_a: str = "A", name_b: str = "B") -> str | None:
+    """How two label sets differ, in one sentence (names added, removed, reordered); None when they do not."""
+    if labels_a is None or labels_b is None or labels_a == labels_b:
+        return None
+    if set(labels_a) != set(labels_b):
+        differ = sorted(set(labels_a) ^ set(labels_b))
+        return f"the label sets have different classes ({', '.join(map(str, differ[:5]))})"
+    only_a, only_b, reordered = [], [], []
+    for c in labels_a:
+        keys_a, keys_b = {name_key(n) for n in labels_a[c]}, {name_key(n) for n in labels_b[c]}
+        only_a += [(c, n) for n in labels_a[c] if name_key(n) not in keys_b]
+        only_b += [(c, n) for n in labels_b[c] if name_key(n) not in keys_a]
+        shared_a = [name_key(n) for n in labels_a[c] if name_key(n) in keys_b]
+        shared_b = [name_key(n) for n in labels_b[c] if name_key(n) in keys_a]
+        if shared_a != shared_b:
+            reordered.append(c)
+    parts = [f"{name_b} has {count(len(only_b), 'name')} {name_a} lacks ({_quote(only_b)})" if only_b else "",
+             f"{name_a} has {count(len(only_a), 'name')} {name_b} lacks ({_quote(only_a)})" if only_a else "",
+             f"shared names in another order in {count(len(reordered), 'class', 'classes')} "
+             f"({', '.join(map(str, reordered[:SHOWN]))}{' ...' if len(reordered) > SHOWN else ''})"
+             if reordered else ""]
+    return "the names differ: " + "; ".join(p for p in parts if p) if any(parts) else None
 
 
 def _holm(p: list[float]) -> list[float]:
@@ -66,36 +114,53 @@ def _holm(p: list[float]) -> list[float]:
     return adjusted
 
 
+def _per_image(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Each image's share of name orders right per level, and the number of orders."""
+    share = frame.assign(correct=frame["correct"].astype(float)).groupby(KEYS + ["image_idx"])["correct"].mean()
+    return share.rename("right").reset_index(), int(frame["repeat"].nunique())
+
+
+def _interval(d: np.ndarray) -> tuple[float, float]:
+    """95% interval of the mean paired difference (normal approximation); all of -1..1 below 2 images."""
+    if len(d) < 2:
+        return -1.0, 1.0
+    half = Z95 * float(np.std(d, ddof=1)) / np.sqrt(len(d))
+    return float(d.mean()) - half, float(d.mean()) + half
+
+
 def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, labels_a: dict | None = None,
-                        labels_b: dict | None = None) -> list[LevelComparison]:
-    """Per (aggregation, repeat, n_names) both runs measured: accuracies and McNemar's test on the
-    paired outcomes. `a`, `b` are `ResultsStore.predictions(run_id)` frames; `labels_*` each run's
-    {class: names} when known."""
-    check_comparable(a, b, labels_a, labels_b)
-    merged = a[KEYS + ["image_idx", "correct"]].merge(b[KEYS + ["image_idx", "correct"]], on=KEYS + ["image_idx"],
-                                                      suffixes=("_a", "_b"))
+                        labels_b: dict | None = None) -> Comparison:
+    """Per (aggregation, n_names) both runs measured: each run's accuracy (the mean over its name orders)
+    and the paired test. `a`, `b` are `ResultsStore.outcomes` (or `predictions`) frames; `labels_*` each
+    run's {class: names} when known, to say how the names differ."""
+    check_comparable(a, b)
+    (share_a, orders_a), (share_b, orders_b) = _per_image(a), _per_image(b)
+    merged = share_a.merge(share_b, on=KEYS + ["image_idx"], suffixes=("_a", "_b"))
     if merged.empty:
-        raise SemscaleError("the runs share no level (aggregation, repeat and number of names) to compare")
+        raise SemscaleError("the runs share no level (aggregation and number of names) to compare")
     rows = []
-    for (agg, rep, n), g in merged.groupby(KEYS, sort=True):
-        ca, cb = g["correct_a"].astype(bool), g["correct_b"].astype(bool)
-        only_a, only_b = int((ca & ~cb).sum()), int((~ca & cb).sum())
-        rows.append((str(agg), int(rep), int(n), len(g), float(ca.mean()), float(cb.mean()), only_a, only_b,
-                     mcnemar(only_a, only_b)))
-    holm = _holm([r[-1] for r in rows])
-    return [LevelComparison(*r, p_holm=h) for r, h in zip(rows, holm)]
+    for (agg, n), g in merged.groupby(KEYS, sort=True):
+        ra, rb = g["right_a"].to_numpy(), g["right_b"].to_numpy()
+        only_a, only_b = int((ra > rb).sum()), int((ra < rb).sum())
+        rows.append((str(agg), int(n), len(g), float(ra.mean()), float(rb.mean()), only_a, only_b,
+                     mcnemar(only_a, only_b), _interval(ra - rb)))
+    holm = _holm([r[7] for r in rows])
+    return Comparison([LevelComparison(*r[:8], p_holm=h, low=r[8][0], high=r[8][1]) for r, h in zip(rows, holm)],
+                      orders_a, orders_b, name_differences(labels_a, labels_b))
 
 
-def format_compare(rows: list[LevelComparison], name_a: str = "A", name_b: str = "B", alpha: float = 0.05) -> str:
-    """The comparison as a plain-text table, then one sentence on where the runs differ."""
-    head = ("aggregation", "repeat", "names", "images", f"acc {name_a}", f"acc {name_b}", f"only {name_a}",
-            f"only {name_b}", "p McNemar", "p Holm")
-    body = [(r.aggregation, str(r.repeat), str(r.n_names), str(r.n_images), f"{r.accuracy_a:.4f}",
-             f"{r.accuracy_b:.4f}", str(r.only_a), str(r.only_b), f"{r.p_value:.4g}", f"{r.p_holm:.4g}") for r in rows]
+def format_compare(comparison: Comparison, name_a: str = "A", name_b: str = "B", alpha: float = 0.05) -> str:
+    """What is compared, the comparison as a plain-text table, then one sentence on where the runs differ."""
+    head = ("aggregation", "names", "images", f"acc {name_a}", f"acc {name_b}", f"{name_a}-{name_b} 95% interval",
+            f"{name_a} better", f"{name_b} better", "p", "p Holm")
+    body = [(r.aggregation, str(r.n_names), str(r.n_images), f"{r.accuracy_a:.4f}", f"{r.accuracy_b:.4f}",
+             f"{r.low:+.4f} .. {r.high:+.4f}", str(r.only_a), str(r.only_b), f"{r.p_value:.4g}", f"{r.p_holm:.4g}")
+            for r in comparison.levels]
     widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
              for row in (head, *body)]
-    return "\n".join(lines + [differences(rows, name_a, name_b, alpha)])
+    top = [f"accuracy: {comparison.basis(name_a, name_b)}"] + ([comparison.names] if comparison.names else [])
+    return "\n".join(top + lines + [differences(comparison.levels, name_a, name_b, alpha)])
 
 
 def differences(rows: list[LevelComparison], name_a: str = "A", name_b: str = "B", alpha: float = 0.05) -> str:
@@ -104,18 +169,17 @@ def differences(rows: list[LevelComparison], name_a: str = "A", name_b: str = "B
     over = f"after Holm's adjustment over {count(len(rows), 'level')}"
     if not differ:
         return f"no level differs at p < {alpha:g} {over}"
-    where = ", ".join(f"{r.aggregation} {count(r.n_names, 'name')}"
-                      f"{f' (repeat {r.repeat})' if r.repeat else ''}: "
+    where = ", ".join(f"{r.aggregation} {count(r.n_names, 'name')}: "
                       f"{name_a if r.accuracy_a > r.accuracy_b else name_b} better" for r in differ)
     return f"differ at p < {alpha:g} {over}: {where}"
 
 
-def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> list[LevelComparison]:
+def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> Comparison:
     """`compare_predictions` of two stored runs; a run that is not finished is refused with how far it got."""
     infos = [store.run(run_a), store.run(run_b)]
     for info in infos:
         if info.partial:
             raise SemscaleError(f"run {info.run_id} is {info.status} ({info.n_done} of {info.n_images} images); "
                                 "only finished runs are compared")
-    return compare_predictions(*(store.predictions(i.run_id) for i in infos),
+    return compare_predictions(*(store.outcomes(i.run_id) for i in infos),
                                *(store.run_names(i.run_id) for i in infos))

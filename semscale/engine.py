@@ -99,6 +99,7 @@ class RunConfig:
     class_names: dict[str, str] | None = None  # class key -> the display name its names were built from
     senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
     name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
+    keep_repeats: bool = False  # keep names that repeat an earlier one exactly (a loaded paper-scheme file)
     image_prep: str = "clip"  # a key of semscale.images.PREPARATIONS
     decode: str = "draft"  # a key of semscale.images.DECODES; runs stored without it decoded "exact"
 
@@ -324,7 +325,7 @@ class Engine:
             config.labels = {c: [n] for c, n in shown.items()}
             config.name_notes = [*config.name_notes, *shown_notes]
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
-        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper")
+        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper" or config.keep_repeats)
         config.labels = labels.names
         schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
         run_id = run_id or uuid.uuid4().hex[:10]

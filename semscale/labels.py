@@ -176,9 +176,11 @@ class LabelSet:
             path.write_text(yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
 
     @classmethod
-    def parse(cls, text: str, classes: list[str] | None = None, source: str = "label file") -> "LabelSet":
+    def parse(cls, text: str, classes: list[str] | None = None, source: str = "label file", *,
+              keep_repeats: bool = False) -> "LabelSet":
         """Read YAML or JSON text (`classes:` mapping, or the mapping on its own); names are scalars,
-        and the text is refused past `MAX_LABEL_BYTES`, `MAX_LABEL_NODES` or at any alias."""
+        and the text is refused past `MAX_LABEL_BYTES`, `MAX_LABEL_NODES` or at any alias.
+        `keep_repeats`: as in `clean`."""
         _check_size(len(text), source)  # characters: as many bytes or more
         try:
             data = _yaml_data(text, source)  # YAML is a superset of JSON
@@ -194,7 +196,12 @@ class LabelSet:
         if nested is not None:
             raise SemscaleError(f"{source}: class {str(nested)[:80]!r} has a list or mapping among its names; "
                                 "each name must be plain text")
-        return cls.clean(data, classes)
+        return cls.clean(data, classes, keep_repeats=keep_repeats)
+
+    @property
+    def repeats(self) -> int:
+        """How many names repeat an earlier name of their class exactly (the paper scheme's 'pants', 'pants')."""
+        return sum(len(names) - len(set(names)) for names in self.names.values())
 
     @classmethod
     def load(cls, path: str | Path, classes: list[str] | None = None) -> "LabelSet":

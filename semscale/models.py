@@ -112,6 +112,13 @@ def get(name: str | None = None) -> ModelSpec:
         raise SemscaleError(f"unknown model {name!r}; known models: {', '.join(REGISTRY)}") from None
 
 
+def display_name(model_id: str) -> str:
+    """How a run's model is named to a user, as the model picker and the backend badge name it: the registry
+    name (`clip-vit-b32` for `clip-onnx:<digest>`); an id of no registry model (a clip-as-service server's
+    `server-probe:`) as it is."""
+    return next((s.name for s in REGISTRY.values() if model_id.startswith(s.id_prefix)), model_id)
+
+
 def for_model_id(model_id: str) -> ModelSpec:
     """The registry entry an encoder's `model_id` belongs to (`NAME-onnx:<digest>`, local or served by
     `semscale serve`); CLIP for any other id (`server-probe:` of a clip-as-service server)."""

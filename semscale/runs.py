@@ -30,6 +30,7 @@ class NameRecord:
     class_names: dict[str, str] | None = None
     senses: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    keep_repeats: bool = False  # the table repeats names on purpose (a loaded paper-scheme file)
 
 
 def domain_word(dataset: str, domain: str | None = None) -> str | None:
@@ -81,6 +82,7 @@ def name(config: RunConfig, classes: list[str], *, scheme: str | None = None,
         if record is not None:
             config.scheme, config.domain, config.class_names = record.scheme, record.domain, record.class_names
             config.senses, config.name_notes = record.senses, list(record.notes)
+            config.keep_repeats = record.keep_repeats
         elif config.preset:
             notes.append(f"the names come from your label set, not the {config.preset} preset's scheme")
     elif scheme or preset_scheme:

@@ -220,7 +220,6 @@ def flow(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0.
 
 def _check_port(host: str, port: int) -> None:
     """Refuse a busy port in one sentence (Jina would fail later with 'port:[N]' and a traceback)."""
-    import socket
 
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:

@@ -529,16 +529,29 @@ class ResultsStore:
                 "SELECT * EXCLUDE (run_id), run_id FROM points WHERE list_contains(?, run_id) "
                 "ORDER BY run_id, aggregation, repeat, n_names", [ids]).df()
 
-    def predictions(self, run_id: str, aggregation: str | None = None, n_names: int | None = None) -> pd.DataFrame:
+    def predictions(self, run_id: str, aggregation: str | None = None, n_names: int | None = None,
+                    repeat: int | None = None) -> pd.DataFrame:
+        """Every prediction of the run, or those of one aggregation, level or name order (`repeat`: 0 is the
+        names' given order, a 50th of a run with 50 orders)."""
         with self._connect() as con:
             frame = con.execute(
                 "SELECT p.aggregation, p.repeat, p.n_names, p.image_idx, i.name, i.label, i.path, p.predicted, "
                 "p.correct, p.score, p.top_names, p.top_sims FROM predictions p "
                 "JOIN run_images i ON i.run_id = p.run_id AND i.image_idx = p.image_idx "
                 "WHERE p.run_id = ? AND (? IS NULL OR p.aggregation = ?) AND (? IS NULL OR p.n_names = ?) "
-                "ORDER BY p.aggregation, p.repeat, p.n_names, p.image_idx",
-                [run_id, aggregation, aggregation, n_names, n_names]).df()
+                "AND (? IS NULL OR p.repeat = ?) ORDER BY p.aggregation, p.repeat, p.n_names, p.image_idx",
+                [run_id, aggregation, aggregation, n_names, n_names, repeat, repeat]).df()
         return _decode_paths(frame)
+
+    def outcomes(self, run_id: str) -> pd.DataFrame:
+        """Who was right where, without what was predicted: `predictions`' columns for comparisons and
+        thresholds (aggregation, repeat, n_names, image_idx, name, label, correct), a fraction of its read
+        for a run with many name orders."""
+        with self._connect() as con:
+            return con.execute(
+                "SELECT p.aggregation, p.repeat, p.n_names, p.image_idx, i.name, i.label, p.correct "
+                "FROM predictions p JOIN run_images i ON i.run_id = p.run_id AND i.image_idx = p.image_idx "
+                "WHERE p.run_id = ? ORDER BY p.aggregation, p.repeat, p.n_names, p.image_idx", [run_id]).df()
 
     def image_hashes(self, run_id: str) -> dict[int, str]:
         """image_idx -> the embedding-cache hash the engine scored each image of the run with."""

@@ -5,11 +5,15 @@ by a paired McNemar test on the same images (alpha 0.05, no multiplicity correct
 with many levels will flag some noise, which the report says). After it, the curve *declines*
 when some later level is significantly worse than the critical one, else it *plateaus*; a curve
 whose critical level is its last level is still *rising*.
+
+The levels are judged on the names' given order (the first name order); the peak is that of the plotted
+line, which for a run with several name orders is the mean over orders, so the sentence names the number
+the chart shows, in the chart's percent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -27,13 +31,17 @@ class Threshold:
     critical_level: int  # first level after which nothing is significantly better
     shape: str  # "rising", "plateau" or "decline"
     worse_from: int | None  # first level significantly worse than the critical one (decline only)
+    orders: int = 1  # name orders the peak is the mean over
 
     def sentence(self) -> str:
         text = {"rising": "still rising at the last level",
                 "plateau": f"plateaus from {_names(self.critical_level)} per class",
                 "decline": f"stops improving at {_names(self.critical_level)} per class, then declines "
                            f"(significantly worse from {self.worse_from})"}[self.shape]
-        return f"{text}; best accuracy {self.peak_accuracy:.3f} at {_names(self.peak_level)}"
+        if self.orders > 1:
+            return (f"given name order: {text}; mean over {self.orders} name orders: best "
+                    f"{self.peak_accuracy:.1%} at {_names(self.peak_level)}")
+        return f"{text}; best accuracy {self.peak_accuracy:.1%} at {_names(self.peak_level)}"
 
 
 def _names(n: int) -> str:
@@ -62,11 +70,17 @@ def analyse(levels: list[int], outcomes: list[np.ndarray], alpha: float = ALPHA)
 
 
 def thresholds(predictions: pd.DataFrame, alpha: float = ALPHA) -> dict[str, Threshold]:
-    """One Threshold per aggregation, from a run's stored predictions (the user's name order)."""
+    """One Threshold per aggregation from a run's stored predictions (or `ResultsStore.outcomes`): levels
+    judged on the user's name order, the peak of the mean over name orders when there are several."""
     out = {}
-    p = predictions[predictions["repeat"] == 0]
-    for agg, group in p.groupby("aggregation"):
+    for agg, every in predictions.groupby("aggregation"):
+        group = every[every["repeat"] == 0]
         wide = group.pivot(index="image_idx", columns="n_names", values="correct").dropna()
         levels = sorted(wide.columns)
-        out[agg] = analyse(levels, [wide[n].to_numpy(dtype=bool) for n in levels], alpha)
+        found = analyse(levels, [wide[n].to_numpy(dtype=bool) for n in levels], alpha)
+        orders = int(every["repeat"].nunique())
+        if orders > 1:  # the plotted line: each order's accuracy, averaged
+            line = every.groupby(["n_names", "repeat"])["correct"].mean().groupby("n_names").mean().loc[levels]
+            found = replace(found, peak_level=int(line.idxmax()), peak_accuracy=float(line.max()), orders=orders)
+        out[agg] = found
     return out

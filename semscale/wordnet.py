@@ -70,6 +70,19 @@ WAYS_OUT = ("get it with `python -m nltk.downloader wordnet` (Debian/Ubuntu: `su
             "or point SEMSCALE_WORDNET_DIR at a folder with index.noun and data.noun")
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_nltk() -> None:
+    """Import the nltk modules semscale uses, one thread at a time: the dashboard's background WordNet load
+    and a page generating names imported nltk at the same moment, and one got a half-initialized module
+    ("cannot import name 'load' from partially initialized module 'nltk.data'")."""
+    with _IMPORT_LOCK:
+        import nltk.corpus.reader.wordnet  # noqa: F401
+        import nltk.data  # noqa: F401
+        import nltk.downloader  # noqa: F401
+
+
 def _own_root() -> Path:
     """The nltk data root `fetch` downloads into (and the private reader copies live under)."""
     return paths.data_home() / "nltk_data"
@@ -79,6 +92,7 @@ def _nltk_roots() -> list[Path]:
     """nltk data roots to search: NLTK_DATA's, semscale's own, then (unless hidden) nltk's defaults."""
     roots = [Path(p) for p in os.environ.get("NLTK_DATA", "").split(os.pathsep) if p] + [_own_root()]
     if os.environ.get(HIDE_SYSTEM) != "1":
+        _import_nltk()
         import nltk.data
 
         roots += [Path(p) for p in nltk.data.path]
@@ -109,6 +123,7 @@ def fetch(progress: Callable[[float], None] | None = None) -> Path:
     """Download WordNet once with nltk's downloader into semscale's data home (`NLTK_DOWNLOAD_URL`, as
     for nltk's own downloader, names a mirror's index); `progress` gets the fraction done. Offline, one
     line within FETCH_DEADLINE seconds names the ways out."""
+    _import_nltk()
     from nltk.downloader import Downloader, ErrorMessage, ProgressMessage
 
     _own_root().mkdir(parents=True, exist_ok=True)
@@ -214,6 +229,7 @@ def reader():
 
 @lru_cache(maxsize=1)
 def _load_reader():
+    _import_nltk()
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
-from semscale.compare import _holm, compare_predictions, differences, format_compare
+from semscale.compare import _holm, compare_predictions, differences, format_compare, name_differences
 from semscale.engine import Engine, RunConfig
 from semscale.errors import SemscaleError
 
 
-def frame(correct_by_level: dict[int, list[bool]], names=None) -> pd.DataFrame:
+def frame(correct_by_level: dict[int, list[bool]], names=None, repeat: int = 0) -> pd.DataFrame:
     rows = []
     for n_names, correct in correct_by_level.items():
         for idx, ok in enumerate(correct):
-            rows.append({"aggregation": "max", "repeat": 0, "n_names": n_names, "image_idx": idx,
+            rows.append({"aggregation": "max", "repeat": repeat, "n_names": n_names, "image_idx": idx,
                          "name": (names or [f"img{i}.jpg" for i in range(len(correct))])[idx],
                          "label": "cat" if idx % 2 else "dog", "correct": ok})
     return pd.DataFrame(rows)
@@ -27,12 +29,31 @@ B = frame({1: [False] * 12 + [True] * 18, 2: [True] * 2 + [False] * 3 + [True] *
 
 
 def test_mcnemar_per_level_by_hand():
-    one, two = compare_predictions(A, B)
+    one, two = compare_predictions(A, B).levels
     assert (one.n_names, one.n_images, one.only_a, one.only_b) == (1, 30, 12, 0)
     assert one.accuracy_a == 1.0 and one.accuracy_b == pytest.approx(18 / 30)
     assert one.p_value == pytest.approx(2 * 0.5**12)  # exact binomial: all 12 discordant pairs favour A
     assert (two.only_a, two.only_b) == (3, 2) and two.p_value == pytest.approx(1.0)  # 2 x (1+5+10)/32 capped
     assert one.p_holm == pytest.approx(2 * 2 * 0.5**12) and two.p_holm == pytest.approx(1.0)
+    # A - B per image at 1 name: 1 on 12 images, 0 on 18; mean 0.4, variance (12 x 0.6^2 + 18 x 0.4^2) / 29
+    half = 1.959963984540054 * math.sqrt(7.2 / 29) / math.sqrt(30)
+    assert (one.low, one.high) == (pytest.approx(0.4 - half), pytest.approx(0.4 + half))
+
+
+def test_runs_with_name_orders_are_compared_on_their_mean_over_orders():
+    """Four images. A's two orders at 1 name: right on 0,1 and on 0,2, so per image 1, 1/2, 1/2, 0 (mean 1/2);
+    B's one order: right on image 3 only (1/4). A better on images 0-2, B on 3: sign test p = 2 x 4/16."""
+    a = pd.concat([frame({1: [True, True, False, False]}), frame({1: [True, False, True, False]}, repeat=1)])
+    b = frame({1: [False, False, False, True]})
+    compared = compare_predictions(a, b)
+    (level,) = compared.levels  # one row per level, never one per order
+    assert (level.accuracy_a, level.accuracy_b, level.only_a, level.only_b) == (0.5, 0.25, 3, 1)
+    assert level.p_value == pytest.approx(0.625)
+    assert (compared.orders_a, compared.orders_b) == (2, 1)
+    text = format_compare(compared)
+    assert text.splitlines()[0] == ("accuracy: the mean over name orders (A: 2, B: 1), the plotted line; per level "
+                                    "a sign test on the images one run got right in more of its orders")
+    assert compare_predictions(A, B).basis() == "each run's one name order, McNemar's test per level"
 
 
 def test_holm_steps_down_with_a_running_maximum():
@@ -64,23 +85,40 @@ def test_a_level_is_not_called_different_when_holm_steps_it_up():
 def test_format_compare_says_where_the_runs_differ():
     text = format_compare(compare_predictions(A, B), "clip", "siglip")
     lines = text.splitlines()
-    assert lines[0].split() == ["aggregation", "repeat", "names", "images", "acc", "clip", "acc", "siglip", "only",
-                                "clip", "only", "siglip", "p", "McNemar", "p", "Holm"]
-    assert lines[1].split() == ["max", "0", "1", "30", "1.0000", "0.6000", "12", "0", "0.0004883", "0.0009766"]
-    assert lines[2].split() == ["max", "0", "2", "30", "0.9333", "0.9000", "3", "2", "1", "1"]
-    assert lines[3] == "differ at p < 0.05 after Holm's adjustment over 2 levels: max 1 name: clip better"
+    assert lines[0] == "accuracy: each run's one name order, McNemar's test per level"
+    assert lines[1].split() == ["aggregation", "names", "images", "acc", "clip", "acc", "siglip", "clip-siglip", "95%",
+                                "interval", "clip", "better", "siglip", "better", "p", "p", "Holm"]
+    assert lines[2].split()[:5] == ["max", "1", "30", "1.0000", "0.6000"]
+    assert lines[2].split()[-4:] == ["12", "0", "0.0004883", "0.0009766"]
+    assert lines[3].split()[:5] == ["max", "2", "30", "0.9333", "0.9000"] and lines[3].split()[-4:] == ["3", "2", "1", "1"]
+    assert lines[4] == "differ at p < 0.05 after Holm's adjustment over 2 levels: max 1 name: clip better"
     same = format_compare(compare_predictions(A, A))
     assert same.splitlines()[-1] == "no level differs at p < 0.05 after Holm's adjustment over 2 levels"
 
 
-def test_different_images_or_labels_are_refused_with_the_reason():
+def test_different_images_or_classes_are_refused_and_different_names_are_said():
     other = frame({1: [True] * 30}, names=[f"other{i}.jpg" for i in range(30)])
     with pytest.raises(SemscaleError, match=r"not score the same images \(30 vs 30 images; 30 only in run A"):
         compare_predictions(A, other)
-    with pytest.raises(SemscaleError, match="different label sets \\(classes differing: cat"):
-        compare_predictions(A, B, {"cat": ["cat"], "dog": ["dog"]}, {"cat": ["kitten"], "dog": ["dog"]})
+    hashed = A.assign(image_hash=A["image_idx"].astype(str))  # the same files, filed under other classes
+    with pytest.raises(SemscaleError, match="different classes"):
+        compare_predictions(hashed, hashed.assign(label=A["label"].replace("cat", "kitten")))
     with pytest.raises(SemscaleError, match="share no level"):
         compare_predictions(A, frame({4: [True] * 30}))
+    compared = compare_predictions(A, B, {"cat": ["cat"], "dog": ["dog"]}, {"cat": ["kitten"], "dog": ["dog"]})
+    assert compared.names == "the names differ: B has 1 name A lacks (cat: 'kitten'); A has 1 name B lacks (cat: 'cat')"
+    assert format_compare(compared).splitlines()[1] == compared.names
+    assert compare_predictions(A, B, {"cat": ["cat"]}, {"cat": ["cat"]}).names is None
+
+
+def test_how_two_label_sets_differ_by_hand():
+    a = {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "puppy", "hound"], "cow": ["cow", "cattle"]}
+    b = {"cat": ["cat", "feline", "Cats"], "dog": ["dog", "hound", "puppy"], "cow": ["cow", "cattle", "ox", "bull",
+                                                                                   "calf", "heifer"]}
+    # cats/Cats differ only in case (one name); cat keeps cat, cats in order around 'feline'; dog swaps two
+    assert name_differences(a, b, "paper", "WordNet") == (
+        "the names differ: WordNet has 5 names paper lacks (cat: 'feline', cow: 'ox', cow: 'bull' ...); paper has 1 "
+        "name WordNet lacks (cat: 'kitty'); shared names in another order in 1 class (dog)")
 
 
 def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results, encoder, tmp_path):
@@ -91,7 +129,7 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
     config = RunConfig(dataset=str(colour_dir), labels=labels, aggregations=["max", "probsum"])
     run_a = Engine(results, encoder).run(config)
     run_b = Engine(results, LocalEncoder(tinyclip.build(tmp_path / "b", family="nomic-v1.5"), model="nomic-v1.5")).run(config)
-    rows = compare_predictions(results.predictions(run_a), results.predictions(run_b))
+    rows = compare_predictions(results.outcomes(run_a), results.outcomes(run_b)).levels
     assert [(r.aggregation, r.n_names, r.n_images) for r in rows] == [("max", 1, 24), ("max", 2, 24),
                                                                       ("probsum", 1, 24), ("probsum", 2, 24)]
     assert all(r.accuracy_a == 1.0 for r in rows)
@@ -100,4 +138,4 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
     make_colour_images(other_dir, per_class=3)
     run_c = Engine(results, encoder).run(RunConfig(dataset=str(other_dir), labels=labels))
     with pytest.raises(SemscaleError, match="not score the same images"):
-        compare_predictions(results.predictions(run_a), results.predictions(run_c))
+        compare_predictions(results.outcomes(run_a), results.outcomes(run_c))

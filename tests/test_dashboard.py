@@ -40,12 +40,34 @@ def test_home_shows_backend_and_starts_a_demo_run(env):
     text = backend_line(at)
     assert ":green-badge[ready]" in text and "16-d embeddings" in text
     at.selectbox[0].select("cifar10-1k").run()
+    assert at.button[0].label == "Run the paper's protocol on it, with mean and probsum beside its max"
     at.button[0].click().run()
     assert not at.exception and "Started run" in at.success[0].value
+    run_id = at.session_state["watch_run"]
+    assert at.session_state["dataset"] == "cifar10-1k"  # the Run page knows the demo's dataset
+    link = at.get("page_link")[0].proto
+    assert link.page == "Run" and link.label == "Open the Run page to watch its curve grow"
+
+    def listed():
+        at.run()
+        return run_id in frame(at)["run"].tolist() if frame(at) is not None else False
+    wait_for(listed, timeout=60)  # Latest runs shows the demo run once its process registered it
+    assert frame(at).set_index("run").loc[run_id, "model"] == "clip-vit-b32"  # as the badge and picker say
     store = ResultsStore(env / "dash.duckdb")
     run = wait_for(lambda: [r for r in store.runs() if r.status == "done"])[0]
     assert run.dataset == "cifar10-1k" and run.n_done == 1000
     assert set(store.points(run.run_id)["aggregation"]) == {"max", "mean", "probsum"}
+    run_page = at.switch_page("pages/3_Run.py").run()
+    assert any(f"**Run {run_id}** · cifar10-1k" in m.value for m in run_page.markdown)
+    assert any("Dataset **cifar10-1k**" in c.value for c in run_page.caption)
+    assert run_page.radio(key="protocol").value == "Paper preset"  # set up as the demo ran
+    assert run_page.multiselect(key="extra_aggregations").value == ["mean", "probsum"]
+    assert run_page.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
+
+
+def frame(at: AppTest):
+    """The page's first table, as a DataFrame, or None."""
+    return at.dataframe[0].value if len(at.dataframe) else None
 
 
 def test_home_reports_a_broken_backend_without_crashing(env, monkeypatch, tmp_path):
@@ -267,7 +289,7 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     results = page("4_Results.py").run()
     assert not results.exception
     text = " ".join(m.value for m in results.markdown)
-    assert f"{run_id} \\(cifar10\\-1k, clip\\-onnx\\:" in text and "\\) · max" in text and "best accuracy" in text
+    assert f"{run_id} \\(cifar10\\-1k, clip\\-vit\\-b32\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
     assert not results.info  # a finished run with three names per class has effects to show
@@ -309,3 +331,63 @@ def test_the_server_config_spends_no_cpu_per_script_run_on_gc_or_source_watching
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
     assert config["server"]["fileWatcherType"] == "none"
+
+
+def test_run_settings_survive_a_visit_to_another_page(env):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.session_state["dataset"] = "cifar10-1k"
+    at.switch_page("pages/3_Run.py").run()
+    at.multiselect(key="aggregations").set_value(["max", "probsum"]).run()
+    at.selectbox(key="schedule").select("linear").run()
+    at.number_input(key="step").set_value(2).run()
+    at.number_input(key="repeats").set_value(3).run()
+    at.switch_page("pages/1_Data.py").run()
+    assert "aggregations" not in at.session_state  # Streamlit forgot the widget ...
+    at.switch_page("pages/3_Run.py").run()
+    assert not at.exception and not at.warning
+    assert at.multiselect(key="aggregations").value == ["max", "probsum"]  # ... the page did not
+    assert at.selectbox(key="schedule").value == "linear" and at.number_input(key="step").value == 2
+    assert at.number_input(key="repeats").value == 3
+
+
+def test_the_paper_preset_keeps_the_users_names_and_custom_brings_them_back(env):
+    at = page("3_Run.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    mine = {c: [c, f"my {c}"] for c in ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                        "ship", "truck"]}
+    at.session_state["labels"] = {"cifar10-1k": mine}
+    at.run()
+    at.radio(key="protocol").set_value("Paper preset").run()
+    assert not at.exception
+    assert at.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
+    assert any("Your previous names are kept: choosing Custom brings them back." in i.value for i in at.info)
+    at.radio(key="protocol").set_value("Custom").run()
+    assert at.session_state["labels"]["cifar10-1k"] == mine
+    assert any("Your names are back" in i.value for i in at.info)
+
+
+def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
+    at = page("2_Synonyms.py")
+    at.session_state["dataset"] = "cifar10-1k"
+    at.run()
+    assert at.query_params["dataset"] == ["cifar10-1k"]
+    reloaded = page("3_Run.py")  # a new session: nothing in its state, the URL as the page left it
+    reloaded.query_params["dataset"] = "cifar10-1k"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["dataset"] == "cifar10-1k"
+    assert any("Dataset **cifar10-1k**" in c.value for c in reloaded.caption)
+
+
+def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):
+    import ui
+    from semscale.encoders import LocalEncoder
+    from semscale.engine import Engine, RunConfig
+
+    Engine(ResultsStore(env / "dash.duckdb"), LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
+
+    def busy(run_id):
+        raise SemscaleError("results file dash.duckdb is busy; retry or use another file")
+    monkeypatch.setattr(ui, "live_points", busy)
+    at = page("3_Run.py").run()
+    assert not at.exception
+    assert "results file dash.duckdb is busy; retry or use another file (retrying)" in [w.value for w in at.warning]

@@ -765,7 +765,7 @@ HOSTILE = "![pic](x.png) **bold** red\x1b[31m\u202eevil"
 
 def test_names_reach_the_terminal_with_control_characters_written_out(tmp_path, model_dir, capsys, monkeypatch):
     monkeypatch.setenv("SEMSCALE_MODEL_DIR", str(model_dir))
-    folder = make_colour_images(tmp_path / f"set\x1b[2J\u202e", per_class=1)
+    folder = make_colour_images(tmp_path / "set\x1b[2J\u202e", per_class=1)
     (folder / "red").rename(folder / HOSTILE)
     db = str(tmp_path / "r.duckdb")
     assert cli.main(["--results", db, "run", "--dataset", str(folder), "-q"]) == 0

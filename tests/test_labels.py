@@ -93,3 +93,17 @@ def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
     assert ls.names["airplane"][:3] == ["airplane", "aeroplane", "plane"]
     assert "car" in ls.names["automobile"] and "motorcar" not in ls.names["automobile"]  # rare (issue 24)
+
+
+def test_a_loaded_paper_table_keeps_its_repeats_in_the_run(designed_runs):
+    """A saved paper-scheme file ('ant', 'ant') loaded back: the table, and the run built from it, keep the repeat."""
+    from semscale import runs
+
+    text = "classes: {ant: [ant, ant, apple], bee: [bee], cat: [cat]}"
+    loaded = LabelSet.parse(text, ["ant", "bee", "cat"], keep_repeats=True)
+    assert loaded.names["ant"] == ["ant", "ant", "apple"] and loaded.repeats == 1
+    assert LabelSet.parse(text).names["ant"] == ["ant", "apple"]  # the CLI's --labels: a user's slip
+    config, _ = runs.build(str(designed_runs.images), ["ant", "bee", "cat"], labels=loaded.names,
+                           record=runs.NameRecord(keep_repeats=True), schedule="1,2,3")
+    run_id = designed_runs.run(config.labels, keep_repeats=config.keep_repeats)
+    assert designed_runs.store.run_names(run_id)["ant"] == ["ant", "ant", "apple"]

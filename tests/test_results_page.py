@@ -8,6 +8,7 @@ names 5/6, all names 4/6.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -84,11 +85,12 @@ def download(at: AppTest, label: str) -> str:
 def test_the_harmful_name_is_red_the_helpful_green_and_its_flips_are_shown(designed):
     runs, run_id = designed
     at = results_page(runs.store, run_id)
-    effects = frame_with(at, "highlight")
+    effects = frame_with(at, "verdict")
     names = effects.value["name"].tolist()
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most harmful"])] == ["bell", "cloud"]
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most helpful"])] == ["ant"]
-    assert names[0] == "ant" and effects.value["gain_added"].iloc[0] == pytest.approx(1 / 6)  # sorted by effect
+    assert names[0] == "ant" and effects.value["accuracy change when added"].iloc[0] == pytest.approx(1 / 6)  # sorted
+    assert not [c for c in effects.value.columns if "_" in c]  # headers in words, not identifiers
     red, green = (tuple(int(figures.HIGHLIGHTS[k][i : i + 2], 16) for i in (1, 3)) for k in ("most harmful", "most helpful"))
     assert red[0] > red[1] and green[1] > green[0]  # as the caption says: harmful red, helpful green
 
@@ -163,20 +165,27 @@ def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir)
     _, nomic_run = colour_run(tmp_path, colour_dir, nomic, "--model", "nomic-v1.5")
     store = ResultsStore(db)
     at = results_page(store, clip_run, nomic_run)
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    chart = at.get("plotly_chart")[0].proto
+    spec = json.loads(chart.spec)
+    assert json.loads(chart.config)["toImageButtonOptions"]["filename"] == f"{clip_run}-{nomic_run}-accuracy-by-names"
+    assert spec["layout"]["title"]["text"] == "Accuracy against names per class · colours"
     legend = [t["name"] for t in spec["data"] if t.get("showlegend") is not False]
-    assert any(f"{clip_run} (colours, clip-onnx:" in n for n in legend)
-    assert any(f"{nomic_run} (colours, nomic-v1.5-onnx:" in n for n in legend)
+    assert any(f"{clip_run} (colours, clip-vit-b32:" in n for n in legend)  # as the model picker names them
+    assert any(f"{nomic_run} (colours, nomic-v1.5:" in n for n in legend)
+    runs_table = frame_with(at, "model files").value.set_index("run")
+    assert runs_table.loc[clip_run, "model"] == "clip-vit-b32" and runs_table.loc[nomic_run, "model"] == "nomic-v1.5"
+    assert runs_table.loc[clip_run, "model files"] == store.run(clip_run).model.removeprefix("clip-onnx:")[:12]
     table = frame_with(at, "p Holm").value.set_index("names")
     points = {r: store.points(r).set_index("n_names")["correct"] for r in (clip_run, nomic_run)}
     assert table["accuracy A"].tolist() == [points[clip_run][n] / 24 for n in (1, 2)]
     assert table["accuracy B"].tolist() == [points[nomic_run][n] / 24 for n in (1, 2)]
-    assert table.loc[1, ["only A right", "only B right"]].tolist() == [1, 0] and points[nomic_run][1] == 23
+    assert table.loc[1, ["A better (images)", "B better (images)"]].tolist() == [1, 0] and points[nomic_run][1] == 23
     assert "**A vs B:** no level differs at p < 0.05 after Holm's adjustment over 2 levels." in [
         m.value for m in at.markdown]
 
 
-def test_runs_on_other_label_sets_are_not_compared(tmp_path, colour_dir, model_dir):
+def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colour_dir, model_dir):
+    """Plain names (one per class) against LABELS ('blue' under red, 'navy' for blue): both right on all 24 at 1 name."""
     db, first = colour_run(tmp_path, colour_dir, model_dir)
     labels = tmp_path / "plain.yaml"
     labels.write_text(yaml.safe_dump({c: [c] for c in ("red", "green", "blue", "yellow")}))
@@ -187,8 +196,11 @@ def test_runs_on_other_label_sets_are_not_compared(tmp_path, colour_dir, model_d
                     "--local", str(model_dir)).returncode == 0
     second = store.runs()[0].run_id
     at = results_page(store, first, second)
-    assert any("cannot be compared image by image: the runs used different label sets (classes differing: "
-               "blue, red)" in i.value for i in at.info), [i.value for i in at.info]
+    assert any(i.value == "**Different label sets:** the names differ: B has 1 name A lacks (blue: 'blue'); "
+                          "A has 2 names B lacks (blue: 'navy', red: 'blue')."
+               for i in at.info), [i.value for i in at.info]
+    table = frame_with(at, "p Holm").value  # the one level both runs measured
+    assert table[["names", "accuracy A", "accuracy B", "A better (images)"]].values.tolist() == [[1, 1.0, 1.0, 0]]
 
 
 # --- the helpers behind the page ----------------------------------------------------------------
@@ -208,6 +220,18 @@ def test_curves_keep_overlapping_aggregations_visible_and_tick_every_level():
     assert lines[0].name == "r (colours, clip-onnx:12345678) · max"
 
 
+def test_a_linear_schedule_labels_every_level():
+    """The paper preset's k = 1 ... 12 on a linear axis: twelve evenly spaced labels, none overlaps."""
+    paper = list(range(1, 13))
+    assert figures.level_axis(paper).get("type") is None
+    assert figures.level_axis(paper)["ticktext"] == [str(n) for n in paper]
+    # 60 levels: a label needs 59/25 = 2.36 units from the last one shown, so every third (1, 4, ... 58);
+    # 60 is always labelled and 58, 2 units before it, gives way
+    text = figures.tick_labels(list(range(1, 61)), log=False)
+    assert [t for t in text if t] == [str(n) for n in range(1, 56, 3)] + ["60"]
+    assert figures.tick_labels([1, 2, 4, 8, 16, 32, 64, 71]) == ["1", "2", "4", "8", "16", "32", "", "71"]
+
+
 def test_per_class_chart_has_24_distinct_colours():
     table = pd.DataFrame([{"label": f"class {k:02d}", "n_names": n, "accuracy": 0.5} for k in range(24) for n in (1, 2)])
     fig = figures.per_class_lines(table)
@@ -215,8 +239,9 @@ def test_per_class_chart_has_24_distinct_colours():
 
 
 def test_model_label_is_short_and_names_the_model():
-    assert figures.model_label("nomic-v1.5-onnx:0123456789abcdef") == "nomic-v1.5-onnx:01234567"
-    assert figures.run_label("abc", "cifar10-1k", "clip-onnx:ffeeddccbbaa") == "abc (cifar10-1k, clip-onnx:ffeeddcc)"
+    assert figures.model_label("nomic-v1.5-onnx:0123456789abcdef") == "nomic-v1.5:01234567"
+    assert figures.run_label("abc", "cifar10-1k", "clip-onnx:ffeeddccbbaa") == "abc (cifar10-1k, clip-vit-b32:ffeeddcc)"
+    assert figures.model_label("server-probe:0123456789abcdef") == "server-probe:01234567"  # no registry name
 
 
 def test_misclassified_deals_round_the_true_classes():
@@ -233,7 +258,7 @@ def test_misclassified_deals_round_the_true_classes():
 def test_counts_agree_with_their_nouns():
     assert [wording.count(n, "image") for n in (0, 1, 2, 1000)] == ["0 images", "1 image", "2 images", "1,000 images"]
     assert wording.count(1, "class", "classes") == "1 class" and wording.count(3, "class", "classes") == "3 classes"
-    one = LevelComparison("max", 0, 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008)
+    one = LevelComparison("max", 1, 24, 1.0, 0.5, 12, 0, 0.0004, 0.0008, 0.3, 0.7)
     assert differences([one], "clip", "nomic") == ("differ at p < 0.05 after Holm's adjustment over 1 level: "
                                                    "max 1 name: clip better")
 
@@ -246,3 +271,47 @@ def test_explanation_summary_names_each_flip(designed):
     table = explain.level_table(explain.explain(run, "ant/k0.png", "max"))
     assert table["right"].tolist() == ["wrong", "right", "right"] and table["change"][1] == "wrong -> right"
     assert np.isfinite(table["score"]).all()
+
+
+def test_charts_are_slide_ready():
+    """A PNG named for what it shows, the title inside the chart, the legend right of the plot, long class
+    names cut to 24 characters on axes and legends with the whole name in the hover."""
+    config = figures.export_config("ab12-max-confusion-3-names")
+    assert config["toImageButtonOptions"]["filename"] == "ab12-max-confusion-3-names"
+    assert figures.export_config("a b/c")["toImageButtonOptions"]["filename"] == "a-b-c"
+    long = "a very long class name that goes on"  # 35 characters
+    assert figures.short(long) == "a very long class name …" and len(figures.short(long)) == 24
+    assert figures.short("cat") == "cat"
+    table = pd.DataFrame([{"label": name, "n_names": n, "accuracy": 0.5} for name in (long, "cat") for n in (1, 2)])
+    lines = figures.per_class_lines(table, "Per-class accuracy")
+    assert lines.layout.title.text == "Per-class accuracy" and lines.layout.legend.x > 1  # right of the plot
+    assert [t.name for t in lines.data] == ["a very long class name …", "cat"]
+    assert lines.data[0].customdata[0] == long and "%{customdata}" in lines.data[0].hovertemplate
+    confusion = figures.confusion_heatmap(pd.DataFrame([[3, 1], [0, 4]], index=[long, "cat"], columns=[long, "cat"]))
+    assert list(confusion.layout.yaxis.ticktext) == ["a very long class name …", "cat"]
+    assert list(confusion.data[0].y) == [long, "cat"]  # the hover names the whole class
+    bars = figures.class_effect_bars(pd.DataFrame({"label": [long], "change": [0.1]}))
+    assert list(bars.layout.yaxis.ticktext) == ["a very long class name …"]
+
+
+def test_the_predictions_csv_is_built_when_asked_with_every_name_order(designed):
+    runs, _ = designed
+    ordered = runs.run(LABELS, repeats=3, aggregations=["max"])
+    at = results_page(runs.store, ordered)
+    assert not any(b.proto.label == "Predictions of this run (CSV)" for b in at.get("download_button"))
+    next(b for b in at.button if b.label == "Prepare the predictions CSV").click().run()
+    rows = pd.read_csv(io.StringIO(download(at, "Predictions of this run (CSV)")))
+    assert len(rows) == 6 * 3 * 3 and sorted(rows["repeat"].unique()) == [0, 1, 2]  # images x levels x orders
+    assert any(c.endswith(" of 6 images wrong") for c in captions(at))  # the tables show the given order only
+
+
+def test_explain_forgets_the_previous_runs_image(designed):
+    runs, run_id = designed
+    other = runs.run(LABELS, aggregations=["max"])
+    at = results_page(runs.store, run_id, other)
+    images = runs.store.run_images(run_id).set_index("name")["image_idx"]
+    at.selectbox(key="explain_image").set_value(int(images["cat/k4.png"])).run()
+    assert at.selectbox(key="explain_image").index != 0
+    next(s for s in at.selectbox if s.label == "Look inside run").set_value(other).run()
+    assert not at.exception
+    assert at.selectbox(key="explain_image").index == 0  # the new run's first image, not a number carried over

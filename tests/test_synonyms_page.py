@@ -67,3 +67,42 @@ def test_editing_one_class_never_changes_another(page):
     for c in before:
         if c not in ("dress", "shirt"):
             assert after[c] == before[c], c
+
+
+def test_an_emptied_base_name_is_not_replaced_by_the_next_name_and_save_waits(page):
+    button(page, "Paper scheme").click().run()
+    first = next(iter(page.session_state["labels"]["clothing"]))  # row 0
+    before = list(page.session_state["labels"]["clothing"][first])
+    page.session_state[f"editor_clothing_{page.session_state['labels_version']}"] = {
+        "edited_rows": {0: {"name 1": ""}}, "added_rows": [], "deleted_rows": []}
+    page.run()
+    assert not page.exception
+    assert page.session_state["labels"]["clothing"][first] == before  # not its plural as the base name
+    assert any(f"Class '{first}': the first cell (its base name) is empty" in e.value for e in page.error)
+    assert next(b for b in page.get("download_button") if b.proto.label == "Save as YAML").proto.disabled
+
+
+def test_a_yaml_load_says_what_it_dropped_and_filled_keeps_repeats_and_can_be_undone(page):
+    button(page, "Paper scheme").click().run()
+    paper = {c: list(v) for c, v in page.session_state["labels"]["clothing"].items()}
+    assert any("already plural" in i.value for i in page.info)
+    text = "classes:\n  pants: [pants, pants, trousers]\n  hat: [hat, cap]\n  unicorn: [unicorn]\n"
+    page.file_uploader[0].set_value(("mine.yaml", text.encode(), "text/yaml")).run()
+    assert not page.exception
+    labels = page.session_state["labels"]["clothing"]
+    assert labels["pants"] == ["pants", "pants", "trousers"] and labels["hat"] == ["hat", "cap"]
+    assert labels["dress"] == ["dress"]  # filled with its class name
+    notes = [i.value for i in page.info]
+    assert "Loaded mine.yaml: 10 classes, up to 3 names each." in notes
+    assert "names for classes not in the dataset were ignored: unicorn" in notes
+    assert "class 'dress' had no names in the label set; its class name is used" in notes
+    assert any(n.startswith("Kept 1 exact repeat of an earlier name") for n in notes)
+    assert not any("already plural" in n for n in notes)  # the paper scheme's notes went with its table
+    page.run()  # the editor keeps the repeat too
+    assert page.session_state["labels"]["clothing"]["pants"] == ["pants", "pants", "trousers"]
+
+    button(page, "Restore the previous names").click().run()
+    assert page.session_state["labels"]["clothing"] == paper
+    assert any("already plural" in i.value for i in page.info)
+    button(page, "Restore the previous names").click().run()  # and back
+    assert page.session_state["labels"]["clothing"]["hat"] == ["hat", "cap"]

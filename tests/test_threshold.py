@@ -95,3 +95,22 @@ def test_bootstrap_of_tiny_samples_by_enumeration():
     assert bootstrap(np.array([], bool)) == (0.0, 1.0)
     assert bootstrap(np.array([True])) == (1.0, 1.0) and bootstrap(np.array([False])) == (0.0, 0.0)
     assert bootstrap(np.array([True, False]), resamples=20000) == (0.0, 1.0)
+
+
+def test_the_verdict_names_the_plotted_line_in_percent():
+    """Four images, levels 1 and 2. The given order: 2 then 3 right (peak 75% at 2 names); a second order:
+    2 then 1 right. The plotted line, the mean over orders: 50% at 1 name, (75 + 25) / 2 = 50% at 2; the
+    first of the tied best is 1 name."""
+    import pandas as pd
+
+    from semscale.threshold import thresholds
+
+    right = {(0, 1): [1, 1, 0, 0], (0, 2): [1, 1, 1, 0], (1, 1): [1, 1, 0, 0], (1, 2): [1, 0, 0, 0]}
+    frame = pd.DataFrame([{"aggregation": "max", "repeat": r, "n_names": n, "image_idx": i, "correct": bool(c)}
+                          for (r, n), cs in right.items() for i, c in enumerate(cs)])
+    given = thresholds(frame[frame["repeat"] == 0])["max"]
+    assert given.sentence() == "plateaus from 1 name per class; best accuracy 75.0% at 2 names"
+    both = thresholds(frame)["max"]
+    assert (both.peak_level, both.peak_accuracy, both.orders) == (1, 0.5, 2)
+    assert both.sentence() == ("given name order: plateaus from 1 name per class; mean over 2 name orders: "
+                               "best 50.0% at 1 name")
