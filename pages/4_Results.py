@@ -63,7 +63,7 @@ if not runs:
 st.dataframe([{"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
                "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
                "schedule": r.config.get("schedule"), "started": r.created.strftime("%Y-%m-%d %H:%M"),
-               "seconds": round(r.elapsed or 0, 1), "model": r.model} for r in runs],
+               "seconds": round(r.elapsed or 0, 1), "model": r.model_text()} for r in runs],
              hide_index=True, width="stretch")
 info = {r.run_id: r for r in runs}
 label = {r.run_id: figures.run_label(r.run_id, r.dataset, r.model) for r in runs}
