@@ -387,6 +387,8 @@ def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str],
 
 
 def cmd_resume(args, store: ResultsStore) -> int:
+    if args.server_model:
+        raise SemscaleError("a run keeps the server's model name given when it started: resume takes no --server-model")
     info = store.run(args.run_id)
     if info.status == "done":
         print(f"run {info.run_id} is already complete")
@@ -399,8 +401,7 @@ def cmd_resume(args, store: ResultsStore) -> int:
         args.server = saved["server"]
     if args.local is None and args.server is None and saved.get("model_dir"):
         args.local = saved["model_dir"]
-    for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size"),
-                        ("server_model", "server_model")):
+    for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
         if getattr(args, option) is None and saved.get(key) is not None:
             setattr(args, option, saved[key])  # the run's own settings unless overridden
     engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model"), typed), args.quiet))

@@ -219,6 +219,9 @@ def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model
                        "--server-model", MODEL, cwd=tmp_path, env={"SEMSCALE_MODEL_DIR": str(model_dir)})
         assert (out.returncode, out.stdout) == (2, "")
         assert out.stderr == "error: --server-model names a CLIP server's model: give it with --server URL\n"
+    out = semscale("--results", str(tmp_path / "r.duckdb"), "resume", "0123456789", "--server-model", MODEL, cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == "error: a run keeps the server's model name given when it started: resume takes no --server-model\n"
 
 
 def test_run_page_names_the_servers_model(clip_server, colour_dir, tmp_path, monkeypatch):
