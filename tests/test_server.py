@@ -134,6 +134,19 @@ def server(model_dir, tmp_path_factory):
     srv.kill()
 
 
+def test_a_start_that_hangs_is_made_again_then_fails(model_dir, tmp_path):
+    """A server that never says it is ready (one clip_server start in nine hangs) is killed after `wait`
+    and started once more with `attempts=2`; then the test fails, naming both attempts."""
+    class Hangs(Server):
+        ready_text = "a line no server prints"
+
+    srv = Hangs(model_dir, tmp_path)
+    with pytest.raises(pytest.fail.Exception, match=r"server did not start in 2 attempt\(s\) of 3 s"):
+        srv.start(wait=3, attempts=2)
+    assert srv.proc.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in tmp_path.glob("serve-*.out")) == [f"serve-{srv.port}-2.out", f"serve-{srv.port}.out"]
+
+
 def images_of(folder: Path):
     ds = datasets.load(str(folder))
     return ds, [decode(Path(s.path).read_bytes(), s.path) for s in ds.samples]
