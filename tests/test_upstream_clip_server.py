@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 import tinyclip
 from conftest import ROOT, make_colour_images
-from semscale.encoders import ClipServerEncoder, EncoderUnavailable, wrong_scheme
+from semscale.encoders import ClipServerEncoder, EncoderUnavailable, ModelChanged, wrong_scheme
 from semscale.engine import Engine, RunConfig, text_hash
 from semscale.images import content_hash
 from semscale.store import ResultsStore
@@ -250,44 +250,66 @@ def test_run_page_names_the_servers_model(clip_server, colour_dir, tmp_path, mon
 
 def test_lost_server_resumed_and_swapped_model_refused(server_python, models, clip_server, tmp_path,
                                                        per_batch_commits):
-    """A run whose server is killed part way is refused by a server of another model at the same URL,
-    then resumed by one of its own model to the results of a run that never stopped."""
-    make_colour_images(tmp_path / "imgs", per_class=10, size=20)  # 40 images, 5 batches of 8
+    """A run whose server is killed part way; resumed, it stops when another model takes the URL mid-run,
+    and `resume` there is refused; back on its own model it ends with an unbroken run's results."""
+    make_colour_images(tmp_path / "imgs", per_class=20, size=20)  # 80 images, 10 batches of 8
     store = ResultsStore(tmp_path / "r.duckdb")
     config = dict(dataset=str(tmp_path / "imgs"), labels=COLOUR_LABELS, aggregations=["max", "probsum"], batch_size=8)
-    srv = ClipServer(server_python, models["A"], tmp_path / "a").start()
+    servers = [ClipServer(server_python, models["A"], tmp_path / "a").start()]
+
+    def restart(model: str) -> None:
+        servers[-1].stop()
+        servers.append(ClipServer(server_python, models[model], tmp_path / f"{model}{len(servers)}",
+                                  ports=servers[-1].ports).start())
+
     try:
-        remote = ClipServerEncoder(srv.url, timeout=20, retries=1, backoff=0.2)  # batches as `resume` sends them
+        url = servers[0].url
+        remote = ClipServerEncoder(url, timeout=20, retries=1, backoff=0.2)  # batches as `resume` sends them
         engine = Engine(store, remote)
-        run_id = engine.start(RunConfig(**config, backend={"server": srv.url, "timeout": 20, "retries": 1}))
+        run_id = engine.start(RunConfig(**config, backend={"server": url, "timeout": 20, "retries": 1}))
 
         def kill_after_two_batches(progress):
             if progress.done == 16:
-                srv.kill()
+                servers[-1].kill()
 
         with pytest.raises(EncoderUnavailable, match="failed to encode 8 images after 2 attempts"):
             engine.process(run_id, progress=kill_after_two_batches)
-        done = store.run(run_id).n_done
-        assert store.run(run_id).status == "failed" and 16 <= done < 40
+        lost = store.run(run_id)
+        assert lost.status == "failed" and 16 <= lost.n_done < 80
 
-        srv = ClipServer(server_python, models["B"], tmp_path / "b", ports=srv.ports).start()
+        restart("A")
+        swapped = []
+
+        def swap_after_one_batch(progress):
+            if not swapped:
+                swapped.append(progress.done)
+                restart("B")
+
+        with pytest.raises(ModelChanged, match=f"changed from {remote.model_id} to server-probe:"):
+            Engine(store, ClipServerEncoder(url, timeout=20, retries=1)).process(run_id, progress=swap_after_one_batch)
+        b_model = fingerprint(url)
+        assert b_model != remote.model_id and store.count_embeddings(b_model) == {}  # nothing of B stored
+        done = store.run(run_id).n_done
+        assert swapped[0] <= done < 80
+
         refused = semscale("--results", str(store.path), "resume", run_id, cwd=tmp_path)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
-        assert refused.stderr.startswith(f"error: run {run_id} was made with model {remote.model_id}, not server-probe:")
-        assert store.run(run_id).n_done == done and store.count_embeddings(fingerprint(srv.url)) == {}
-        assert srv.stop() == 0
+        assert refused.stderr.startswith(f"error: run {run_id} was made with model {remote.model_id}, not {b_model}\n")
+        assert store.run(run_id).n_done == done and store.count_embeddings(b_model) == {}
 
-        srv = ClipServer(server_python, models["A"], tmp_path / "a2", ports=srv.ports).start()
+        restart("A")
         resumed = semscale("--results", str(store.path), "resume", run_id, cwd=tmp_path)
         assert resumed.returncode == 0, resumed.stderr
     finally:
-        srv.stop()
-        srv.kill()
-    assert store.run(run_id).status == "done" and store.run(run_id).n_done == 40
+        codes = [srv.stop() for srv in servers]
+        for srv in servers:
+            srv.kill()
+    assert codes == [-signal.SIGKILL] + [0] * (len(servers) - 1)  # the lost one killed, SIGINT stops the rest cleanly
+    assert store.run(run_id).status == "done" and store.run(run_id).n_done == 80
     whole_store = ResultsStore(tmp_path / "whole.duckdb")  # its own cache: every embedding computed anew
     whole = Engine(whole_store, ClipServerEncoder(clip_server.url, timeout=60)).run(RunConfig(**config))
     cols = ["aggregation", "repeat", "n_names", "n_images", "correct", "accuracy"]
     assert store.points(run_id)[cols].equals(whole_store.points(whole)[cols])
     keys = ["aggregation", "repeat", "n_names", "image_idx"]
     a, b = (s.predictions(r).sort_values(keys).reset_index(drop=True) for s, r in ((store, run_id), (whole_store, whole)))
-    assert len(a) == 40 * 2 * 3 and a[keys + ["predicted", "score"]].equals(b[keys + ["predicted", "score"]])
+    assert len(a) == 80 * 2 * 3 and a[keys + ["predicted", "score"]].equals(b[keys + ["predicted", "score"]])
