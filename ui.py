@@ -255,7 +255,8 @@ def run_row(r: RunInfo) -> dict:
     """A run's row in the runs tables of Home and Results: the model by its registry name, as the backend
     badge names it, with the fingerprint of its files beside it."""
     return {"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
-            "started": r.created.strftime("%Y-%m-%d %H:%M"), "model": models.display_name(r.model),
+            "started": r.created.strftime("%Y-%m-%d %H:%M"),
+            "model": r.model_text() if r.model.startswith("server-probe:") else models.display_name(r.model),
             "model files": r.model.partition(":")[2][:12] or r.model}
 
 

@@ -29,12 +29,16 @@ with st.expander("CLIP backend", expanded=False):
         token = st.text_input("Token (optional)", type="password", value="",
                               help="Kept in this browser session only; never stored with results. Left empty, "
                                    "the configured token goes to the configured server only.")
+        named = st.text_input("Server's model (optional)", value=current.server_model or "", key="server_model",
+                              help="e.g. ViT-B-32::openai: stored with each run beside the model's fingerprint, "
+                                   "since clip-as-service never says which model it serves")
         if st.button("Use this server"):
             try:
                 url = settings.server_url(url)
                 settings.check_server_target(url, ui.shared())
                 st.session_state["backend"] = settings.Backend(
-                    server=url, token=settings.token_for(url, token or None, previous=current))
+                    server=url, token=settings.token_for(url, token or None, previous=current),
+                    server_model=named.strip() or None)
                 st.rerun()
             except SemscaleError as exc:
                 st.error(str(exc))

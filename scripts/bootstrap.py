@@ -3,6 +3,7 @@
     python3 scripts/bootstrap.py start    # install into .venv, then start the dashboard
     python3 scripts/bootstrap.py test     # install the test requirements into .venv, then run pytest
     python3 scripts/bootstrap.py smoke    # a short check of install, CLI, server and pages (CI, other Pythons)
+    python3 scripts/bootstrap.py clip-server   # the upstream clip-as-service server for the tests, in its own venv
 
 Only the standard library is used here, so any Python 3.11-3.13 can run it, including a system Python that
 refuses `pip install` (PEP 668): everything is installed into a virtual environment, the one already active
@@ -27,6 +28,7 @@ SUPPORTED_TEXT = "3.11, 3.12 or 3.13"
 # tests and WordNet's database for the name generators (elsewhere nltk's downloader fetches WordNet).
 TEST_APT = {"chromium": Path("/usr/bin/chromium"), "wordnet-base": Path("/usr/share/wordnet/index.noun")}
 SMOKE = ["-m", "smoke"]  # tests marked smoke: install, CLI, server, names, pages
+CLIP_SERVER = "requirements-clip-server.txt"
 
 
 class SetupError(Exception):
@@ -112,6 +114,46 @@ def test_packages(env: Path) -> None:
         run(python, "-m", "nltk.downloader", "-d", env / "nltk_data", "wordnet")
 
 
+def cache_dir() -> Path:
+    """Where semscale keeps what outlives a clone: $SEMSCALE_CACHE, else $XDG_CACHE_HOME/semscale or ~/.cache/semscale."""
+    if os.environ.get("SEMSCALE_CACHE"):
+        return Path(os.environ["SEMSCALE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semscale"
+
+
+def clip_server_env(base: str | None = None) -> Path:
+    """The venv with upstream clip_server (requirements-clip-server.txt, requirements.txt as constraints),
+    made once per content of both files and Python version (~/.cache/semscale/clip-server-<hash>), outside
+    the clone so every clone and CI run reuses it. It cannot share semscale's venv: clip-server and
+    open_clip_torch pin docarray and protobuf against the project's pins, so they go in with --no-deps.
+    Another process making the same venv is waited for; a failed install raises SetupError."""
+    base = base or sys.executable
+    version = python_version(base)
+    spec, pins = (ROOT / CLIP_SERVER).read_text(), (ROOT / "requirements.txt").read_text()
+    digest = hashlib.sha256(f"{spec}\0{pins}\0{version}".encode()).hexdigest()[:12]
+    env = cache_dir() / f"clip-server-{digest}"
+    stamp = env / ".semscale-clip-server"
+    env.parent.mkdir(parents=True, exist_ok=True)
+    with open(env.parent / f".clip-server-{digest}.lock", "w") as lock:
+        if os.name != "nt":
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)  # held until the install is done or failed
+        if stamp.is_file():
+            return env
+        shutil.rmtree(env, ignore_errors=True)  # a half-made one from an interrupted install
+        entries = [(line.split("#")[0].strip(), line.rstrip().endswith("# no-deps")) for line in spec.splitlines()]
+        print(f"making the clip-server venv {env} (several minutes and ~6 GB the first time)", flush=True)
+        run(base, "-m", "venv", env)
+        python = venv_python(env)
+        pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", ROOT / "requirements.txt"]
+        run(*pip, *[req for req, bare in entries if req and not bare])
+        run(*pip, "--no-deps", *[req for req, bare in entries if bare])
+        run(python, "-c", "import clip_server.executors.clip_onnx")  # torch, torchvision, open_clip load together
+        stamp.write_text(digest)
+    return env
+
+
 def data_dir() -> dict[str, str]:
     """The real photo sets beside the checkout (../shared/datasets) unless SEMSCALE_DATA_DIR says otherwise."""
     shared = ROOT.parent / "shared" / "datasets"
@@ -122,11 +164,14 @@ def data_dir() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bootstrap.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["start", "test", "smoke"])
+    parser.add_argument("command", choices=["start", "test", "smoke", "clip-server"])
     parser.add_argument("--venv", type=Path, help="the virtual environment to use (default: the active one, else .venv)")
     parser.add_argument("--python", help="the Python to make a new environment with (default: this one)")
     args, rest = parser.parse_known_args(argv)
     try:
+        if args.command == "clip-server":
+            print(venv_python(clip_server_env(args.python)))
+            return 0
         env = environment(args)
         python = venv_python(env)
         if args.command == "start":

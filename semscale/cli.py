@@ -32,6 +32,9 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, help="seconds per server request (default 60)")
     g.add_argument("--retries", type=int, help="extra attempts per failed request (default 3)")
     g.add_argument("--server-batch", type=int, dest="server_batch", help="docs per server request (default 32)")
+    g.add_argument("--server-model", dest="server_model", metavar="NAME",
+                   help="the server's model, e.g. ViT-B-32::openai, stored with the run beside its fingerprint "
+                        "(clip-as-service never says which model it serves)")
 
 
 def _add_model(p: argparse.ArgumentParser, repeatable: bool) -> None:
@@ -157,11 +160,16 @@ def _backend(args, model: str | None = None, typed: bool = True) -> settings.Bac
         raise SemscaleError("choose either --server or --local, not both")
     if args.server and model:
         raise SemscaleError("--model picks an embedded model; a server serves its own (see `semscale ping URL`)")
-    options = {"timeout": args.timeout, "retries": args.retries, "batch_size": args.server_batch, "model": model}
+    options = {"timeout": args.timeout, "retries": args.retries, "batch_size": args.server_batch, "model": model,
+               "server_model": args.server_model}
     if args.local is not None:
-        return settings.Backend(server=None, model_dir=args.local or None,
-                                **{k: v for k, v in options.items() if v is not None})
-    return settings.backend(server=args.server, unbound=typed, **options)
+        backend = settings.Backend(server=None, model_dir=args.local or None,
+                                   **{k: v for k, v in options.items() if v is not None})
+    else:
+        backend = settings.backend(server=args.server, unbound=typed, **options)
+    if args.server_model and not backend.server:
+        raise SemscaleError("--server-model names a CLIP server's model: give it with --server URL")
+    return backend
 
 
 class _Bar:
@@ -379,6 +387,8 @@ def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str],
 
 
 def cmd_resume(args, store: ResultsStore) -> int:
+    if args.server_model:
+        raise SemscaleError("a run keeps the server's model name given when it started: resume takes no --server-model")
     info = store.run(args.run_id)
     if info.status == "done":
         print(f"run {info.run_id} is already complete")
@@ -412,7 +422,7 @@ def cmd_show(args, store: ResultsStore) -> int:
 
 def _show(store: ResultsStore, run_id: str) -> None:
     info = store.run(run_id)
-    print(f"run {info.run_id}  {info.status}  dataset={info.dataset}  model={info.model}")
+    print(f"run {info.run_id}  {info.status}  dataset={info.dataset}  model={info.model_text()}")
     print(f"images {info.n_done}/{info.n_images}, rejected {info.n_rejected}, "
           f"elapsed {info.elapsed or 0:.1f} s")
     if info.partial:
@@ -444,7 +454,7 @@ def cmd_compare(args, store: ResultsStore) -> int:
                                 f"finish it first: {pasteable.command(args.results, 'resume', info.run_id)}")
     compared = compare_predictions(store.outcomes(a.run_id), store.outcomes(b.run_id),
                                    store.run_names(a.run_id), store.run_names(b.run_id))
-    print(f"A = run {a.run_id} ({a.model}), B = run {b.run_id} ({b.model}), dataset {a.dataset}")
+    print(f"A = run {a.run_id} ({a.model_text()}), B = run {b.run_id} ({b.model_text()}), dataset {a.dataset}")
     print(format_compare(compared, "A", "B"))
     return 0
 
@@ -478,8 +488,8 @@ def cmd_recommend(args, store: ResultsStore) -> int:
 def _backend_words(config: dict) -> list[str]:
     """The options that give a new run the same backend as the run `config` was stored with."""
     saved = config.get("backend") or {}
-    if saved.get("server"):
-        return ["--server", saved["server"]]  # a server serves its own model
+    if saved.get("server"):  # a server serves its own model
+        return ["--server", saved["server"]] + (["--server-model", saved["server_model"]] if saved.get("server_model") else [])
     return (["--local", saved["model_dir"]] if saved.get("model_dir") else []) + \
         (["--model", saved["model"]] if saved.get("model") else [])
 

@@ -10,12 +10,14 @@ import io
 import logging
 import queue
 import os
+import socket
 import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Callable, Protocol, Sequence, TypeVar
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -301,6 +303,7 @@ class ClipServerEncoder:
                 last = f"no answer within {self.timeout:g} s"
             except Exception as exc:
                 last = _reason(exc, self._token)
+        last = wrong_scheme(self.url) or last  # a client of one protocol at another's port says nothing useful
         raise EncoderUnavailable(
             f"CLIP server {self.url} failed to {what} after {self.retries + 1} attempt"
             f"{'s' if self.retries else ''} ({last})", reason=last)
@@ -474,6 +477,46 @@ def _refuse_redirects() -> None:
 
     __init__._semscale = True
     aiohttp.ClientSession.__init__ = __init__
+
+
+PROTOCOLS = {"grpc": "gRPC", "http": "HTTP", "ws": "WebSocket"}
+_WS_HANDSHAKE = ("GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: c2Vtc2NhbGUtc2NoZW1lcw==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def _first_bytes(host: str, port: int, request: str, timeout: float) -> bytes:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(request.format(host=host).encode())
+        return sock.recv(64)
+
+
+def spoken_scheme(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """Which plain protocol a Jina gateway (clip-as-service, `semscale serve`) speaks at host:port:
+    grpc (HTTP/2 frames in reply to HTTP/1.1), ws (the WebSocket handshake succeeds at /) or http
+    (POST-only /post); None when nothing answers or the answer is none of these."""
+    try:
+        reply = _first_bytes(host, port, _WS_HANDSHAKE, timeout)
+        if len(reply) >= 9 and reply[3] in (0x04, 0x07):  # an HTTP/2 SETTINGS or GOAWAY frame
+            return "grpc"
+        if reply.startswith(b"HTTP/1.1 101"):
+            return "ws"
+        reply = _first_bytes(host, port, "GET /post HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", timeout)
+        return "http" if reply.startswith(b"HTTP/1.1 405") else None
+    except OSError:
+        return None
+
+
+def wrong_scheme(url: str) -> str | None:
+    """One sentence naming the likely right scheme when `url`'s port speaks another protocol (plain
+    grpc, http and ws only: TLS hides what is behind it); else None."""
+    parsed = urlparse(url)
+    if parsed.scheme not in PROTOCOLS:
+        return None
+    spoken = spoken_scheme(parsed.hostname, parsed.port)
+    if spoken is None or spoken == parsed.scheme:
+        return None
+    where = f"[{parsed.hostname}]:{parsed.port}" if ":" in parsed.hostname else f"{parsed.hostname}:{parsed.port}"
+    return f"{where} speaks {PROTOCOLS[spoken]}, not {PROTOCOLS[parsed.scheme]}: use {spoken}://{where}"
 
 
 def _reason(exc: BaseException | None, secret: str | None = None) -> str:

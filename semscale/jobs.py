@@ -38,6 +38,7 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
             "--run-id", run_id]
     args += ["--server", backend.server] if backend.server else ["--local", backend.model_dir or ""]
     args += ["--model", backend.model] if backend.model and not backend.server else []
+    args += ["--server-model", backend.server_model] if backend.server_model and backend.server else []
     args += ["--timeout", str(backend.timeout), "--retries", str(backend.retries),
              "--server-batch", str(backend.batch_size)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))

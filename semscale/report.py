@@ -68,7 +68,7 @@ def write(store: ResultsStore, run_ids: list[str], out: str | Path, command: str
         title = f"{info.dataset} · run {info.run_id}"
         curve_png(curves, out / f"{info.run_id}-curve.png", title)
         lines += [f"## {info.dataset} (run {info.run_id}, {info.status})", "",
-                  f"- model: `{info.model}`", f"- images: {info.n_done} scored of {info.n_images}, "
+                  f"- model: `{info.model_text()}`", f"- images: {info.n_done} scored of {info.n_images}, "
                   f"{info.n_rejected} rejected", *(f"- {line}" for line in presets.protocol_lines(cfg)),
                   f"- seed {cfg.get('seed', 0)}; interval: {cfg.get('interval', 'wilson')}", ""]
         if info.partial:

@@ -30,10 +30,12 @@ class Backend:
     timeout: float = 60.0
     retries: int = 3
     model: str | None = None  # a semscale.models registry name for the embedded model; None: the default
+    server_model: str | None = None  # the server's model as its user names it: clip-as-service never says it
 
     def public(self) -> dict:
         """What may be stored with a run or shown on a page: everything but the token."""
         return {"server": self.server, "model_dir": self.model_dir, "model": self.model,
+                "server_model": self.server_model if self.server else None,
                 "batch_size": self.batch_size, "timeout": self.timeout, "retries": self.retries}
 
     def encoder(self):

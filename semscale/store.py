@@ -224,6 +224,16 @@ class RunInfo:
     def partial(self) -> bool:
         return self.status != "done" or self.n_done < self.n_images
 
+    def model_text(self) -> str:
+        """The model's fingerprint, and for a run against a server that does not say its model
+        (clip-as-service: `server-probe:<hash>`) the name its user gave with the run, or that none was."""
+        name = (self.config.get("backend") or {}).get("server_model")
+        if name:
+            return f"{self.model} ({name}, as named by the user)"
+        if self.model.startswith("server-probe:"):
+            return f"{self.model} (model name unknown: the server does not say it)"
+        return self.model
+
     def partial_note(self, label: str = "partial") -> str | None:
         """What every reader says of a partial run instead of significance verdicts."""
         if not self.partial:

@@ -118,8 +118,8 @@ def test_dashboard_jobs_carry_the_backend_settings_to_the_run(tmp_path, colour_d
     while not (store.runs() and store.run(run_id).status == "done"):
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.3)
-    assert store.run(run_id).config["backend"] == {"server": None, "model_dir": str(model_dir), "model": None, "batch_size": 5,
-                                                   "timeout": 7.5, "retries": 1}
+    assert store.run(run_id).config["backend"] == {"server": None, "model_dir": str(model_dir), "model": None,
+                                                   "server_model": None, "batch_size": 5, "timeout": 7.5, "retries": 1}
 
 
 def test_a_broken_model_is_refused_before_a_run_is_registered(tmp_path, colour_dir, model_dir):

@@ -53,7 +53,13 @@ def semscale(*args, cwd, env=None, timeout=120):
 
 
 class Server:
-    """`python -m semscale serve` in its own process group (Jina starts child processes)."""
+    """`python -m semscale serve` in its own process group (Jina starts child processes).
+
+    A subclass for another server says how it is started (`argv`), what it prints when ready
+    (`ready_text`) and how it is stopped cleanly (`stop_signal`)."""
+
+    ready_text = "listening on"
+    stop_signal = signal.SIGTERM  # as a service manager stops it
 
     def __init__(self, model_dir: Path, logs: Path, protocol: str = "grpc", port: int | None = None,
                  replicas: int = 1, extra: list[str] | None = None, command: list[str] | None = None):
@@ -67,27 +73,37 @@ class Server:
     def url(self) -> str:
         return f"{'ws' if self.protocol == 'websocket' else self.protocol}://127.0.0.1:{self.port}"
 
-    def start(self, wait: float = 60.0) -> "Server":
+    def argv(self) -> list[str]:
+        return [*self.command, "serve", "--port", str(self.port), "--protocol", self.protocol, "--replicas",
+                str(self.replicas), "--host", "127.0.0.1", "--local", str(self.model_dir), *self.extra]
+
+    def start(self, wait: float = 60.0, env: dict | None = None, attempts: int = 1) -> "Server":
+        """Start and wait up to `wait` s for `ready_text`; a start that hangs is killed and, with
+        `attempts` > 1, made again (a server that exits while starting fails at once)."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.out, self.err = self.logs / f"serve-{self.port}.out", self.logs / f"serve-{self.port}.err"
-        self.proc = subprocess.Popen(
-            [*self.command, "serve", "--port", str(self.port), "--protocol", self.protocol,
-             "--replicas", str(self.replicas), "--host", "127.0.0.1", "--local", str(self.model_dir), *self.extra],
-            stdout=open(self.out, "w"), stderr=open(self.err, "w"), env=clean_env(), cwd=self.logs,
-            start_new_session=True)
-        deadline = time.monotonic() + wait
-        while "listening on" not in self.out.read_text():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"server did not start:\n{self.out.read_text()}\n{self.err.read_text()}")
-            time.sleep(0.05)
-        return self
+        for attempt in range(1, attempts + 1):
+            name = f"serve-{self.port}" + (f"-{attempt}" if attempt > 1 else "")
+            self.out, self.err = self.logs / f"{name}.out", self.logs / f"{name}.err"
+            self.proc = subprocess.Popen(self.argv(), stdout=open(self.out, "w"), stderr=open(self.err, "w"),
+                                         env=clean_env(**(env or {})), cwd=self.logs, start_new_session=True)
+            deadline = time.monotonic() + wait
+            while self.ready_text not in self.out.read_text():
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.kill()
+                    break
+                time.sleep(0.05)
+            else:
+                return self
+            if self.proc.returncode != -signal.SIGKILL:  # it exited by itself: another try would too
+                break
+        pytest.fail(f"server did not start in {attempt} attempt(s) of {wait:g} s:\n{self.out.read_text()}\n"
+                    f"{self.err.read_text()}")
 
     def stop(self) -> int:
-        """SIGTERM, as a service manager stops it; the process group is killed if it lingers."""
+        """`stop_signal`; the process group is killed if it lingers."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(self.stop_signal)
         try:
             code = self.proc.wait(20)
         except subprocess.TimeoutExpired:
@@ -135,6 +151,19 @@ def server(model_dir, tmp_path_factory):
     yield srv
     srv.stop()
     srv.kill()
+
+
+def test_a_start_that_hangs_is_made_again_then_fails(model_dir, tmp_path):
+    """A server that never says it is ready (one clip_server start in nine hangs) is killed after `wait`
+    and started once more with `attempts=2`; then the test fails, naming both attempts."""
+    class Hangs(Server):
+        ready_text = "a line no server prints"
+
+    srv = Hangs(model_dir, tmp_path)
+    with pytest.raises(pytest.fail.Exception, match=r"server did not start in 2 attempt\(s\) of 3 s"):
+        srv.start(wait=3, attempts=2)
+    assert srv.proc.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in tmp_path.glob("serve-*.out")) == [f"serve-{srv.port}-2.out", f"serve-{srv.port}.out"]
 
 
 def images_of(folder: Path):
@@ -224,20 +253,26 @@ def test_protocols(protocol, replicas, model_dir, encoder, tmp_path, colour_dir)
 
 
 # --- (c) the paper's /rank method predicts what the embed-once engine predicts with max ------------
-def test_paper_method_agrees_with_engine_max(server, colour_dir, results, encoder):
+def paper_method_agrees_with_engine_max(url: str, encoder, colour_dir: Path, results: ResultsStore):
+    """The paper's `/rank` predictions through the server at `url` at levels 1, 2, 4, checked equal to
+    the embed-once engine's `max` with `encoder` (the server's model); returns both for their counts."""
     from semscale.paper_method import rank_predictions
 
     ds, images = images_of(colour_dir)
-    labels = LabelSet.clean(COLOUR_LABELS, ds.classes)
     levels = [1, 2, 4]
-    before = server.counters()
-    paper = rank_predictions(server.url, images, labels, levels, batch_size=8)
-    after = server.counters()
+    paper = rank_predictions(url, images, LabelSet.clean(COLOUR_LABELS, ds.classes), levels, batch_size=8)
     engine = Engine(results, encoder)
     run_id = engine.run(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, aggregations=["max"]))
     preds = results.predictions(run_id, "max")
     for n in levels:
         assert paper.predictions[n] == preds[preds["n_names"] == n].sort_values("image_idx")["predicted"].tolist()
+    return paper, engine
+
+
+def test_paper_method_agrees_with_engine_max(server, colour_dir, results, encoder):
+    before = server.counters()
+    paper, engine = paper_method_agrees_with_engine_max(server.url, encoder, colour_dir, results)
+    after = server.counters()
     # the cost the paper's path pays: every image once per level, every active name once per image
     assert paper.image_encodes == 24 * 3 == after["images_encoded"] - before["images_encoded"]
     assert paper.text_encodes == 24 * (4 + 8 + 16) == after["texts_encoded"] - before["texts_encoded"]

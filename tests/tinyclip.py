@@ -93,13 +93,17 @@ def colour_direction(rgb: tuple[int, int, int], mean=MEAN, std=STD) -> np.ndarra
     return (np.array(rgb, np.float32) / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
-def _vision(path: Path, rng: np.random.Generator, family: Tiny) -> None:
-    proj = np.zeros((CELLS, family.dim), np.float32)
+def _projection(rng: np.random.Generator, dim: int) -> np.ndarray:
+    proj = np.zeros((CELLS, dim), np.float32)
     for c in range(3):  # colour means into dims 0..2 (average of the 16 cells per channel)
         proj[c * 16 : (c + 1) * 16, c] = 1.0 / 16
     # a little spatial detail elsewhere, as much in total whatever the width
-    proj[:, 3:] = rng.normal(0, 0.05 * np.sqrt((DIM - 3) / (family.dim - 3)), (CELLS, family.dim - 3))
-    write_vision(path, proj, np.asarray(family.mean), np.asarray(family.std), family)
+    proj[:, 3:] = rng.normal(0, 0.05 * np.sqrt((DIM - 3) / (dim - 3)), (CELLS, dim - 3))
+    return proj
+
+
+def _vision(path: Path, rng: np.random.Generator, family: Tiny) -> None:
+    write_vision(path, _projection(rng, family.dim), np.asarray(family.mean), np.asarray(family.std), family)
 
 
 def _outputs(emb: str, dim: int, style: str, prefix: str) -> tuple[list, list]:
@@ -124,21 +128,27 @@ def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.
     """A vision model whose embedding is `cells @ proj`: `cells` (B, 48) are the pixel values
     (x / 255 - mean) / std averaged over 8x8 blocks, channel-major (R cells 0..15 row by row, then
     G, then B), presented as `family`'s real model presents its embedding."""
-    pool = helper.make_node("AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8])
+    model_file = path / family.files()[0]
+    model_file.parent.mkdir(parents=True, exist_ok=True)
+    _save(_vision_graph(proj, family), model_file)
+    (path / "preprocessor_config.json").write_text(json.dumps(family.processor(mean, std)))
+
+
+def _vision_graph(proj: np.ndarray, family: Tiny = CLIP, size: int = SIZE):
+    """`cells @ proj` over `size` x `size` pixels: blocks of size/4 pixels, 4x4 of them per channel."""
+    block = size // 4
+    pool = helper.make_node("AveragePool", ["pixel_values"], ["pooled"], kernel_shape=[block, block],
+                            strides=[block, block])
     flat = helper.make_node("Flatten", ["pooled"], ["flat"], axis=1)  # (B, 3*4*4)
     matmul = helper.make_node("MatMul", ["flat", "proj"], ["emb"])
     nodes, outputs = _outputs("emb", proj.shape[1], family.vision_out, "image")
     inits = [numpy_helper.from_array(proj.astype(np.float32), "proj"), numpy_helper.from_array(np.array([1], np.int64), "axis1")]
     used = {i for n in nodes for i in n.input} | {"proj"}
-    graph = helper.make_graph(
+    return helper.make_graph(
         [pool, flat, matmul, *nodes], "tiny_vision",
-        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])], outputs,
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, size, size])], outputs,
         [i for i in inits if i.name in used],
     )
-    model_file = path / family.files()[0]
-    model_file.parent.mkdir(parents=True, exist_ok=True)
-    _save(graph, model_file)
-    (path / "preprocessor_config.json").write_text(json.dumps(family.processor(mean, std)))
 
 
 def _vocab(family: Tiny) -> list[str]:
@@ -160,7 +170,7 @@ def _text(path: Path, rng: np.random.Generator, family: Tiny) -> None:
     write_text(path, vocab, table, family)
 
 
-def _text_graph(table: np.ndarray, family: Tiny):
+def _text_graph(table: np.ndarray, family: Tiny, ids: int = TensorProto.INT64, seq: int | str = "seq"):
     """Token rows of `table`, pooled as `family`'s model pools: a masked mean (the mask an input, or
     for models fed input_ids only, ids != pad), or SigLIP's mean over every position, padding
     included, which is why its tokenizer must pad to a fixed length."""
@@ -195,7 +205,7 @@ def _text_graph(table: np.ndarray, family: Tiny):
     used = {i for n in nodes + emb_nodes for i in n.input}
     return helper.make_graph(
         nodes + emb_nodes, "tiny_text",
-        [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"]) for name in family.text_inputs], outputs,
+        [helper.make_tensor_value_info(name, ids, ["batch", seq]) for name in family.text_inputs], outputs,
         [i for i in inits if i.name in used])
 
 
@@ -256,6 +266,24 @@ def build(folder: str | Path, seed: int = 0, family: str = "clip-vit-b32") -> Pa
     for part, make in (("vision", _vision), ("text", _text)):
         (folder / part).mkdir(parents=True, exist_ok=True)
         make(folder / part, rng, FAMILIES[family])
+    return folder
+
+
+CLIP_SERVER_SIZE, CLIP_SERVER_VOCAB, CLIP_SERVER_CONTEXT = 224, 49408, 77
+
+
+def build_clip_server(folder: str | Path, seed: int = 0) -> Path:
+    """Write `folder/visual.onnx` and `folder/textual.onnx` as upstream clip_server's ONNX executor loads
+    them for `CLIPEncoder(name="ViT-B-32::openai", model_path=folder)`: pixel_values float32 [B, 3, 224, 224]
+    (its own torchvision preprocessing) and input_ids + attention_mask int32 [B, 77] (its own BPE
+    tokenizer, 49,408 ids), one output each. Images carry their mean colour as `build`'s model does;
+    text rows are seeded noise, since which id is which word is the server's tokenizer's business."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    _save(_vision_graph(_projection(rng, DIM), size=CLIP_SERVER_SIZE), folder / "visual.onnx")
+    table = rng.normal(0, 0.3, (CLIP_SERVER_VOCAB, DIM)).astype(np.float32)
+    _save(_text_graph(table, CLIP, ids=TensorProto.INT32, seq=CLIP_SERVER_CONTEXT), folder / "textual.onnx")
     return folder
 
 
