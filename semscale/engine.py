@@ -109,6 +109,7 @@ class RunConfig:
         self.labels, self.scheme, self.domain = generated.labels.names, scheme, generated.domain
         self.class_names, self.name_notes = dict(generated.display), list(generated.notes)
         self.senses = {c: s.id for c, s in generated.senses.items()}
+        self.keep_repeats = scheme == "paper"  # as the dashboard records a generated paper table
 
     def validate(self) -> None:
         bad = [a for a in self.aggregations if a not in AGGREGATIONS]

@@ -135,12 +135,14 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     assert "WordNet does not know 'longsleeve': its names are built from the name alone" in store.notes(run_id)
 
 
-def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashboard_env, flowers, model_dir):
+def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashboard_env, flowers, model_dir,
+                                                                       monkeypatch):
     """The paper preset on a folder, domain word Flower, probsum beside max: chosen on the Run page and on
     the command line, one builder (semscale.runs) makes the same config, names and their record included."""
     from streamlit.testing.v1 import AppTest
 
     spec = str(flowers)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(flowers.parent))  # a folder the dashboard may read
     at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     at.session_state["dataset"] = spec
     at.session_state["domain"] = {spec: "Flower"}
