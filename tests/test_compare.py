@@ -72,7 +72,7 @@ def test_a_level_is_not_called_different_when_holm_steps_it_up():
     differs at .05; without the step-down level 4 (p .0391) would be reported as well."""
     a = frame({1: [True] * 20, 2: [True] * 20, 4: [False] + [True] * 19})
     b = frame({1: [False] * 10 + [True] * 10, 2: [False] * 6 + [True] * 14, 4: [True] + [False] * 8 + [True] * 11})
-    rows = compare_predictions(a, b)
+    rows = compare_predictions(a, b).levels
     assert [(r.n_names, r.only_a, r.only_b) for r in rows] == [(1, 10, 0), (2, 6, 0), (4, 8, 1)]
     assert [r.p_value for r in rows] == pytest.approx([2 / 2**10, 2 / 2**6, 2 * 10 / 2**9])
     assert [r.p_holm for r in rows] == pytest.approx([6 / 2**10, 4 / 2**6, 4 / 2**6])

@@ -58,8 +58,8 @@ def test_home_shows_backend_and_starts_a_demo_run(env):
     assert run.dataset == "cifar10-1k" and run.n_done == 1000
     assert set(store.points(run.run_id)["aggregation"]) == {"max", "mean", "probsum"}
     run_page = at.switch_page("pages/3_Run.py").run()
-    assert any(f"**Run {run_id}** · cifar10-1k" in m.value for m in run_page.markdown)
-    assert any("Dataset **cifar10-1k**" in c.value for c in run_page.caption)
+    assert any(f"**Run {run_id}** · cifar10\\-1k" in m.value for m in run_page.markdown)  # names as text
+    assert any("Dataset **cifar10\\-1k**" in c.value for c in run_page.caption)
     assert run_page.radio(key="protocol").value == "Paper preset"  # set up as the demo ran
     assert run_page.multiselect(key="extra_aggregations").value == ["mean", "probsum"]
     assert run_page.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
@@ -375,7 +375,7 @@ def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
     reloaded.query_params["dataset"] = "cifar10-1k"
     reloaded.run()
     assert not reloaded.exception and reloaded.session_state["dataset"] == "cifar10-1k"
-    assert any("Dataset **cifar10-1k**" in c.value for c in reloaded.caption)
+    assert any("Dataset **cifar10\\-1k**" in c.value for c in reloaded.caption)
 
 
 def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit.testing.v1.app_test as app_test
+import ui
 import yaml
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
@@ -196,9 +197,8 @@ def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colo
                     "--local", str(model_dir)).returncode == 0
     second = store.runs()[0].run_id
     at = results_page(store, first, second)
-    assert any(i.value == "**Different label sets:** the names differ: B has 1 name A lacks (blue: 'blue'); "
-                          "A has 2 names B lacks (blue: 'navy', red: 'blue')."
-               for i in at.info), [i.value for i in at.info]
+    said = "the names differ: B has 1 name A lacks (blue: 'blue'); A has 2 names B lacks (blue: 'navy', red: 'blue')"
+    assert any(i.value == f"**Different label sets:** {ui.md(said)}." for i in at.info), [i.value for i in at.info]
     table = frame_with(at, "p Holm").value  # the one level both runs measured
     assert table[["names", "accuracy A", "accuracy B", "A better (images)"]].values.tolist() == [[1, 1.0, 1.0, 0]]
 
