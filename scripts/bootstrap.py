@@ -3,6 +3,7 @@
     python3 scripts/bootstrap.py start    # install into .venv, then start the dashboard
     python3 scripts/bootstrap.py test     # install the test requirements into .venv, then run pytest
     python3 scripts/bootstrap.py smoke    # a short check of install, CLI, server and pages (CI, other Pythons)
+    python3 scripts/bootstrap.py install  # only install the test requirements (CI prepares a venv early)
     python3 scripts/bootstrap.py clip-server   # the upstream clip-as-service server for the tests, in its own venv
 
 Only the standard library is used here, so any Python 3.11-3.13 can run it, including a system Python that
@@ -164,7 +165,7 @@ def data_dir() -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bootstrap.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["start", "test", "smoke", "clip-server"])
+    parser.add_argument("command", choices=["start", "test", "smoke", "install", "clip-server"])
     parser.add_argument("--venv", type=Path, help="the virtual environment to use (default: the active one, else .venv)")
     parser.add_argument("--python", help="the Python to make a new environment with (default: this one)")
     args, rest = parser.parse_known_args(argv)
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 return subprocess.call(command)
             os.execv(command[0], command)  # the dashboard takes this process's place (Ctrl-C, signals)
         install(env, "requirements-dev.txt")
+        if args.command == "install":
+            return 0
         test_packages(env)
         tests = SMOKE if args.command == "smoke" else []
         print(f"running the {'smoke ' if tests else ''}tests with Python {'.'.join(map(str, python_version(python)))} "
