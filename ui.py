@@ -14,6 +14,7 @@ import pandas as pd
 from semscale import classnames, datasets, health, models, paths, runqueue, runs, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
+from semscale.labels import LabelSet, name_rows
 from semscale.store import ResultsStore, RunInfo
 
 
@@ -276,12 +277,14 @@ def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
 
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
-NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme")
+NAME_STATE = ("display_names", "display_notes", "senses", "domain", "domain_note", "name_notes", "name_scheme",
+              "relations", "offered")
 
 
 def name_state() -> dict[str, dict]:
-    """Per-dataset records of the session: display names and their notes, WordNet senses, domain word,
-    the generator's notes and the scheme that made the current table (None: the user's own names)."""
+    """Per-dataset records of the session: display names and their notes, WordNet senses, domain word and
+    its reason, the generator's notes, the scheme that made the current table (None: the user's own names),
+    the kept names' relations and the rows offered for ticking (`labels.name_rows`)."""
     return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
 
 
@@ -300,11 +303,14 @@ def display_names(ds: datasets.Dataset) -> dict[str, str]:
     return shown[spec]
 
 
-def set_labels(new: dict[str, list[str]], scheme: str | None = None) -> None:
-    """Replace the dataset's name table; `scheme` says which generator made it (None: the user)."""
-    spec = st.session_state["dataset"]
-    st.session_state.setdefault("labels", {})[spec] = new
-    name_state()["name_scheme"][spec] = scheme
+def set_labels(new: LabelSet, scheme: str | None = None, glosses: dict[str, dict[str, str]] | None = None) -> None:
+    """Replace the dataset's name table and the rows offered for ticking; `scheme` says which generator made
+    it (None: the user), `glosses` the WordNet gloss of each name."""
+    spec, state = st.session_state["dataset"], name_state()
+    keep(new)
+    state["offered"][spec] = name_rows(new, glosses)
+    state["name_scheme"][spec] = scheme
+    st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
     st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
 
 
@@ -323,9 +329,26 @@ def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> syn
                              senses=state["senses"].get(spec), progress=fetching)
     state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
     state["domain"][spec] = made.domain if scheme == "paper" else domain
-    state["name_notes"][spec] = made.notes
-    set_labels(made.labels.names, scheme)
+    state["name_notes"][spec], state["domain_note"][spec] = made.notes, made.domain_note
+    set_labels(made.labels, scheme, made.glosses)
     return made
+
+
+def keep(labels: LabelSet) -> None:
+    """The names (and their relations) the Run page uses for the dataset."""
+    spec = st.session_state["dataset"]
+    st.session_state.setdefault("labels", {})[spec] = labels.names
+    name_state()["relations"][spec] = labels.relations
+
+
+def offered(ds: datasets.Dataset) -> list[dict]:
+    """The rows of names the Synonyms page offers (`labels.name_rows`): each class's display name until
+    names are generated or loaded."""
+    rows = name_state()["offered"]
+    spec = st.session_state["dataset"]
+    if spec not in rows:
+        rows[spec] = name_rows(LabelSet.clean(labels_for(ds), ds.classes))
+    return rows[spec]
 
 
 def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> tuple[RunConfig, list[str]]:
@@ -333,8 +356,11 @@ def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> t
     and its notes."""
     spec, state = st.session_state["dataset"], name_state()
     scheme = state["name_scheme"].get(spec)
-    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if scheme == "paper" else None,
+    paper = scheme == "paper"
+    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if paper else None,
+                             domain_note=state["domain_note"].get(spec) if paper else None,
                              class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
                              notes=[*state["display_notes"].get(spec, []),
                                     *(state["name_notes"].get(spec, []) if scheme else [])])
-    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), record=record, **settings)
+    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), relations=state["relations"].get(spec),
+                      record=record, **settings)

@@ -161,23 +161,25 @@ class LabelSet:
 
     @classmethod
     def edited(cls, before: dict[str, list[str]], raw: dict[str, list[object]], classes: list[str], *,
-               keep_repeats: bool = False) -> "LabelSet":
+               keep_repeats: bool = False, relations: dict[str, list[str]] | None = None) -> "LabelSet":
         """Clean a table in which a user changed some rows of `before`: a name typed into a changed row
         that another class already has stays with that class, so an edit never changes another class."""
         owners = {name_key(n): c for c, names in before.items() for n in names}
-        warnings, table = [], {}
+        warnings, table, kept = [], {}, {}
         for c, names in raw.items():
+            rels = list((relations or {}).get(c) or [None] * len(names))
             if list(names) == list(before.get(c, [])):
-                table[c] = names
+                table[c], kept[c] = names, rels
                 continue
-            table[c] = []
-            for n in names:
+            table[c], kept[c] = [], []
+            for n, r in zip(names, rels):
                 owner = owners.get(name_key(normalize_name(n)), c)
                 if owner != c:
                     warnings.append(f"class '{c}': '{normalize_name(n)}' is already a name of '{owner}'; not added")
                 else:
                     table[c].append(n)
-        out = cls.clean(table, classes, keep_repeats=keep_repeats)
+                    kept[c].append(r)
+        out = cls.clean(table, classes, keep_repeats=keep_repeats, relations=kept)
         return cls(out.names, tuple(warnings) + out.warnings, out.relations)
 
     @classmethod
@@ -236,6 +238,34 @@ class LabelSet:
         except UnicodeDecodeError:
             raise SemscaleError(f"label file {path} is not UTF-8 text") from None
         return cls.parse(text, classes, source=f"label file {path}")
+
+
+def name_rows(labels: LabelSet, glosses: dict[str, dict[str, str]] | None = None) -> list[dict]:
+    """One row per name for a user to tick in or out (the dashboard's Synonyms page): class, name, its
+    relation, whether it names the class (kind and broader do not), the WordNet gloss it came from, use."""
+    return [{"class": c, "name": n, "relation": r, "same thing": "yes" if r in EQUIVALENT else
+             ("unknown" if r == "user" else "NO: " + RELATIONS[r].split(": ")[0]),
+             "meaning": (glosses or {}).get(c, {}).get(n, ""), "use": True}
+            for c, names in labels.names.items() for n, r in zip(names, labels.relations[c])]
+
+
+def ticked(rows: dict[int, dict], offered: list[dict], classes: list[str], *, keep_repeats: bool = False) -> LabelSet:
+    """The label set of the ticked rows of `name_rows(...)` = `offered` as a user edited them (row number ->
+    row; new rows numbered past the offered ones): a name typed or moved is the user's (`user`), and an
+    edit never takes a name from another class (`LabelSet.edited`)."""
+    raw: dict[str, list[str]] = {}
+    relations: dict[str, list[str]] = {}
+    for i, row in rows.items():
+        name, cls_ = row.get("name"), row.get("class")
+        if not row.get("use") or not isinstance(name, str) or not name.strip() or not isinstance(cls_, str):
+            continue
+        same = i < len(offered) and (offered[i]["class"], offered[i]["name"]) == (cls_, name)
+        raw.setdefault(cls_, []).append(name)
+        relations.setdefault(cls_, []).append(offered[i]["relation"] if same else "user")
+    before: dict[str, list[str]] = {}
+    for row in offered:
+        before.setdefault(row["class"], []).append(row["name"])
+    return LabelSet.edited(before, raw, classes, keep_repeats=keep_repeats, relations=relations)
 
 
 def _check_size(size: int, source: str) -> None:

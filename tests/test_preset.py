@@ -117,6 +117,7 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
                                "medium dress", "medium dresses", "apparel dress", "apparel dresses", "tiny dress",
                                "tiny dresses"]
     assert any("12 names per class" in i.value for i in at.info)
+    assert "Domain word D: 'apparel', as given." in [i.value for i in at.info]  # issue 24: shown before the run
     assert "Levels: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12" in [c.value for c in at.caption]
     next(b for b in at.button if b.label == "Start").click().run()
     assert not at.exception
