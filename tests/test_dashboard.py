@@ -390,6 +390,7 @@ def test_the_ticked_names_and_their_relations_reach_the_results_file(env):
     at.run()
     at.radio(key="protocol").set_value("Paper preset").run()
     assert at.session_state["labels"]["clothing"]["pants"][:2] == ["pants", "pants"]
+    assert at.session_state["relations"]["clothing"]["pants"][:3] == ["name", "plural", "modifier"]
     at.radio(key="protocol").set_value("Custom").run()
     assert at.session_state["labels"]["clothing"] == names
     assert at.session_state["relations"]["clothing"] == relations
