@@ -16,6 +16,7 @@ import pandas as pd
 from semscale import classnames, datasets, health, models, paths, runqueue, runs, settings, synonyms, wordnet
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
+from semscale.labels import LabelSet, name_rows
 from semscale.store import ResultsStore, RunInfo
 from semscale.wording import printable
 
@@ -326,14 +327,17 @@ def preset(**values) -> None:
 
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
-NAME_STATE = ("display_names", "display_notes", "senses", "domain", "name_notes", "name_scheme", "keep_repeats",
-              "previous")
+NAME_STATE = ("display_names", "display_notes", "senses", "domain", "domain_note", "name_notes", "name_scheme",
+              "keep_repeats", "relations", "offered", "previous")
+# What one table of names is: replaced together by a generator or a load, and restored together.
+TABLE = ("labels", "relations", "offered", "name_scheme", "name_notes", "domain_note", "keep_repeats")
 
 
 def name_state() -> dict[str, dict]:
-    """Per-dataset records of the session: display names and their notes, WordNet senses, domain word,
-    the generator's notes, the scheme that made the current table (None: the user's own names), whether it
-    repeats names on purpose, and the table it replaced (`restore_labels`)."""
+    """Per-dataset records of the session: display names and their notes, WordNet senses, domain word and
+    its reason, the generator's notes, the scheme that made the current table (None: the user's own names),
+    whether it repeats names on purpose, the kept names' relations, the rows offered for ticking
+    (`labels.name_rows`) and the table the current one replaced (`restore_labels`)."""
     return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
 
 
@@ -352,40 +356,63 @@ def display_names(ds: datasets.Dataset) -> dict[str, str]:
     return shown[spec]
 
 
-def _table(spec: str) -> tuple:
-    state = name_state()
-    return (st.session_state.setdefault("labels", {}).get(spec), state["name_scheme"].get(spec),
-            state["name_notes"].get(spec, []), state["keep_repeats"].get(spec, False))
+def _records() -> dict[str, dict]:
+    return {**name_state(), "labels": st.session_state.setdefault("labels", {})}
 
 
-def _put_table(spec: str, table: tuple) -> None:
+def _kept_set(spec: str, classes: list[str] | None = None) -> LabelSet:
+    """The dataset's kept names as a LabelSet with their relations (`name`, then `user`, where not known)."""
     state = name_state()
-    st.session_state["labels"][spec], state["name_scheme"][spec], state["name_notes"][spec], \
-        state["keep_repeats"][spec] = table
+    return LabelSet.clean(st.session_state["labels"][spec], classes, keep_repeats=state["keep_repeats"].get(spec, False),
+                          relations=state["relations"].get(spec))
+
+
+def _table(spec: str) -> dict | None:
+    """The dataset's current table (None: none yet), its rows offered as the user left them: the kept
+    (edited, ticked) names, each with the gloss it had."""
+    table = {key: records.get(spec) for key, records in _records().items() if key in TABLE}
+    if table["labels"] is None:
+        return None
+    glosses: dict[str, dict[str, str]] = {}
+    for row in table["offered"] or []:
+        glosses.setdefault(row["class"], {})[row["name"]] = row["meaning"]
+    table["offered"] = name_rows(_kept_set(spec), glosses)
+    return {**table, "name_notes": table["name_notes"] or [], "keep_repeats": bool(table["keep_repeats"])}
+
+
+def _put_table(spec: str, table: dict) -> None:
+    records = _records()
+    for key in TABLE:
+        records[key][spec] = table[key]
     st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
 
 
-def set_labels(new: dict[str, list[str]], scheme: str | None = None, notes: list[str] | None = None,
-               keep_repeats: bool | None = None) -> None:
-    """Replace the dataset's name table, keeping the one it replaces for `restore_labels` (a generator or a
-    load never loses edited names for good). `scheme` says which generator made it (None: the user),
-    `notes` what it had to say (the previous table's notes go with it), `keep_repeats` whether it repeats
-    names on purpose (default: when the paper scheme made it)."""
+def set_labels(new: LabelSet, scheme: str | None = None, notes: list[str] | None = None,
+               keep_repeats: bool | None = None, glosses: dict[str, dict[str, str]] | None = None,
+               domain_note: str | None = None) -> None:
+    """Replace the dataset's name table and the rows offered for ticking, keeping the table it replaces for
+    `restore_labels` (a generator or a load never loses edited names for good). `scheme` says which
+    generator made it (None: the user), `notes` what it had to say (the previous table's notes go with it),
+    `keep_repeats` whether it repeats names on purpose (default: when the paper scheme made it), `glosses`
+    the WordNet gloss of each name, `domain_note` the paper scheme's domain word and why."""
     spec = st.session_state["dataset"]
     old = _table(spec)
-    if old[0] is not None and old[0] != new:
+    if old is not None and old["labels"] != new.names:
         name_state()["previous"][spec] = old
-    _put_table(spec, (new, scheme, list(notes or []), scheme == "paper" if keep_repeats is None else keep_repeats))
+    _put_table(spec, {"labels": new.names, "relations": new.relations, "offered": name_rows(new, glosses),
+                      "name_scheme": scheme, "name_notes": list(notes or []), "domain_note": domain_note,
+                      "keep_repeats": scheme == "paper" if keep_repeats is None else keep_repeats})
 
 
 def previous_labels() -> dict[str, list[str]] | None:
     """The table the dataset's current one replaced, if any."""
     kept = name_state()["previous"].get(st.session_state["dataset"])
-    return kept[0] if kept else None
+    return kept["labels"] if kept else None
 
 
 def restore_labels() -> None:
-    """Bring back the replaced table; the current one becomes the one to restore (so a restore is undone the same way)."""
+    """Bring back the replaced table with its relations; the current one becomes the one to restore (so a
+    restore is undone the same way)."""
     spec = st.session_state["dataset"]
     current, kept = _table(spec), name_state()["previous"].pop(spec)
     name_state()["previous"][spec] = current
@@ -415,8 +442,31 @@ def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> syn
                              senses=state["senses"].get(spec), progress=fetching)
     state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
     state["domain"][spec] = made.domain if scheme == "paper" else domain
-    set_labels(made.labels.names, scheme, made.notes)
+    set_labels(made.labels, scheme, made.notes, glosses=made.glosses, domain_note=made.domain_note)
     return made
+
+
+def keep(labels: LabelSet) -> None:
+    """The names (and their relations) the Run page uses for the dataset."""
+    spec = st.session_state["dataset"]
+    st.session_state.setdefault("labels", {})[spec] = labels.names
+    name_state()["relations"][spec] = labels.relations
+
+
+def kept_labels(ds: datasets.Dataset) -> LabelSet:
+    """The dataset's kept names with their relations: what a class whose base name is being edited keeps."""
+    labels_for(ds)
+    return _kept_set(st.session_state["dataset"], ds.classes)
+
+
+def offered(ds: datasets.Dataset) -> list[dict]:
+    """The rows of names the Synonyms page offers (`labels.name_rows`): the kept names (each class's
+    display name at first) until names are generated, loaded or restored."""
+    rows = name_state()["offered"]
+    spec = st.session_state["dataset"]
+    if rows.get(spec) is None:
+        rows[spec] = name_rows(kept_labels(ds))
+    return rows[spec]
 
 
 def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> tuple[RunConfig, list[str]]:
@@ -424,9 +474,12 @@ def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> t
     and its notes."""
     spec, state = st.session_state["dataset"], name_state()
     scheme = state["name_scheme"].get(spec)
-    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if scheme == "paper" else None,
+    paper = scheme == "paper"
+    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if paper else None,
+                             domain_note=state["domain_note"].get(spec) if paper else None,
                              class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
                              notes=[*state["display_notes"].get(spec, []),
                                     *(state["name_notes"].get(spec, []) if scheme else [])],
                              keep_repeats=state["keep_repeats"].get(spec, False))
-    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), record=record, **settings)
+    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), relations=state["relations"].get(spec),
+                      record=record, **settings)

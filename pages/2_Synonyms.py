@@ -1,4 +1,5 @@
-"""Synonyms: class display names and WordNet senses, the two name schemes, one editable name table."""
+"""Synonyms: class display names and WordNet senses, the name schemes, and one row per name (its relation and
+WordNet gloss) to tick in or out: the ticked names are the label table the Run page uses."""
 
 from __future__ import annotations
 
@@ -9,25 +10,22 @@ import yaml
 import ui
 from semscale import synonyms, wordnet
 from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, normalize_name
+from semscale.labels import LabelSet, emptied_bases, normalize_name, ticked
 from semscale.wording import count
 
 st.set_page_config(page_title="semscale · Synonyms", page_icon="🏷️", layout="wide")
 st.title("Synonyms")
-st.caption("Each row is a class; its names are tried in order, base name first. Level n of a sweep uses the "
-           "first n names of every class.")
+st.caption("Each row is a name of a class, tried in order, base name first; untick a name to leave it out. "
+           "Level n of a sweep uses the first n names of every class.")
 
 ds = ui.current_dataset()
 if ds is None:
     st.stop()
 spec = st.session_state["dataset"]
-names = ui.labels_for(ds)
 version = st.session_state.setdefault("labels_version", 0)
 state = ui.name_state()
 ui.domain_word()
 ui.display_names(ds)
-replace = ui.set_labels
-
 
 st.subheader("Class names and WordNet senses")
 chosen = state["senses"].get(spec, {})
@@ -63,57 +61,52 @@ except SemscaleError as exc:
     domain = None
     st.error(str(exc))
 
-cols = st.columns(4)
+cols = st.columns(5)
 for col, scheme, label in ((cols[0], "paper", "Paper scheme (12 names: C, Cs, large/small/medium/D/tiny C and Cs)"),
-                           (cols[1], "wordnet", "WordNet synonyms and kinds")):
+                           (cols[1], "synonyms", "Synonyms only (other words for the same thing)"),
+                           (cols[2], "wordnet", "WordNet synonyms and kinds (kinds are NOT names of the class)")):
     if col.button(label):
         try:
             ui.generate_names(ds, scheme, domain)
             st.rerun()
         except SemscaleError as exc:
             col.error(str(exc))
-if cols[2].button("Class names only"):
-    replace({c: [state["display_names"][spec][c]] for c in ds.classes})
+if cols[3].button("Class names only"):
+    ui.set_labels(LabelSet.clean({c: [state["display_names"][spec][c]] for c in ds.classes}))
     st.rerun()
-loaded = cols[3].file_uploader("Load a YAML label file", key=f"yaml_{version}")
+loaded = cols[4].file_uploader("Load a YAML label file", key=f"yaml_{version}")
 if loaded is not None:
     try:
         # exact repeats are kept: a saved paper-scheme table repeats plural-only names on purpose
         got = LabelSet.parse(loaded.getvalue().decode("utf-8", "replace"), ds.classes, source=loaded.name,
                              keep_repeats=True)
         kept = [f"Kept {count(got.repeats, 'exact repeat')} of an earlier name of its class, as the paper scheme "
-                "makes them so that every class has as many names; delete them in the table if unwanted."]
-        replace(got.names, None, [f"Loaded {loaded.name}: {count(len(got.names), 'class', 'classes')}, up to "
+                "makes them so that every class has as many names; untick them in the table if unwanted."]
+        ui.set_labels(got, None, [f"Loaded {loaded.name}: {count(len(got.names), 'class', 'classes')}, up to "
                                   f"{count(got.max_names, 'name')} each.", *got.warnings, *kept[:bool(got.repeats)]],
-                keep_repeats=bool(got.repeats))
+                      keep_repeats=bool(got.repeats))
         st.rerun()
     except SemscaleError as exc:
-        cols[3].error(str(exc))
-ui.restore_button(cols[2])
+        cols[4].error(str(exc))
+ui.restore_button(cols[3])
 for note in [*state["display_notes"].get(spec, []), *state["name_notes"].get(spec, [])]:
     st.info(note)
 
-width = max(len(v) for v in names.values()) + 2
-table = pd.DataFrame([[c] + v + [""] * (width - len(v)) for c, v in names.items()],
-                     columns=["class"] + [f"name {i + 1}" for i in range(width)])
-edited = st.data_editor(table, disabled=["class"], hide_index=True, width="stretch",
-                        key=f"editor_{spec}_{version}")
-
-raw: dict[str, list[str]] = {}
-no_base = []
-for _, row in edited.iterrows():
-    cells = [v.strip() if isinstance(v, str) else "" for v in row.iloc[1:].tolist()]
-    if not cells[0]:  # the next name must not silently become the base name
-        no_base.append(row["class"])
-        st.error(f"Class '{row['class']}': the first cell (its base name) is empty; fill it in. Until then the "
-                 "class keeps its names from before this edit, and Save waits.")
-    raw[row["class"]] = [v for v in cells if v] if cells[0] else names[row["class"]]
+offered = ui.offered(ds)
+edited = st.data_editor(pd.DataFrame(offered), disabled=["relation", "same thing", "meaning"], hide_index=True,
+                        num_rows="dynamic", width="stretch", key=f"editor_{spec}_{version}",
+                        column_config={"use": st.column_config.CheckboxColumn("use", default=True)})
+rows = edited.to_dict("index")
+no_base = emptied_bases(rows, offered)
+for c in no_base:  # the next name must not silently become the base name
+    st.error(f"Class '{c}': its first row (its base name) is empty; fill it in. Until then the class keeps its "
+             "names from before this edit, and Save waits.")
 try:
-    cleaned = LabelSet.edited(names, raw, ds.classes, keep_repeats=state["keep_repeats"].get(spec, False))
-    st.session_state["labels"][spec] = cleaned.names
-    if cleaned.warnings:
-        for w in cleaned.warnings:
-            st.warning(w)
+    cleaned = ticked(rows, offered, ds.classes, keep_repeats=state["keep_repeats"].get(spec, False),
+                     current=ui.kept_labels(ds))
+    ui.keep(cleaned)
+    for w in cleaned.warnings:
+        st.warning(w)
     st.caption(f"{count(len(cleaned.names), 'class', 'classes')}, up to {count(cleaned.max_names, 'name')} each.")
     st.download_button("Save as YAML", yaml.safe_dump(cleaned.to_dict(), allow_unicode=True, sort_keys=False),
                        file_name=f"{ds.name}-labels.yaml", mime="text/yaml", disabled=bool(no_base),

@@ -11,7 +11,6 @@ import ui
 from semscale import analysis, figures, jobs, models, presets, runqueue, schedule, settings
 from semscale.engine import template_error
 from semscale.errors import SemscaleError
-from semscale.runs import ONE_NAME_NOTE
 from semscale.scoring import AGGREGATIONS
 from semscale.store import RunInfo
 from semscale.wording import count
@@ -92,8 +91,12 @@ if ds is not None:
     max_names = max(len(v) for v in names.values())
     st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
                f"up to {count(max_names, 'name')} per class (edit them on the Synonyms page).")
-    if max_names == 1:
-        st.info(ONE_NAME_NOTE[0].upper() + ONE_NAME_NOTE[1:] + ".")
+    try:  # what the names' builder says before a run: the domain word D and why, ...
+        _, name_notes = ui.run_config(ds, "paper" if paper else None)
+    except SemscaleError as exc:
+        name_notes = [str(exc)]
+    for note in name_notes:
+        st.info(note[0].upper() + note[1:] + ".")
     c1, c2, c3 = st.columns(3)
     preset = presets.PRESETS["paper"]
     if paper:

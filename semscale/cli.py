@@ -239,9 +239,10 @@ class _FetchBar:
 
 def _name(config: RunConfig, classes: list[str], args) -> list[str]:
     """The run's names (`runs.name`): --labels, else --scheme or the preset's, with a progress bar for WordNet."""
-    labels = LabelSet.load(args.labels).names if args.labels else None
+    loaded = LabelSet.load(args.labels) if args.labels else None
     with _FetchBar(args.quiet) as bar:
-        return runs.name(config, classes, scheme=args.scheme, labels=labels, progress=bar)
+        return runs.name(config, classes, scheme=args.scheme, labels=loaded and loaded.names,
+                         relations=loaded and loaded.relations, progress=bar)
 
 
 def _generate(classes: list[str], scheme: str, domain: str | None, quiet: bool) -> synonyms.Generated:
@@ -250,11 +251,6 @@ def _generate(classes: list[str], scheme: str, domain: str | None, quiet: bool) 
 
 
 LEFT_OUT_SHOWN = 10  # left-out files printed after a run; `show RUN_ID --rejected` lists all
-
-
-def _print_notes(store: ResultsStore, run_id: str) -> None:
-    for note in store.notes(run_id):
-        print(f"note: {note}", file=sys.stderr)
 
 
 def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> None:
@@ -294,8 +290,7 @@ def cmd_run(args, store: ResultsStore) -> int:
         if not args.quiet:
             print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "
                   f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
-            _print_notes(store, run_id)
-            for note in notes:
+            for note in dict.fromkeys([*store.notes(run_id), *notes]):  # the domain note is among both
                 print(f"note: {note}", file=sys.stderr)
         started.append((engine, run_id))
     # several models read and decode each batch once, each encoding it into its own run and cache
@@ -428,6 +423,10 @@ def _show(store: ResultsStore, run_id: str) -> None:
     if info.partial:
         print(info.partial_note())
     print("settings:\n" + "\n".join(f"  {line}" for line in presets.protocol_lines(info.config)))
+    relations = store.run_relations(info.run_id)
+    print("names (by relation to the class; kind and broader are NOT names of the class):")
+    for c, names in store.run_names(info.run_id).items():
+        print(f"  {c}: {_by_relation(names, relations[c])}")
     curves = analysis.curves(store.points(info.run_id))
     if curves.empty:
         return
@@ -442,6 +441,17 @@ def _show(store: ResultsStore, run_id: str) -> None:
     if not info.partial:
         for agg, t in thresholds(store.predictions(info.run_id)).items():
             print(f"{agg}: {t.sentence()}")
+
+
+def _by_relation(names: list[str], relations: list[str | None]) -> str:
+    """'name: dog | plural: dogs | modifier: large dog, small dog': runs of one relation said once."""
+    groups: list[tuple[str | None, list[str]]] = []
+    for name, relation in zip(names, relations):
+        if groups and groups[-1][0] == relation:
+            groups[-1][1].append(name)
+        else:
+            groups.append((relation, [name]))
+    return " | ".join(f"{relation or 'relation not kept'}: {', '.join(names)}" for relation, names in groups)
 
 
 def cmd_compare(args, store: ResultsStore) -> int:

@@ -98,6 +98,7 @@ class RunConfig:
     domain: str | None = None  # the paper scheme's domain word D
     class_names: dict[str, str] | None = None  # class key -> the display name its names were built from
     senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
+    relations: dict[str, list[str]] | None = None  # class key -> each name's relation (labels.RELATIONS); None: not known
     name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
     keep_repeats: bool = False  # keep names that repeat an earlier one exactly (a loaded paper-scheme file)
     image_prep: str = "clip"  # a key of semscale.images.PREPARATIONS
@@ -110,6 +111,7 @@ class RunConfig:
         self.class_names, self.name_notes = dict(generated.display), list(generated.notes)
         self.senses = {c: s.id for c, s in generated.senses.items()}
         self.keep_repeats = scheme == "paper"  # as the dashboard records a generated paper table
+        self.relations = generated.labels.relations
 
     def validate(self) -> None:
         bad = [a for a in self.aggregations if a not in AGGREGATIONS]
@@ -326,8 +328,9 @@ class Engine:
             config.labels = {c: [n] for c, n in shown.items()}
             config.name_notes = [*config.name_notes, *shown_notes]
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
-        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper" or config.keep_repeats)
-        config.labels = labels.names
+        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper" or config.keep_repeats,
+                                relations=config.relations)
+        config.labels, config.relations = labels.names, labels.relations
         schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
         run_id = run_id or uuid.uuid4().hex[:10]
         images = pd.DataFrame({
@@ -337,8 +340,9 @@ class Engine:
             "path": [os.fsencode(s.path) for s in dataset.samples],
         }).iloc[image_order(len(dataset.samples), config.seed)]
         names = pd.DataFrame(
-            [(k, c, p, n) for k, (c, ns) in enumerate(labels.names.items()) for p, n in enumerate(ns)],
-            columns=["class_idx", "class", "position", "name"])
+            [(k, c, p, n, r) for k, (c, ns) in enumerate(labels.names.items())
+             for p, (n, r) in enumerate(zip(ns, labels.relations[c]))],
+            columns=["class_idx", "class", "position", "name", "relation"])
         notes = ([(None, r.item, r.reason) for r in dataset.rejected] + [(None, "names", n) for n in config.name_notes]
                  + [(None, "labels", w) for w in labels.warnings])
         rejected = pd.DataFrame(notes, columns=["image_idx", "item", "reason"]).astype({"image_idx": "Int64"})

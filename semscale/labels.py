@@ -5,6 +5,9 @@ Stored as plain YAML a user can edit:
     classes:
       dog: [dog, dogs, large dog, puppy]
       cat: [cat, cats]
+    relations:            # optional: each name's relation to its class (`RELATIONS`), same order
+      dog: [name, plural, modifier, synonym]
+      cat: [name, plural]
 
 `LabelSet.clean` turns raw user input into a valid set and lists, in plain words, everything it
 had to drop or fix, so neither the CLI nor the dashboard ever fails on a messy synonym table.
@@ -28,6 +31,19 @@ MAX_NAME_CHARS = 200  # CLIP's text encoder sees 77 tokens; anything longer is a
 MAX_LABEL_BYTES = 1 << 20
 MAX_LABEL_NODES = 50_000
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's, when built with it: ~5x faster
+
+# What a name is to its class. Names of the first four are names of the same thing; a name a user typed or
+# loaded without relations is `user` (its relation is not known), the class's first name `name`.
+RELATIONS = {
+    "name": "the class's own name",
+    "plural": "the plural of the class's name",
+    "modifier": "the class's name with a size or domain word (the paper's)",
+    "synonym": "another word for the same thing (same WordNet sense)",
+    "broader": "an everyday category that fits every photo of the class: not a name of the class",
+    "kind": "a narrower kind (subtype) that fits only some photos: not a name of the class",
+    "user": "a name the user gave; its relation is not known",
+}
+EQUIVALENT = frozenset({"name", "plural", "modifier", "synonym"})
 
 
 def _yaml_data(text: str, source: str):
@@ -65,6 +81,8 @@ class LabelSet:
 
     names: dict[str, list[str]]
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # class -> each name's relation to it (`RELATIONS`), in the order of `names`; empty: not known
+    relations: dict[str, list[str]] = field(default_factory=dict, compare=False)
 
     @property
     def classes(self) -> list[str]:
@@ -84,8 +102,11 @@ class LabelSet:
 
     @classmethod
     def clean(cls, raw: dict[str, list[object]], classes: list[str] | None = None, *,
-              keep_repeats: bool = False) -> "LabelSet":
+              keep_repeats: bool = False, relations: dict[str, list[str]] | None = None) -> "LabelSet":
         """Validate user input; drop empty, over-long and duplicate names with a warning each.
+
+        `relations`: each raw name's relation (`RELATIONS`), in the order of `raw`; a kept name keeps its
+        own, and without them a class's first name is `name` and the others `user`.
 
         `keep_repeats` keeps a name that repeats an earlier name of its class character for character:
         the paper scheme makes such repeats on purpose ('pants', 'pants': a plural-only noun), so that
@@ -136,28 +157,30 @@ class LabelSet:
             raise SemscaleError(f"class '{empty[0]}' has no usable name; give it at least one")
         if not table:
             raise SemscaleError("the label set has no classes")
-        return cls(table, tuple(warnings))
+        return cls(table, tuple(warnings), _kept_relations(raw, relations or {}, table))
 
     @classmethod
     def edited(cls, before: dict[str, list[str]], raw: dict[str, list[object]], classes: list[str], *,
-               keep_repeats: bool = False) -> "LabelSet":
+               keep_repeats: bool = False, relations: dict[str, list[str]] | None = None) -> "LabelSet":
         """Clean a table in which a user changed some rows of `before`: a name typed into a changed row
         that another class already has stays with that class, so an edit never changes another class."""
         owners = {name_key(n): c for c, names in before.items() for n in names}
-        warnings, table = [], {}
+        warnings, table, kept = [], {}, {}
         for c, names in raw.items():
+            rels = list((relations or {}).get(c) or [None] * len(names))
             if list(names) == list(before.get(c, [])):
-                table[c] = names
+                table[c], kept[c] = names, rels
                 continue
-            table[c] = []
-            for n in names:
+            table[c], kept[c] = [], []
+            for n, r in zip(names, rels):
                 owner = owners.get(name_key(normalize_name(n)), c)
                 if owner != c:
                     warnings.append(f"class '{c}': '{normalize_name(n)}' is already a name of '{owner}'; not added")
                 else:
                     table[c].append(n)
-        out = cls.clean(table, classes, keep_repeats=keep_repeats)
-        return cls(out.names, tuple(warnings) + out.warnings)
+                    kept[c].append(r)
+        out = cls.clean(table, classes, keep_repeats=keep_repeats, relations=kept)
+        return cls(out.names, tuple(warnings) + out.warnings, out.relations)
 
     @classmethod
     def from_classes(cls, classes: list[str]) -> "LabelSet":
@@ -166,7 +189,8 @@ class LabelSet:
 
     # --- files -------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"classes": {c: list(v) for c, v in self.names.items()}}
+        classes = {"classes": {c: list(v) for c, v in self.names.items()}}
+        return {**classes, "relations": {c: list(v) for c, v in self.relations.items()}} if self.relations else classes
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -178,9 +202,9 @@ class LabelSet:
     @classmethod
     def parse(cls, text: str, classes: list[str] | None = None, source: str = "label file", *,
               keep_repeats: bool = False) -> "LabelSet":
-        """Read YAML or JSON text (`classes:` mapping, or the mapping on its own); names are scalars,
-        and the text is refused past `MAX_LABEL_BYTES`, `MAX_LABEL_NODES` or at any alias.
-        `keep_repeats`: as in `clean`."""
+        """Read YAML or JSON text (`classes:` mapping, or the mapping on its own; `relations:` beside
+        `classes:` gives each name's relation); names are scalars, and the text is refused past
+        `MAX_LABEL_BYTES`, `MAX_LABEL_NODES` or at any alias. `keep_repeats`: as in `clean`."""
         _check_size(len(text), source)  # characters: as many bytes or more
         try:
             data = _yaml_data(text, source)  # YAML is a superset of JSON
@@ -188,7 +212,9 @@ class LabelSet:
             line = getattr(getattr(exc, "problem_mark", None), "line", None)
             where = f" at line {line + 1}" if line is not None else ""
             raise SemscaleError(f"{source} is not valid YAML/JSON{where}") from None
+        relations = None
         if isinstance(data, dict) and isinstance(data.get("classes"), dict):
+            relations = _file_relations(data.get("relations"), data["classes"], source)
             data = data["classes"]
         if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
             raise SemscaleError(f"{source} must map each class to a list of names, e.g. 'dog: [dog, puppy]'")
@@ -196,7 +222,7 @@ class LabelSet:
         if nested is not None:
             raise SemscaleError(f"{source}: class {str(nested)[:80]!r} has a list or mapping among its names; "
                                 "each name must be plain text")
-        return cls.clean(data, classes, keep_repeats=keep_repeats)
+        return cls.clean(data, classes, keep_repeats=keep_repeats, relations=relations)
 
     @property
     def repeats(self) -> int:
@@ -220,9 +246,97 @@ class LabelSet:
         return cls.parse(text, classes, source=f"label file {path}")
 
 
+def name_rows(labels: LabelSet, glosses: dict[str, dict[str, str]] | None = None) -> list[dict]:
+    """One row per name for a user to tick in or out (the dashboard's Synonyms page): class, name, its
+    relation, whether it names the class (kind and broader do not), the WordNet gloss it came from, use."""
+    return [{"class": c, "name": n, "relation": r, "same thing": "yes" if r in EQUIVALENT else
+             ("unknown" if r == "user" else "NO: " + RELATIONS[r].split(": ")[0]),
+             "meaning": (glosses or {}).get(c, {}).get(n, ""), "use": True}
+            for c, names in labels.names.items() for n, r in zip(names, labels.relations[c])]
+
+
+def emptied_bases(rows: dict[int, dict], offered: list[dict]) -> list[str]:
+    """The classes whose base name (their first offered row) a user emptied in `rows` (as in `ticked`): the
+    next name must not silently become the base name. A row ticked out or deleted is left out on purpose."""
+    first: dict[str, int] = {}
+    for i, row in enumerate(offered):
+        first.setdefault(row["class"], i)
+    return [c for c, i in first.items() if i in rows and not _text(rows[i].get("name"))]
+
+
+def ticked(rows: dict[int, dict], offered: list[dict], classes: list[str], *, keep_repeats: bool = False,
+           current: LabelSet | None = None) -> LabelSet:
+    """The label set of the ticked rows of `name_rows(...)` = `offered` as a user edited them (row number ->
+    row; new rows numbered past the offered ones): a name typed or moved is the user's (`user`), and an
+    edit never takes a name from another class (`LabelSet.edited`). A class whose base name is emptied
+    (`emptied_bases`) keeps its names and relations in `current`, the names kept before this edit."""
+    held = set(emptied_bases(rows, offered)) & set(current.names if current else ())
+    raw: dict[str, list[str]] = {c: list(current.names[c]) for c in held}
+    relations: dict[str, list[str]] = {c: list(current.relations[c]) for c in held}
+    for i, row in rows.items():
+        name, cls_ = row.get("name"), row.get("class")
+        if not row.get("use") or not _text(name) or not isinstance(cls_, str) or cls_ in held:
+            continue
+        same = i < len(offered) and (offered[i]["class"], offered[i]["name"]) == (cls_, name)
+        raw.setdefault(cls_, []).append(name)
+        relations.setdefault(cls_, []).append(offered[i]["relation"] if same else "user")
+    before: dict[str, list[str]] = {}
+    for row in offered:
+        before.setdefault(row["class"], []).append(row["name"])
+    return LabelSet.edited(before, raw, classes, keep_repeats=keep_repeats, relations=relations)
+
+
+def _text(value: object) -> bool:
+    """Whether an editor cell holds a name (an emptied cell reads None, '' or blanks)."""
+    return isinstance(value, str) and bool(value.strip())
+
+
 def _check_size(size: int, source: str) -> None:
     if size > MAX_LABEL_BYTES:
         raise SemscaleError(f"{source} is larger than {MAX_LABEL_BYTES >> 20} MB; a label set needs far less")
+
+
+def _file_relations(raw: object, classes: dict, source: str) -> dict[str, list[str]] | None:
+    """A label file's `relations:` section, checked: one known relation per name of the class."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise SemscaleError(f"{source}: 'relations' must map each class to a list of relations, one per name")
+    for c, rels in raw.items():
+        names = classes.get(c)
+        names = [names] if isinstance(names, str) else names
+        rels = [rels] if isinstance(rels, str) else rels
+        if not isinstance(rels, list) or not isinstance(names, list) or len(rels) != len(names):
+            raise SemscaleError(f"{source}: class {str(c)[:80]!r} needs one relation per name under 'relations'")
+        unknown = next((r for r in rels if r not in RELATIONS), None)
+        if unknown is not None:
+            raise SemscaleError(f"{source}: class {str(c)[:80]!r} has the relation {str(unknown)[:40]!r}; "
+                                f"use one of {', '.join(RELATIONS)}")
+    return {c: [rels] if isinstance(rels, str) else rels for c, rels in raw.items()}
+
+
+def _kept_relations(raw: dict, relations: dict[str, list[str]], table: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The relation of every name `clean` kept: the first raw name of its class (merged, as in `clean`)
+    that reads the same, in order; a name with none given (or the class's name put in by the dataset) is
+    `name` first and `user` after."""
+    given: dict[str, list[tuple[str, str]]] = {}
+    for raw_class, raw_names in raw.items():
+        raw_names = [raw_names] if isinstance(raw_names, str) else list(raw_names or [])
+        rels = list(relations.get(raw_class) or [])
+        rels += [None] * (len(raw_names) - len(rels))
+        given.setdefault(name_key(normalize_name(raw_class)), []).extend(
+            (normalize_name(n), r) for n, r in zip(raw_names, rels))
+    out = {}
+    for c, names in table.items():
+        pairs, at, kept = given.get(name_key(c), []), 0, []
+        for position, name in enumerate(names):
+            while at < len(pairs) and pairs[at][0] != name:
+                at += 1
+            found = pairs[at][1] if at < len(pairs) else None
+            at += 1
+            kept.append(found or ("name" if position == 0 else "user"))
+        out[c] = kept
+    return out
 
 
 def _align_to_dataset(table: dict[str, list[str]], classes: list[str], warnings: list[str]) -> dict[str, list[str]]:

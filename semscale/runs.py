@@ -23,10 +23,11 @@ ONE_NAME_NOTE = ("every class has one name, so the curve has one point; give the
 @dataclass
 class NameRecord:
     """Where a table of names came from when the user may have edited it (the dashboard's Synonyms page):
-    the scheme that generated it (None: the user's own), its domain word, display names, senses and notes."""
+    the scheme that generated it (None: the user's own), its domain word and why, display names, senses and notes."""
 
     scheme: str | None = None
     domain: str | None = None
+    domain_note: str | None = None
     class_names: dict[str, str] | None = None
     senses: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
@@ -41,11 +42,13 @@ def domain_word(dataset: str, domain: str | None = None) -> str | None:
 
 
 def build(dataset: str, classes: list[str], *, preset: str | None = None, scheme: str | None = None,
-          labels: dict[str, list[str]] | None = None, record: NameRecord | None = None, domain: str | None = None,
+          labels: dict[str, list[str]] | None = None, relations: dict[str, list[str]] | None = None,
+          record: NameRecord | None = None, domain: str | None = None,
           progress: Callable[[float], None] | None = None, **settings) -> tuple[RunConfig, list[str]]:
     """The run's config and the notes to show before it starts: `configure`, then `name` (see both)."""
     config = configure(dataset, preset=preset, domain=domain, **settings)
-    return config, name(config, classes, scheme=scheme, labels=labels, record=record, progress=progress)
+    return config, name(config, classes, scheme=scheme, labels=labels, relations=relations, record=record,
+                        progress=progress)
 
 
 def configure(dataset: str, *, preset: str | None = None, domain: str | None = None, **settings) -> RunConfig:
@@ -68,27 +71,31 @@ def configure(dataset: str, *, preset: str | None = None, domain: str | None = N
 
 
 def name(config: RunConfig, classes: list[str], *, scheme: str | None = None,
-         labels: dict[str, list[str]] | None = None, record: NameRecord | None = None,
-         progress: Callable[[float], None] | None = None) -> list[str]:
-    """Give `config` its names and return the notes to show before the run.
+         labels: dict[str, list[str]] | None = None, relations: dict[str, list[str]] | None = None,
+         record: NameRecord | None = None, progress: Callable[[float], None] | None = None) -> list[str]:
+    """Give `config` its names and return the notes to show before the run, the domain word and its reason
+    first (the paper scheme's D: a reader should see it before trusting the run).
 
-    `labels`: names from a file or a table (`record` says where a table's came from; without one they are
-    the user's own). Without them `scheme`, or the preset's, generates names for `classes` (WordNet is
-    fetched first where missing: `progress`), and with neither each class has its display name."""
+    `labels`: names from a file or a table, with each name's `relations` where known (`record` says where
+    a table's came from; without one they are the user's own). Without them `scheme`, or the preset's,
+    generates names for `classes` (WordNet is fetched first where missing: `progress`), and with neither
+    each class has its display name."""
     notes: list[str] = []
     preset_scheme, config.scheme = config.scheme, None
     if labels is not None:
-        config.labels = labels
+        config.labels, config.relations = labels, relations
         if record is not None:
             config.scheme, config.domain, config.class_names = record.scheme, record.domain, record.class_names
             config.senses, config.name_notes = record.senses, list(record.notes)
             config.keep_repeats = record.keep_repeats
+            notes += [record.domain_note] if record.domain_note else []
         elif config.preset:
             notes.append(f"the names come from your label set, not the {config.preset} preset's scheme")
     elif scheme or preset_scheme:
         chosen = scheme or preset_scheme
-        config.use_names(synonyms.generate(classes, chosen, domain=domain_word(config.dataset, config.domain),
-                                           progress=progress), chosen)
+        made = synonyms.generate(classes, chosen, domain=domain_word(config.dataset, config.domain), progress=progress)
+        config.use_names(made, chosen)
+        notes += [made.domain_note] if made.domain_note else []
     longest = max((len(names) for names in (config.labels or {}).values()), default=1)
     notes += [n for n in [schedule.cut_note(config.schedule, longest)] if n]
     if longest == 1:

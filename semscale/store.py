@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from semscale.errors import SemscaleError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS runs (
@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS run_images (
     run_id VARCHAR, image_idx INTEGER, name VARCHAR, label VARCHAR, path BLOB,  -- os.fsencode(path)
     position INTEGER);  -- processing order
 CREATE TABLE IF NOT EXISTS run_names (
-    run_id VARCHAR, class_idx INTEGER, class VARCHAR, position INTEGER, name VARCHAR);
+    run_id VARCHAR, class_idx INTEGER, class VARCHAR, position INTEGER, name VARCHAR,
+    relation VARCHAR);  -- the name's relation to its class (labels.RELATIONS); NULL in runs of schema < 3
 CREATE TABLE IF NOT EXISTS points (
     run_id VARCHAR, aggregation VARCHAR, repeat INTEGER, level INTEGER, n_names INTEGER,
     n_candidates INTEGER, n_images INTEGER, correct INTEGER, accuracy DOUBLE,
@@ -273,6 +274,8 @@ class ResultsStore:
                 return
             if version == 1:
                 _migrate_from_1(con)
+            if version in (1, 2):
+                con.execute("ALTER TABLE run_names ADD COLUMN relation VARCHAR")  # not known for older runs
             con.execute(SCHEMA)
             if version < SCHEMA_VERSION:
                 con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
@@ -400,12 +403,19 @@ class ResultsStore:
         return _decode_paths(frame)
 
     def run_names(self, run_id: str) -> dict[str, list[str]]:
+        return self._per_class(run_id, "name")
+
+    def run_relations(self, run_id: str) -> dict[str, list[str | None]]:
+        """Each class's names' relations to it, in name order (None: a run of schema < 3 did not keep them)."""
+        return self._per_class(run_id, "relation")
+
+    def _per_class(self, run_id: str, column: str) -> dict[str, list]:
         with self._connect() as con:
-            rows = con.execute("SELECT class, name FROM run_names WHERE run_id=? ORDER BY class_idx, position",
+            rows = con.execute(f"SELECT class, {column} FROM run_names WHERE run_id=? ORDER BY class_idx, position",
                                [run_id]).fetchall()
-        out: dict[str, list[str]] = {}
-        for cls, name in rows:
-            out.setdefault(cls, []).append(name)
+        out: dict[str, list] = {}
+        for cls, value in rows:
+            out.setdefault(cls, []).append(value)
         return out
 
     def finished_images(self, run_id: str) -> set[int]:

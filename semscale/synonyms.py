@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from semscale import classnames, commonness, wordnet
 from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, name_key, normalize_name
+from semscale.labels import EQUIVALENT, RELATIONS, LabelSet, name_key, normalize_name
 
 MAX_WORDNET_NAMES = 16
 MAX_BROADER, MAX_KINDS = 1, 4
@@ -203,16 +203,6 @@ def _plain_words(lemma, own) -> bool:
     return all(w in own or commonness.zipf(w) >= commonness.KIND_WORD_ZIPF for w in words)
 
 
-# Relations a generated name can have to its class. Names of the first four are names of the same thing.
-RELATIONS = {
-    "name": "the class's own name",
-    "plural": "the plural of the class's name",
-    "modifier": "the class's name with a size or domain word (the paper's)",
-    "synonym": "another word for the same thing (same WordNet sense)",
-    "broader": "an everyday category that fits every photo of the class: not a name of the class",
-    "kind": "a narrower kind (subtype) that fits only some photos: not a name of the class",
-}
-EQUIVALENT = frozenset({"name", "plural", "modifier", "synonym"})
 _RELATED = {"synonym": synonym_names, "broader": broader_names, "kind": kind_names}
 
 
@@ -273,6 +263,7 @@ class Generated:
     display: dict[str, str] = field(default_factory=dict)
     relations: dict[str, dict[str, str]] = field(default_factory=dict)
     glosses: dict[str, dict[str, str]] = field(default_factory=dict)
+    domain_note: str | None = None  # the paper scheme's domain word and why (or why none): shown before a run
 
 
 def paper_relation(position: int) -> str:
@@ -312,17 +303,17 @@ def _related(classes, display, chosen, domain, notes, relations) -> dict[str, li
 _BUILDERS = {"paper": _paper}  # every other scheme builds its relations from WordNet with `_related`
 
 
-def _generated(raw, classes, scheme, notes, senses, domain, shown) -> Generated:
+def _generated(raw, classes, scheme, notes, senses, domain, shown, domain_note=None) -> Generated:
     """Clean the (name, relation, gloss) table into a Generated, each kept name with its relation and gloss."""
     labels = LabelSet.clean({c: [n for n, _, _ in rows] for c, rows in raw.items()}, classes,
-                            keep_repeats=scheme == "paper")
+                            keep_repeats=scheme == "paper", relations={c: [r for _, r, _ in rows] for c, rows in raw.items()})
     relations = {c: {n: r for n, r, _ in reversed(rows)} for c, rows in raw.items()}
     glosses = {c: {n: g for n, _, g in reversed(rows) if g} for c, rows in raw.items()}
     kept = {c: set(names) for c, names in labels.names.items()}
     notes.extend(labels.warnings)
     return Generated(labels, notes, senses, domain, shown,
                      {c: {n: r for n, r in relations[c].items() if n in kept[c]} for c in classes},
-                     {c: {n: g for n, g in glosses[c].items() if n in kept[c]} for c in classes})
+                     {c: {n: g for n, g in glosses[c].items() if n in kept[c]} for c in classes}, domain_note)
 
 
 def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None = None,
@@ -349,17 +340,23 @@ def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None 
                      + ("" if domain else "; names 9-10 (D C, D Cs) are left out: give a domain word to add them"))
         shown = {c: normalize_name((display or {}).get(c) or "") or classnames.cleaned_name(c) for c in classes}
         return _generated(build(classes, shown, None, domain, notes, relations), classes, scheme, notes, {},
-                          domain, shown)
+                          domain, shown, _domain_note(domain, "as given" if domain else "WordNet is missing"))
     shown, _ = classnames.display_names(classes)
     shown.update({c: normalize_name(v) for c, v in (display or {}).items() if c in shown and normalize_name(v)})
     chosen = wordnet.choose_senses(shown, senses)
+    domain_note = None
     if scheme == "paper":
+        reason = "as given"
         if domain is None:
             domain, reason = wordnet.domain_word([s for s in chosen.values() if s is not None])
-            notes.append(f"domain word D: {domain!r}, {reason}" if domain else
-                         f"no domain word: {reason}; names 9-10 (D C, D Cs) are left out: give a domain word to add them")
-        else:
-            notes.append(f"domain word D: {domain!r}, as given")
+        domain_note = _domain_note(domain, reason)
+        notes.append(domain_note)
     raw = build(classes, shown, chosen, domain, notes, relations)
     return _generated(raw, classes, scheme, notes, {c: wordnet.sense(s) for c, s in chosen.items() if s is not None},
-                      domain if scheme == "paper" else None, shown)
+                      domain if scheme == "paper" else None, shown, domain_note)
+
+
+def _domain_note(domain: str | None, reason: str) -> str:
+    """The paper scheme's domain word with its reason, or why there is none and what that leaves out."""
+    return (f"domain word D: {domain!r}, {reason}" if domain else
+            f"no domain word: {reason}; names 9-10 (D C, D Cs) are left out: give a domain word to add them")

@@ -20,7 +20,8 @@ def semscale(*args, env=None, cwd=None):
 @pytest.mark.smoke
 def test_run_list_show_export(tmp_path, colour_dir, model_dir):
     labels = tmp_path / "labels.yaml"
-    labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"] for c in ["red", "green", "blue", "yellow"]}}))
+    labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"] for c in ["red", "green", "blue", "yellow"]},
+                                      "relations": {"red": ["name", "modifier"]}}))
     db = str(tmp_path / "r.duckdb")
     out = semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
                    "--local", str(model_dir), "--aggregation", "max", "--aggregation", "probsum",
@@ -33,6 +34,8 @@ def test_run_list_show_export(tmp_path, colour_dir, model_dir):
     assert "done" in listing.stdout and "24/24" in listing.stdout
     shown = semscale("--results", db, "show", run_id[:6])  # a prefix is enough
     assert shown.returncode == 0 and "max" in shown.stdout
+    assert "  red: name: red | modifier: large red thing\n" in shown.stdout  # issue 24: relations kept with the run
+    assert "  blue: name: blue | user: large blue thing\n" in shown.stdout  # the file gave none for blue
     exported = semscale("--results", db, "export", run_id, "--csv", "--out", str(tmp_path / "csv"))
     assert exported.returncode == 0, exported.stderr
     rows = list(csv.DictReader(open(tmp_path / "csv" / f"{run_id}-points.csv")))
@@ -50,6 +53,7 @@ def test_labels_command_writes_an_editable_file(tmp_path, shared_datasets):
     assert data["classes"]["shoes"] == ["shoe", "shoes", "large shoe", "large shoes", "small shoe", "small shoes",
                                         "medium shoe", "medium shoes", "apparel shoe", "apparel shoes",
                                         "tiny shoe", "tiny shoes"]
+    assert data["relations"]["shoes"] == ["name", "plural"] + ["modifier"] * 10
 
 
 def test_bad_input_gets_one_line_and_no_traceback(tmp_path, colour_dir, model_dir):

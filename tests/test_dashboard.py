@@ -5,6 +5,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui
 from conftest import ROOT
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
@@ -364,6 +365,42 @@ def test_the_paper_preset_keeps_the_users_names_and_custom_brings_them_back(env)
     at.radio(key="protocol").set_value("Custom").run()
     assert at.session_state["labels"]["cifar10-1k"] == mine
     assert any("Your names are back" in i.value for i in at.info)
+
+
+def test_the_ticked_names_and_their_relations_reach_the_results_file(env):
+    """Issues 24 and 25: a name ticked out on the Synonyms page is not run; the others keep their relations in
+    the results file; the Paper preset then keeps them (Custom brings them back, relations with them)."""
+    at = page("2_Synonyms.py")
+    at.session_state["dataset"] = "clothing"
+    at.run()
+    next(b for b in at.button if b.label.startswith("WordNet synonyms")).click().run()
+    offered = at.session_state["offered"]["clothing"]
+    slacks = next(i for i, row in enumerate(offered) if row["name"] == "slacks")
+    at.session_state[f"editor_clothing_{at.session_state['labels_version']}"] = {
+        "edited_rows": {slacks: {"use": False}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    names = {c: list(v) for c, v in at.session_state["labels"]["clothing"].items()}
+    relations = {c: list(v) for c, v in at.session_state["relations"]["clothing"].items()}
+    assert "slacks" not in names["pants"] and "kind" in relations["pants"]  # other kinds of trousers stay ticked
+    session = at.session_state
+    at = page("3_Run.py")  # the same session on the Run page (AppTest switches pages from the main script only)
+    for key in ("dataset", "labels", *ui.NAME_STATE):
+        at.session_state[key] = session[key]
+    at.run()
+    at.radio(key="protocol").set_value("Paper preset").run()
+    assert at.session_state["labels"]["clothing"]["pants"][:2] == ["pants", "pants"]
+    assert at.session_state["relations"]["clothing"]["pants"][:3] == ["name", "plural", "modifier"]
+    at.radio(key="protocol").set_value("Custom").run()
+    assert at.session_state["labels"]["clothing"] == names
+    assert at.session_state["relations"]["clothing"] == relations
+    next(b for b in at.button if b.label == "Start").click().run()
+    assert not at.exception, at.exception
+    run_id = at.session_state["watch_run"]
+    store = ResultsStore(env / "dash.duckdb")
+    wait_for(lambda: store.run(run_id).status == "done" if store.runs() else False)
+    assert store.run_names(run_id) == names
+    assert store.run_relations(run_id) == relations
 
 
 def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):

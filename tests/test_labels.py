@@ -107,3 +107,35 @@ def test_a_loaded_paper_table_keeps_its_repeats_in_the_run(designed_runs):
                            record=runs.NameRecord(keep_repeats=True), schedule="1,2,3")
     run_id = designed_runs.run(config.labels, keep_repeats=config.keep_repeats)
     assert designed_runs.store.run_names(run_id)["ant"] == ["ant", "ant", "apple"]
+
+
+def test_relations_in_a_label_file_stay_with_their_names(tmp_path):
+    """Issue 24: a `relations:` section beside `classes:`; a dropped duplicate never shifts the others."""
+    path = tmp_path / "l.yaml"
+    path.write_text("classes:\n  dog: [dog, dogs, Dogs, puppy]\n  cat: [cat]\n"
+                    "relations:\n  dog: [name, plural, plural, synonym]\n  cat: [name]\n", encoding="utf-8")
+    loaded = LabelSet.load(path, ["dog", "cat", "bird"])
+    assert loaded.names["dog"] == ["dog", "dogs", "puppy"]
+    assert loaded.relations == {"dog": ["name", "plural", "synonym"], "cat": ["name"], "bird": ["name"]}
+    loaded.save(tmp_path / "again.yaml")
+    assert LabelSet.load(tmp_path / "again.yaml").relations == loaded.relations
+
+
+def test_a_label_file_without_relations_holds_the_users_names():
+    plain = LabelSet.parse("dog: [dog, puppy, hound]")
+    assert plain.relations == {"dog": ["name", "user", "user"]}
+
+
+@pytest.mark.parametrize("relations, words", [("dog: [name]", "one relation per name"),
+                                              ("dog: [name, cousin]", "'cousin'; use one of name, plural"),
+                                              ("[name, plural]", "must map each class")])
+def test_bad_relations_get_one_clear_sentence(relations, words):
+    with pytest.raises(SemscaleError, match=words):
+        LabelSet.parse(f"classes:\n  dog: [dog, puppy]\nrelations:\n  {relations}\n")
+
+
+def test_generated_names_carry_their_relations_into_the_file(tmp_path):
+    made = synonyms.generate(["rose", "tulip"], "paper", domain="flower")
+    assert made.labels.relations["rose"][:4] == ["name", "plural", "modifier", "modifier"]
+    made.labels.save(tmp_path / "p.yaml")
+    assert LabelSet.load(tmp_path / "p.yaml").relations == made.labels.relations

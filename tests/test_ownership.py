@@ -281,10 +281,28 @@ def test_an_old_results_file_is_migrated_on_open_and_its_runs_still_show(tmp_pat
     preds = store.predictions(run_id)
     assert len(preds) == 24 and not preds.duplicated(["aggregation", "repeat", "n_names", "image_idx"]).any()
     assert list(store.run_images(run_id)["image_idx"]) == list(range(24))
+    assert store.run_relations(run_id) == {c: [None] for c in store.run_names(run_id)}  # schema 3: not kept before
     shown = semscale("--results", db, "show", run_id)
     assert shown.returncode == 0 and "images 24/24" in shown.stdout and "max: " in shown.stdout, shown.stderr
+    assert "  red: relation not kept: red\n" in shown.stdout
     ResultsStore(db)  # a second open finds the new schema and changes nothing
     assert len(ResultsStore(db).predictions(run_id)) == 24
+
+
+def test_a_schema_2_file_gains_the_names_relations_unknown(tmp_path, colour_dir, encoder):
+    """Schema 2 -> 3 (issue 24): run_names gets a relation column; the older runs' relations are NULL."""
+    db = tmp_path / "two.duckdb"
+    run_id = Engine(ResultsStore(db), encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE run_names DROP COLUMN relation")
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    shown = semscale("--results", db, "show", run_id)  # a new process: the file is opened (and migrated) afresh
+    assert shown.returncode == 0 and "  red: relation not kept: " in shown.stdout, shown.stderr
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert con.execute("SELECT count(*), count(relation) FROM run_names").fetchone()[1] == 0
+    con.close()
 
 
 def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch, per_batch_commits):

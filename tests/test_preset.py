@@ -117,6 +117,7 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
                                "medium dress", "medium dresses", "apparel dress", "apparel dresses", "tiny dress",
                                "tiny dresses"]
     assert any("12 names per class" in i.value for i in at.info)
+    assert "Domain word D: 'apparel', as given." in [i.value for i in at.info]  # issue 24: shown before the run
     assert "Levels: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12" in [c.value for c in at.caption]
     next(b for b in at.button if b.label == "Start").click().run()
     assert not at.exception
@@ -172,3 +173,16 @@ def test_a_preset_with_your_own_names_records_them_as_yours():
         runs.build("flowers", ["rose"], preset="paper", schedule="exponential")
     _, alone = runs.build("flowers", ["rose", "tulip"], labels={"rose": ["rose"], "tulip": ["tulip"]})
     assert alone == [runs.ONE_NAME_NOTE]
+
+
+def test_the_domain_word_and_its_reason_are_among_the_notes_before_a_run():
+    """Issue 24: D is shown, with why it was chosen, before the run (CLI `note:` lines, the Run page)."""
+    from semscale import runs
+
+    config, notes = runs.build("my-food-folder", ["hamburger", "pizza", "ice cream", "french fries"], scheme="paper")
+    assert config.domain == "food" and notes[0].startswith("domain word D: 'food', ")
+    _, none = runs.build("my-things", ["hamburger", "bicycle"], scheme="paper")
+    assert none[0].startswith("no domain word: ")
+    record = runs.NameRecord(scheme="paper", domain="food", domain_note="domain word D: 'food', as given")
+    _, kept = runs.build("my-food-folder", ["pizza"], labels={"pizza": ["pizza", "pizzas"]}, record=record)
+    assert kept == ["domain word D: 'food', as given"]

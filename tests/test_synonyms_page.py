@@ -52,14 +52,21 @@ def test_a_picked_sense_and_an_edited_display_name_drive_the_next_generation(pag
     assert page.session_state["labels"]["clothing"]["shirt"][0] == "shirt"
 
 
+def rows_of(page, cls):
+    """The numbers of a class's rows in the page's name table."""
+    return [i for i, row in enumerate(page.session_state["offered"]["clothing"]) if row["class"] == cls]
+
+
+def edit(page, rows):
+    page.session_state[f"editor_clothing_{page.session_state['labels_version']}"] = {
+        "edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return page.run()
+
+
 def test_editing_one_class_never_changes_another(page):
     button(page, "Paper scheme").click().run()
     before = {c: list(v) for c, v in page.session_state["labels"]["clothing"].items()}
-    version = page.session_state["labels_version"]
-    editor_key = f"editor_clothing_{version}"
-    page.session_state[editor_key] = {"edited_rows": {0: {"name 2": "large hat"}, 5: {"name 3": "polo"}},
-                                      "added_rows": [], "deleted_rows": []}
-    page.run()
+    edit(page, {rows_of(page, "dress")[1]: {"name": "large hat"}, rows_of(page, "shirt")[2]: {"name": "polo"}})
     assert not page.exception
     after = page.session_state["labels"]["clothing"]
     assert after["hat"] == before["hat"]  # 'large hat' stays with hat
@@ -67,24 +74,44 @@ def test_editing_one_class_never_changes_another(page):
     for c in before:
         if c not in ("dress", "shirt"):
             assert after[c] == before[c], c
+    assert page.session_state["relations"]["clothing"]["shirt"][:3] == ["name", "plural", "user"]  # 'polo' is typed
+
+
+def test_each_name_shows_its_relation_and_gloss_and_only_ticked_names_are_kept(page):
+    """Issue 24: one row per name with its relation and WordNet gloss; kinds are marked as not names of the
+    class; a name ticked out leaves the label table (and its relation with it)."""
+    button(page, "WordNet synonyms and kinds").click().run()
+    offered = page.session_state["offered"]["clothing"]
+    slacks = next(i for i in rows_of(page, "pants") if offered[i]["name"] == "slacks")
+    assert offered[slacks]["relation"] == "kind" and offered[slacks]["same thing"].startswith("NO: a narrower kind")
+    assert offered[slacks]["meaning"] == "(usually in the plural) pants for casual wear"
+    assert offered[rows_of(page, "pants")[0]]["same thing"] == "yes"
+    edit(page, {slacks: {"use": False}})
+    assert not page.exception
+    pants = page.session_state["labels"]["clothing"]["pants"]
+    assert "slacks" not in pants and len(pants) == len(rows_of(page, "pants")) - 1
+    kept = [offered[i]["relation"] for i in rows_of(page, "pants") if i != slacks]
+    assert page.session_state["relations"]["clothing"]["pants"] == kept
 
 
 def test_an_emptied_base_name_is_not_replaced_by_the_next_name_and_save_waits(page):
     button(page, "Paper scheme").click().run()
-    first = next(iter(page.session_state["labels"]["clothing"]))  # row 0
+    first = next(iter(page.session_state["labels"]["clothing"]))
     before = list(page.session_state["labels"]["clothing"][first])
-    page.session_state[f"editor_clothing_{page.session_state['labels_version']}"] = {
-        "edited_rows": {0: {"name 1": ""}}, "added_rows": [], "deleted_rows": []}
-    page.run()
+    relations = list(page.session_state["relations"]["clothing"][first])
+    edit(page, {rows_of(page, first)[0]: {"name": ""}})  # its first row, relation 'name'
     assert not page.exception
     assert page.session_state["labels"]["clothing"][first] == before  # not its plural as the base name
-    assert any(f"Class '{first}': the first cell (its base name) is empty" in e.value for e in page.error)
+    assert page.session_state["relations"]["clothing"][first] == relations
+    assert [e.value for e in page.error] == [f"Class '{first}': its first row (its base name) is empty; fill it in. "
+                                             "Until then the class keeps its names from before this edit, and Save waits."]
     assert next(b for b in page.get("download_button") if b.proto.label == "Save as YAML").proto.disabled
 
 
 def test_a_yaml_load_says_what_it_dropped_and_filled_keeps_repeats_and_can_be_undone(page):
     button(page, "Paper scheme").click().run()
     paper = {c: list(v) for c, v in page.session_state["labels"]["clothing"].items()}
+    paper_relations = {c: list(v) for c, v in page.session_state["relations"]["clothing"].items()}
     assert any("already plural" in i.value for i in page.info)
     text = "classes:\n  pants: [pants, pants, trousers]\n  hat: [hat, cap]\n  unicorn: [unicorn]\n"
     page.file_uploader[0].set_value(("mine.yaml", text.encode(), "text/yaml")).run()
@@ -92,6 +119,7 @@ def test_a_yaml_load_says_what_it_dropped_and_filled_keeps_repeats_and_can_be_un
     labels = page.session_state["labels"]["clothing"]
     assert labels["pants"] == ["pants", "pants", "trousers"] and labels["hat"] == ["hat", "cap"]
     assert labels["dress"] == ["dress"]  # filled with its class name
+    assert page.session_state["relations"]["clothing"]["pants"] == ["name", "user", "user"]  # the file gave none
     notes = [i.value for i in page.info]
     assert "Loaded mine.yaml: 10 classes, up to 3 names each." in notes
     assert "names for classes not in the dataset were ignored: unicorn" in notes
@@ -103,6 +131,8 @@ def test_a_yaml_load_says_what_it_dropped_and_filled_keeps_repeats_and_can_be_un
 
     button(page, "Restore the previous names").click().run()
     assert page.session_state["labels"]["clothing"] == paper
+    assert page.session_state["relations"]["clothing"] == paper_relations
+    assert page.session_state["relations"]["clothing"]["pants"][:2] == ["name", "plural"]
     assert any("already plural" in i.value for i in page.info)
     button(page, "Restore the previous names").click().run()  # and back
     assert page.session_state["labels"]["clothing"]["hat"] == ["hat", "cap"]
