@@ -215,8 +215,8 @@ def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
     """Familiar kinds of the chosen sense (hyponyms, nearest and most used first), at most MAX_KINDS.
     Kinds of the past (extinct, ancient) and wild kinds of a sense with a domestic kind are left out with
-    everything under them, and so are insults, ways of calling someone ('guy', 'sir') and people (unless
-    the class is about people)."""
+    everything under them, and so are insults, ways of calling someone ('guy', 'sir'), people sorted by
+    race ('white man') and people (unless the class is about people)."""
     own = _own_words(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])} | {_squash(lem.name().rsplit("_", 1)[-1])
                                                         for lem in chosen.lemmas() if _usable(lem, chosen, own)}
@@ -226,7 +226,7 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
     while level and len(out) < MAX_KINDS:
         level = sorted((h for s in level for h in s.hyponyms()  # `~` only: no instances, no members
                         if h not in skip and not wordnet.past_kind(h) and not wordnet.insult(h)
-                        and not wordnet.term_of_address(h)
+                        and not wordnet.term_of_address(h) and not wordnet.race_kind(h)
                         and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
                        key=_kind_order)
         for kind in level:

@@ -600,6 +600,16 @@ def place(synset) -> bool:
 TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b", re.IGNORECASE)
 
 
+# Glosses of a category of people by race or descent: a kind under one ('white man', 'black woman') sorts
+# people by how they look, which is no name a labeller should give a photo.
+RACE_GLOSS = re.compile(r"\b(race|skin|ethnic|ancestry|descent)\b", re.IGNORECASE)
+
+
+def race_kind(synset) -> bool:
+    """'white man': 'a man who is White', under 'White', 'a member of the Caucasoid race'."""
+    return is_person(synset) and any(RACE_GLOSS.search(h.definition()) for h in synset.hypernyms())
+
+
 def term_of_address(synset) -> bool:
     """'sir': 'term of address for a man'; 'guy': 'an informal term for a youth or man'; 'Miss' (a title)."""
     return bool(TERM_GLOSS.search(synset.definition())) or any(h.name() == "title.n.06" for h in synset.hypernyms())
