@@ -139,10 +139,10 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
     """Other words of the chosen sense, with its gloss: WordNet's headword of the sense ('doughnut' for
     'donut'), a familiar word, or a short form or spelling of the class name ('burger', 'aeroplane');
     each common and unmarked (not 'sinker', 'jitney', 'motorcar', 'mahimahi'), another word an everyday
-    one (not 'serpent', 'infield'), meaning this thing first and clearly (not 'Cardigan' for the corgi,
-    'castle' for palace: see `_dominant`), not the name of some of its kinds ('toad' for frog) nor of a
-    category above it ('railroad terminal'), never a form of address ('miss'), and more than a respelling
-    of the class name ('icecream')."""
+    one (not 'toad' for frog, 'serpent', 'infield'), meaning this thing first and clearly (not 'Cardigan'
+    for the corgi, 'castle' for palace: see `_dominant`), not a phrase naming a category above it
+    ('railroad terminal'), never a form of address ('miss'), and more than a respelling of the class
+    name ('icecream')."""
     own = _own_words(class_name)
     whole = _squash(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])}
@@ -154,7 +154,7 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
         floor = commonness.SYNONYM_ZIPF if spelled else commonness.OTHER_WORD_ZIPF
         if (word != whole and _dominant(lemma, chosen) and _usable(lemma, chosen, own)
                 and commonness.common(lemma, floor, _spoken(lemma)) and (i == 0 or lemma.count() > 0 or spelled)
-                and not _names_kinds(lemma, chosen) and not _names_above(lemma, chosen, heads)
+                and not _names_above(lemma, chosen, heads)
                 and not any(wordnet.term_of_address(s) for s in wordnet.reader().synsets(lemma.name(), "n"))):
             out.append((_spoken(lemma), chosen.definition()))
     return out
@@ -173,13 +173,6 @@ def _dominant(lemma, chosen) -> bool:
     count = {s: max((lem.count() for lem in s.lemmas() if lem.name().lower() == lemma.name().lower()), default=0)
              for s in senses}
     return all(count[chosen] >= DOMINANCE * count[s] for s in senses[1:] if s.lexname() == chosen.lexname())
-
-
-def _names_kinds(lemma, chosen) -> bool:
-    """The word is WordNet's name for some of the sense's kinds ('toad' for frog: the 'true toad')."""
-    name = lemma.name().lower()
-    return any(lem.name().lower() in {name, f"true_{name}"} for kind in chosen.closure(lambda s: s.hyponyms())
-               for lem in kind.lemmas())
 
 
 def _names_above(lemma, chosen, heads: set[str]) -> bool:
