@@ -61,7 +61,8 @@ def show(half: str) -> None:
 
 
 def score() -> None:
-    """Per half, scheme and relation: names generated, rejected, share accepted; insults; classes gained."""
+    """Per rated names file, scheme and relation: names generated, rejected, share accepted; insults;
+    classes gained; then how often the paper scheme's domain word D is one a person would choose."""
     ratings = json.loads(RATINGS.read_text(encoding="utf-8"))
     print("| half | scheme | relation | names | rejected | accepted | insults | classes gained a name |")
     print("|---|---|---|---|---|---|---|---|")
@@ -84,6 +85,15 @@ def score() -> None:
                 n, b = total[relation], bad[relation]
                 print(f"| {half} | {scheme} | {relation} | {n} | {b} | {100 * (n - b) / n:.1f}% | {insults} | "
                       f"{gained} of {classes} |")
+    print("\n| half | lists | domain word D agrees with an everyday word (or none where none fits) |")
+    print("|---|---|---|")
+    for half, rated in ratings.items():
+        generated = json.loads((RATINGS.parent / rated["names_file"]).read_text(encoding="utf-8"))
+        accept = rated.get("domain", {})
+        misses = sorted(k for k, e in generated.items() if k in accept and e["domain"] not in accept[k])
+        # the test half's lists stay unseen: only a count for it
+        shown = "" if half == "test" else f" (misses: {', '.join(misses) or 'none'})"
+        print(f"| {half} | {len(accept)} | {len(accept) - len(misses)} of {len(accept)}{shown} |")
 
 
 def main() -> None:

@@ -11,7 +11,12 @@ from functools import lru_cache
 
 # Floors by relation (see `synonyms`): a synonym or a kind may be a less common word than a broader
 # category, which must be an everyday word ('mammal' passes, 'vertebrate' and 'carnivore' do not).
-SYNONYM_ZIPF, KIND_ZIPF, BROADER_ZIPF, DOMAIN_ZIPF = 2.5, 2.5, 3.3, 3.5
+SYNONYM_ZIPF, KIND_ZIPF, BROADER_ZIPF = 2.5, 2.5, 3.5
+# A synonym that is another word, not a short form or spelling of the class name, must be an everyday word
+# ('infant', 'auto'; not 'serpent' 3.46, 'toad' 3.34 for frog, 'infield', 'seaport'). A category word between TAGGED_ZIPF and
+# BROADER_ZIPF is everyday when WordNet's tagged texts use it in this sense ('reptile', 'mammal'; not
+# 'canine', 'rodent', 'feline').
+OTHER_WORD_ZIPF, TAGGED_ZIPF = 3.5, 3.2
 KIND_WORD_ZIPF, EVERYDAY_WORD_ZIPF = 2.0, 4.0  # each word of a kind's name ('requiem shark' passes, 'gallinaceous
 # bird' does not); each word of a two-word category ('big cat' passes, 'vascular plant' does not)
 # WordNet usage and region marks of a word or sense that a lay labeller would not use for a photo.
@@ -40,11 +45,12 @@ def marked(lemma) -> bool:
     return bool(names & MARKED_USAGE) or regional
 
 
-def common(lemma, floor: float) -> bool:
+def common(lemma, floor: float, said: str | None = None) -> bool:
     """A word a lay labeller would use: unmarked (see `marked`), and a single word at least `floor` on
-    wordfreq's scale, or a phrase (or hyphenated word) that WordNet's tagged texts use in this sense; a
-    category (`floor` >= BROADER_ZIPF) may also be two everyday words ('big cat', not 'edible fruit')."""
-    text = lemma.name().replace("_", " ")
+    wordfreq's scale (as `said`, where WordNet files it otherwise: 'trousers', not 'trouser'), or a phrase
+    (or hyphenated word) that WordNet's tagged texts use in this sense; a category (`floor` >= BROADER_ZIPF)
+    may also be two everyday words ('big cat', not 'edible fruit')."""
+    text = said or lemma.name().replace("_", " ")
     if marked(lemma):
         return False
     if " " in text or "-" in text:
@@ -52,3 +58,11 @@ def common(lemma, floor: float) -> bool:
         return lemma.count() > 0 or (floor >= BROADER_ZIPF and len(words) == 2
                                      and all(zipf(w) >= EVERYDAY_WORD_ZIPF for w in words))
     return zipf(text) >= floor
+
+
+def everyday(lemma) -> bool:
+    """A word for a category a person uses (a broader name, a domain word): `common` at BROADER_ZIPF, or a
+    single unmarked word at least TAGGED_ZIPF that WordNet's tagged texts use in this sense ('reptile')."""
+    text = lemma.name().replace("_", " ")
+    return common(lemma, BROADER_ZIPF) or (" " not in text and "-" not in text and not marked(lemma)
+                                           and lemma.count() > 0 and zipf(text) >= TAGGED_ZIPF)

@@ -138,34 +138,66 @@ def _spoken(lemma) -> str:
 def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
     """Other words of the chosen sense, with its gloss: WordNet's headword of the sense ('doughnut' for
     'donut'), a familiar word, or a short form or spelling of the class name ('burger', 'aeroplane');
-    each common and unmarked (not 'sinker', 'jitney', 'motorcar', 'mahimahi'), meaning this thing first
-    (not 'toad' for frog, 'castle' for palace, 'Cardigan' for the corgi), and more than a respelling of the
-    class name ('icecream')."""
+    each common and unmarked (not 'sinker', 'jitney', 'motorcar', 'mahimahi'), another word an everyday
+    one (not 'toad' for frog, 'serpent', 'infield'), meaning this thing first and clearly (not 'Cardigan'
+    for the corgi, 'castle' for palace: see `_dominant`), not a phrase naming a category above it
+    ('railroad terminal'), never a form of address ('miss'), and more than a respelling of the class
+    name ('icecream')."""
     own = _own_words(class_name)
     whole = _squash(class_name)
+    heads = {_squash(class_name.rsplit(" ", 1)[-1])}
     out = []
     for i, lemma in enumerate(chosen.lemmas()):
         word = _squash(lemma.name())
-        same_end = whole.endswith(word) or len(os.path.commonprefix([whole[::-1], word[::-1]])) >= 4
-        first = wordnet.reader().synsets(lemma.name(), "n")[:1] == [chosen]  # 'toad' is a toad first, 'cardigan' a sweater
-        if word != whole and first and (_usable(lemma, chosen, own) and commonness.common(lemma, commonness.SYNONYM_ZIPF)
-                and (i == 0 or lemma.count() > 0 or same_end)):
+        spelled = (whole.endswith(word) or whole.startswith(word)
+                   or len(os.path.commonprefix([whole[::-1], word[::-1]])) >= 4)  # 'basset', 'aeroplane'
+        floor = commonness.SYNONYM_ZIPF if spelled else commonness.OTHER_WORD_ZIPF
+        if (word != whole and _dominant(lemma, chosen) and _usable(lemma, chosen, own)
+                and commonness.common(lemma, floor, _spoken(lemma)) and (i == 0 or lemma.count() > 0 or spelled)
+                and not _names_above(lemma, chosen, heads)
+                and not any(wordnet.term_of_address(s) for s in wordnet.reader().synsets(lemma.name(), "n"))):
             out.append((_spoken(lemma), chosen.definition()))
     return out
+
+
+DOMINANCE = 4  # a synonym's sense is used at least this many times as often as its next sense of the same kind
+
+
+def _dominant(lemma, chosen) -> bool:
+    """The word means this sense first ('toad' is a toad first, 'cardigan' a sweater), and clearly: WordNet's
+    tagged texts use it DOMINANCE times as often here as in another sense of the same kind ('castle': the
+    stately home 3, the fortress 1)."""
+    senses = wordnet.reader().synsets(lemma.name(), "n")
+    if senses[:1] != [chosen]:
+        return False
+    count = {s: max((lem.count() for lem in s.lemmas() if lem.name().lower() == lemma.name().lower()), default=0)
+             for s in senses}
+    return all(count[chosen] >= DOMINANCE * count[s] for s in senses[1:] if s.lexname() == chosen.lexname())
+
+
+def _names_above(lemma, chosen, heads: set[str]) -> bool:
+    """A phrase whose last word, other than the class name's, names a category above the sense in its
+    first meaning ('railroad terminal' for a railway station, 'young woman' for a girl)."""
+    head = lemma.name().rsplit("_", 1)[-1]
+    if "_" not in lemma.name() or _squash(head) in heads:
+        return False
+    first = wordnet.reader().synsets(head, "n")[:1]
+    return bool(first) and first[0] in wordnet.hypernyms_by_distance(chosen)
 
 
 def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
     """Everyday categories above the chosen sense, nearest first, at most MAX_BROADER (the nearest is the
     surest; higher ones drift to 'nutrition', 'implement'): a hypernym's word that is common
-    (`commonness.BROADER_ZIPF`: 'dog', 'sandwich', 'animal'; not 'carnivore', 'placental', 'conveyance'),
+    (`commonness.everyday`: 'dog', 'sandwich', 'animal'; not 'canine', 'placental', 'conveyance'),
     so it fits every photo of the class, and above no other class's sense in `others` ('dog' is no name
-    for a beagle among other breeds: it fits them all)."""
+    for a beagle among other breeds: it fits them all). A place or building gets none (`wordnet.place`)."""
     own = _own_words(class_name)
     shared = {a for other in others for a in wordnet.hypernyms_by_distance(other)}
     out: list[tuple[str, str]] = []
+    if wordnet.place(chosen):
+        return out  # see `wordnet.place`
     for above in (a for a in wordnet.hypernyms_by_distance(chosen) if a not in shared and not wordnet.vague(a)):
-        lemma = next((lem for lem in above.lemmas() if _usable(lem, above, own)
-                      and commonness.common(lem, commonness.BROADER_ZIPF)), None)
+        lemma = next((lem for lem in above.lemmas() if _usable(lem, above, own) and commonness.everyday(lem)), None)
         if lemma is not None:
             out.append((_spoken(lemma), above.definition()))
         if len(out) == MAX_BROADER:
@@ -176,7 +208,8 @@ def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
     """Familiar kinds of the chosen sense (hyponyms, nearest and most used first), at most MAX_KINDS.
     Kinds of the past (extinct, ancient) and wild kinds of a sense with a domestic kind are left out with
-    everything under them, and so are insults and people (unless the class is about people)."""
+    everything under them, and so are insults, ways of calling someone ('guy', 'sir'), people sorted by
+    race ('white man') and people (unless the class is about people)."""
     own = _own_words(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])} | {_squash(lem.name().rsplit("_", 1)[-1])
                                                         for lem in chosen.lemmas() if _usable(lem, chosen, own)}
@@ -186,6 +219,7 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
     while level and len(out) < MAX_KINDS:
         level = sorted((h for s in level for h in s.hyponyms()  # `~` only: no instances, no members
                         if h not in skip and not wordnet.past_kind(h) and not wordnet.insult(h)
+                        and not wordnet.term_of_address(h) and not wordnet.race_kind(h)
                         and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
                        key=_kind_order)
         for kind in level:

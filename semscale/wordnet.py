@@ -461,7 +461,8 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
     number of other classes whose sense shares a specific (non-GENERIC) hypernym with it, first against
     their most frequent senses, then against the previous round's choices (see `_best`), so an unrelated
     set keeps each word's usual meaning and two rare senses cannot pull each other in ('dog' as a pawl
-    beside 'shoe' as a brake shoe). `fixed` pins a class to a sense id.
+    beside 'shoe' as a brake shoe). A sense under another class's gives way where the word has another
+    (see `_apart`). `fixed` pins a class to a sense id.
     """
     fixed = fixed or {}
     pools = {key: _candidates(name) for key, name in names.items()}
@@ -492,7 +493,38 @@ def choose_senses(names: dict[str, str], fixed: dict[str, str] | None = None) ->
             break
         chosen = reference = new
     chosen.update(_one_reading({k: p for k, p in known.items() if k not in fixed}, chosen))
+    chosen.update(_apart({k: p for k, p in known.items() if k not in fixed}, names, chosen))
     return {key: chosen.get(key) for key in names}
+
+
+def _apart(pools: dict, names: dict, chosen: dict) -> dict:
+    """The classes of a dataset are different things: a sense that is a kind of another class's sense
+    ('girl' as 'a young woman' beside 'woman') gives way to the word's next sense that is not ('a youthful
+    female person'), when WordNet's tagged texts use the word in it at least half as often, and it lies
+    under every category the sense shares with the other classes. A word with no such sense keeps its
+    own: shorts stay short trousers beside 'pants' (the underpants are never tagged), a dolphin the toothed
+    whale beside 'whale' (the dolphinfish neither), a Siberian husky a husky."""
+    out = {}
+    for key, pool in pools.items():
+        others = {t for j, t in chosen.items() if j != key}
+
+        def above(s):
+            return others & set(s.closure(lambda x: x.hypernyms() + x.instance_hypernyms()))
+
+        if key not in chosen or not above(chosen[key]):
+            continue
+        word = names[key].lower().replace(" ", "_")
+
+        def used(s):
+            return sum(lem.count() for lem in s.lemmas() if lem.name().lower() == word)
+
+        shared = set(_ancestors(chosen[key])).intersection(
+            *(set(_ancestors(t)) for t in others if t not in above(chosen[key])))
+        alternative = next((s for s in pool if s != chosen[key] and not above(s) and shared <= set(_ancestors(s))
+                            and used(s) > 0 and 2 * used(s) >= used(chosen[key])), None)
+        if alternative is not None:
+            out[key] = alternative
+    return out
 
 
 def _one_reading(pools: dict, chosen: dict) -> dict:
@@ -543,11 +575,44 @@ def hypernyms_by_distance(synset) -> list:
 VAGUE = frozenset({"land.n.04", "tract.n.01", "facility.n.01", "device.n.01", "instrument.n.01", "implement.n.01",
                    "produce.n.01", "nutriment.n.01", "body_part.n.01", "organ.n.01", "geological_formation.n.01",
                    "region.n.03", "location.n.01", "point.n.02", "area.n.05", "equipment.n.01", "conveyance.n.03",
-                   "adult.n.01", "person.n.01", "foodstuff.n.02", "food.n.02", "solid.n.01"})
+                   "adult.n.01", "foodstuff.n.02", "food.n.02", "solid.n.01",
+                   # categories of use, not of look: a trout is not photographed as food, a clock as an instrument
+                   "food_fish.n.01", "measuring_instrument.n.01"})
 
 
 def vague(synset) -> bool:
     return synset.name() in VAGUE
+
+
+# Categories of places and buildings: what is above one in WordNet reads as another place to a person
+# (a palace is no 'mansion', a river no 'stream', a railway station no 'terminal', a parking lot no 'lot').
+PLACE_LEXNAMES = frozenset({"noun.location", "noun.object"})
+PLACE_ROOTS = frozenset({"structure.n.01", "facility.n.01"})
+
+
+def place(synset) -> bool:
+    """A place, a building or a natural feature (lexicographer file, or a structure or facility above it)."""
+    return synset.lexname() in PLACE_LEXNAMES or any(
+        a.name() in PLACE_ROOTS for path in synset.hypernym_paths() for a in path)
+
+
+# Glosses of a sense that is a way of addressing or calling someone, not a kind of them ('sir', 'guy', 'Miss').
+TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b", re.IGNORECASE)
+
+
+# Glosses of a category of people by race or descent: a kind under one ('white man', 'black woman') sorts
+# people by how they look, which is no name a labeller should give a photo.
+RACE_GLOSS = re.compile(r"\b(race|skin|ethnic|ancestry|descent)\b", re.IGNORECASE)
+
+
+def race_kind(synset) -> bool:
+    """'white man': 'a man who is White', under 'White', 'a member of the Caucasoid race'."""
+    return is_person(synset) and any(RACE_GLOSS.search(h.definition()) for h in synset.hypernyms())
+
+
+def term_of_address(synset) -> bool:
+    """'sir': 'term of address for a man'; 'guy': 'an informal term for a youth or man'; 'Miss' (a title)."""
+    return bool(TERM_GLOSS.search(synset.definition())) or any(h.name() == "title.n.06" for h in synset.hypernyms())
 
 
 def genus_name(lemma) -> bool:
@@ -576,10 +641,11 @@ def domain_word(synsets: list) -> tuple[str | None, str]:
         return None, "the classes share no WordNet category more specific than 'object', 'whole' or 'artifact'"
     for shared in sorted((a for a in common if not vague(a)), key=lambda a: (-a.max_depth(), -a.min_depth(), a.name())):
         words = sorted((lem for lem in shared.lemmas() if shared in reader().synsets(lem.name(), "n")[:2]
-                        and commonness.common(lem, commonness.DOMAIN_ZIPF)), key=lambda lem: -lem.count())
+                        and commonness.everyday(lem)), key=lambda lem: -lem.count())
         if words:
             return readable(words[0].name()), (f"the nearest everyday word for a category every class falls under "
                                                f"({shared.name()}: {shared.definition()})")
     nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
-    return None, (f"the classes share only categories that are not everyday words (nearest: "
-                  f"'{readable(nearest.lemmas()[0].name())}')")
+    plain = vague(nearest) and any(commonness.everyday(lem) for lem in nearest.lemmas())
+    what = "too vague to name a domain" if plain else "not everyday words"
+    return None, f"the classes share only categories that are {what} (nearest: '{readable(nearest.lemmas()[0].name())}')"
