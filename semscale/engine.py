@@ -31,9 +31,10 @@ from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
                              footprint, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, Sweep, normalize
+from semscale.scoring import AGGREGATIONS, Candidates, Prediction, Sweep
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
+from semscale.vectors import Head, normalize
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semscale.errors import SemscaleError
-from semscale.scoring import CLIP_HEAD, Head
+from semscale.vectors import CLIP_HEAD, Head
 
 
 @dataclass(frozen=True)
