@@ -27,8 +27,9 @@ class Head:
 CLIP_HEAD = Head()  # CLIP's learned temperature, fixed at 100 in released models
 
 
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
+def normalize(x: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as `dtype`: float32 for scoring, float64
+    where an encoder's output is compared with a reference (the model fingerprint and probe)."""
+    x = np.asarray(x, dtype=dtype)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(norms == 0, 1, norms)
