@@ -41,9 +41,12 @@ import pandas as pd
 import _common as C
 
 from semscale import scoring
-from semscale.scoring import AGGREGATIONS, Candidates, Sweep
-from semscale.vectors import CLIP_HEAD, normalize
+from semscale.aggregations import names as aggregation_names
+from semscale.scoring import Candidates, Sweep
 from semscale.store import ResultsStore
+from semscale.vectors import CLIP_HEAD, normalize
+
+AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 
 N_IMAGES = int(os.environ.get("B4_IMAGES", "100000"))
 N_CLASSES = int(os.environ.get("B4_CLASSES", "1000"))

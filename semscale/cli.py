@@ -14,11 +14,11 @@ from typing import Iterator
 
 import numpy as np
 
-from semscale import analysis, datasets, health, pasteable, paths, presets, runqueue, runs, settings, synonyms
+from semscale import (aggregations, analysis, datasets, health, pasteable, paths, presets, runqueue, runs, settings,
+                      synonyms)
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
 from semscale.wording import count, printable
@@ -74,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--scheme", choices=synonyms.SCHEMES, help="generate names when no --labels is given")
     run.add_argument("--domain", help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
     run.add_argument("--schedule", help="exponential (default), linear, linear:STEP or 1,2,4,...")
-    run.add_argument("--aggregation", action="append", choices=AGGREGATIONS, help="repeatable; default max")
+    run.add_argument("--aggregation", action="append", choices=aggregations.names(), help="repeatable; default max")
     run.add_argument("--template", action="append", default=[], help="prompt template, e.g. 'a photo of a {}.'")
     run.add_argument("--repeats", type=int, help="name orders to average over (seeded; default 1)")
     run.add_argument("--seed", type=int, default=0)
@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
 
     nam = command("names", help="which names help and which hurt: each name added alone and removed")
     nam.add_argument("run_id")
-    nam.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    nam.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
     nam.add_argument("--flips", nargs=2, metavar=("CLASS", "NAME"), help="list the images this name flips")
     nam.add_argument("--mode", choices=("added", "removed"), default="added", help="with --flips (default added)")
 
@@ -108,12 +108,12 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True, help="YAML label file to write (use it with run --labels)")
     rec.add_argument("--folds", type=int, default=5)
     rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    rec.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
 
     why = command("explain", help="one image level by level: its top names and where the prediction flips")
     why.add_argument("run_id")
     why.add_argument("image", help="image number, its name as shown (class/file.jpg) or its path")
-    why.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    why.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
     why.add_argument("--top", type=int, default=5, help="names shown per level (default 5)")
 
     exp = command("export", help="write a run's points and predictions as CSV or Parquet")

@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from semscale import classnames, datasets, models, schedule
+from semscale import aggregations as rules, classnames, datasets, models, schedule
 from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
                              footprint, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Prediction, Sweep
+from semscale.scoring import Candidates, Prediction, Sweep
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
 from semscale.vectors import Head, normalize
@@ -113,9 +113,9 @@ class RunConfig:
         self.keep_repeats = scheme == "paper"  # as the dashboard records a generated paper table
 
     def validate(self) -> None:
-        bad = [a for a in self.aggregations if a not in AGGREGATIONS]
+        bad = [a for a in self.aggregations if a not in rules.names()]
         if bad or not self.aggregations:
-            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(AGGREGATIONS)}")
+            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(rules.names())}")
         for t in self.templates:
             problem = template_error(t)
             if problem:

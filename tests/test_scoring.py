@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from semscale.errors import SemscaleError
 from semscale.scoring import Candidates, class_scores, predict
 from semscale.vectors import normalize
 from semscale.stats import wilson
@@ -69,7 +70,7 @@ def test_predict_works_in_chunks(monkeypatch):
 
 
 def test_unknown_aggregation_is_refused():
-    with pytest.raises(ValueError, match="unknown aggregation"):
+    with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
         class_scores(IMAGES, NAMES, CAND, "median")
 
 
