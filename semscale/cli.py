@@ -14,8 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
-from semscale import (aggregations, analysis, datasets, health, pasteable, paths, presets, runqueue, runs, settings,
-                      synonyms)
+from semscale import (aggregations, analysis, datasets, encoders, health, pasteable, paths, presets, runqueue, runs,
+                      settings, synonyms)
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
@@ -325,7 +325,7 @@ def _encoder(backend: settings.Backend, quiet: bool):
 
     stop = None if quiet else health.fetch_progress(backend, show)
     try:
-        return backend.encoder()
+        return encoders.for_backend(backend)
     finally:
         if stop is not None:
             stop.set()
@@ -583,7 +583,7 @@ def cmd_ping(args) -> int:
     from semscale import health
 
     backend = settings.backend(server=args.url, token=args.token, timeout=args.timeout, retries=0)
-    encoder_url = backend.encoder().url  # validates the URL; never shows the token
+    encoder_url = encoders.for_backend(backend).url  # validates the URL; never shows the token
     status = health.check(backend, timeout=args.timeout)
     if not status.ok:
         print(f"CLIP server {encoder_url} does not answer: {status.reason}", file=sys.stderr)

@@ -23,7 +23,7 @@ import numpy as np
 
 from semscale.errors import SemscaleError
 from semscale.images import DecodedImage
-from semscale.settings import server_url
+from semscale.settings import Backend, server_url
 from semscale.vectors import normalize
 
 T = TypeVar("T")
@@ -538,9 +538,9 @@ def _clip(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def make_encoder(server: str | None = None, token: str | None = None, model_dir: str | None = None,
-                 batch_size: int = 32, timeout: float = 60.0, retries: int = 3, model: str | None = None) -> Encoder:
-    """The embedded registry model `model` by default; a CLIP server when a URL is given."""
-    if server:
-        return ClipServerEncoder(server, token=token, batch_size=batch_size, timeout=timeout, retries=retries)
-    return LocalEncoder(model_dir, model=model)
+def for_backend(backend: Backend) -> Encoder:
+    """The encoder `backend` names: its CLIP server when it has one, else its embedded registry model."""
+    if backend.server:
+        return ClipServerEncoder(backend.server, token=backend.token, batch_size=backend.batch_size,
+                                 timeout=backend.timeout, retries=backend.retries)
+    return LocalEncoder(backend.model_dir, model=backend.model)

@@ -38,12 +38,6 @@ class Backend:
                 "server_model": self.server_model if self.server else None,
                 "batch_size": self.batch_size, "timeout": self.timeout, "retries": self.retries}
 
-    def encoder(self):
-        from semscale.encoders import make_encoder
-
-        return make_encoder(self.server, self.token, self.model_dir, self.batch_size, self.timeout, self.retries,
-                            model=self.model)
-
 
 def server_url(url: str) -> str:
     """The canonical `scheme://host:port` of a server URL (raises on anything else): how a server is

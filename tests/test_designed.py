@@ -54,7 +54,7 @@ import pytest
 
 import designed
 from semscale import aggregations, analysis, cli, figures, run_embeddings
-from semscale.encoders import LocalEncoder
+from semscale.encoders import LocalEncoder, for_backend
 from semscale.engine import Engine, RunConfig
 from semscale.errors import SemscaleError
 from semscale.images import decode
@@ -290,7 +290,7 @@ def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, desig
 
 def test_engine_through_the_server_reproduces_the_hand_computed_predictions(designed_server, designed_images,
                                                                           results):
-    encoder = Backend(server=designed_server.url, timeout=30, retries=1).encoder()
+    encoder = for_backend(Backend(server=designed_server.url, timeout=30, retries=1))
     engine = Engine(results, encoder)
     assert_hand_computed(results, run(engine, designed_images, designed.LABELS))
     tie_run = engine.run(RunConfig(dataset=str(designed_images), labels=TIES, aggregations=AGGREGATIONS))
