@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -386,6 +385,14 @@ def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str],
     return 0 if status == "done" else 3
 
 
+def _saved_backend(config: dict) -> argparse.Namespace:
+    """The backend options a run was stored with, read back as the CLI reads them when pasted."""
+    p = argparse.ArgumentParser(add_help=False)
+    _add_backend(p)
+    p.add_argument("--model")  # any stored name: one no longer in the registry is refused when the model loads
+    return p.parse_args(settings.Backend.from_saved(config.get("backend")).to_cli_args())
+
+
 def cmd_resume(args, store: ResultsStore) -> int:
     if args.server_model:
         raise SemscaleError("a run keeps the server's model name given when it started: resume takes no --server-model")
@@ -395,16 +402,14 @@ def cmd_resume(args, store: ResultsStore) -> int:
         return 0
     if info.status == "running":  # its owner is alive (the claim checks again, atomically)
         raise RunOwned(info.run_id, info.owner)
-    saved = info.config.get("backend", {})
+    saved = _saved_backend(info.config)
     typed = args.server is not None
-    if args.server is None and args.local is None and saved.get("server"):
-        args.server = saved["server"]
-    if args.local is None and args.server is None and saved.get("model_dir"):
-        args.local = saved["model_dir"]
-    for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
-        if getattr(args, option) is None and saved.get(key) is not None:
-            setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model"), typed), args.quiet))
+    if args.server is None and args.local is None:
+        args.server, args.local = saved.server, saved.local
+    for option in ("timeout", "retries", "server_batch"):
+        if getattr(args, option) is None:
+            setattr(args, option, getattr(saved, option))  # the run's own settings unless overridden
+    engine = Engine(store, _encoder(_backend(args, args.model or saved.model, typed), args.quiet))
     return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 
@@ -480,18 +485,8 @@ def cmd_recommend(args, store: ResultsStore) -> int:
     with _writing(args.out):
         rec.label_set().save(args.out)
     config = store.run(args.run_id).config
-    print(f"wrote {args.out}; try it: "
-          f"{pasteable.command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
+    print(f"wrote {args.out}; try it: {pasteable.try_labels(args.results, config, args.out)}")
     return 0
-
-
-def _backend_words(config: dict) -> list[str]:
-    """The options that give a new run the same backend as the run `config` was stored with."""
-    saved = config.get("backend") or {}
-    if saved.get("server"):  # a server serves its own model
-        return ["--server", saved["server"]] + (["--server-model", saved["server_model"]] if saved.get("server_model") else [])
-    return (["--local", saved["model_dir"]] if saved.get("model_dir") else []) + \
-        (["--model", saved["model"]] if saved.get("model") else [])
 
 
 def cmd_explain(args, store: ResultsStore) -> int:
@@ -506,9 +501,8 @@ def cmd_report(args, store: ResultsStore) -> int:
     from semscale import report  # matplotlib: loaded only when a report is asked for
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
-    command = f"{pasteable.program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _writing(args.out):
-        path = report.write(store, run_ids, args.out, command)
+        path = report.write(store, run_ids, args.out, pasteable.this_command())
     print(f"wrote {path}")
     return 0
 
