@@ -67,7 +67,8 @@ class Aggregation:
         return totals
 
     def normalise(self, scores: np.ndarray, head: Head) -> np.ndarray:
-        """Class scores made comparable across runs, from every class of an image at once."""
+        """The stored class scores, from every class of an image at once (probsum: divided by the
+        softmax's denominator). It must not change which class wins: name subsets skip it."""
         return scores
 
     def unreliable(self, shift: np.ndarray | None, best: np.ndarray, head: Head) -> np.ndarray:
