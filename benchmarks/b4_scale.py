@@ -41,8 +41,12 @@ import pandas as pd
 import _common as C
 
 from semscale import scoring
-from semscale.scoring import AGGREGATIONS, Candidates, Sweep, normalize
+from semscale.aggregations import names as aggregation_names
+from semscale.scoring import Candidates, Sweep
 from semscale.store import ResultsStore
+from semscale.vectors import CLIP_HEAD, normalize
+
+AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 
 N_IMAGES = int(os.environ.get("B4_IMAGES", "100000"))
 N_CLASSES = int(os.environ.get("B4_CLASSES", "1000"))
@@ -89,7 +93,7 @@ def main() -> None:
         scores, tops, own = {a: [] for a in AGGREGATIONS}, [], names[cands[n].rows]
         for start in range(0, N_IMAGES, step):
             got, top = scoring._score_alone(images[start : start + step], own, cands[n], scoring.TOP_K,
-                                            AGGREGATIONS, scoring.CLIP_HEAD)
+                                            AGGREGATIONS, CLIP_HEAD)
             for a, s in got.items():
                 best = s.argmax(axis=1)
                 scores[a].append((best, s[np.arange(len(s)), best]))

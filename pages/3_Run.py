@@ -8,10 +8,9 @@ import time
 import streamlit as st
 
 import ui
-from semscale import analysis, figures, jobs, models, presets, runqueue, schedule, settings
+from semscale import aggregations, analysis, figures, jobs, models, presets, runqueue, schedule, settings
 from semscale.engine import template_error
 from semscale.errors import SemscaleError
-from semscale.scoring import AGGREGATIONS
 from semscale.store import RunInfo
 from semscale.wording import count
 
@@ -101,8 +100,8 @@ if ds is not None:
     preset = presets.PRESETS["paper"]
     if paper:
         spec, template_lines, repeats, bad_templates = preset.schedule, list(preset.templates), preset.repeats, []
-        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", [a for a in AGGREGATIONS if a != "max"],
-                               key=ui.kept("extra_aggregations", []))
+        extra = c2.multiselect("Extra aggregations (semscale's, beside max)",
+                               [a for a in aggregations.names() if a != "max"], key=ui.kept("extra_aggregations", []))
         aggs = list(dict.fromkeys([*preset.aggregations, *extra]))
         seed = 0
     else:
@@ -112,9 +111,8 @@ if ds is not None:
             spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1))}"
         elif kind == "explicit":
             spec = c1.text_input("Levels", help="names per class, comma-separated", key=ui.kept("levels", "1,2,3"))
-        aggs = c2.multiselect("Aggregations", AGGREGATIONS, key=ui.kept("aggregations", ["max"]),
-                              help="max: any synonym counts; mean: averaged name embeddings; probsum: summed "
-                                   "name probabilities (the model's own head)")
+        aggs = c2.multiselect("Aggregations", aggregations.names(), key=ui.kept("aggregations", ["max"]),
+                              help="; ".join(f"{a}: {aggregations.get(a).help}" for a in aggregations.names()))
         templates = c3.text_area("Prompt templates (one per line, {} is the name)", height=90,
                                  key=ui.kept("templates", ""))
         template_lines = [t.strip() for t in templates.splitlines() if t.strip()]

@@ -11,7 +11,8 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import analysis, compare, explain, figures, name_effects, recommend, run_embeddings, threshold
+from semscale import (analysis, compare, explain, figures, name_effects, pasteable, recommend, run_embeddings,
+                      threshold)
 from semscale.wording import count, printable
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
@@ -241,7 +242,7 @@ else:
         st.download_button("Recommended label set (YAML)",
                            yaml.safe_dump(rec.label_set().to_dict(), allow_unicode=True, sort_keys=False),
                            file_name=f"{run_id}-{agg}-labels.yaml", mime="application/x-yaml")
-        st.caption(f"Use it with `python -m semscale run --dataset {run.config.get('dataset')} --labels FILE`.")
+        st.caption(f"Use it with `{pasteable.try_labels(ui.results_path(), run.config, f'{run_id}-{agg}-labels.yaml')}`.")
 
 st.subheader("Explain one image")
 images = run.image_table

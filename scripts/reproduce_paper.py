@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from semscale import datasets, presets, report, runs  # noqa: E402
+from semscale.encoders import for_backend  # noqa: E402
 from semscale.engine import Engine  # noqa: E402
 from semscale.settings import backend  # noqa: E402
 from semscale.store import ResultsStore  # noqa: E402
@@ -28,7 +29,7 @@ def main() -> int:
     ap.add_argument("--results", default="docs/results/paper.duckdb")
     args = ap.parse_args()
     store = ResultsStore(args.results)
-    engine = Engine(store, backend(server=None).encoder())
+    engine = Engine(store, for_backend(backend(server=None)))
     preset = presets.get("paper")
     run_ids = []
     for name in datasets.BUILTINS:

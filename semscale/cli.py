@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -14,11 +13,11 @@ from typing import Iterator
 
 import numpy as np
 
-from semscale import analysis, datasets, health, pasteable, paths, presets, runqueue, runs, settings, synonyms
+from semscale import (aggregations, analysis, datasets, encoders, health, pasteable, paths, presets, runqueue, runs,
+                      settings, synonyms)
 from semscale.engine import Engine, Progress, RunConfig, Together, WrongModel
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS
 from semscale.store import ResultsStore, RunOwned
 from semscale.threshold import thresholds
 from semscale.wording import count, printable
@@ -74,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--scheme", choices=synonyms.SCHEMES, help="generate names when no --labels is given")
     run.add_argument("--domain", help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
     run.add_argument("--schedule", help="exponential (default), linear, linear:STEP or 1,2,4,...")
-    run.add_argument("--aggregation", action="append", choices=AGGREGATIONS, help="repeatable; default max")
+    run.add_argument("--aggregation", action="append", choices=aggregations.names(), help="repeatable; default max")
     run.add_argument("--template", action="append", default=[], help="prompt template, e.g. 'a photo of a {}.'")
     run.add_argument("--repeats", type=int, help="name orders to average over (seeded; default 1)")
     run.add_argument("--seed", type=int, default=0)
@@ -99,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
 
     nam = command("names", help="which names help and which hurt: each name added alone and removed")
     nam.add_argument("run_id")
-    nam.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    nam.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
     nam.add_argument("--flips", nargs=2, metavar=("CLASS", "NAME"), help="list the images this name flips")
     nam.add_argument("--mode", choices=("added", "removed"), default="added", help="with --flips (default added)")
 
@@ -108,12 +107,12 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True, help="YAML label file to write (use it with run --labels)")
     rec.add_argument("--folds", type=int, default=5)
     rec.add_argument("--seed", type=int, default=0)
-    rec.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    rec.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
 
     why = command("explain", help="one image level by level: its top names and where the prediction flips")
     why.add_argument("run_id")
     why.add_argument("image", help="image number, its name as shown (class/file.jpg) or its path")
-    why.add_argument("--aggregation", choices=AGGREGATIONS, help="default: the run's first")
+    why.add_argument("--aggregation", choices=aggregations.names(), help="default: the run's first")
     why.add_argument("--top", type=int, default=5, help="names shown per level (default 5)")
 
     exp = command("export", help="write a run's points and predictions as CSV or Parquet")
@@ -320,7 +319,7 @@ def _encoder(backend: settings.Backend, quiet: bool):
 
     stop = None if quiet else health.fetch_progress(backend, show)
     try:
-        return backend.encoder()
+        return encoders.for_backend(backend)
     finally:
         if stop is not None:
             stop.set()
@@ -381,6 +380,14 @@ def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str],
     return 0 if status == "done" else 3
 
 
+def _saved_backend(config: dict) -> argparse.Namespace:
+    """The backend options a run was stored with, read back as the CLI reads them when pasted."""
+    p = argparse.ArgumentParser(add_help=False)
+    _add_backend(p)
+    p.add_argument("--model")  # any stored name: one no longer in the registry is refused when the model loads
+    return p.parse_args(settings.Backend.from_saved(config.get("backend")).to_cli_args())
+
+
 def cmd_resume(args, store: ResultsStore) -> int:
     if args.server_model:
         raise SemscaleError("a run keeps the server's model name given when it started: resume takes no --server-model")
@@ -390,16 +397,14 @@ def cmd_resume(args, store: ResultsStore) -> int:
         return 0
     if info.status == "running":  # its owner is alive (the claim checks again, atomically)
         raise RunOwned(info.run_id, info.owner)
-    saved = info.config.get("backend", {})
+    saved = _saved_backend(info.config)
     typed = args.server is not None
-    if args.server is None and args.local is None and saved.get("server"):
-        args.server = saved["server"]
-    if args.local is None and args.server is None and saved.get("model_dir"):
-        args.local = saved["model_dir"]
-    for option, key in (("timeout", "timeout"), ("retries", "retries"), ("server_batch", "batch_size")):
-        if getattr(args, option) is None and saved.get(key) is not None:
-            setattr(args, option, saved[key])  # the run's own settings unless overridden
-    engine = Engine(store, _encoder(_backend(args, args.model or saved.get("model"), typed), args.quiet))
+    if args.server is None and args.local is None:
+        args.server, args.local = saved.server, saved.local
+    for option in ("timeout", "retries", "server_batch"):
+        if getattr(args, option) is None:
+            setattr(args, option, getattr(saved, option))  # the run's own settings unless overridden
+    engine = Engine(store, _encoder(_backend(args, args.model or saved.model, typed), args.quiet))
     return _process(engine, store, [info.run_id], args.results, args.quiet)
 
 
@@ -490,18 +495,8 @@ def cmd_recommend(args, store: ResultsStore) -> int:
     with _writing(args.out):
         rec.label_set().save(args.out)
     config = store.run(args.run_id).config
-    print(f"wrote {args.out}; try it: "
-          f"{pasteable.command(args.results, 'run', '--dataset', config['dataset'], '--labels', args.out, *_backend_words(config))}")
+    print(f"wrote {args.out}; try it: {pasteable.try_labels(args.results, config, args.out)}")
     return 0
-
-
-def _backend_words(config: dict) -> list[str]:
-    """The options that give a new run the same backend as the run `config` was stored with."""
-    saved = config.get("backend") or {}
-    if saved.get("server"):  # a server serves its own model
-        return ["--server", saved["server"]] + (["--server-model", saved["server_model"]] if saved.get("server_model") else [])
-    return (["--local", saved["model_dir"]] if saved.get("model_dir") else []) + \
-        (["--model", saved["model"]] if saved.get("model") else [])
 
 
 def cmd_explain(args, store: ResultsStore) -> int:
@@ -516,9 +511,8 @@ def cmd_report(args, store: ResultsStore) -> int:
     from semscale import report  # matplotlib: loaded only when a report is asked for
 
     run_ids = [store.run(r).run_id for r in args.run_ids]
-    command = f"{pasteable.program()} " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     with _writing(args.out):
-        path = report.write(store, run_ids, args.out, command)
+        path = report.write(store, run_ids, args.out, pasteable.this_command())
     print(f"wrote {path}")
     return 0
 
@@ -593,7 +587,7 @@ def cmd_ping(args) -> int:
     from semscale import health
 
     backend = settings.backend(server=args.url, token=args.token, timeout=args.timeout, retries=0)
-    encoder_url = backend.encoder().url  # validates the URL; never shows the token
+    encoder_url = encoders.for_backend(backend).url  # validates the URL; never shows the token
     status = health.check(backend, timeout=args.timeout)
     if not status.ok:
         print(f"CLIP server {encoder_url} does not answer: {status.reason}", file=sys.stderr)

@@ -18,6 +18,7 @@ import stat
 import unicodedata
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def undecodable(ds: Dataset, progress=None) -> list[Rejected]:
 
 def clean_class_name(raw: str) -> str:
     """Folder name -> class name: 'golden_retriever' -> 'golden retriever', '02_cat' kept as is."""
-    return normalize_name(unicodedata.normalize("NFC", raw).replace("-", "-"))
+    return normalize_name(unicodedata.normalize("NFC", raw))
 
 
 def _looks_like_image(path: Path) -> str | None:
@@ -308,15 +309,17 @@ def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int | None =
                 continue
             target = dest.joinpath(*parts)
             try:
-                with zf.open(m) as src, open(target if target.parent.mkdir(parents=True, exist_ok=True) or True else target, "wb") as out:
-                    chunk_total = 0
-                    while chunk := src.read(1 << 20):
-                        chunk_total += len(chunk)
-                        written += len(chunk)
-                        if chunk_total > m.file_size or written > max_bytes:
-                            raise SemscaleError(f"{shown}: expands beyond its declared size; zip refused")
-                        out.write(chunk)
-            except (zipfile.BadZipFile, zlib_error(), OSError, RuntimeError) as exc:
+                with zf.open(m) as src:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "wb") as out:
+                        chunk_total = 0
+                        while chunk := src.read(1 << 20):
+                            chunk_total += len(chunk)
+                            written += len(chunk)
+                            if chunk_total > m.file_size or written > max_bytes:
+                                raise SemscaleError(f"{shown}: expands beyond its declared size; zip refused")
+                            out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError) as exc:
                 if target.is_file():  # a partial write; not a folder of the same name
                     target.unlink()
                 if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -335,12 +338,6 @@ def _extract_failure(exc: Exception) -> str:
 def _disk_full() -> SemscaleError:
     return SemscaleError("the disk that holds semscale's files is full; free some space (or set SEMSCALE_HOME "
                          "to a roomier disk) and try again")
-
-
-def zlib_error():
-    import zlib
-
-    return zlib.error
 
 
 def _unsafe_member(m: zipfile.ZipInfo) -> str | None:

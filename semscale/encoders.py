@@ -23,7 +23,8 @@ import numpy as np
 
 from semscale.errors import SemscaleError
 from semscale.images import DecodedImage
-from semscale.settings import server_url
+from semscale.settings import Backend, server_url
+from semscale.vectors import normalize
 
 T = TypeVar("T")
 
@@ -109,11 +110,6 @@ def files_digest(folders: dict[str, Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def normalize_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 PROBE_TEXT = "a photo of a red square on a grey wall"
 PROBE_TOLERANCE = 0.999  # cosine of the probe image's embedding to the connect-time one
 
@@ -141,7 +137,7 @@ def probe_id(image: np.ndarray, text: np.ndarray) -> str:
     CLIP embedding are a few hundredths, so a float-noise difference (batching, thread count,
     ~1e-6) moves a component across a rounding boundary with odds of about 1e-6 per component.
     Finer rounding would make that likelier; coarser would stop telling models apart."""
-    parts = [np.round(normalize_rows(v), 1) + 0.0 for v in (image, text)]
+    parts = [np.round(normalize(v, np.float64), 1) + 0.0 for v in (image, text)]
     h = hashlib.sha256(f"{len(parts[0])}:".encode())
     for part in parts:
         h.update(",".join(f"{v:.1f}" for v in part).encode() + b";")
@@ -351,7 +347,7 @@ class ClipServerEncoder:
         self.dim = self.dim or len(image)
         reported = info.get("model") if info else None
         model_id = reported if isinstance(reported, str) and reported else probe_id(image, text)
-        return model_id, normalize_rows(image)
+        return model_id, normalize(image, np.float64)
 
     def _identify(self) -> tuple[str, np.ndarray]:
         if self._identity is None:
@@ -374,7 +370,7 @@ class ClipServerEncoder:
         model_id, probe = self._identify()
         self.probes_sent += 1
         rows = self._raw_embeddings([*docs, Document(blob=probe_image().data, mime_type="image")], what)
-        cosine = float(normalize_rows(rows[-1]) @ probe)
+        cosine = float(normalize(rows[-1], np.float64) @ probe)
         if not cosine >= PROBE_TOLERANCE:  # NaN fails too
             try:
                 now = self._fingerprint()[0]
@@ -542,9 +538,9 @@ def _clip(text: str, limit: int = 240) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def make_encoder(server: str | None = None, token: str | None = None, model_dir: str | None = None,
-                 batch_size: int = 32, timeout: float = 60.0, retries: int = 3, model: str | None = None) -> Encoder:
-    """The embedded registry model `model` by default; a CLIP server when a URL is given."""
-    if server:
-        return ClipServerEncoder(server, token=token, batch_size=batch_size, timeout=timeout, retries=retries)
-    return LocalEncoder(model_dir, model=model)
+def for_backend(backend: Backend) -> Encoder:
+    """The encoder `backend` names: its CLIP server when it has one, else its embedded registry model."""
+    if backend.server:
+        return ClipServerEncoder(backend.server, token=backend.token, batch_size=backend.batch_size,
+                                 timeout=backend.timeout, retries=backend.retries)
+    return LocalEncoder(backend.model_dir, model=backend.model)

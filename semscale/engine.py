@@ -25,15 +25,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from semscale import classnames, datasets, models, schedule
+from semscale import aggregations as rules, classnames, datasets, models, schedule
 from semscale.encoders import Encoder
 from semscale.errors import SemscaleError
 from semscale.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
                              footprint, prepare, prepared_hash)
 from semscale.labels import LabelSet
-from semscale.scoring import AGGREGATIONS, Candidates, Head, Prediction, Sweep, normalize
+from semscale.scoring import Candidates, Prediction, Sweep
 from semscale.stats import bootstrap
 from semscale.store import ResultsStore
+from semscale.vectors import Head, normalize
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
@@ -114,9 +115,9 @@ class RunConfig:
         self.relations = generated.labels.relations
 
     def validate(self) -> None:
-        bad = [a for a in self.aggregations if a not in AGGREGATIONS]
+        bad = [a for a in self.aggregations if a not in rules.names()]
         if bad or not self.aggregations:
-            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(AGGREGATIONS)}")
+            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(rules.names())}")
         for t in self.templates:
             problem = template_error(t)
             if problem:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from semscale import schedule
+from semscale import aggregations, schedule
 from semscale.wording import count
 from semscale.errors import SemscaleError
 from semscale.run_embeddings import RunEmbeddings
-from semscale.scoring import AGGREGATIONS, Candidates, predict_many
+from semscale.scoring import Candidates, predict_many
 
 TOP_NAMES = 5
 
@@ -46,8 +46,7 @@ def find_image(run: RunEmbeddings, image: int | str) -> int:
 def explain(run: RunEmbeddings, image: int | str, aggregation: str | None = None, top: int = TOP_NAMES) -> Explanation:
     """Per level of the run's schedule: predicted class, its score, and the `top` best active names."""
     aggregation = aggregation or (run.config.get("aggregations") or ["max"])[0]
-    if aggregation not in AGGREGATIONS:
-        raise SemscaleError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+    aggregations.get(aggregation)  # an unknown one is refused before any work
     row = find_image(run, image)
     vec = run.images[row : row + 1]
     rows = run.name_rows

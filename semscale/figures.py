@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 from plotly.colors import qualitative
 
-from semscale import models
+from semscale import aggregations, models
+from semscale.aggregations import LineStyle
 
 PALETTE = ["#2f6fde", "#e4572e", "#17a589", "#8e44ad", "#f1c40f", "#34495e", "#e67e22", "#16a085"]
 CLASS_PALETTE = qualitative.Dark24  # 24 distinct colours: CIFAR-10's airplane and ship no longer share one
 
 
-@dataclass(frozen=True)
-class LineStyle:
-    """How one aggregation's curve is drawn, so curves that coincide (max under probsum) stay visible."""
-
-    dash: str  # plotly
-    marker: str  # plotly
-    width: float  # the first-drawn curves are wider, so one on top of another shows on both sides
-    mpl_dash: str  # matplotlib, for the report
-    mpl_marker: str
-
-
-AGGREGATION_STYLES = {
-    "max": LineStyle("solid", "circle", 5, "-", "o"),
-    "mean": LineStyle("dash", "square", 3, "--", "s"),
-    "probsum": LineStyle("dot", "diamond-open", 2, ":", "D"),
-}
-OTHER_STYLE = LineStyle("dashdot", "x", 2, "-.", "x")
+OTHER_STYLE = LineStyle("dashdot", "x", 2, "-.", "x")  # a stored run's aggregation no longer registered
 
 
 def aggregation_style(aggregation: str) -> LineStyle:
-    return AGGREGATION_STYLES.get(aggregation, OTHER_STYLE)
+    """The registered rule's line style (semscale.aggregations)."""
+    return aggregations.get(aggregation).style if aggregation in aggregations.names() else OTHER_STYLE
 
 
 def model_label(model_id: str) -> str:
@@ -130,7 +114,7 @@ def _layout(fig: go.Figure, levels: list[int], y_title: str, title: str | None) 
 def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None, title: str | None = None) -> go.Figure:
     """Accuracy against names per class, one line per run x aggregation, with 95% CI bands.
 
-    Each aggregation has its own dash and marker (see AGGREGATION_STYLES), so curves that lie on
+    Each aggregation has its own dash and marker (its registry entry's style), so curves that lie on
     top of each other stay visible. When a curve has several name orders, the band shows their
     min..max and the line their mean.
     """

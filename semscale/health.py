@@ -16,6 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from semscale import encoders
 from semscale.errors import SemscaleError
 from semscale.settings import Backend
 
@@ -43,7 +44,7 @@ def check(backend: Backend, ask_model: bool = True, timeout: float = 10.0) -> He
         blocked = model_start(backend)
         if blocked:
             return Health(False, f"{where}: {blocked}", reason="model not cached and no hub reachable")
-        encoder = backend.encoder()
+        encoder = encoders.for_backend(backend)
         if backend.server:
             encoder.retries, encoder.timeout = 0, min(encoder.timeout, timeout)
         dim = int(encoder.encode_texts(["a photo"]).shape[1])

@@ -36,11 +36,7 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     config_file.write_text(json.dumps(asdict(config)), encoding="utf-8")
     args = [sys.executable, "-m", "semscale", "--results", str(results), "run", "--config", str(config_file),
             "--run-id", run_id]
-    args += ["--server", backend.server] if backend.server else ["--local", backend.model_dir or ""]
-    args += ["--model", backend.model] if backend.model and not backend.server else []
-    args += ["--server-model", backend.server_model] if backend.server_model and backend.server else []
-    args += ["--timeout", str(backend.timeout), "--retries", str(backend.retries),
-             "--server-batch", str(backend.batch_size)]
+    args += backend.to_cli_args()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env[runqueue.QUEUED_ENV] = str(time.time_ns())  # it waits in line for one of runqueue.capacity() slots
     if backend.token:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from semscale.errors import SemscaleError
-from semscale.scoring import Head
+from semscale.vectors import Head
 
 DEFAULT_MODEL = "clip-vit-b32"
 
@@ -28,7 +28,7 @@ class ModelSpec:
     text_model: str  # fastembed TextEmbedding name
     dim: int
     licence: str
-    head: Head  # how probsum turns cosines into probabilities (see scoring.Head)
+    head: Head  # how probsum turns cosines into probabilities (see vectors.Head)
     head_source: str  # where the head's numbers come from: a reader must be able to check them
     text_prefix: str = ""  # prepended to every text (fastembed adds no prefix itself)
     lowercase: bool = False  # lower-case texts first (the tokenizer does not, the model was trained so)

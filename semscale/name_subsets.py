@@ -3,7 +3,7 @@
 Per-name effects and the label-set recommender score thousands of subsets; re-running
 `scoring.class_scores` for each would redo an (images x names) product every time. Here the
 (N x T) cosines of every image with every run name are computed once, and a class's score column
-for a subset of its names is built from them:
+for a subset of its names is built from them by its rule's running total (semscale.aggregations):
 
     max:     the best cosine among the subset's names;
     mean:    cosine to the normalised sum of the subset's unit name vectors
@@ -27,28 +27,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semscale.errors import SemscaleError
-from semscale.scoring import CLIP_HEAD, Head
+from semscale import aggregations as rules
+from semscale.aggregations import Aggregation
+from semscale.vectors import CLIP_HEAD, Head
 
 
 @dataclass(frozen=True)
 class Columns:
-    """The per-aggregation running state of one class's subset (see `Aggregation`)."""
+    """The running state of one class's subset (see `Subsets`)."""
 
     members: tuple[int, ...]  # name rows in the subset, in the order added
-    total: np.ndarray  # (N,) max: best cosine; mean: sum of cosines; probsum: sum of exps
-    norm2: float = 1.0  # mean only: squared length of the sum of the subset's name vectors
+    total: np.ndarray  # (N,) the rule's running total (max: best cosine; mean: sum of cosines; probsum: sum of exps)
+    norm2: float = 1.0  # squared length of the sum of the subset's name vectors (mean's norm)
 
 
-class Aggregation:
-    """One aggregation on fixed cosines: build a class's column, extend it by candidate names."""
+class Subsets:
+    """One aggregation rule on fixed cosines: build a class's column, extend it by candidate names."""
 
-    def __init__(self, sims: np.ndarray, gram: np.ndarray):
-        self.sims = sims  # (N, T) float32 cosines of the images with every run name
+    def __init__(self, rule: Aggregation, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD):
+        self.rule = rule
+        # (N, T) what each run name adds to its class's total; float64, which cannot underflow
+        self.values = rule.name_values(sims, head, None, np.float64)
         self.gram = gram  # (T, T) float64 dot products of the unit name vectors
 
     def start(self, members: list[int]) -> Columns:
-        state = Columns((members[0],), self.initial(members[0]), 1.0)
+        state = Columns((members[0],), self.values[:, members[0]].astype(np.float64), 1.0)
         for t in members[1:]:
             state = self.add(state, t)
         return state
@@ -67,52 +70,12 @@ class Aggregation:
     def extend(self, state: Columns, cands: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Running totals (N, C) and squared sum-vector lengths (C,) with each candidate added."""
         norm2 = state.norm2 + 2 * self.gram[np.ix_(state.members, cands)].sum(axis=0) + self.gram[cands, cands]
-        return self.combine(state.total, cands), norm2
+        return self.rule.combine(state.total[:, None], self.values[:, cands]), norm2
 
     def finish(self, totals: np.ndarray, norm2: np.ndarray) -> np.ndarray:
-        """Class scores from running totals (only `mean` needs the lengths)."""
-        return totals
-
-    def initial(self, t: int) -> np.ndarray:
-        """The running total of the one-name subset {t}."""
-        return self.sims[:, t].astype(np.float64)
-
-    def combine(self, total: np.ndarray, cands: list[int]) -> np.ndarray:
-        """(N, C) running totals with each candidate name added."""
-        raise NotImplementedError
-
-
-class MaxAggregation(Aggregation):
-    def combine(self, total, cands):
-        return np.maximum(total[:, None], self.sims[:, cands])
-
-
-class MeanAggregation(Aggregation):
-    def combine(self, total, cands):
-        return total[:, None] + self.sims[:, cands]
-
-    def finish(self, totals, norm2):
-        return totals / np.sqrt(norm2)
-
-
-class ProbsumAggregation(Aggregation):
-    def __init__(self, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD):
-        super().__init__(sims, gram)
-        logits = head.scale * sims.astype(np.float64)
-        if head.bias is not None:  # per-name sigmoid, written so that no exp overflows
-            self.exps = np.exp(-np.logaddexp(0, -(logits + head.bias)))
-            return
-        logits -= logits.max(axis=1, keepdims=True)
-        self.exps = np.exp(logits, out=logits)
-
-    def initial(self, t):
-        return self.exps[:, t].copy()
-
-    def combine(self, total, cands):
-        return total[:, None] + self.exps[:, cands]
-
-
-REGISTRY: dict[str, type[Aggregation]] = {"max": MaxAggregation, "mean": MeanAggregation, "probsum": ProbsumAggregation}
+        """Class scores from running totals: the rule's own, per class (never normalised across classes,
+        which would need every class's column: the ranking is the same)."""
+        return self.rule.finish(totals, lambda: np.sqrt(norm2))
 
 
 def gram(names: np.ndarray) -> np.ndarray:
@@ -121,12 +84,10 @@ def gram(names: np.ndarray) -> np.ndarray:
     return names @ names.T
 
 
-def aggregation(name: str, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD) -> Aggregation:
-    """The aggregation `name` on (N, T) cosines `sims` and the names' `gram` matrix (`head`: the
-    model's cosine-to-probability head, which only probsum uses)."""
-    if name not in REGISTRY:
-        raise SemscaleError(f"unknown aggregation {name!r}; choose one of {', '.join(REGISTRY)}")
-    return ProbsumAggregation(sims, gram, head) if name == "probsum" else REGISTRY[name](sims, gram)
+def aggregation(name: str, sims: np.ndarray, gram: np.ndarray, head: Head = CLIP_HEAD) -> Subsets:
+    """The registered aggregation `name` on (N, T) cosines `sims` and the names' `gram` matrix (`head`:
+    the model's cosine-to-probability head)."""
+    return Subsets(rules.get(name), sims, gram, head)
 
 
 class Standings:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
-from semscale.name_subsets import Aggregation, Standings, aggregation as make_aggregation, gram
+from semscale.name_subsets import Standings, Subsets, aggregation as make_aggregation, gram
 from semscale.run_embeddings import RunEmbeddings
 from semscale.scoring import Candidates, class_scores
 from semscale.stats import mcnemar, wilson
@@ -74,7 +74,7 @@ class Recommendation:
         return LabelSet({c: list(v) for c, v in self.chosen.items()})
 
 
-def select(agg: Aggregation, truth: np.ndarray, rows_per_class: list[list[int]]) -> list[list[int]]:
+def select(agg: Subsets, truth: np.ndarray, rows_per_class: list[list[int]]) -> list[list[int]]:
     """Greedy forward selection from the base names (see the module docstring); rows in list order."""
     states = [agg.start(rows[:1]) for rows in rows_per_class]
     standings = Standings(np.column_stack([agg.score(s) for s in states]), truth)

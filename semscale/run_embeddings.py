@@ -18,7 +18,7 @@ from semscale import pasteable
 from semscale.engine import NameEmbeddings
 from semscale.errors import SemscaleError
 from semscale.models import for_model_id
-from semscale.scoring import CLIP_HEAD, Head, normalize
+from semscale.vectors import CLIP_HEAD, Head, normalize
 from semscale.store import ResultsStore
 from semscale.wording import count
 

@@ -1,4 +1,4 @@
-"""Zero-shot scoring of cached embeddings at one scale level, for the three aggregations.
+"""Zero-shot scoring of cached embeddings at one scale level, for every registered aggregation.
 
 Everything here is pure NumPy on already-computed embeddings, so any number of levels, orders and
 aggregations cost no extra encoding. Images are processed in chunks of at most CHUNK_ROWS rows and
@@ -13,37 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
-AGGREGATIONS = ("max", "mean", "probsum")
+from semscale import aggregations as rules
+from semscale.vectors import CLIP_HEAD, Head
+
 TOP_K = 3
 CHUNK_ROWS = 2048
 CHUNK_CELLS = 1 << 22  # images x candidates per chunk: 16 MB of cosines stay cache-friendly
-
-
-@dataclass(frozen=True)
-class Head:
-    """How a model turns cosines into name probabilities, which `probsum` sums per class.
-
-    bias None (softmax-trained, CLIP-style): softmax over all active names of scale x cosine; a
-    class's score is the probability that the model's top name is one of the class's.
-    bias set (sigmoid-trained, SigLIP): each name's own sigmoid(scale x cosine + bias), as the model
-    was trained to output; a class's score is the expected number of its names that match. While
-    no probability nears 1 this ranks classes as the softmax rule does; a confident name counts at
-    most 1, so several good names can outvote one excellent one.
-    """
-
-    scale: float = 100.0
-    bias: float | None = None
-
-
-CLIP_HEAD = Head()
-LOGIT_SCALE = CLIP_HEAD.scale  # CLIP's learned temperature, fixed at 100 in released models
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero)."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return x / np.where(norms == 0, 1, norms)
 
 
 @dataclass(frozen=True)
@@ -81,40 +56,9 @@ class Prediction:
 
 def class_scores(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str,
                  head: Head = CLIP_HEAD) -> np.ndarray:
-    """(N, K) class scores for unit-norm `images` (N, D) against unit-norm `names` (T, D).
-
-    max:     best cosine among the class's active names (any synonym counts).
-    mean:    cosine to the re-normalized mean of the class's active name embeddings.
-    probsum: the model's name probabilities (`head`; CLIP: softmax at logit scale 100), summed per class.
-    """
-    cand_names = names[cand.rows]
-    if aggregation == "mean":
-        return _scores(images, None, cand, aggregation, _centroids(cand_names, cand))
-    return _scores(images, images @ cand_names.T, cand, aggregation, head=head)
-
-
-def _centroids(cand_names: np.ndarray, cand: Candidates) -> np.ndarray:
-    """(K, D) unit-norm mean of each class's active name embeddings (the `mean` aggregation)."""
-    return normalize(np.add.reduceat(cand_names, cand.starts, axis=0))
-
-
-def _scores(images: np.ndarray, sims: np.ndarray | None, cand: Candidates, aggregation: str,
-            centroids: np.ndarray | None = None, head: Head = CLIP_HEAD) -> np.ndarray:
-    """Class scores from the (N, M) cosines `sims` to the candidates (or from `centroids` for mean)."""
-    if aggregation == "mean":
-        return images @ centroids.T
-    if aggregation == "max":
-        return np.maximum.reduceat(sims, cand.starts, axis=1)
-    if aggregation == "probsum":
-        logits = head.scale * sims  # a new array: `sims` is still needed for the top names
-        if head.bias is not None:  # sigmoid, written so that no exp overflows
-            probs = np.exp(-np.logaddexp(0, -(logits + head.bias)))
-            return np.add.reduceat(probs, cand.starts, axis=1)
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits, out=logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        return np.add.reduceat(probs, cand.starts, axis=1)
-    raise ValueError(f"unknown aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+    """(N, K) class scores for unit-norm `images` (N, D) against unit-norm `names` (T, D), under the
+    registered rule `aggregation` (semscale.aggregations; `head`: the model's, which probsum reads)."""
+    return rules.get(aggregation).scores(images, names[cand.rows], cand.starts, head)
 
 
 def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -222,15 +166,9 @@ def _score_alone(chunk: np.ndarray, cand_names: np.ndarray, cand: Candidates, k:
     """One level scored the plain way, from its own cosine matrix (`cand_names`: names[cand.rows]):
     class scores and top names."""
     sims = chunk @ cand_names.T
-    cents = _centroids(cand_names, cand) if "mean" in aggregations else None
-    scores = {agg: _scores(chunk, sims, cand, agg, cents, head) for agg in aggregations}
+    scores = {agg: rules.get(agg).scores(chunk, cand_names, cand.starts, head, sims) for agg in aggregations}
     top, top_sims, _ = _top_k(sims, k)
     return scores, (cand.rows[top], top_sims)
-
-
-# A level whose best name lies this far (scale x cosine) below the chunk's best is scored alone:
-# its probabilities, shifted by the chunk's best, would lose bits to float32 underflow (e^-87).
-_SHIFT_LIMIT = 40.0
 
 
 class _Chain:
@@ -302,45 +240,36 @@ class _Chain:
         the norm of each class's summed names per level (mean's centroids)."""
         self.columns = np.array([where[r] for r in self.rows], np.int64)
         self.in_place = np.array_equal(self.columns, np.arange(len(self.columns)))
-        self.norms = []
-        for i in self.levels:
-            norms = np.linalg.norm(np.add.reduceat(names[levels[i].rows], levels[i].starts, axis=0), axis=1)
-            self.norms.append(np.where(norms == 0, 1, norms).astype(np.float32))
+        self.norms = [rules.class_norms(names[levels[i].rows], levels[i].starts) for i in self.levels]
 
     def walk(self, chunk: np.ndarray, ev: np.ndarray, sweep: Sweep, aggregations, head: Head):
         """(level index, class scores per aggregation, top names) for each level of the chain, in
-        order, from `ev`: the chunk's cosines to this chain's columns. The score arrays grow on with
-        the next level: use them before asking for it."""
-        n, k_classes = len(chunk), self.n_classes
-        best = np.full((n, k_classes), -np.inf, np.float32)  # max: the class's best cosine so far
-        sums = np.zeros((n, k_classes), np.float32) if "mean" in aggregations else None
-        probs = np.zeros((n, k_classes), np.float32) if "probsum" in aggregations else None
-        shift = head.scale * ev.max(axis=1, keepdims=True) if probs is not None else None
+        order, from `ev`: the chunk's cosines to this chain's columns. Each rule's class totals grow
+        block by block of new names; the score arrays grow on with the next level: use them before
+        asking for it."""
+        # max is always grown: the top names and the rules' underflow checks need each class's best cosine
+        grown = {rules.MAX.name: rules.MAX} | {agg: rules.get(agg) for agg in aggregations}
+        totals = {agg: np.full((len(chunk), self.n_classes), rule.empty, np.float32) for agg, rule in grown.items()}
+        shifts = {agg: rule.shift(ev, head) for agg, rule in grown.items()}
+        best = totals[rules.MAX.name]
         for level, blocks in enumerate(self.steps):
             for cols, classes in blocks:
                 block = ev[:, cols]
-                _grow(best, block, classes, np.maximum)
-                if sums is not None:
-                    _grow(sums, block, classes, np.add)
-                if probs is not None:
-                    _grow(probs, _probabilities(block, shift, head), classes, np.add)
+                for agg, rule in grown.items():
+                    _grow(totals[agg], rule.name_values(block, head, shifts[agg]), classes, rule.combine)
             i = self.levels[level]
             scores = {}
-            if "max" in aggregations:
-                scores["max"] = best
-            if sums is not None:
-                scores["mean"] = sums / self.norms[level]
-            if probs is not None and head.bias is not None:
-                scores["probsum"] = probs  # each name's own sigmoid: no shift, nothing to normalise
-            elif probs is not None:
-                with np.errstate(invalid="ignore", divide="ignore"):  # underflowed rows are redone below
-                    scores["probsum"] = probs / probs.sum(axis=1, keepdims=True)
-                far = np.flatnonzero(shift[:, 0] - head.scale * best.max(axis=1) > _SHIFT_LIMIT)
-                if len(far):
-                    alone, _ = _score_alone(chunk[far], sweep.names[sweep.levels[i].rows], sweep.levels[i],
-                                            sweep.ks[i], ("probsum",), head)
-                    scores["probsum"][far] = alone["probsum"]
-            yield i, {agg: scores[agg] for agg in aggregations}, self._top(ev, best, level, sweep.ks[i])
+            for agg in aggregations:
+                rule = grown[agg]
+                scores[agg] = rule.normalise(rule.finish(totals[agg], lambda n=self.norms[level]: n), head)
+                redo = rule.unreliable(shifts[agg], best, head)
+                if len(redo):
+                    if scores[agg] is totals[agg]:  # never write into a running total
+                        scores[agg] = scores[agg].copy()
+                    alone, _ = _score_alone(chunk[redo], sweep.names[sweep.levels[i].rows], sweep.levels[i],
+                                            sweep.ks[i], (agg,), head)
+                    scores[agg][redo] = alone[agg]
+            yield i, scores, self._top(ev, best, level, sweep.ks[i])
 
     def _top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The level's k best names, ties to the earlier class and then the earlier name: they lie
@@ -364,16 +293,6 @@ def _grow(totals: np.ndarray, block: np.ndarray, classes: np.ndarray | None, op)
         op(totals, block, out=totals)
     else:
         totals[:, classes] = op(totals[:, classes], block)
-
-
-def _probabilities(block: np.ndarray, shift: np.ndarray, head: Head) -> np.ndarray:
-    """Each name's share of the model's probability before normalising: exp(scale x cosine - shift)
-    for a softmax head, the name's own sigmoid for a sigmoid head."""
-    logits = head.scale * block
-    if head.bias is not None:
-        return np.exp(-np.logaddexp(0, -(logits + head.bias)))
-    logits -= shift
-    return np.exp(logits, out=logits)
 
 
 def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[str, Prediction]:

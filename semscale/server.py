@@ -44,7 +44,7 @@ from semscale import settings  # noqa: E402
 from semscale.encoders import LocalEncoder  # noqa: E402
 from semscale.errors import SemscaleError  # noqa: E402
 from semscale.images import MAX_PIXELS, DecodedImage, ImageRejected, decode  # noqa: E402
-from semscale.scoring import normalize  # noqa: E402
+from semscale.vectors import normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
 DEFAULT_PORT = 51000

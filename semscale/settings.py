@@ -11,7 +11,7 @@ import ipaddress
 import os
 import socket
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,11 +38,28 @@ class Backend:
                 "server_model": self.server_model if self.server else None,
                 "batch_size": self.batch_size, "timeout": self.timeout, "retries": self.retries}
 
-    def encoder(self):
-        from semscale.encoders import make_encoder
+    @classmethod
+    def from_saved(cls, saved: dict | None) -> Backend:
+        """The backend a run was stored with (`public()`, its config's "backend"; older runs may lack
+        keys, which take their defaults). No token: one is never stored."""
+        stored = {f.name for f in fields(cls)} - {"token"}
+        saved = {k: v for k, v in (saved or {}).items() if k in stored and v is not None}
+        return cls(server=saved.pop("server", None), **saved)
 
-        return make_encoder(self.server, self.token, self.model_dir, self.batch_size, self.timeout, self.retries,
-                            model=self.model)
+    def to_cli_args(self) -> list[str]:
+        """The `semscale run`/`resume` options that name this backend again, settings at their default
+        left out. Never the token: it goes in the environment (SEMSCALE_TOKEN), argv is visible to every user."""
+        if self.server:
+            args = ["--server", self.server] + (["--server-model", self.server_model] if self.server_model else [])
+        else:  # --local even without a folder: a configured server must not take the run
+            args = ["--local", *([self.model_dir] if self.model_dir else []),
+                    *(["--model", self.model] if self.model else [])]
+        usual = Backend(server=None)
+        for option, value, default in (("--timeout", self.timeout, usual.timeout),
+                                       ("--retries", self.retries, usual.retries),
+                                       ("--server-batch", self.batch_size, usual.batch_size)):
+            args += [option, str(value)] if value != default else []
+        return args
 
 
 def server_url(url: str) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from semscale.run_embeddings import RunEmbeddings
-from semscale.scoring import Candidates, class_scores, normalize
+from semscale.scoring import Candidates, class_scores
+from semscale.vectors import normalize
 
 
 class Population:

@@ -53,10 +53,14 @@ import numpy as np
 import pytest
 
 import designed
-from semscale.encoders import LocalEncoder
+from semscale import aggregations, analysis, cli, figures, run_embeddings
+from semscale.encoders import LocalEncoder, for_backend
 from semscale.engine import Engine, RunConfig
+from semscale.errors import SemscaleError
 from semscale.images import decode
 from semscale.labels import LabelSet
+from semscale.name_effects import name_effects
+from semscale.scoring import Candidates, class_scores
 from semscale.settings import Backend
 from test_server import Server
 
@@ -211,6 +215,62 @@ def test_probsum_uses_the_registry_logit_scale(designed_encoder, designed_images
     assert predicted(results, run_id, "max", 2) == "ant ant bee ant bee cat"
 
 
+# --- a new aggregation is one registry entry ---------------------------------------------------------
+TOY_MIN = aggregations.Aggregation("min", "the worst-matching name decides",
+                                   aggregations.LineStyle("longdash", "cross", 2, "-.", "+"), np.minimum, np.inf)
+# min: a class scores its worst name's cosine. Level 1 is max's (one name each): 6/6.
+# Level 2 (ant+apple, bee+bell, cat+chime):
+#   k0: ant min(.6, -.6) = -.6, bee min(0, .3) = 0, cat min(0, .3) = 0 -> bee (tie, earlier class; wrong)
+#   k1: ant min(.6, .795) = .6 -> ant;  k2: bee min(.6, .2) = .2 -> bee;  k3: bee min(.6, 0) = 0, all 0 -> ant (wrong)
+#   k4: cat min(.84, .85) = .84 -> cat;  k5: bee min(.395, .3) = .3 = cat min(.4, .3) (twins) -> bee (wrong): 3/6
+# Level 3 (+ arrow, bread, cloud), every class's worst name is 0 or below except:
+#   k1: ant min(.6, .795, .795) = .6 -> ant;  k5: bee min(.395, .3, .395) = .3 -> bee (wrong)
+#   k0: ant -.6, bee 0, cat 0 -> bee (wrong);  k2, k3, k4: all 0 -> ant (wrong): 1/6
+TOY_MIN_EXPECTED = {1: ("ant ant bee bee cat cat", 6), 2: ("bee ant bee ant cat bee", 3),
+                    3: ("bee ant ant ant ant bee", 1)}
+# One name added to its class's base name alone (level 1, all right), min can only lower that class:
+#   apple: ant's k0 -.6 -> bee wins k0: -1;  arrow: ant's k0 0, a three-way tie -> ant still: 0
+#   bell: bee's k3 0, a tie -> ant: -1;  bread: bee's k2 and k3 0 -> ant: -2
+#   chime: cat's k5 .3 < bee .395: -1;  cloud: cat's k4 and k5 0 -> ant, bee: -2   (in sixths)
+TOY_MIN_GAINS = {"apple": -1, "arrow": 0, "bell": -1, "bread": -2, "chime": -1, "cloud": -2}
+
+
+@pytest.fixture
+def toy_min():
+    aggregations.register(TOY_MIN)
+    yield TOY_MIN
+    aggregations.unregister(TOY_MIN.name)
+
+
+def test_a_registered_aggregation_flows_through_a_run(toy_min, designed_encoder, designed_images, results):
+    """One `register` call: the CLI offers it, the sweep, the plain rule and name subsets score it as
+    computed by hand above, and figures draw it in its own style; unregistered, it is refused again."""
+    assert cli.parser().parse_args(["run", "--dataset", "x", "--aggregation", "min"]).aggregation == ["min"]
+    run_id = Engine(results, designed_encoder).run(RunConfig(dataset=str(designed_images), labels=designed.LABELS,
+                                                             schedule="1,2,3", aggregations=["max", "min"]))
+    for level, (want, correct) in TOY_MIN_EXPECTED.items():
+        assert predicted(results, run_id, "min", level) == want, level  # the sweep
+        assert point(results, run_id, "min", level)["correct"] == correct, level
+        assert predicted(results, run_id, "max", level) == EXPECTED["max", level]  # the sweep's own max unharmed
+    run_ = run_embeddings.load(results, run_id)
+    for level, (want, _) in TOY_MIN_EXPECTED.items():  # the plain rule, one level alone
+        cand = Candidates.build([rows[:level] for rows in run_.name_rows])
+        got = class_scores(run_.images, run_.name_matrix, cand, "min", run_.head).argmax(axis=1)
+        assert " ".join(CLASSES[c] for c in got) == want, level
+    effects = name_effects(run_, "min").set_index("name")  # name subsets
+    assert {n: round(g * 6) for n, g in effects["gain_added"].items()} == TOY_MIN_GAINS
+    assert figures.aggregation_style("min") == TOY_MIN.style
+    figure = figures.accuracy_curves(analysis.curves(results.points(run_id)))
+    assert {t.name.split(" · ")[1]: t.line.dash for t in figure.data if t.name} == {"max": "solid", "min": "longdash"}
+
+
+def test_an_unregistered_aggregation_is_refused():
+    with pytest.raises(SemscaleError, match="unknown aggregation 'min'; choose one of max, mean, probsum"):
+        aggregations.get("min")
+    with pytest.raises(SemscaleError, match="unknown aggregation min"):
+        RunConfig(dataset="x", aggregations=["min"]).validate()
+
+
 # --- the same numbers through a real `semscale serve --local` on the designed model ----------------
 def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, designed_images):
     from semscale.paper_method import rank_predictions
@@ -230,7 +290,7 @@ def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, desig
 
 def test_engine_through_the_server_reproduces_the_hand_computed_predictions(designed_server, designed_images,
                                                                           results):
-    encoder = Backend(server=designed_server.url, timeout=30, retries=1).encoder()
+    encoder = for_backend(Backend(server=designed_server.url, timeout=30, retries=1))
     engine = Engine(results, encoder)
     assert_hand_computed(results, run(engine, designed_images, designed.LABELS))
     tie_run = engine.run(RunConfig(dataset=str(designed_images), labels=TIES, aggregations=AGGREGATIONS))

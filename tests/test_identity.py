@@ -19,6 +19,7 @@ from semscale.encoders import ClipServerEncoder, LocalEncoder, files_digest, pro
 from semscale.engine import Engine, RunConfig
 from semscale.settings import Backend
 from semscale.store import ResultsStore
+from semscale.vectors import normalize
 from test_server import COLOUR_LABELS, Server, semscale
 
 
@@ -64,8 +65,8 @@ def test_probe_id_is_stable_across_batches_and_tells_models_apart(encoder, other
     assert alone == batched and alone.startswith("server-probe:")
     b = LocalEncoder(other_model_dir)
     assert probe_id(b.encode_images([image])[0], b.encode_texts([text])[0]) != alone
-    cos = float(encoders.normalize_rows(encoder.encode_images([image]))[0]
-                @ encoders.normalize_rows(b.encode_images([image]))[0])
+    cos = float(normalize(encoder.encode_images([image]), np.float64)[0]
+                @ normalize(b.encode_images([image]), np.float64)[0])
     assert cos < encoders.PROBE_TOLERANCE  # the per-batch check can see the swap
 
 

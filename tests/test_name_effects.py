@@ -17,7 +17,8 @@ from semscale import run_embeddings
 from semscale.errors import SemscaleError
 from semscale.name_effects import format_name_effects, format_name_flips, name_effects, name_flips
 from semscale.name_subsets import Standings, aggregation, gram
-from semscale.scoring import AGGREGATIONS, Candidates, class_scores
+from semscale.aggregations import names as aggregation_names
+from semscale.scoring import Candidates, class_scores
 
 POPULATION = Population({"c0": ["base", "helper", "chance", "random"], "c1": ["base", "harmful", "chance"],
                          "c2": ["base", "chance", "random", "chance"]}, seed=3)
@@ -27,7 +28,7 @@ def reference_predictions(run, chosen_rows: list[list[int]], agg: str) -> np.nda
     return class_scores(run.images, run.name_matrix, Candidates.build(chosen_rows), agg).argmax(axis=1)
 
 
-@pytest.mark.parametrize("agg", AGGREGATIONS)
+@pytest.mark.parametrize("agg", aggregation_names())
 def test_subset_columns_predict_what_scoring_predicts(agg):
     run = POPULATION.run(500, seed=1)
     a = aggregation(agg, run.cosines(), gram(run.name_matrix))
@@ -38,7 +39,7 @@ def test_subset_columns_predict_what_scoring_predicts(agg):
         assert (columns.argmax(axis=1) == reference_predictions(run, chosen, agg)).all()
 
 
-@pytest.mark.parametrize("agg", AGGREGATIONS)
+@pytest.mark.parametrize("agg", aggregation_names())
 def test_one_name_what_ifs_equal_a_full_rescore(agg):
     """Standings.predicted_with and the incremental set_column agree with scoring from scratch."""
     run = POPULATION.run(400, seed=2)
@@ -60,7 +61,7 @@ def test_one_name_what_ifs_equal_a_full_rescore(agg):
         assert (standings.predicted == reference_predictions(run, chosen, agg)).all()
 
 
-@pytest.mark.parametrize("agg", AGGREGATIONS)
+@pytest.mark.parametrize("agg", aggregation_names())
 def test_effects_table_equals_brute_force(agg):
     run = POPULATION.run(300, seed=4, aggregations=[agg])
     table = name_effects(run, agg).set_index(["class", "name"])

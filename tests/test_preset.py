@@ -14,7 +14,7 @@ from PIL import Image
 from conftest import ROOT
 from semscale.engine import Engine, RunConfig
 from semscale.images import content_hash, decode, prepare, prepared_hash
-from semscale.scoring import normalize
+from semscale.vectors import normalize
 from semscale.store import ResultsStore
 
 FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}

@@ -16,14 +16,14 @@ from semscale import run_embeddings
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet
 from semscale.recommend import format_recommendation, recommend, stratified_folds
-from semscale.scoring import AGGREGATIONS
+from semscale.aggregations import names as aggregation_names
 
 MIXED = Population({"c0": ["base", "helper", "chance", "random", "chance"],
                     "c1": ["base", "harmful", "chance", "random"],
                     "c2": ["base", "chance", "random", "chance"]}, seed=3)
 
 
-@pytest.mark.parametrize("agg", AGGREGATIONS)
+@pytest.mark.parametrize("agg", aggregation_names())
 def test_keeps_the_helpful_name_and_drops_the_harmful_one(agg):
     rec = recommend(MIXED.run(600, seed=11), agg, folds=5, seed=0)
     names = rec.names.set_index("name")

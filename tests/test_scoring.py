@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from semscale.scoring import Candidates, class_scores, normalize, predict
+from semscale.errors import SemscaleError
+from semscale.scoring import Candidates, class_scores, predict
+from semscale.vectors import normalize
 from semscale.stats import wilson
 
 # Two images, three names in 2-D. Class 0 owns names 0 and 1, class 1 owns name 2.
@@ -68,7 +70,7 @@ def test_predict_works_in_chunks(monkeypatch):
 
 
 def test_unknown_aggregation_is_refused():
-    with pytest.raises(ValueError, match="unknown aggregation"):
+    with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
         class_scores(IMAGES, NAMES, CAND, "median")
 
 
@@ -93,7 +95,7 @@ def test_sigmoid_head_sums_each_names_own_probability():
     A = sigmoid(5.9) = 0.99727, B = 2 sigmoid(-3.06) = 0.08952 -> A. Without the bias every name
     saturates near 1 and B's two names win; the softmax rule says A too."""
     from semscale.models import get
-    from semscale.scoring import Head
+    from semscale.vectors import Head
 
     head = get("siglip2-base").head
     assert head == Head(112.0, -16.5)

@@ -25,7 +25,7 @@ from semscale.encoders import ClipServerEncoder, EncoderUnavailable
 from semscale.engine import Engine, RunConfig, text_hash
 from semscale.images import content_hash, decode
 from semscale.labels import LabelSet
-from semscale.scoring import normalize
+from semscale.vectors import normalize
 from semscale.settings import Backend
 from semscale.store import ResultsStore
 

@@ -219,10 +219,10 @@ def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model
                        "--server-model", MODEL, cwd=tmp_path, env={"SEMSCALE_MODEL_DIR": str(model_dir)})
         assert (out.returncode, out.stdout) == (2, "")
         assert out.stderr == "error: --server-model names a CLIP server's model: give it with --server URL\n"
-    from semscale import cli
+    from semscale.settings import Backend
 
     # recommend's "try it" command starts a run against the same server under the same name
-    assert cli._backend_words({"backend": {"server": "grpc://h:1", "server_model": MODEL}}) == [
+    assert Backend.from_saved({"server": "grpc://h:1", "server_model": MODEL}).to_cli_args() == [
         "--server", "grpc://h:1", "--server-model", MODEL]
     out = semscale("--results", str(tmp_path / "r.duckdb"), "resume", "0123456789", "--server-model", MODEL, cwd=tmp_path)
     assert (out.returncode, out.stdout) == (2, "")
