@@ -11,7 +11,8 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import analysis, compare, explain, figures, name_effects, recommend, run_embeddings, threshold
+from semscale import (analysis, compare, explain, figures, jobs, models, name_effects, recommend, run_embeddings, runs as
+                      run_builder, threshold)
 from semscale.wording import count, printable
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
@@ -73,6 +74,87 @@ def thumbnails(rows: list[tuple[int, str, str]], key: str) -> None:
         col.button("Explain", key=f"{key}-{image_idx}", on_click=explain_this, args=(int(image_idx),))
 
 
+def show_pair(paper: str, wordnet: str) -> None:
+    st.session_state["results_runs"] = [paper, wordnet]
+
+
+def start_missing(pair: compare.NamesPair) -> None:
+    """Start the run that completes the pair, made by the one run builder from its partner's settings."""
+    try:
+        settings = pair.settings()
+        scheme = settings.pop("scheme")
+        classes = ui.load_dataset(pair.dataset, ui.data_roots()).classes
+        config, _ = run_builder.build(pair.dataset, classes, scheme=scheme, **settings)
+        run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
+        st.session_state["watch_run"] = st.session_state["pair_started"] = run_id
+        st.session_state["pair_answer"] = ("success", f"Started run {run_id} with {compare.names_kind(vars(config))}; "
+                                                      "the comparison is offered here once it is done.")
+    except SemscaleError as exc:
+        st.session_state["pair_answer"] = ("error", str(exc))
+
+
+def model_blocker(have) -> str | None:
+    """Why a run started now would not use the model of `have` (the backend's check), or None."""
+    status = ui.backend_health()
+    if status is None:
+        return "the CLIP backend is still starting"
+    if not status.ok:
+        return f"the CLIP backend is not ready ({status.summary})"
+    if status.model != have.model:
+        return (f"run {have.run_id} used {models.display_name(have.model)} ({have.model}), the backend now runs "
+                f"{models.display_name(status.model or '')} ({status.model}): choose the same model under CLIP "
+                "backend on the Run page")
+    return None
+
+
+def names_pair(runs) -> None:
+    """One click to the key comparison: paper names vs WordNet names on one dataset's images."""
+    st.subheader("Paper names vs WordNet names")
+    sets = {compare.dataset_spec(r): r.dataset for r in runs}  # spec -> name, newest first
+    current = st.session_state.get("dataset")
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    dataset = left.selectbox("Dataset", list(sets), index=list(sets).index(current) if current in sets else 0,
+                             format_func=lambda s: printable(sets[s] if sets[s] == s else f"{sets[s]} ({s})"),
+                             key="pair_dataset")
+    pair = compare.names_pair(runs, dataset)
+    if pair.complete:
+        st.session_state.pop("pair_started", None)
+        right.button("Compare paper names vs WordNet names", type="primary", on_click=show_pair,
+                     args=(pair.paper.run_id, pair.wordnet.run_id))
+        st.caption(f"Run {pair.paper.run_id} ({compare.names_kind(pair.paper.config)}) against run "
+                   f"{pair.wordnet.run_id} ({compare.names_kind(pair.wordnet.config)}), on the same images, model and "
+                   "image preparation: shown below, level by level.")
+        return
+    st.info(ui.md(pair.missing()[0].upper() + pair.missing()[1:]) + ".")
+    if started := pair.working and pair.working.run_id or st.session_state.get("pair_started"):
+        follow(started)
+    elif pair.missing_scheme:
+        blocker = model_blocker(pair.have)
+        kind = compare.names_kind({"scheme": pair.missing_scheme})
+        right.button(f"Start the run with {kind} to compare", disabled=blocker is not None,
+                     on_click=start_missing, args=(pair,),
+                     help=f"same images, model and settings as run {pair.have.run_id}; only the names differ")
+        if blocker:
+            st.caption(f"Start is disabled: {ui.md(blocker)}.")
+    if answer := st.session_state.pop("pair_answer", None):
+        getattr(st, answer[0])(answer[1])
+
+
+@st.fragment(run_every=ui.IDLE_EVERY)
+def follow(run_id: str) -> None:
+    """While the pair's missing run is started or works: the whole page again once it ended, to offer the
+    comparison (or the Start button again, should it have failed)."""
+    try:
+        status = next((r.status for r in ui.live_runs() if r.run_id == run_id), None)
+    except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
+        st.warning(f"{exc} (retrying)")
+        return
+    if status not in (None, "running", "queued"):
+        st.session_state.pop("pair_started", None)
+        st.rerun()
+    st.page_link("pages/3_Run.py", label="Watch it on the Run page", icon=":material/show_chart:")
+
+
 try:
     store = ui.store()
     runs = store.runs()
@@ -86,9 +168,12 @@ if not runs:
 st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
                "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
              hide_index=True, width="stretch")
+names_pair(runs)
 info = {r.run_id: r for r in runs}
 label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
-chosen = st.multiselect("Runs to compare", list(label), default=[runs[0].run_id], format_func=label.get)
+if "results_runs" not in st.session_state or not set(st.session_state["results_runs"]) <= set(label):
+    st.session_state["results_runs"] = [runs[0].run_id]
+chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
 if not chosen:
     st.stop()
 
@@ -121,7 +206,8 @@ if len(chosen) == 2:
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
-        st.caption(f"A = {ui.md(label[a])}, B = {ui.md(label[b])}, on the same images. Accuracy: {compared.basis()}; "
+        st.caption(f"A = {ui.md(label[a])} ({compare.names_kind(info[a].config)}), B = {ui.md(label[b])} "
+                   f"({compare.names_kind(info[b].config)}), on the same images. Accuracy: {compared.basis()}; "
                    "p Holm is adjusted over all the levels shown.")
         if compared.names:
             st.info(f"**Different label sets:** {ui.md(compared.names)}.")

@@ -27,7 +27,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture
 def dashboard(tmp_path, model_dir):
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model_dir), SEMSCALE_RESULTS=str(tmp_path / "browser.duckdb"),
-               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT),
+               SEMSCALE_DATA_ROOTS=str(tmp_path))  # a test's own image folders, as a user's current folder
     proc, url = start_dashboard(env, tmp_path / "streamlit.log")
     yield url, tmp_path
     proc.terminate()
@@ -212,3 +213,31 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     shot(page, "9-results-names")
     hover = page.locator(".js-plotly-plot .hoverlayer").first.text_content()
     assert "· max" in hover and "· probsum" in hover, hover
+
+
+def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_names(dashboard, page, colour_dir,
+                                                                                      model_dir):
+    """Only a paper-names run exists: one click starts its WordNet partner, the next shows the comparison."""
+    from test_cli import semscale
+
+    url, tmp = dashboard
+    made = semscale("--results", str(tmp / "browser.duckdb"), "run", "--dataset", str(colour_dir), "--scheme", "paper",
+                    "--domain", "colour", "--local", str(model_dir), "--schedule", "linear")
+    assert made.returncode == 0, made.stderr
+    page.set_viewport_size({"width": 1400, "height": 4000})
+    page.goto(url + "/Results")
+    page.get_by_text("a finished run with WordNet names on the same images").wait_for()
+    start = page.get_by_role("button", name="Start the run with WordNet names (synonyms scheme) to compare")
+    start.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
+                           "'synonyms scheme') && !b.disabled)", timeout=60_000)  # once the backend check answered
+    start.click()
+    page.get_by_text("the comparison is offered here once it is done").wait_for()
+    page.get_by_role("button", name="Compare paper names vs WordNet names").click(timeout=120_000)  # once it is done
+    page.get_by_text("Two runs, level by level").wait_for()
+    page.get_by_text("Different label sets:").wait_for()
+    page.get_by_text("A vs B:").wait_for()
+    caption = page.get_by_text("(paper names), B = ").text_content()
+    assert "(WordNet names (synonyms scheme))" in caption, caption
+    shot(page, "10-paper-vs-wordnet")
+

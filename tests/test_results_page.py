@@ -203,6 +203,30 @@ def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colo
     assert table[["names", "accuracy A", "accuracy B", "A better (images)"]].values.tolist() == [[1, 1.0, 1.0, 0]]
 
 
+def test_one_click_compares_paper_names_with_wordnet_names(tmp_path, colour_dir, model_dir):
+    """A paper-scheme run and a WordNet (synonyms) run on the colour images: the button puts them side by side."""
+    from test_cli import semscale
+
+    db = str(tmp_path / "pair.duckdb")
+    for scheme in ("paper", "synonyms"):
+        made = semscale("--results", db, "run", "--dataset", str(colour_dir), "--scheme", scheme, "--domain", "colour",
+                        "--local", str(model_dir), "--schedule", "linear")
+        assert made.returncode == 0, made.stderr
+    wordnet, paper = (r.run_id for r in ResultsStore(db).runs())
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Results.py"), default_timeout=120)
+    at.session_state["results_path"] = db
+    at.run()
+    assert at.multiselect[0].value == [wordnet] and not any("p Holm" in d.value.columns for d in at.dataframe)
+    next(b for b in at.button if b.label == "Compare paper names vs WordNet names").click().run()
+    assert not at.exception, at.exception
+    assert at.multiselect[0].value == [paper, wordnet]
+    assert any(f"({ui.md('paper names')}), B = " in c and "(WordNet names (synonyms scheme))" in c for c in captions(at))
+    said = next(i.value for i in at.info if i.value.startswith("**Different label sets:**"))
+    assert "A has 44 names B lacks" in said, said  # 4 x 12 paper names; 'green' gets one synonym, 'common'
+    table = frame_with(at, "p Holm").value  # the levels both measured: WordNet gives green two names, the rest one
+    assert table["names"].tolist() == [1, 2]
+
+
 # --- the helpers behind the page ----------------------------------------------------------------
 
 def test_curves_keep_overlapping_aggregations_visible_and_tick_every_level():
