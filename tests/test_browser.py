@@ -241,3 +241,15 @@ def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_
     assert "(WordNet names (synonyms scheme))" in caption, caption
     shot(page, "10-paper-vs-wordnet")
 
+
+def test_pages_log_no_theme_warning_in_the_browser_console(dashboard, page):
+    """Streamlit's page warned of an invalid sidebar text colour on every page until .streamlit/config.toml
+    gave [theme.sidebar] one."""
+    url, _ = dashboard
+    said = []
+    page.on("console", lambda m: said.append(f"{m.type}: {m.text}"))
+    for path in ("", "/Data", "/Results"):
+        page.goto(url + path)
+        page.get_by_role("heading").first.wait_for()
+        page.wait_for_timeout(1500)
+    assert not [m for m in said if "theme" in m or "Invalid color" in m], said
