@@ -74,19 +74,26 @@ else:
 st.divider()
 ds = ui.current_dataset()
 if ds is not None:
+    checked = st.session_state.setdefault("undecodable", {})
+    spec = st.session_state["dataset"]
+    listed = len(ds.samples)
+    ds = datasets.without(ds, checked.get(spec, []))  # the counts a run will see, once the check found any
     counts = ds.counts()
     st.subheader(f"{ui.md(ds.name)}: {count(len(ds.samples), 'image')}, {count(len(counts), 'class', 'classes')}")
     st.bar_chart(pd.Series(counts, name="images"), horizontal=True, height=max(200, 28 * len(counts)))
-    checked = st.session_state.setdefault("undecodable", {})
-    spec = st.session_state["dataset"]
     if spec not in checked:
         st.caption("Listing reads no pixels: an image that does not decode is left out when a run reaches it.")
         if st.button("Check that every image decodes"):
             bar = st.progress(0.0, text="Decoding ...")
             checked[spec] = datasets.undecodable(
                 ds, lambda done, total: bar.progress(done / total, text=f"Decoding {done:,} of {total:,} ..."))
-            bar.empty()
-    left_out = ds.rejected + checked.get(spec, [])
+            st.rerun()  # the counts above without what it found
+    elif bad := checked[spec]:
+        st.warning(f"{count(len(bad), 'image')} of {listed:,} do not decode: left out of the counts above and of "
+                   "every run (listed below).")
+    else:
+        st.success(f"Every one of the {count(listed, 'image')} decodes.")
+    left_out = ds.rejected
     if left_out:
         with st.expander(f"{count(len(left_out), 'file or class', 'files or classes')} left out", expanded=True):
             pages = -(-len(left_out) // LEFT_OUT_PAGE)

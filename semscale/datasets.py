@@ -102,6 +102,14 @@ def undecodable(ds: Dataset, progress=None) -> list[Rejected]:
     return bad
 
 
+def without(ds: Dataset, bad: list[Rejected]) -> Dataset:
+    """The dataset as a run will score it: without the images `undecodable` found, which join its left-out list."""
+    if not bad:
+        return ds
+    items = {r.item for r in bad}
+    return Dataset(ds.name, ds.root, [s for s in ds.samples if ds.display_name(s) not in items], ds.rejected + bad)
+
+
 def clean_class_name(raw: str) -> str:
     """Folder name -> class name: 'golden_retriever' -> 'golden retriever', '02_cat' kept as is."""
     return normalize_name(unicodedata.normalize("NFC", raw).replace("-", "-"))
