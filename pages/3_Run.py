@@ -224,21 +224,26 @@ def live() -> None:
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
+    if not run.n_done:
+        st.caption("Waiting for the first batch ...")
+        return
+    # Said before the curve is read: that read may wait for a file the run keeps busy, and until it returns
+    # the page shows what this tick has not redrawn yet (a "waiting" line of an earlier tick stayed up so).
+    st.caption(f"{run.partial_note('PARTIAL') if run.partial else count(run.n_done, 'image') + ' scored'} · "
+               f"updated {time.strftime('%H:%M:%S')}")
     try:
         curves = analysis.curves(ui.live_points(run.run_id))
     except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
         st.warning(f"{exc} (retrying)")
         return
     curves = curves[curves["n_images"] > 0]
-    if curves.empty:  # its points are read apart from its row: they may be a commit behind
-        st.caption("Waiting for the first batch ..." if not run.n_done else
-                   f"{count(run.n_done, 'image')} scored; the curve follows at the next read of the results file ...")
+    if curves.empty:  # its points are read apart from its row: a commit behind it
+        st.caption("The curve follows at the next read of the results file ...")
         return
     st.plotly_chart(figures.accuracy_curves(curves, title=f"Accuracy against names per class · {run.dataset} · "
                                                           f"run {run.run_id}"),
                     width="stretch", config=figures.export_config(f"{run.run_id}-accuracy-by-names"))
-    partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
-    st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
+    st.caption(f"{count(curves['n_names'].nunique(), 'level')} so far")
 
 
 live()

@@ -417,7 +417,9 @@ def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_on
         con.close()
         at = page("3_Run.py").run()
         assert not at.exception
-        assert "5 images scored; the curve follows at the next read of the results file ..." in [c.value for c in at.caption]
+        said = [c.value for c in at.caption]
+        assert said[-2:] == ["PARTIAL: 5 of 1,000 images, in random order; no significance verdicts · updated "
+                             + said[-2].rsplit(" ", 1)[-1], "The curve follows at the next read of the results file ..."]
         assert "Waiting for the first batch ..." not in [c.value for c in at.caption]
         assert at.get("progress")[0].proto.text.startswith("5/1000 images · 2.5 images/s · ETA ")
         next(b for b in at.button if b.label == "Cancel").click().run()
