@@ -46,15 +46,32 @@ elif source == "Zip of class folders":
             st.error(f"{upload.name}: {exc}")
 
 elif source == "Images with labels":
-    files = st.file_uploader("Images (JPEG, PNG, ...)", accept_multiple_files=True, key="image_upload")
+    uploaded = st.file_uploader("Images (JPEG, PNG, ...), and optionally a CSV manifest (path,label) that labels "
+                                "them by file name", accept_multiple_files=True, key="image_upload")
+    manifests = [f for f in uploaded or [] if f.name.lower().endswith(".csv")]
+    files = [f for f in uploaded or [] if f not in manifests]
+    from_manifest: dict[str, str] = {}
+    for manifest in manifests:
+        try:
+            labels, unlabelled = datasets.manifest_labels(manifest.getvalue(), manifest.name)
+            from_manifest.update(labels)
+            for r in unlabelled:
+                st.warning(str(r))
+        except SemscaleError as exc:
+            st.error(f"{manifest.name}: {exc}")
+    if manifests and files:
+        listed = sum(f.name in from_manifest for f in files)
+        st.caption(f"The manifest labels {listed:,} of the {count(len(files), 'image')}; edit any label below.")
     if files:
-        guess = [f.name.rsplit("_", 1)[0] if "_" in f.name else "" for f in files]
+        guess = [from_manifest.get(f.name, f.name.rsplit("_", 1)[0] if "_" in f.name else "") for f in files]
         table = st.data_editor(pd.DataFrame({"file": [f.name for f in files], "label": guess}),
                                disabled=["file"], hide_index=True, width="stretch", key="upload_labels")
+        set_name = st.text_input("Name of this image set", value=datasets.upload_name([f.name for f in uploaded]),
+                                 help="how its runs are listed; a number is added if another upload has the name")
         if st.button("Use these images", type="primary"):
             triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"])]
             try:
-                ds = datasets.from_uploads(triples)
+                ds = datasets.from_uploads(triples, name=set_name)
                 use(str(ds.root))
                 st.success(f"Stored {count(len(ds.samples), 'image')} in {count(len(ds.classes), 'class', 'classes')}.")
                 for r in ds.rejected:

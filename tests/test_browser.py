@@ -253,3 +253,21 @@ def test_pages_log_no_theme_warning_in_the_browser_console(dashboard, page):
         page.get_by_role("heading").first.wait_for()
         page.wait_for_timeout(1500)
     assert not [m for m in said if "theme" in m or "Invalid color" in m], said
+
+
+def test_images_with_a_csv_manifest_are_labelled_by_it_and_named_as_the_user_names_them(dashboard, page, tmp_path):
+    url, _ = dashboard
+    root = make_colour_images(tmp_path / "src", per_class=1)
+    images = sorted(root.rglob("*.jpg"))
+    manifest = tmp_path / "colour-cards.csv"
+    manifest.write_text("path,label\n" + "".join(f"cards/{f.name},{f.parent.name}\n" for f in images))
+    page.goto(url + "/Data")
+    page.get_by_text("Images with labels").click()
+    page.locator("input[type=file]").set_input_files([str(manifest), *map(str, images)])
+    page.get_by_text("The manifest labels 4 of the 4 images").wait_for()
+    name = page.get_by_role("textbox", name="Name of this image set")
+    assert name.input_value() == "colour-cards"  # from the manifest's file name
+    page.get_by_role("button", name="Use these images").click()
+    page.get_by_text("Stored 4 images in 4 classes").wait_for()
+    page.get_by_text("colour-cards: 4 images, 4 classes").wait_for()  # never a hash
+    shot(page, "11-csv-manifest-upload")
