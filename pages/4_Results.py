@@ -261,8 +261,8 @@ wrong = analysis.misclassified(preds, agg, level, None if true_class == "all cla
 scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
 st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
            + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
-thumbnails([(r.image_idx, r.path, f"**{r.label}** → {r.predicted}  \ntop-3: "
-             + ", ".join(f"{n} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
+thumbnails([(r.image_idx, r.path, f"**{ui.md(r.label)}** → {ui.md(r.predicted)}  \ntop-3: "
+             + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
             for r in wrong.head(GALLERY).itertuples()], "wrong")
 
 st.header("What the names did")
@@ -293,7 +293,7 @@ else:
     st.caption(f"{count(len(flips), 'image')} flipped by '{ui.md(name)}' ({ui.md(cls)}) {name_effects.MODES[mode]}"
                + (f"; the first {GALLERY} shown" if len(flips) > GALLERY else ""))
     thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {ui.md(r.label)}; without: {ui.md(r.predicted_without)}, "
-                 f"with: {r.predicted_with}") for r in flips.head(GALLERY).itertuples()], "flip")
+                 f"with: {ui.md(r.predicted_with)}") for r in flips.head(GALLERY).itertuples()], "flip")
 
     st.subheader("Recommend a label set")
     st.caption("Per class, names chosen greedily on training folds and scored on the held-out fold, so the "
@@ -321,7 +321,7 @@ else:
                    f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
                    f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
         for note in rec.notes:
-            st.info(note)
+            st.info(ui.md(note))
         st.dataframe(rec.names.rename(columns={"folds_chosen": f"chosen in folds (of {rec.folds})"}),
                      hide_index=True, width="stretch")
         st.download_button("Recommended label set (YAML)",
