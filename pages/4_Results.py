@@ -4,6 +4,7 @@ image explained)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 
 import pandas as pd
@@ -18,7 +19,9 @@ from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
-st.title("Results")
+PRESENT = st.session_state.get("present", False)  # the curve and its sentence only (the toggle above the curve)
+if not PRESENT:
+    st.title("Results")
 GALLERY = 24  # thumbnails shown at once
 
 
@@ -165,20 +168,37 @@ if not runs:
     st.info("No runs yet: start one on the Run page or with `python -m semscale run`.")
     st.stop()
 
-st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
-               "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
-             hide_index=True, width="stretch")
-names_pair(runs)
+if not PRESENT:
+    st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
+                   "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
+                 hide_index=True, width="stretch")
+    names_pair(runs)
 info = {r.run_id: r for r in runs}
 label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
 if "results_runs" not in st.session_state or not set(st.session_state["results_runs"]) <= set(label):
     st.session_state["results_runs"] = [runs[0].run_id]
-chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
+with st.expander("Runs shown") if PRESENT else contextlib.nullcontext():
+    chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
+st.toggle("Present", key="present", help="the curve and its one sentence only, in large type, for a projector")
 if not chosen:
     st.stop()
 
 curves = analysis.curves(store.points(chosen))
 curves = curves[curves["n_images"] > 0]
+if PRESENT:
+    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
+    if not curves.empty:
+        st.plotly_chart(figures.present(figures.accuracy_curves(curves, label, f"Accuracy against names per class · "
+                                                                               f"{datasets}")),
+                        width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
+    for rid in chosen:
+        who = f"{ui.md(label[rid])} · " if len(chosen) > 1 else ""
+        if info[rid].partial:
+            st.markdown(f"### {who}{info[rid].partial_note('PARTIAL')}.")
+            continue
+        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
+            st.markdown(f"### {who}{agg}: {t.sentence()}.")
+    st.stop()
 st.subheader("Accuracy against names per class")
 st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several. "
            "Line style and marker: the aggregation; colour: the run and aggregation.")

@@ -384,3 +384,20 @@ def test_class_and_run_names_reach_charts_as_text_not_html():
     assert "<a" not in "".join(heat.layout.xaxis.ticktext)
     bars = figures.class_effect_bars(pd.DataFrame({"label": [bad], "first": [0.5], "last": [0.6], "change": [0.1]}))
     assert list(bars.data[0].y) == [shown]
+
+
+def test_present_shows_the_curve_and_its_sentence_only_in_large_type(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    sentence = next(m.value for m in at.markdown if m.value.startswith(f"**") and "· max**: " in m.value).split(
+        "· max**: ", 1)[1]
+    at.toggle(key="present").set_value(True).run()
+    assert not at.exception
+    assert not at.title and not at.dataframe and not at.subheader and not at.caption  # no table, no other section
+    (chart,) = at.get("plotly_chart")
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["font"]["size"] == 22 and layout["title"]["font"]["size"] == 32
+    assert f"### max: {sentence}" in [m.value for m in at.markdown]
+    assert at.multiselect(key="results_runs").value == [run_id]  # kept, folded away
+    at.toggle(key="present").set_value(False).run()
+    assert at.title[0].value == "Results" and at.subheader
