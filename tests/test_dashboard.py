@@ -292,7 +292,8 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     assert f"{run_id} \\(cifar10\\-1k, clip\\-vit\\-b32\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
-    assert not results.info  # a finished run with three names per class has effects to show
+    # a finished run with three names per class has effects to show; the one note: no paper-vs-WordNet pair yet
+    assert [i.value[:40] for i in results.info] == ["No finished run on cifar10\\-1k has paper"]
 
 
 def test_a_start_click_lands_even_when_its_rerun_is_not_the_run_pages(env):
