@@ -56,9 +56,9 @@ elif source == "Images with labels":
             labels, unlabelled = datasets.manifest_labels(manifest.getvalue(), manifest.name)
             from_manifest.update(labels)
             for r in unlabelled:
-                st.warning(str(r))
+                st.warning(ui.md(str(r)))
         except SemscaleError as exc:
-            st.error(f"{manifest.name}: {exc}")
+            st.error(ui.md(f"{manifest.name}: {exc}"))
     if manifests and files:
         listed = sum(f.name in from_manifest for f in files)
         st.caption(f"The manifest labels {listed:,} of the {count(len(files), 'image')}; edit any label below.")
