@@ -239,6 +239,11 @@ def backend_badge() -> health.Health | None:
     return status
 
 
+def backend_health() -> health.Health | None:
+    """The current backend's check without its badge (None while it starts): which model a run started now gets."""
+    return _check(backend())[1]
+
+
 @st.fragment(run_every=1.0)
 def _starting(check: _Check) -> None:
     """Re-drawn every second until the check is done, then the whole page runs again with its answer."""

@@ -46,15 +46,32 @@ elif source == "Zip of class folders":
             st.error(f"{upload.name}: {exc}")
 
 elif source == "Images with labels":
-    files = st.file_uploader("Images (JPEG, PNG, ...)", accept_multiple_files=True, key="image_upload")
+    uploaded = st.file_uploader("Images (JPEG, PNG, ...), and optionally a CSV manifest (path,label) that labels "
+                                "them by file name", accept_multiple_files=True, key="image_upload")
+    manifests = [f for f in uploaded or [] if f.name.lower().endswith(".csv")]
+    files = [f for f in uploaded or [] if f not in manifests]
+    from_manifest: dict[str, str] = {}
+    for manifest in manifests:
+        try:
+            labels, unlabelled = datasets.manifest_labels(manifest.getvalue(), manifest.name)
+            from_manifest.update(labels)
+            for r in unlabelled:
+                st.warning(ui.md(str(r)))
+        except SemscaleError as exc:
+            st.error(ui.md(f"{manifest.name}: {exc}"))
+    if manifests and files:
+        listed = sum(f.name in from_manifest for f in files)
+        st.caption(f"The manifest labels {listed:,} of the {count(len(files), 'image')}; edit any label below.")
     if files:
-        guess = [f.name.rsplit("_", 1)[0] if "_" in f.name else "" for f in files]
+        guess = [from_manifest.get(f.name, f.name.rsplit("_", 1)[0] if "_" in f.name else "") for f in files]
         table = st.data_editor(pd.DataFrame({"file": [f.name for f in files], "label": guess}),
                                disabled=["file"], hide_index=True, width="stretch", key="upload_labels")
+        set_name = st.text_input("Name of this image set", value=datasets.upload_name([f.name for f in uploaded]),
+                                 help="how its runs are listed; a number is added if another upload has the name")
         if st.button("Use these images", type="primary"):
             triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"])]
             try:
-                ds = datasets.from_uploads(triples)
+                ds = datasets.from_uploads(triples, name=set_name)
                 use(str(ds.root))
                 st.success(f"Stored {count(len(ds.samples), 'image')} in {count(len(ds.classes), 'class', 'classes')}.")
                 for r in ds.rejected:
@@ -74,19 +91,26 @@ else:
 st.divider()
 ds = ui.current_dataset()
 if ds is not None:
+    checked = st.session_state.setdefault("undecodable", {})
+    spec = st.session_state["dataset"]
+    listed = len(ds.samples)
+    ds = datasets.without(ds, checked.get(spec, []))  # the counts a run will see, once the check found any
     counts = ds.counts()
     st.subheader(f"{ui.md(ds.name)}: {count(len(ds.samples), 'image')}, {count(len(counts), 'class', 'classes')}")
     st.bar_chart(pd.Series(counts, name="images"), horizontal=True, height=max(200, 28 * len(counts)))
-    checked = st.session_state.setdefault("undecodable", {})
-    spec = st.session_state["dataset"]
     if spec not in checked:
         st.caption("Listing reads no pixels: an image that does not decode is left out when a run reaches it.")
         if st.button("Check that every image decodes"):
             bar = st.progress(0.0, text="Decoding ...")
             checked[spec] = datasets.undecodable(
                 ds, lambda done, total: bar.progress(done / total, text=f"Decoding {done:,} of {total:,} ..."))
-            bar.empty()
-    left_out = ds.rejected + checked.get(spec, [])
+            st.rerun()  # the counts above without what it found
+    elif bad := checked[spec]:
+        st.warning(f"{count(len(bad), 'image')} of {listed:,} do not decode: left out of the counts above and of "
+                   "every run (listed below).")
+    else:
+        st.success(f"Every one of the {count(listed, 'image')} decodes.")
+    left_out = ds.rejected
     if left_out:
         with st.expander(f"{count(len(left_out), 'file or class', 'files or classes')} left out", expanded=True):
             pages = -(-len(left_out) // LEFT_OUT_PAGE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from datetime import datetime, timezone
 
 import streamlit as st
 
@@ -186,6 +187,13 @@ except SemscaleError:
     PACE = None
 
 
+def cancel(run: RunInfo, saying: str) -> None:
+    """Cancel's callback: it signals the run before the page reads the results file again (which the run
+    may keep busy for seconds), with the run as the Live view last read it."""
+    if jobs.cancel(None, run.run_id, info=run):
+        st.toast(saying)
+
+
 @st.fragment(run_every=ui.live_every(PACE))
 def live() -> None:
     """Re-reads the results file (one read shared by all sessions) every second while the followed
@@ -203,39 +211,40 @@ def live() -> None:
         st.rerun()  # the whole page, to follow at the new pace
     st.markdown(f"**Run {run.run_id}** · {ui.md(run.dataset)} · status **{run.status}**")
     if run.status == "running":
-        rate = run.n_done / run.elapsed if run.elapsed else 0.0
-        eta = (run.n_images - run.n_done) / rate if rate else float("nan")
+        rate, eta = jobs.pace(run, datetime.now(timezone.utc))
         st.progress(run.n_done / max(run.n_images, 1),
                     text=f"{run.n_done}/{run.n_images} images · {rate:.1f} images/s · ETA {eta:.0f} s"
-                    if rate else f"{run.n_done}/{run.n_images} images · starting ...")
-        if st.button("Cancel", key="cancel"):
-            if jobs.cancel(ui.store(), run.run_id):
-                st.toast("Cancelling after the current batch ...")
+                    if eta is not None else f"{run.n_done}/{run.n_images} images · starting ...")
+        st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Cancelling after the current batch ..."))
     elif run.status == "queued":  # its process waits for a slot (semscale.runqueue)
         spot = ui.queue_place(run.run_id)
         st.info(f"{spot or 'queued: starting'} · at most {runqueue.capacity()} runs work at once on this machine")
-        if st.button("Cancel", key="cancel"):
-            if jobs.cancel(ui.store(), run.run_id):
-                st.toast("Leaving the queue ...")
+        st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Leaving the queue ..."))
     elif run.error:
         st.error(run.error)
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
+    if not run.n_done:
+        st.caption("Waiting for the first batch ...")
+        return
+    # Said before the curve is read: that read may wait for a file the run keeps busy, and until it returns
+    # the page shows what this tick has not redrawn yet (a "waiting" line of an earlier tick stayed up so).
+    st.caption(f"{run.partial_note('PARTIAL') if run.partial else count(run.n_done, 'image') + ' scored'} · "
+               f"updated {time.strftime('%H:%M:%S')}")
     try:
         curves = analysis.curves(ui.live_points(run.run_id))
     except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
         st.warning(f"{exc} (retrying)")
         return
     curves = curves[curves["n_images"] > 0]
-    if curves.empty:
-        st.caption("Waiting for the first batch ...")
+    if curves.empty:  # its points are read apart from its row: a commit behind it
+        st.caption("The curve follows at the next read of the results file ...")
         return
     st.plotly_chart(figures.accuracy_curves(curves, title=f"Accuracy against names per class · {run.dataset} · "
                                                           f"run {run.run_id}"),
                     width="stretch", config=figures.export_config(f"{run.run_id}-accuracy-by-names"))
-    partial = f"{run.partial_note('PARTIAL')} · " if run.partial else ""
-    st.caption(f"{partial}{curves['n_names'].nunique()} levels · updated {time.strftime('%H:%M:%S')}")
+    st.caption(f"{count(curves['n_names'].nunique(), 'level')} so far")
 
 
 live()

@@ -4,6 +4,7 @@ image explained)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 
 import pandas as pd
@@ -11,14 +12,16 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import (analysis, compare, explain, figures, name_effects, pasteable, recommend, run_embeddings,
-                      threshold)
+from semscale import (analysis, compare, explain, figures, jobs, models, name_effects, pasteable, recommend,
+                      run_embeddings, runs as run_builder, threshold)
 from semscale.wording import count, printable
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
-st.title("Results")
+PRESENT = st.session_state.get("present", False)  # the curve and its sentence only (the toggle above the curve)
+if not PRESENT:
+    st.title("Results")
 GALLERY = 24  # thumbnails shown at once
 
 
@@ -74,6 +77,87 @@ def thumbnails(rows: list[tuple[int, str, str]], key: str) -> None:
         col.button("Explain", key=f"{key}-{image_idx}", on_click=explain_this, args=(int(image_idx),))
 
 
+def show_pair(paper: str, wordnet: str) -> None:
+    st.session_state["results_runs"] = [paper, wordnet]
+
+
+def start_missing(pair: compare.NamesPair) -> None:
+    """Start the run that completes the pair, made by the one run builder from its partner's settings."""
+    try:
+        settings = pair.settings()
+        scheme = settings.pop("scheme")
+        classes = ui.load_dataset(pair.dataset, ui.data_roots()).classes
+        config, _ = run_builder.build(pair.dataset, classes, scheme=scheme, **settings)
+        run_id, _ = jobs.start(config, ui.results_path(), ui.backend())
+        st.session_state["watch_run"] = st.session_state["pair_started"] = run_id
+        st.session_state["pair_answer"] = ("success", f"Started run {run_id} with {compare.names_kind(vars(config))}; "
+                                                      "the comparison is offered here once it is done.")
+    except SemscaleError as exc:
+        st.session_state["pair_answer"] = ("error", str(exc))
+
+
+def model_blocker(have) -> str | None:
+    """Why a run started now would not use the model of `have` (the backend's check), or None."""
+    status = ui.backend_health()
+    if status is None:
+        return "the CLIP backend is still starting"
+    if not status.ok:
+        return f"the CLIP backend is not ready ({status.summary})"
+    if status.model != have.model:
+        return (f"run {have.run_id} used {models.display_name(have.model)} ({have.model}), the backend now runs "
+                f"{models.display_name(status.model or '')} ({status.model}): choose the same model under CLIP "
+                "backend on the Run page")
+    return None
+
+
+def names_pair(runs) -> None:
+    """One click to the key comparison: paper names vs WordNet names on one dataset's images."""
+    st.subheader("Paper names vs WordNet names")
+    sets = {compare.dataset_spec(r): r.dataset for r in runs}  # spec -> name, newest first
+    current = st.session_state.get("dataset")
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    dataset = left.selectbox("Dataset", list(sets), index=list(sets).index(current) if current in sets else 0,
+                             format_func=lambda s: printable(sets[s] if sets[s] == s else f"{sets[s]} ({s})"),
+                             key="pair_dataset")
+    pair = compare.names_pair(runs, dataset)
+    if pair.complete:
+        st.session_state.pop("pair_started", None)
+        right.button("Compare paper names vs WordNet names", type="primary", on_click=show_pair,
+                     args=(pair.paper.run_id, pair.wordnet.run_id))
+        st.caption(f"Run {pair.paper.run_id} ({compare.names_kind(pair.paper.config)}) against run "
+                   f"{pair.wordnet.run_id} ({compare.names_kind(pair.wordnet.config)}), on the same images, model and "
+                   "image preparation: shown below, level by level.")
+        return
+    st.info(ui.md(pair.missing()[0].upper() + pair.missing()[1:]) + ".")
+    if started := pair.working and pair.working.run_id or st.session_state.get("pair_started"):
+        follow(started)
+    elif pair.missing_scheme:
+        blocker = model_blocker(pair.have)
+        kind = compare.names_kind({"scheme": pair.missing_scheme})
+        right.button(f"Start the run with {kind} to compare", disabled=blocker is not None,
+                     on_click=start_missing, args=(pair,),
+                     help=f"same images, model and settings as run {pair.have.run_id}; only the names differ")
+        if blocker:
+            st.caption(f"Start is disabled: {ui.md(blocker)}.")
+    if answer := st.session_state.pop("pair_answer", None):
+        getattr(st, answer[0])(answer[1])
+
+
+@st.fragment(run_every=ui.IDLE_EVERY)
+def follow(run_id: str) -> None:
+    """While the pair's missing run is started or works: the whole page again once it ended, to offer the
+    comparison (or the Start button again, should it have failed)."""
+    try:
+        status = next((r.status for r in ui.live_runs() if r.run_id == run_id), None)
+    except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
+        st.warning(f"{exc} (retrying)")
+        return
+    if status not in (None, "running", "queued"):
+        st.session_state.pop("pair_started", None)
+        st.rerun()
+    st.page_link("pages/3_Run.py", label="Watch it on the Run page", icon=":material/show_chart:")
+
+
 try:
     store = ui.store()
     runs = store.runs()
@@ -84,17 +168,37 @@ if not runs:
     st.info("No runs yet: start one on the Run page or with `python -m semscale run`.")
     st.stop()
 
-st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
-               "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
-             hide_index=True, width="stretch")
+if not PRESENT:
+    st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
+                   "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
+                 hide_index=True, width="stretch")
+    names_pair(runs)
 info = {r.run_id: r for r in runs}
 label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
-chosen = st.multiselect("Runs to compare", list(label), default=[runs[0].run_id], format_func=label.get)
+if "results_runs" not in st.session_state or not set(st.session_state["results_runs"]) <= set(label):
+    st.session_state["results_runs"] = [runs[0].run_id]
+with st.expander("Runs shown") if PRESENT else contextlib.nullcontext():
+    chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
+st.toggle("Present", key="present", help="the curve and its one sentence only, in large type, for a projector")
 if not chosen:
     st.stop()
 
 curves = analysis.curves(store.points(chosen))
 curves = curves[curves["n_images"] > 0]
+if PRESENT:
+    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
+    if not curves.empty:
+        st.plotly_chart(figures.present(figures.accuracy_curves(curves, label, f"Accuracy against names per class · "
+                                                                               f"{datasets}")),
+                        width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
+    for rid in chosen:
+        who = f"{ui.md(label[rid])} · " if len(chosen) > 1 else ""
+        if info[rid].partial:
+            st.markdown(f"### {who}{info[rid].partial_note('PARTIAL')}.")
+            continue
+        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
+            st.markdown(f"### {who}{agg}: {t.sentence()}.")
+    st.stop()
 st.subheader("Accuracy against names per class")
 st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several. "
            "Line style and marker: the aggregation; colour: the run and aggregation.")
@@ -122,7 +226,8 @@ if len(chosen) == 2:
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
     else:
-        st.caption(f"A = {ui.md(label[a])}, B = {ui.md(label[b])}, on the same images. Accuracy: {compared.basis()}; "
+        st.caption(f"A = {ui.md(label[a])} ({compare.names_kind(info[a].config)}), B = {ui.md(label[b])} "
+                   f"({compare.names_kind(info[b].config)}), on the same images. Accuracy: {compared.basis()}; "
                    "p Holm is adjusted over all the levels shown.")
         if compared.names:
             st.info(f"**Different label sets:** {ui.md(compared.names)}.")
@@ -176,8 +281,8 @@ wrong = analysis.misclassified(preds, agg, level, None if true_class == "all cla
 scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
 st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
            + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
-thumbnails([(r.image_idx, r.path, f"**{r.label}** → {r.predicted}  \ntop-3: "
-             + ", ".join(f"{n} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
+thumbnails([(r.image_idx, r.path, f"**{ui.md(r.label)}** → {ui.md(r.predicted)}  \ntop-3: "
+             + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
             for r in wrong.head(GALLERY).itertuples()], "wrong")
 
 st.header("What the names did")
@@ -208,7 +313,7 @@ else:
     st.caption(f"{count(len(flips), 'image')} flipped by '{ui.md(name)}' ({ui.md(cls)}) {name_effects.MODES[mode]}"
                + (f"; the first {GALLERY} shown" if len(flips) > GALLERY else ""))
     thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {ui.md(r.label)}; without: {ui.md(r.predicted_without)}, "
-                 f"with: {r.predicted_with}") for r in flips.head(GALLERY).itertuples()], "flip")
+                 f"with: {ui.md(r.predicted_with)}") for r in flips.head(GALLERY).itertuples()], "flip")
 
     st.subheader("Recommend a label set")
     st.caption("Per class, names chosen greedily on training folds and scored on the held-out fold, so the "
@@ -236,7 +341,7 @@ else:
                    f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
                    f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
         for note in rec.notes:
-            st.info(note)
+            st.info(ui.md(note))
         st.dataframe(rec.names.rename(columns={"folds_chosen": f"chosen in folds (of {rec.folds})"}),
                      hide_index=True, width="stretch")
         st.download_button("Recommended label set (YAML)",

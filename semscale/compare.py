@@ -18,7 +18,8 @@ import pandas as pd
 from semscale.errors import SemscaleError
 from semscale.labels import name_key
 from semscale.stats import Z95, mcnemar
-from semscale.store import ResultsStore
+from semscale.store import ResultsStore, RunInfo
+from semscale.synonyms import SCHEMES
 from semscale.wording import count
 
 KEYS = ["aggregation", "n_names"]
@@ -183,3 +184,108 @@ def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> Comparison:
                                 "only finished runs are compared")
     return compare_predictions(*(store.outcomes(i.run_id) for i in infos),
                                *(store.run_names(i.run_id) for i in infos))
+
+
+# --- paper names vs WordNet names: the comparison a class demo leads to -----------------------------------
+
+WORDNET_SCHEMES = tuple(s for s in SCHEMES if s != "paper")
+WORDNET_FOR_PAIR = "synonyms"  # the WordNet scheme a missing run gets: other words for the same thing
+# Settings two runs must share for their difference to be the names' alone (not the pixels or the prompts).
+SAME = {"image_prep": "image preparation", "decode": "decode", "templates": "prompt templates"}
+# What a missing run copies from the run it is paired with; levels and aggregations are compared where shared.
+COPIED = ("schedule", "aggregations", "templates", "repeats", "seed", "image_prep", "decode")
+
+
+def dataset_spec(r: RunInfo) -> str:
+    """What a run was asked to score (a built-in's name or a folder): two folders may share a name."""
+    return r.config.get("dataset") or r.dataset
+
+
+def _side(r: RunInfo) -> str | None:
+    scheme = r.config.get("scheme")
+    return "paper" if scheme == "paper" else "wordnet" if scheme in WORDNET_SCHEMES else None
+
+
+def names_kind(config: dict) -> str:
+    """Where a run's names came from, in words: paper names, WordNet names (which scheme), or the user's own."""
+    scheme = config.get("scheme")
+    return ("paper names" if scheme == "paper" else f"WordNet names ({scheme} scheme)" if scheme in WORDNET_SCHEMES
+            else "the user's own names" if config.get("labels") else "one name per class")
+
+
+def _same(a: RunInfo, b: RunInfo, model: bool = True) -> list[str]:
+    """What, besides the names, differs between two runs: the model (unless not asked) and the SAME settings."""
+    differ = ["model"] if model and a.model != b.model else []
+    return differ + [what for key, what in SAME.items() if (a.config.get(key) or None) != (b.config.get(key) or None)]
+
+
+@dataclass(frozen=True)
+class NamesPair:
+    """On one dataset: the newest finished run with paper names and the newest with WordNet names that
+    match it (same model, image preparation, decode and templates); or the one that exists and why its
+    partner is missing."""
+
+    dataset: str  # as `dataset_spec` gives it
+    paper: RunInfo | None = None
+    wordnet: RunInfo | None = None
+    working: RunInfo | None = None  # a run of the missing side still at work on the same terms
+    unmatched: str | None = None  # why a finished run of the missing side does not pair, when there is one
+
+    @property
+    def complete(self) -> bool:
+        return self.paper is not None and self.wordnet is not None
+
+    @property
+    def have(self) -> RunInfo | None:
+        """The one run of the pair that exists (when only one does)."""
+        return None if self.complete else self.paper or self.wordnet
+
+    @property
+    def missing_scheme(self) -> str | None:
+        """The scheme a run started to complete the pair uses (None: nothing to start from)."""
+        if self.have is None:
+            return None
+        return WORDNET_FOR_PAIR if self.paper is not None else "paper"
+
+    def settings(self) -> dict:
+        """The existing run's settings, for `runs.build` of the missing one: only the names differ."""
+        have = self.have.config
+        return {key: have[key] for key in COPIED if key in have} | {"scheme": self.missing_scheme}
+
+    def missing(self) -> str | None:
+        """What is missing for the comparison, in one sentence; None when the pair is complete."""
+        if self.complete:
+            return None
+        if self.have is None:
+            return (f"no finished run on {self.dataset} has paper names or WordNet names yet: run the Paper preset "
+                    "(Run page) and a WordNet scheme (Synonyms page) on it")
+        kind = "paper names" if self.paper is not None else "WordNet names"
+        other = "WordNet names" if self.paper is not None else "paper names"
+        text = (f"run {self.have.run_id} has {kind}; a finished run with {other} on the same images, model, image "
+                "preparation, decode and prompt templates is missing")
+        if self.working is not None:
+            text += f" (run {self.working.run_id} is {self.working.status}: {self.working.n_done} of {self.working.n_images} images)"
+        elif self.unmatched:
+            text += f" ({self.unmatched})"
+        return text
+
+
+def names_pair(runs: list[RunInfo], dataset: str) -> NamesPair:
+    """The paper-names vs WordNet-names pair of `dataset` (a `dataset_spec`) among `runs` (newest first, as
+    `ResultsStore.runs`)."""
+    mine = [r for r in runs if dataset_spec(r) == dataset and _side(r)]
+    done = [r for r in mine if not r.partial]
+    for p in (r for r in done if _side(r) == "paper"):
+        w = next((r for r in done if _side(r) == "wordnet" and not _same(p, r)), None)
+        if w is not None:
+            return NamesPair(dataset, paper=p, wordnet=w)
+    if not done:
+        return NamesPair(dataset)
+    have = next((r for r in done if _side(r) == "paper"), done[0])  # the paper's run is the one to match
+    side = {"paper": "wordnet", "wordnet": "paper"}[_side(have)]
+    working = next((r for r in mine if r.partial and r.status in ("running", "queued") and _side(r) == side
+                    and not _same(have, r, model=False)), None)  # a queued run's model is not known yet
+    other = next((r for r in done if _side(r) == side), None)
+    unmatched = (f"run {other.run_id} has them with another {' and '.join(_same(have, other))}"
+                 if other is not None else None)
+    return NamesPair(dataset, **{_side(have): have}, working=working, unmatched=unmatched)

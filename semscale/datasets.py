@@ -11,6 +11,7 @@ import csv
 import errno
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ ZIP_CACHE_MB = "SEMSCALE_ZIP_CACHE_MB"
 MAX_ZIP_RATIO = 200  # a member that expands more than this is treated as a zip bomb
 MAX_NAME_BYTES = 255  # longest file or folder name most file systems take
 NOTES = ".semscale-rejected"  # what extraction left out, kept beside the extracted classes
+UPLOAD_STAMP = ".semscale-upload"  # the content digest of the upload a folder of uploaded images holds
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,14 @@ def undecodable(ds: Dataset, progress=None) -> list[Rejected]:
         if progress:
             progress(i + 1, len(ds.samples))
     return bad
+
+
+def without(ds: Dataset, bad: list[Rejected]) -> Dataset:
+    """The dataset as a run will score it: without the images `undecodable` found, which join its left-out list."""
+    if not bad:
+        return ds
+    items = {r.item for r in bad}
+    return Dataset(ds.name, ds.root, [s for s in ds.samples if ds.display_name(s) not in items], ds.rejected + bad)
 
 
 def clean_class_name(raw: str) -> str:
@@ -220,6 +230,25 @@ def _symlinked_class(folder: Path, folders: list[Path], root: Path) -> str | Non
     return None
 
 
+def _manifest_rows(text: str, manifest: str):
+    """(where, path, label) per row of a path,label manifest, or a Rejected for a row without both."""
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
+        raise SemscaleError(f"manifest {manifest} needs a header line with columns path,label")
+    for row in reader:
+        # the row's first line: a quoted field may hold line breaks, and the reader counts the last
+        line = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        label = clean_class_name(row.get("label", ""))
+        where = f"{Path(manifest).name} line {line}"
+        if not row.get("path") or not label:
+            yield Rejected(where, "needs both a path and a label")
+        elif len(label) > MAX_NAME_CHARS:
+            yield Rejected(where, _too_long(label))
+        else:
+            yield where, row["path"], label
+
+
 def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
     """A CSV with columns path,label; relative paths are read from the manifest's folder."""
     manifest = Path(manifest)
@@ -230,35 +259,41 @@ def from_csv(manifest: str | Path, name: str | None = None) -> Dataset:
         raise SemscaleError(f"manifest {manifest} does not exist") from None
     except UnicodeDecodeError:
         raise SemscaleError(f"manifest {manifest} is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or not {"path", "label"} <= {f.strip().lower() for f in reader.fieldnames}:
-        raise SemscaleError(f"manifest {manifest} needs a header line with columns path,label")
     samples, rejected = [], []
-    for row in reader:
-        # the row's first line: a quoted field may hold line breaks, and the reader counts the last
-        line = reader.line_num - sum(v.count("\n") for v in row.values() if isinstance(v, str))
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        label = clean_class_name(row.get("label", ""))
-        where = f"{manifest.name} line {line}"
-        if not row.get("path") or not label:
-            rejected.append(Rejected(where, "needs both a path and a label"))
+    for row in _manifest_rows(text, str(manifest)):
+        if isinstance(row, Rejected):
+            rejected.append(row)
             continue
-        if len(label) > MAX_NAME_CHARS:
-            rejected.append(Rejected(where, _too_long(label)))
-            continue
-        path = (root / row["path"]).resolve()
+        where, given, label = row
+        path = (root / given).resolve()
         if not _inside(path, root):
-            rejected.append(Rejected(f"{where} ({row['path']})", "points outside the manifest's folder; "
-                                                                  "paths are read relative to it"))
+            rejected.append(Rejected(f"{where} ({given})", "points outside the manifest's folder; "
+                                                           "paths are read relative to it"))
             continue
         reason = _looks_like_image(path) if path.exists() else "file does not exist"
         if reason:
-            rejected.append(Rejected(f"{where} ({row['path']})", reason))
+            rejected.append(Rejected(f"{where} ({given})", reason))
             continue
         samples.append(Sample(path, label))
     return _checked(Dataset(name or _printable(manifest.stem), root, samples, rejected), f"manifest {manifest}",
                     "a header line path,label, then one row per image, paths relative to the manifest's folder",
                     ("row", "rows"))
+
+
+def manifest_labels(data: bytes, filename: str) -> tuple[dict[str, str], list[Rejected]]:
+    """An uploaded path,label manifest as {file name: label}: uploaded images are matched by file name
+    (the folders of its paths are not uploaded), with the rows that give no label."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SemscaleError(f"manifest {filename} is not UTF-8 text") from None
+    labels, rejected = {}, []
+    for row in _manifest_rows(text, filename):
+        if isinstance(row, Rejected):
+            rejected.append(row)
+        else:
+            labels[Path(row[1].replace("\\", "/")).name] = row[2]
+    return labels, rejected
 
 
 def _megabytes(variable: str, default: int) -> int:
@@ -436,11 +471,18 @@ def save_upload(data: bytes, filename: str, cache: Path | None = None) -> Path:
     return target
 
 
+def upload_name(filenames: list[str]) -> str:
+    """A name for a set of uploaded files: an uploaded manifest's, else the first file's, without extension."""
+    named = sorted(filenames, key=lambda f: not f.lower().endswith(".csv"))
+    return Path(named[0].replace("\\", "/")).stem if named else "uploads"
+
+
 def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cache: Path | None = None) -> Dataset:
     """Uploaded (file name, content, label) triples, laid out as class folders under the cache.
 
-    The folder is named by the content of the whole upload, so the same upload maps to the same
-    dataset (and a CLI run can be pointed at it) and nothing is written twice.
+    The folder is named `name` (the dataset is called so wherever its runs are shown), made unique by
+    a number when another upload holds that name; the same upload under the same name maps to the
+    same folder (a CLI run can be pointed at it) and nothing is written twice.
     """
     rejected: list[Rejected] = []
     accepted: list[tuple[str, str, bytes]] = []
@@ -462,14 +504,21 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
     digest = hashlib.sha256()
     for label, safe, data in sorted(accepted, key=lambda t: (t[0], t[1])):
         digest.update(f"{label}\0{safe}\0".encode() + hashlib.sha256(data).digest())
-    root = (cache or paths.data_home() / "uploads") / digest.hexdigest()[:16]
+    base = re.sub(r"[^\w.\-]+", "_", name).strip("._-")[:100] or "uploads"
+    for n in itertools.count(1):
+        root = (cache or paths.data_home() / "uploads") / (base if n == 1 else f"{base}-{n}")
+        stamp = root / UPLOAD_STAMP
+        if not root.exists() or (stamp.exists() and stamp.read_text() == digest.hexdigest()):
+            break
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest.hexdigest())
     for label, safe, data in accepted:
         target = root / label / f"{hashlib.sha256(data).hexdigest()[:8]}-{safe}"
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
     samples, left_out = _scan(root)
-    return _checked(Dataset(name, root, samples, rejected + left_out), "the upload",
+    return _checked(Dataset(root.name, root, samples, rejected + left_out), "the upload",
                     "give each image its class", ("file", "files"))
 
 

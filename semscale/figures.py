@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -86,11 +88,17 @@ SHORT = 24  # characters of a class name shown on an axis or in a legend; the fu
 MARGIN = {"l": 10, "r": 10, "t": 50, "b": 10}  # room for the title, which an exported PNG carries
 
 
+def plain(text: object) -> str:
+    """A class, dataset or run name for a chart: plotly renders HTML tags in titles, legends, ticks and hovers
+    (`<b>`, `<a href>`), so <, > and & are written as entities and the name reads as it is."""
+    return html.escape(str(text), quote=False)
+
+
 def short(name: object, limit: int = SHORT) -> str:
     """A class name cut to `limit` characters (an ellipsis marks the cut), so one long name does not
-    squeeze a chart into a sliver."""
+    squeeze a chart into a sliver; as `plain` text."""
     text = str(name)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return plain(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def export_config(filename: str) -> dict:
@@ -104,7 +112,8 @@ def export_config(filename: str) -> dict:
 def _layout(fig: go.Figure, levels: list[int], y_title: str, title: str | None) -> go.Figure:
     """Shared look of the curve charts: the legend right of the plot (never over an axis or its title),
     hover listing every curve's value at the level under the cursor."""
-    fig.update_layout(xaxis=level_axis(levels), yaxis={"title": y_title, "tickformat": ".0%"}, title=title,
+    fig.update_layout(xaxis=level_axis(levels), yaxis={"title": y_title, "tickformat": ".0%"},
+                      title=plain(title) if title else None,
                       hovermode="x unified", hoverdistance=-1, margin=MARGIN,
                       legend={"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1, "yanchor": "top"},
                       template="plotly_white", height=420)
@@ -123,7 +132,7 @@ def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None, 
         c = c.sort_values("n_names")
         colour = PALETTE[i % len(PALETTE)]
         style = aggregation_style(agg)
-        name = f"{(labels or {}).get(run_id, run_id)} · {agg}"
+        name = plain(f"{(labels or {}).get(run_id, run_id)} · {agg}")
         repeated = c["repeats"].max() > 1 if "repeats" in c else False
         y = c["mean_accuracy"] if repeated else c["accuracy"]
         low = c["min_accuracy"] if repeated else c["ci_low"]
@@ -142,6 +151,14 @@ def accuracy_curves(curves: pd.DataFrame, labels: dict[str, str] | None = None, 
     return _layout(fig, sorted(curves["n_names"].unique()) if not curves.empty else [], "accuracy", title)
 
 
+def present(fig: go.Figure) -> go.Figure:
+    """A chart for the back of a classroom: type three times the size of a screen's, lines and markers thicker."""
+    fig.update_layout(font={"size": 22}, title={"font": {"size": 32}}, height=640,
+                      hoverlabel={"font": {"size": 20}}, legend={"font": {"size": 20}})
+    fig.update_traces(selector={"mode": "lines+markers"}, line_width=4, marker_size=14)
+    return fig
+
+
 def per_class_lines(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Accuracy of each class against names per class, one colour per class (24 before any repeats);
     long class names are cut in the legend, whole in the hover."""
@@ -149,32 +166,34 @@ def per_class_lines(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     for i, (label, c) in enumerate(table.groupby("label")):
         fig.add_trace(go.Scatter(x=c["n_names"], y=c["accuracy"], mode="lines+markers", name=short(label),
                                  line={"color": CLASS_PALETTE[i % len(CLASS_PALETTE)]},
-                                 customdata=[str(label)] * len(c), hovertemplate="%{y:.1%} %{customdata}<extra></extra>"))
+                                 customdata=[plain(label)] * len(c), hovertemplate="%{y:.1%} %{customdata}<extra></extra>"))
     return _layout(fig, sorted(table["n_names"].unique()) if not table.empty else [], "class accuracy", title)
 
 
 def _class_axis(names: list[str], title: str, **more) -> dict:
     """A categorical axis of class names, each cut to SHORT characters (the hover has the whole name)."""
-    return {"title": title, "tickmode": "array", "tickvals": names, "ticktext": [short(n) for n in names], **more}
+    return {"title": title, "tickmode": "array", "tickvals": [plain(n) for n in names],
+            "ticktext": [short(n) for n in names], **more}
 
 
 def confusion_heatmap(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     columns, rows = [str(c) for c in table.columns], [str(i) for i in table.index]
-    fig = go.Figure(go.Heatmap(z=table.values, x=columns, y=rows,
+    fig = go.Figure(go.Heatmap(z=table.values, x=[plain(c) for c in columns], y=[plain(r) for r in rows],
                                colorscale="Blues", text=table.values, texttemplate="%{text}",
                                hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>"))
     fig.update_layout(xaxis=_class_axis(columns, "predicted"), yaxis=_class_axis(rows, "true", autorange="reversed"),
-                      title=title, template="plotly_white", height=max(360, 36 * len(table)), margin=MARGIN)
+                      title=plain(title) if title else None, template="plotly_white", height=max(360, 36 * len(table)),
+                      margin=MARGIN)
     return fig
 
 
 def class_effect_bars(effects: pd.DataFrame, title: str | None = None) -> go.Figure:
     colours = ["#e4572e" if v < 0 else "#17a589" for v in effects["change"]]
     labels = [str(n) for n in effects["label"]]
-    fig = go.Figure(go.Bar(x=effects["change"], y=labels, orientation="h", marker_color=colours,
+    fig = go.Figure(go.Bar(x=effects["change"], y=[plain(n) for n in labels], orientation="h", marker_color=colours,
                            hovertemplate="%{y}: %{x:+.1%}<extra></extra>"))
     fig.update_layout(xaxis={"title": "accuracy change, fewest to most names", "tickformat": "+.0%"},
-                      yaxis=_class_axis(labels, ""), title=title, template="plotly_white",
+                      yaxis=_class_axis(labels, ""), title=plain(title) if title else None, template="plotly_white",
                       height=max(300, 28 * len(effects)), margin=MARGIN)
     return fig
 

@@ -15,12 +15,13 @@ import threading
 import time
 import uuid
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 from semscale import paths, runqueue
 from semscale.engine import RunConfig
 from semscale.settings import Backend
-from semscale.store import ResultsStore
+from semscale.store import ResultsStore, RunInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,14 +50,27 @@ def start(config: RunConfig, results: str | Path, backend: Backend) -> tuple[str
     return run_id, log
 
 
-def cancel(store: ResultsStore, run_id: str) -> bool:
+def cancel(store: ResultsStore | None, run_id: str, info: RunInfo | None = None) -> bool:
     """Ask a running run to stop after its current batch, or a queued one to leave the line; False
     when it is neither here.
 
-    Only the recorded owner is signalled: a process that reuses its pid has another start time.
+    `info`: the run as last read (the dashboard's live read), so a click does not wait for a results
+    file the run keeps busy with its commits. Only the recorded owner is signalled: a process that
+    reuses its pid has another start time, and one that ended is not signalled.
     """
-    info = store.run(run_id)
+    info = info or store.run(run_id)
     return info.status in ("running", "queued") and info.owner is not None and info.owner.terminate()
+
+
+def pace(info: RunInfo, now: datetime) -> tuple[float, float | None]:
+    """Images per second of work and the seconds left at `now`, or None before the first commit. A run's
+    row changes only when it commits (seconds apart for a slow model or many name orders), so the time
+    left counts down from its last commit."""
+    rate = info.n_done / info.elapsed if info.elapsed and info.n_done else 0.0
+    if not rate:
+        return 0.0, None
+    since = max((now - info.updated).total_seconds(), 0.0)
+    return rate, max((info.n_images - info.n_done) / rate - since, 0.0)
 
 
 def log_tail(run_id: str, lines: int = 5) -> str:

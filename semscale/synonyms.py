@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from semscale import classnames, commonness, wordnet
 from semscale.errors import SemscaleError
-from semscale.labels import EQUIVALENT, RELATIONS, LabelSet, name_key, normalize_name
+from semscale.labels import EQUIVALENT, LabelSet, name_key, normalize_name
 
 MAX_WORDNET_NAMES = 16
 MAX_BROADER, MAX_KINDS = 1, 4

@@ -27,7 +27,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 @pytest.fixture
 def dashboard(tmp_path, model_dir):
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model_dir), SEMSCALE_RESULTS=str(tmp_path / "browser.duckdb"),
-               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT))
+               SEMSCALE_HOME=str(tmp_path / "home"), PYTHONPATH=str(ROOT),
+               SEMSCALE_DATA_ROOTS=str(tmp_path))  # a test's own image folders, as a user's current folder
     proc, url = start_dashboard(env, tmp_path / "streamlit.log")
     yield url, tmp_path
     proc.terminate()
@@ -212,3 +213,64 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     shot(page, "9-results-names")
     hover = page.locator(".js-plotly-plot .hoverlayer").first.text_content()
     assert "· max" in hover and "· probsum" in hover, hover
+
+
+def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_names(dashboard, page, colour_dir,
+                                                                                      model_dir):
+    """Only a paper-names run exists: one click starts its WordNet partner, the next shows the comparison."""
+    from test_cli import semscale
+
+    url, tmp = dashboard
+    made = semscale("--results", str(tmp / "browser.duckdb"), "run", "--dataset", str(colour_dir), "--preset", "paper",
+                    "--domain", "colour", "--local", str(model_dir))
+    assert made.returncode == 0, made.stderr
+    page.set_viewport_size({"width": 1400, "height": 4000})
+    page.goto(url + "/Results")
+    page.locator(".js-plotly-plot .xtick").first.wait_for()
+    ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
+    assert ticks == [str(k) for k in range(1, 13)], ticks  # the paper preset's k = 1 ... 12, every one labelled
+    page.get_by_text("a finished run with WordNet names on the same images").wait_for()
+    start = page.get_by_role("button", name="Start the run with WordNet names (synonyms scheme) to compare")
+    start.wait_for()
+    page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => b.innerText.includes("
+                           "'synonyms scheme') && !b.disabled)", timeout=60_000)  # once the backend check answered
+    start.click()
+    page.get_by_text("the comparison is offered here once it is done").wait_for()
+    page.get_by_role("button", name="Compare paper names vs WordNet names").click(timeout=120_000)  # once it is done
+    page.get_by_text("Two runs, level by level").wait_for()
+    page.get_by_text("Different label sets:").wait_for()
+    page.get_by_text("A vs B:").wait_for()
+    caption = page.get_by_text("(paper names), B = ").text_content()
+    assert "(WordNet names (synonyms scheme))" in caption, caption
+    shot(page, "10-paper-vs-wordnet")
+
+
+def test_pages_log_no_theme_warning_in_the_browser_console(dashboard, page):
+    """Streamlit's page warned of an invalid sidebar text colour on every page until .streamlit/config.toml
+    gave [theme.sidebar] one."""
+    url, _ = dashboard
+    said = []
+    page.on("console", lambda m: said.append(f"{m.type}: {m.text}"))
+    for path in ("", "/Data", "/Results"):
+        page.goto(url + path)
+        page.get_by_role("heading").first.wait_for()
+        page.wait_for_timeout(1500)
+    assert not [m for m in said if "theme" in m or "Invalid color" in m], said
+
+
+def test_images_with_a_csv_manifest_are_labelled_by_it_and_named_as_the_user_names_them(dashboard, page, tmp_path):
+    url, _ = dashboard
+    root = make_colour_images(tmp_path / "src", per_class=1)
+    images = sorted(root.rglob("*.jpg"))
+    manifest = tmp_path / "colour-cards.csv"
+    manifest.write_text("path,label\n" + "".join(f"cards/{f.name},{f.parent.name}\n" for f in images))
+    page.goto(url + "/Data")
+    page.get_by_text("Images with labels").click()
+    page.locator("input[type=file]").set_input_files([str(manifest), *map(str, images)])
+    page.get_by_text("The manifest labels 4 of the 4 images").wait_for()
+    name = page.get_by_role("textbox", name="Name of this image set")
+    assert name.input_value() == "colour-cards"  # from the manifest's file name
+    page.get_by_role("button", name="Use these images").click()
+    page.get_by_text("Stored 4 images in 4 classes").wait_for()
+    page.get_by_text("colour-cards: 4 images, 4 classes").wait_for()  # never a hash
+    shot(page, "11-csv-manifest-upload")

@@ -139,3 +139,51 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
     run_c = Engine(results, encoder).run(RunConfig(dataset=str(other_dir), labels=labels))
     with pytest.raises(SemscaleError, match="not score the same images"):
         compare_predictions(results.outcomes(run_a), results.outcomes(run_c))
+
+
+# --- the paper-names vs WordNet-names pair --------------------------------------------------------
+
+def info(run_id: str, scheme: str | None, *, dataset: str = "colours", model: str = "clip-onnx:aaa",
+         status: str = "done", done: int = 24, **config) -> "RunInfo":
+    from datetime import datetime
+
+    from semscale.store import RunInfo
+
+    return RunInfo(run_id, status, dataset.rsplit("/", 1)[-1], model, datetime(2025, 1, 1), datetime(2025, 1, 1), 24, done, 0, 1.0,
+                   None, {"dataset": dataset, "scheme": scheme, "image_prep": "clip", "decode": "draft", "templates": [], **config})
+
+
+def test_the_newest_matching_paper_and_wordnet_runs_pair_up():
+    from semscale.compare import names_pair
+
+    runs = [info("w-other-folder", "synonyms", dataset="/elsewhere/colours"),  # another folder of the same name
+            info("w-other-model", "synonyms", model="clip-onnx:bbb"), info("w-running", "synonyms", status="running",
+            done=5), info("p-new", "paper"), info("own", None), info("w-old", "wordnet"), info("p-old", "paper"),
+            info("elsewhere", "synonyms", dataset="flowers")]
+    pair = names_pair(runs, "colours")  # newest first, as ResultsStore.runs lists them
+    assert (pair.paper.run_id, pair.wordnet.run_id, pair.complete, pair.missing()) == ("p-new", "w-old", True, None)
+    assert names_pair(runs, "nothing").missing() == ("no finished run on nothing has paper names or WordNet names "
+                                                     "yet: run the Paper preset (Run page) and a WordNet scheme "
+                                                     "(Synonyms page) on it")
+
+
+def test_a_lone_run_names_what_is_missing_and_the_run_that_completes_it():
+    from semscale.compare import names_pair
+
+    paper = info("p", "paper", schedule="linear", aggregations=["max", "mean"], repeats=1, seed=3, image_prep="paper",
+                 decode="exact", labels={"red": ["red", "reds"]}, preset="paper")
+    pair = names_pair([info("w-prep", "synonyms"), paper], "colours")  # a WordNet run on other pixels does not pair
+    assert pair.have is paper and pair.missing_scheme == "synonyms" and not pair.complete
+    assert pair.settings() == {"schedule": "linear", "aggregations": ["max", "mean"], "templates": [], "repeats": 1,
+                               "seed": 3, "image_prep": "paper", "decode": "exact", "scheme": "synonyms"}
+    assert pair.missing() == ("run p has paper names; a finished run with WordNet names on the same images, model, "
+                              "image preparation, decode and prompt templates is missing (run w-prep has them with "
+                              "another image preparation and decode)")
+    lone = names_pair([info("w", "synonyms", model="clip-onnx:bbb"), paper], "colours")
+    assert "run w has them with another model and image preparation and decode" in lone.missing()
+    busy = names_pair([info("w2", "kinds", status="queued", done=0, image_prep="paper", decode="exact"), paper],
+                      "colours")
+    assert busy.working.run_id == "w2" and busy.missing().endswith("(run w2 is queued: 0 of 24 images)")
+    wordnet_only = names_pair([info("w", "synonyms")], "colours")
+    assert wordnet_only.missing_scheme == "paper" and wordnet_only.settings()["scheme"] == "paper"
+    assert wordnet_only.missing().startswith("run w has WordNet names; a finished run with paper names")

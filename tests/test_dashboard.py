@@ -293,7 +293,8 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     assert f"{run_id} \\(cifar10\\-1k, clip\\-vit\\-b32\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
     assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
-    assert not results.info  # a finished run with three names per class has effects to show
+    # a finished run with three names per class has effects to show; the one note: no paper-vs-WordNet pair yet
+    assert [i.value[:40] for i in results.info] == ["No finished run on cifar10\\-1k has paper"]
 
 
 def test_a_start_click_lands_even_when_its_rerun_is_not_the_run_pages(env):
@@ -428,3 +429,38 @@ def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_di
     at = page("3_Run.py").run()
     assert not at.exception
     assert "results file dash.duckdb is busy; retry or use another file (retrying)" in [w.value for w in at.warning]
+
+
+def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_once(env, model_dir):
+    """A run whose row says 5 images are done while its points are not read yet (a commit behind) shows its
+    progress, not "Waiting for the first batch"; Cancel signals its owner from the click's callback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import duckdb
+    import psutil
+
+    from semscale.encoders import LocalEncoder
+    from semscale.engine import Engine, RunConfig
+
+    db = env / "dash.duckdb"
+    run_id = Engine(ResultsStore(db), LocalEncoder(model_dir)).start(RunConfig(dataset="cifar10-1k"))
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        con = duckdb.connect(str(db))
+        con.execute("UPDATE runs SET status='running', n_done=5, elapsed=2.0, pid=?, pid_started=?, host=? "
+                    "WHERE run_id=?", [owner.pid, psutil.Process(owner.pid).create_time(), os.uname().nodename, run_id])
+        con.close()
+        at = page("3_Run.py").run()
+        assert not at.exception
+        said = [c.value for c in at.caption]
+        assert said[-2:] == ["PARTIAL: 5 of 1,000 images, in random order; no significance verdicts · updated "
+                             + said[-2].rsplit(" ", 1)[-1], "The curve follows at the next read of the results file ..."]
+        assert "Waiting for the first batch ..." not in [c.value for c in at.caption]
+        assert at.get("progress")[0].proto.text.startswith("5/1000 images · 2.5 images/s · ETA ")
+        next(b for b in at.button if b.label == "Cancel").click().run()
+        assert owner.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        owner.kill()

@@ -4,7 +4,10 @@ import io
 
 from PIL import Image
 
+import pytest
+
 from semscale import datasets
+from semscale.errors import SemscaleError
 
 
 def _png(colour=(200, 10, 10), size=(20, 20), mode="RGB") -> bytes:
@@ -39,6 +42,31 @@ def test_uploads_are_kept_by_content_and_bad_ones_rejected(tmp_path):
          ("e.png", _png(), "blue")], cache=tmp_path)
     assert len(ds.samples) == 2 and all(s.path.is_relative_to(tmp_path) for s in ds.samples)
     assert len(ds.rejected) == 3
+
+
+def test_an_upload_is_named_as_the_user_named_it_and_another_upload_of_that_name_gets_a_number(tmp_path):
+    first = datasets.from_uploads([("a.png", _png(), "red"), ("b.png", _png((0, 0, 255)), "blue")], name="my pets!",
+                                  cache=tmp_path)
+    assert first.name == first.root.name == "my_pets" and datasets.load(str(first.root)).name == "my_pets"
+    again = datasets.from_uploads([("b.png", _png((0, 0, 255)), "blue"), ("a.png", _png(), "red")], name="my pets!",
+                                  cache=tmp_path)
+    assert again.root == first.root  # the same upload: the same folder, nothing written twice
+    other = datasets.from_uploads([("c.png", _png(), "red"), ("b.png", _png((0, 0, 255)), "blue")], name="my pets!",
+                                  cache=tmp_path)
+    assert other.name == "my_pets-2" and len(list((tmp_path / "my_pets").rglob("*.png"))) == 2
+    assert datasets.upload_name(["cat_01.jpg", "dog.jpg"]) == "cat_01"
+    assert datasets.upload_name(["cat_01.jpg", "pets.CSV"]) == "pets"
+
+
+def test_an_uploaded_manifest_labels_images_by_file_name():
+    labels, unlabelled = datasets.manifest_labels(
+        "\ufeffPath,Label\nimgs/cat/a.jpg,cat\nb.png,\nc:\\photos\\c.jpg,Golden_Retriever\n".encode(), "m.csv")
+    assert labels == {"a.jpg": "cat", "c.jpg": "Golden Retriever"}
+    assert [str(r) for r in unlabelled] == ["m.csv line 3: needs both a path and a label"]
+    with pytest.raises(SemscaleError, match="manifest m.csv needs a header line with columns path,label"):
+        datasets.manifest_labels(b"a.jpg,cat\n", "m.csv")
+    with pytest.raises(SemscaleError, match="manifest m.csv is not UTF-8 text"):
+        datasets.manifest_labels(b"path,label\n\xff.jpg,cat\n", "m.csv")
 
 
 def test_real_dataset_folder(shared_datasets):

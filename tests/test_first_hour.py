@@ -376,12 +376,27 @@ def test_data_page_lists_every_left_out_file_in_pages_and_finds_undecodable_imag
     assert len(at.dataframe[0].value) == 50 and "1-50 of 60" in [c.value for c in at.caption]
     at.number_input(key="left_out_page").set_value(2).run()
     assert len(at.dataframe[0].value) == 10
+    assert at.subheader[0].value == "colours: 10 images, 4 classes"  # listed: the 2 broken files look like images
     next(b for b in at.button if b.label == "Check that every image decodes").click().run()
     assert "62 files or classes left out" in [e.label for e in at.expander]
+    assert at.subheader[0].value == "colours: 8 images, 4 classes"  # as a run will count them
+    assert at.warning[0].value.startswith("2 images of 10 do not decode: left out of the counts above")
     at.number_input(key="left_out_page").set_value(2).run()
     tail = at.dataframe[0].value
     assert set(tail["file"]) >= {"red/broken0.jpg", "red/broken1.jpg"}
     assert all("corrupt or truncated" in r for r in tail[tail["file"].str.startswith("red/")]["reason"])
+
+
+def test_data_page_confirms_when_every_image_decodes(tmp_path, monkeypatch):
+    root = make_colour_images(tmp_path / "colours", per_class=2)
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("SEMSCALE_DATA_ROOTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Data.py"), default_timeout=60)
+    at.session_state["dataset"] = str(root)
+    at.run()
+    next(b for b in at.button if b.label == "Check that every image decodes").click().run()
+    assert not at.exception and [s.value for s in at.success] == ["Every one of the 8 images decodes."]
+    assert not any(b.label == "Check that every image decodes" for b in at.button)
 
 
 def test_run_page_refuses_a_one_class_dataset_with_the_reason(tmp_path, monkeypatch, model_dir):

@@ -4,6 +4,7 @@ Each test reproduces a defect of issue #11 with the real thing: CLI subprocesses
 set, real process ids, real DuckDB files.
 """
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -102,6 +103,29 @@ def test_a_live_owner_keeps_its_run_and_cancel_reaches_it(colour_dir, results, e
         assert results.run(run_id).status == "running" and results.predictions(run_id).empty
         assert jobs.cancel(results, run_id) is True
         assert owner.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        owner.kill()
+
+
+def test_cancel_with_the_live_read_run_signals_its_owner_while_the_file_is_held(colour_dir, results, encoder):
+    """The dashboard's Cancel passes the run as its live view read it: no wait for a file the run holds."""
+    run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        set_owner(results.path, run_id, owner.pid, psutil.Process(owner.pid).create_time())
+        info = results.run(run_id)
+        held = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                                 "print('held', flush=True); time.sleep(30)", str(results.path)],
+                                stdout=subprocess.PIPE, text=True)  # another process holds it, as a run's commit does
+        try:
+            assert held.stdout.readline().strip() == "held"
+            started = time.monotonic()
+            assert jobs.cancel(ResultsStore(results.path, wait=5.0), run_id, info=info) is True
+            assert time.monotonic() - started < 1.0
+        finally:
+            held.kill()
+        assert owner.wait(timeout=10) == -signal.SIGTERM
+        assert jobs.cancel(None, run_id, info=dataclasses.replace(info, status="done")) is False  # ended: left alone
     finally:
         owner.kill()
 

@@ -3,6 +3,7 @@ at most SEMSCALE_MAX_RUNS work at once, the rest wait in line and say where they
 run that is cancelled leaves the line, a killed waiter keeps no slot, and a waiting run does not
 hold its model in memory."""
 
+import dataclasses
 import os
 import re
 import signal
@@ -209,3 +210,19 @@ def test_a_queued_run_waits_without_its_model_in_memory_and_loads_it_when_its_tu
     wait_for(lambda: store.run(run_id).status in ("done", "failed", "interrupted"), "the run finishes", timeout=300)
     info = store.run(run_id)
     assert (info.status, info.n_done, info.n_images) == ("done", 24, 24), info.error
+
+
+def test_the_time_left_counts_down_from_the_last_commit():
+    """300 of 1,000 images in 100 s of work: 3 images/s, 233.3 s left at the commit, 10 s less 10 s later."""
+    from datetime import datetime, timedelta, timezone
+
+    from semscale.store import RunInfo
+
+    at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    run = RunInfo("r", "running", "d", "m", at - timedelta(seconds=120), at, 1000, 300, 0, 100.0, None, {})
+    rate, left = jobs.pace(run, at)
+    assert rate == 3.0 and left == pytest.approx(700 / 3)
+    assert jobs.pace(run, at + timedelta(seconds=10))[1] == pytest.approx(700 / 3 - 10)
+    assert jobs.pace(run, at + timedelta(hours=1))[1] == 0.0  # overdue: the next commit says more
+    assert jobs.pace(run, at - timedelta(seconds=1))[1] == pytest.approx(700 / 3)  # a clock behind the file's
+    assert jobs.pace(dataclasses.replace(run, n_done=0, elapsed=None), at) == (0.0, None)

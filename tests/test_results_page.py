@@ -8,6 +8,7 @@ names 5/6, all names 4/6.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -203,6 +204,30 @@ def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colo
     assert table[["names", "accuracy A", "accuracy B", "A better (images)"]].values.tolist() == [[1, 1.0, 1.0, 0]]
 
 
+def test_one_click_compares_paper_names_with_wordnet_names(tmp_path, colour_dir, model_dir):
+    """A paper-scheme run and a WordNet (synonyms) run on the colour images: the button puts them side by side."""
+    from test_cli import semscale
+
+    db = str(tmp_path / "pair.duckdb")
+    for scheme in ("paper", "synonyms"):
+        made = semscale("--results", db, "run", "--dataset", str(colour_dir), "--scheme", scheme, "--domain", "colour",
+                        "--local", str(model_dir), "--schedule", "linear")
+        assert made.returncode == 0, made.stderr
+    wordnet, paper = (r.run_id for r in ResultsStore(db).runs())
+    at = AppTest.from_file(str(ROOT / "pages" / "4_Results.py"), default_timeout=120)
+    at.session_state["results_path"] = db
+    at.run()
+    assert at.multiselect[0].value == [wordnet] and not any("p Holm" in d.value.columns for d in at.dataframe)
+    next(b for b in at.button if b.label == "Compare paper names vs WordNet names").click().run()
+    assert not at.exception, at.exception
+    assert at.multiselect[0].value == [paper, wordnet]
+    assert any(f"({ui.md('paper names')}), B = " in c and "(WordNet names (synonyms scheme))" in c for c in captions(at))
+    said = next(i.value for i in at.info if i.value.startswith("**Different label sets:**"))
+    assert "A has 44 names B lacks" in said, said  # 4 x 12 paper names; 'green' gets one synonym, 'common'
+    table = frame_with(at, "p Holm").value  # the levels both measured: WordNet gives green two names, the rest one
+    assert table["names"].tolist() == [1, 2]
+
+
 # --- the helpers behind the page ----------------------------------------------------------------
 
 def test_curves_keep_overlapping_aggregations_visible_and_tick_every_level():
@@ -315,3 +340,64 @@ def test_explain_forgets_the_previous_runs_image(designed):
     next(s for s in at.selectbox if s.label == "Look inside run").set_value(other).run()
     assert not at.exception
     assert at.selectbox(key="explain_image").index == 0  # the new run's first image, not a number carried over
+
+
+def test_markdown_in_class_labels_and_names_is_shown_as_text_everywhere(tmp_path, colour_dir, model_dir):
+    """Classes '**red**' and '[x](javascript:alert(1))' and such names: no element of the Results page renders
+    them (bold, or a live link), whichever of its markdown elements shows them."""
+    from test_cli import semscale
+
+    (colour_dir / "red").rename(colour_dir / "**red**")
+    (colour_dir / "blue").rename(colour_dir / "[x](javascript:alert(1))")
+    labels = tmp_path / "labels.yaml"
+    labels.write_text(yaml.safe_dump({  # 'blue' under red takes the blue images at 2 names: misclassified, flipped
+        "**red**": ["red", "blue", "**bold**"], "[x](javascript:alert(1))": ["navy", "[y](javascript:alert(2))"],
+        "green": ["green"], "yellow": ["yellow", "_yellow_"]}))
+    db = str(tmp_path / "md.duckdb")
+    made = semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels), "--local",
+                    str(model_dir), "--schedule", "1,2,3")
+    assert made.returncode == 0, made.stderr
+    store = ResultsStore(db)
+    at = results_page(store, store.runs()[0].run_id)
+    at.select_slider[0].set_value(2).run()
+    at.selectbox(key="flip_name").set_value("blue (**red**)").run()
+    next(b for b in at.button if b.label == "Recommend a label set").click().run()
+    assert not at.exception, at.exception
+    shown = [e.value for kind in ("markdown", "caption", "info", "warning", "success", "error", "subheader")
+             for e in at.get(kind)]
+    raw = [s for s in shown if any(bad in s for bad in ("**red**", "**bold**", "](javascript:", "_yellow_"))]
+    assert not raw, raw
+    assert any(ui.md("**red**") in s for s in shown)  # they are shown, as text
+    assert any("images wrong" in s and not s.startswith("0 of") for s in shown)  # the gallery has captions
+
+
+def test_class_and_run_names_reach_charts_as_text_not_html():
+    """Plotly renders <b> and <a href> in legends, ticks, hovers and titles: a class named so reads as it is."""
+    bad = '<a href="javascript:alert(1)">x</a>'
+    table = pd.DataFrame({"aggregation": "max", "n_names": [1, 2], "label": bad, "accuracy": [0.5, 0.6], "images": 2})
+    shown = html.escape(bad, quote=False)
+    lines = figures.per_class_lines(table, f"Per-class accuracy · {bad}")
+    assert lines.data[0].customdata[0] == shown and "<a" not in lines.data[0].name
+    assert lines.layout.title.text == f"Per-class accuracy · {shown}"
+    heat = figures.confusion_heatmap(pd.DataFrame([[2]], index=[bad], columns=[bad]))
+    assert list(heat.data[0].x) == [shown] and list(heat.layout.yaxis.tickvals) == [shown]
+    assert "<a" not in "".join(heat.layout.xaxis.ticktext)
+    bars = figures.class_effect_bars(pd.DataFrame({"label": [bad], "first": [0.5], "last": [0.6], "change": [0.1]}))
+    assert list(bars.data[0].y) == [shown]
+
+
+def test_present_shows_the_curve_and_its_sentence_only_in_large_type(designed):
+    runs, run_id = designed
+    at = results_page(runs.store, run_id)
+    sentence = next(m.value for m in at.markdown if m.value.startswith("**") and "· max**: " in m.value).split(
+        "· max**: ", 1)[1]
+    at.toggle(key="present").set_value(True).run()
+    assert not at.exception
+    assert not at.title and not at.dataframe and not at.subheader and not at.caption  # no table, no other section
+    (chart,) = at.get("plotly_chart")
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["font"]["size"] == 22 and layout["title"]["font"]["size"] == 32
+    assert f"### max: {sentence}" in [m.value for m in at.markdown]
+    assert at.multiselect(key="results_runs").value == [run_id]  # kept, folded away
+    at.toggle(key="present").set_value(False).run()
+    assert at.title[0].value == "Results" and at.subheader
