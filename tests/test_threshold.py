@@ -114,3 +114,18 @@ def test_the_verdict_names_the_plotted_line_in_percent():
     assert (both.peak_level, both.peak_accuracy, both.orders) == (1, 0.5, 2)
     assert both.sentence() == ("given name order: plateaus from 1 name per class; mean over 2 name orders: "
                                "best 50.0% at 1 name")
+
+
+def test_thresholds_judge_at_the_alpha_given():
+    """12 images, 4 then 10 right, the 6 gains all one way: McNemar p = 2 / 2**6 = .03125, significant at
+    the default .05 (still rising at 2 names) and not at .01 (a plateau from 1 name)."""
+    import pandas as pd
+
+    from semscale.threshold import thresholds
+
+    frame = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": n, "image_idx": i, "correct": i < right}
+                          for n, right in ((1, 4), (2, 10)) for i in range(12)])
+    assert mcnemar(0, 6) == pytest.approx(0.03125)
+    assert (thresholds(frame)["max"].shape, thresholds(frame)["max"].critical_level) == ("rising", 2)
+    strict = thresholds(frame, alpha=0.01)["max"]
+    assert (strict.shape, strict.critical_level, strict.peak_level) == ("plateau", 1, 2)
