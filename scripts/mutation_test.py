@@ -39,7 +39,11 @@ MODULES = {
     "threshold": ["tests/test_threshold.py"],
     "analysis": ["tests/test_analysis.py"],
     "schedule": ["tests/test_labels.py"],
-    "scoring": ["tests/test_scoring.py", "tests/test_designed.py", "tests/test_speed_paths.py"],
+    # the sweep's tests on cosines alone: the engine's (decode, ONNX, stored runs) take minutes per mutant
+    "scoring": ["tests/test_scoring.py", *(f"tests/test_speed_paths.py::{t}" for t in (
+        "test_a_sweep_scores_every_level_as_each_level_alone", "test_a_sweep_with_random_cosines_predicts_as_each_level_alone",
+        "test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly",
+        "test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities"))],
     "name_subsets": ["tests/test_name_effects.py", "tests/test_recommend.py"],
     "recommend": ["tests/test_recommend.py"],
     "labels": ["tests/test_labels.py"],

@@ -36,13 +36,15 @@ def test_mcnemar_is_exact_up_to_1000_discordant_pairs_and_chi_square_beyond():
 def test_a_curve_that_keeps_rising():
     t = analyse([1, 2, 4, 8], outcomes(400, [200, 240, 280, 320]))
     assert (t.shape, t.critical_level, t.peak_level) == ("rising", 8, 8)
+    assert t.sentence() == "still rising at the last level; best accuracy 80.0% at 8 names"
 
 
 def test_a_curve_that_peaks_then_declines():
     t = analyse([1, 2, 4, 8, 16], outcomes(400, [200, 260, 300, 300, 220]))
     assert t.shape == "decline" and t.critical_level == 4 and t.worse_from == 16
     assert t.peak_level == 4 and t.peak_accuracy == 0.75
-    assert "declines" in t.sentence()
+    assert t.sentence() == ("stops improving at 4 names per class, then declines (significantly worse from 16); "
+                            "best accuracy 75.0% at 4 names")
 
 
 def test_a_flat_curve_plateaus_at_the_first_level():
