@@ -23,7 +23,10 @@ def test_per_class_accuracy_is_each_true_class_recall():
 
 def test_confusion_rows_are_true_classes_and_columns_predictions():
     """Row 'cat' holds the three cat images: two predicted cat, one dog; nothing was predicted bird."""
-    table = analysis.confusion(PREDICTIONS, "max", 1)
+    # other aggregations, levels and name orders, every image predicted 'bird', must not count
+    noise = [PREDICTIONS.assign(predicted="bird", **change)
+             for change in ({"aggregation": "mean"}, {"n_names": 2}, {"repeat": 1})]
+    table = analysis.confusion(pd.concat([PREDICTIONS, *noise], ignore_index=True), "max", 1)
     assert (table.index.name, table.columns.name) == ("true", "predicted")
     assert table.to_dict("index") == {"bird": {"bird": 0, "cat": 0, "dog": 1},
                                       "cat": {"bird": 0, "cat": 2, "dog": 1},
