@@ -76,7 +76,10 @@ def write_config(work: Path, modules: list[str]) -> list[str]:
         "pytest_add_cli_args_test_selection =\n    " + "\n    ".join(tests) + "\n"
         "pytest_add_cli_args =\n    " + "\n    ".join(pytest_args) + "\n"
         # onnxruntime and DuckDB are not fork-safe after use: fork each mutant from a clean server
-        "process_isolation = forkserver\n")
+        "process_isolation = forkserver\n"
+        # mutmut's wall-clock limit is (expected seconds + 1) x this; its default 15 times out mutants
+        # whose tests merely fail slowly on a loaded 2-core machine
+        "timeout_multiplier = 60\n")
     # mutmut reads [tool.mutmut] from pyproject.toml first; this one has none, so setup.cfg counts
     return tests
 

@@ -287,3 +287,14 @@ def test_every_name_carries_its_relation():
         assert {made.relations[c][n] for n in names[1:]} <= {"synonym", "kind"}
     paper = synonyms.generate(["dog"], "paper", domain="animal")
     assert [paper.relations["dog"][n] for n in paper.labels.names["dog"][:3]] == ["name", "plural", "modifier"]
+
+
+def test_a_regional_word_is_marked_and_never_common():
+    """'chips' for French fries is British in WordNet (nltk files the region 'Britain' among its usage marks):
+    marked, so never common however frequent (Zipf 4.2 against the synonym floor 2.5); 'fries' (3.8) is plain."""
+    from semscale import commonness
+
+    lemmas = {lem.name(): lem for lem in wordnet.reader().synset("french_fries.n.01").lemmas()}
+    chips, fries = lemmas["chips"], lemmas["fries"]
+    assert commonness.zipf("chips") > 4 and commonness.marked(chips) and not commonness.marked(fries)
+    assert not commonness.common(chips, commonness.SYNONYM_ZIPF) and commonness.common(fries, commonness.SYNONYM_ZIPF)
