@@ -108,6 +108,10 @@ def test_an_edit_never_takes_a_name_from_another_class():
     after = LabelSet.edited(before, {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "kitty", "puppy"]}, ["cat", "dog"])
     assert after.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "puppy"]}
     assert any("'kitty' is already a name of 'cat'" in w for w in after.warnings)
+    # a class the earlier table lacked is a changed row too; an exact repeat is dropped unless asked for
+    grown = LabelSet.edited(before, {**before, "owl": ["owl", "cats", "owl", "hooter"]}, ["cat", "dog", "owl"])
+    assert grown.names["owl"] == ["owl", "hooter"]
+    assert any("'cats' is already a name of 'cat'" in w for w in grown.warnings)
 
 
 def test_wordnet_synonyms_come_from_the_installed_database():
