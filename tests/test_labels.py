@@ -112,6 +112,11 @@ def test_an_edit_never_takes_a_name_from_another_class():
     grown = LabelSet.edited(before, {**before, "owl": ["owl", "cats", "owl", "hooter"]}, ["cat", "dog", "owl"])
     assert grown.names["owl"] == ["owl", "hooter"]
     assert any("'cats' is already a name of 'cat'" in w for w in grown.warnings)
+    paper = LabelSet.edited(before, {**before, "owl": ["owl", "owl", "owls"]}, ["cat", "dog", "owl"], keep_repeats=True)
+    assert paper.names["owl"] == ["owl", "owl", "owls"]
+    # the dataset's classes decide the rows: one missing gets its own name, one not in the dataset is ignored
+    aligned = LabelSet.edited(before, {"cat": before["cat"], "emu": ["emu"]}, ["cat", "dog"])
+    assert aligned.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog"]}
 
 
 def test_wordnet_synonyms_come_from_the_installed_database():
