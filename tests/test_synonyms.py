@@ -298,3 +298,16 @@ def test_a_regional_word_is_marked_and_never_common():
     chips, fries = lemmas["chips"], lemmas["fries"]
     assert commonness.zipf("chips") > 4 and commonness.marked(chips) and not commonness.marked(fries)
     assert not commonness.common(chips, commonness.SYNONYM_ZIPF) and commonness.common(fries, commonness.SYNONYM_ZIPF)
+
+
+def test_a_category_may_be_two_everyday_words_and_a_kind_may_not():
+    """Phrases WordNet's tagged texts never use (count 0): as a category (floor BROADER_ZIPF) 'big cat' passes,
+    both words at least 4.0 on wordfreq's scale ('big' 5.7, 'cat' 4.8), and 'edible fruit' does not ('edible'
+    3.6); as a synonym or kind (lower floor, but no such rule) neither does."""
+    from semscale import commonness
+
+    big_cat = wordnet.reader().synset("big_cat.n.01").lemmas()[0]
+    edible_fruit = wordnet.reader().synset("edible_fruit.n.01").lemmas()[0]
+    assert (big_cat.count(), edible_fruit.count()) == (0, 0)
+    assert commonness.common(big_cat, commonness.BROADER_ZIPF) and not commonness.common(big_cat, commonness.KIND_ZIPF)
+    assert not commonness.common(edible_fruit, commonness.BROADER_ZIPF)
