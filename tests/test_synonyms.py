@@ -311,3 +311,6 @@ def test_a_category_may_be_two_everyday_words_and_a_kind_may_not():
     assert (big_cat.count(), edible_fruit.count()) == (0, 0)
     assert commonness.common(big_cat, commonness.BROADER_ZIPF) and not commonness.common(big_cat, commonness.KIND_ZIPF)
     assert not commonness.common(edible_fruit, commonness.BROADER_ZIPF)
+    # three everyday words are a phrase, not two words: 'sport utility vehicle' (4.7, 4.3, 4.8) is no category
+    suv = next(lem for lem in wordnet.reader().synset("sport_utility.n.01").lemmas() if lem.name() == "sport_utility_vehicle")
+    assert suv.count() == 0 and not commonness.common(suv, commonness.BROADER_ZIPF)
