@@ -96,3 +96,11 @@ def test_misclassified_keeps_the_wrong_images_of_one_level_dealt_round_the_class
     assert analysis.misclassified(preds, "max", 2)["image_idx"].tolist() == [3, 0, 4, 5, 2, 6]
     assert analysis.misclassified(preds, "max", 2, "cat")["image_idx"].tolist() == [0, 2, 6]
     assert analysis.misclassified(preds, "mean", 2)["image_idx"].tolist() == [3, 0, 4, 5, 1, 7, 2, 6]
+
+
+def test_a_class_only_ever_predicted_still_gets_its_row_of_zeros():
+    """One cat image predicted 'fox': the matrix is square, the fox row all zeros (no fox image)."""
+    frame = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": 1, "image_idx": 0, "label": "cat",
+                           "predicted": "fox", "correct": False}])
+    table = analysis.confusion(frame, "max", 1)
+    assert table.to_dict("index") == {"cat": {"cat": 0, "fox": 1}, "fox": {"cat": 0, "fox": 0}}
