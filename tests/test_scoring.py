@@ -82,6 +82,12 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     e = np.exp(np.array([0.0, 80.0, 100.0]) - 100.0)
     np.testing.assert_allclose(got[1]["probsum"].score[1], e[2] / e.sum(), rtol=1e-5)
     assert got[1]["max"].top_rows[0].tolist() == [0, 1, 2] and got[0]["max"].top_rows[1].tolist() == [2, 0]
+    from semscale.scoring import Head
+
+    sigmoid = Head(scale=10.0, bias=-5.0)  # the chunk is scored with the run's head, not CLIP's
+    got = predict_levels(images, NAMES, [large], ["probsum"], sigmoid)[0]["probsum"]
+    np.testing.assert_allclose(got.score[:2], class_scores(IMAGES, NAMES, large, "probsum", sigmoid).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
 
 
 def test_unknown_aggregation_is_refused():
