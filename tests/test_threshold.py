@@ -131,3 +131,15 @@ def test_thresholds_judge_at_the_alpha_given():
     assert (thresholds(frame)["max"].shape, thresholds(frame)["max"].critical_level) == ("rising", 2)
     strict = thresholds(frame, alpha=0.01)["max"]
     assert (strict.shape, strict.critical_level, strict.peak_level) == ("plateau", 1, 2)
+
+
+def test_a_decline_right_after_the_critical_level_is_named():
+    """400 images, 200 / 300 / 200 right: level 2 is critical and level 4, the very next, is 100 images worse."""
+    t = analyse([1, 2, 4], outcomes(400, [200, 300, 200]))
+    assert (t.shape, t.critical_level, t.worse_from, t.peak_level) == ("decline", 2, 4, 2)
+
+
+def test_levels_without_images_have_no_accuracy_to_peak_at():
+    """No image scored at any level: accuracy 0 everywhere, a plateau from the first level."""
+    t = analyse([1, 2], [np.zeros(0, bool), np.zeros(0, bool)])
+    assert (t.shape, t.critical_level, t.peak_level, t.peak_accuracy) == ("plateau", 1, 1, 0.0)
