@@ -64,6 +64,13 @@ def test_bad_label_files_get_one_clear_sentence(tmp_path):
     ("linear", 4, [1, 2, 3, 4]),
     ("linear:2", 6, [1, 3, 5, 6]),
     ("1, 3, 99", 6, [1, 3, 6]),
+    ("exp", 2, [1, 2]),
+    ("exponential", 3, [1, 2, 3]),
+    ("linear:2", 5, [1, 3, 5]),  # the last level is not measured twice
+    ("linear:1", 1, [1]),
+    (" Linear:3 ", 3, [1, 3]),
+    ("4,2,,2", 9, [2, 4]),  # sorted, each level once
+    ("7,8", 6, [6]),
 ])
 def test_schedules(spec, max_names, expected):
     assert schedule.parse(spec, max_names) == expected
@@ -72,6 +79,20 @@ def test_schedules(spec, max_names, expected):
 def test_bad_schedule_is_explained():
     with pytest.raises(SemscaleError, match="bad schedule"):
         schedule.parse("sometimes", 4)
+    for spec, message in (("linear:x", "bad linear step"), ("linear:0", "step must be >= 1, got 0"),
+                          ("0,2", r"levels must be >= 1, got \[0\]"), (",", "at least one level")):
+        with pytest.raises(SemscaleError, match=message):
+            schedule.parse(spec, 4)
+    with pytest.raises(SemscaleError, match="at least one name"):
+        schedule.parse("exponential", 0)
+    with pytest.raises(SemscaleError, match="unknown schedule 'weekly'"):
+        schedule.levels("weekly", 4)
+
+
+def test_a_cut_note_names_the_levels_above_the_longest_list():
+    assert schedule.cut_note("1,8,9", 6) == "levels 8, 9 were cut to 6: the longest name list has 6 names"
+    assert schedule.cut_note("9, 1,", 1) == "level 9 was cut to 1: the longest name list has 1 name"
+    assert schedule.cut_note("1,6", 6) is None and schedule.cut_note("exponential", 6) is None
 
 
 def test_generated_repeats_are_kept_only_when_asked_and_only_exact():
@@ -87,6 +108,15 @@ def test_an_edit_never_takes_a_name_from_another_class():
     after = LabelSet.edited(before, {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "kitty", "puppy"]}, ["cat", "dog"])
     assert after.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog", "puppy"]}
     assert any("'kitty' is already a name of 'cat'" in w for w in after.warnings)
+    # a class the earlier table lacked is a changed row too; an exact repeat is dropped unless asked for
+    grown = LabelSet.edited(before, {**before, "owl": ["owl", "cats", "owl", "hooter"]}, ["cat", "dog", "owl"])
+    assert grown.names["owl"] == ["owl", "hooter"]
+    assert any("'cats' is already a name of 'cat'" in w for w in grown.warnings)
+    paper = LabelSet.edited(before, {**before, "owl": ["owl", "owl", "owls"]}, ["cat", "dog", "owl"], keep_repeats=True)
+    assert paper.names["owl"] == ["owl", "owl", "owls"]
+    # the dataset's classes decide the rows: one missing gets its own name, one not in the dataset is ignored
+    aligned = LabelSet.edited(before, {"cat": before["cat"], "emu": ["emu"]}, ["cat", "dog"])
+    assert aligned.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog"]}
 
 
 def test_wordnet_synonyms_come_from_the_installed_database():

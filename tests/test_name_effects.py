@@ -39,6 +39,23 @@ def test_subset_columns_predict_what_scoring_predicts(agg):
         assert (columns.argmax(axis=1) == reference_predictions(run, chosen, agg)).all()
 
 
+def test_a_sigmoid_head_sums_each_names_own_probability_as_scoring_does():
+    """A SigLIP-style head (scale 10, bias -5): probsum's column is the sum of the subset's sigmoids, the
+    very scores `class_scores` gives (no shared softmax), so values and predictions both agree."""
+    from semscale.vectors import Head
+
+    head = Head(scale=10.0, bias=-5.0)
+    run = POPULATION.run(300, seed=4)
+    a = aggregation("probsum", run.cosines(), gram(run.name_matrix), head)
+    for chosen in ([r[:1] for r in run.name_rows], [r[:3] for r in run.name_rows], run.name_rows):
+        columns = np.column_stack([a.score(a.start(rows)) for rows in chosen])
+        want = class_scores(run.images, run.name_matrix, Candidates.build(chosen), "probsum", head)
+        np.testing.assert_allclose(columns, want, rtol=1e-5, atol=1e-7)
+    one = run.name_rows[0][0]
+    logit = 10.0 * run.cosines()[:, one].astype(np.float64) - 5.0
+    np.testing.assert_allclose(a.score(a.start([one])), 1 / (1 + np.exp(-logit)), rtol=1e-12)
+
+
 @pytest.mark.parametrize("agg", aggregation_names())
 def test_one_name_what_ifs_equal_a_full_rescore(agg):
     """Standings.predicted_with and the incremental set_column agree with scoring from scratch."""

@@ -69,6 +69,30 @@ def test_predict_works_in_chunks(monkeypatch):
     assert (whole.predicted == chunked.predicted).all()
 
 
+def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
+    """The encoders refuse NaN embeddings, but a chunk with one still gets the plain rule, level by level
+    (not the sweep's running totals): the finite images score as in the three tests above."""
+    from semscale.scoring import AGGREGATIONS, predict_levels
+
+    images = np.vstack([IMAGES, [[np.nan, 0.0]]]).astype(np.float32)
+    small, large = Candidates.build([[0], [2]]), CAND
+    got = predict_levels(images, NAMES, [small, large], AGGREGATIONS)
+    for agg in AGGREGATIONS:  # level 1: cosines (1, 0) and (0, 1); level 2: as above
+        assert got[0][agg].predicted[:2].tolist() == [0, 1] and got[1][agg].predicted[:2].tolist() == [0, 1], agg
+    np.testing.assert_allclose(got[1]["mean"].score[:2], [0.894427, 1.0], atol=1e-5)
+    np.testing.assert_allclose(got[1]["max"].score[:2], [1.0, 1.0], atol=1e-6)
+    e = np.exp(np.array([0.0, 80.0, 100.0]) - 100.0)
+    np.testing.assert_allclose(got[1]["probsum"].score[1], e[2] / e.sum(), rtol=1e-5)
+    assert got[1]["max"].top_rows[0].tolist() == [0, 1, 2] and got[0]["max"].top_rows[1].tolist() == [2, 0]
+    from semscale.scoring import Head
+
+    sigmoid = Head(scale=10.0, bias=-5.0)  # the chunk is scored with the run's head, not CLIP's
+    with np.errstate(invalid="ignore"):  # the NaN row's own sigmoid is NaN, as it should be
+        got = predict_levels(images, NAMES, [large], ["probsum"], sigmoid)[0]["probsum"]
+    np.testing.assert_allclose(got.score[:2], class_scores(IMAGES, NAMES, large, "probsum", sigmoid).max(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
+
+
 def test_unknown_aggregation_is_refused():
     with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
         class_scores(IMAGES, NAMES, CAND, "median")

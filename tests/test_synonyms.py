@@ -352,3 +352,30 @@ def test_broader_names_are_everyday_categories_and_places_get_none():
 ])
 def test_the_domain_word_is_the_nearest_everyday_category(classes, domain):
     assert synonyms.generate(classes, "paper").domain == domain
+
+
+def test_a_regional_word_is_marked_and_never_common():
+    """'chips' for French fries is British in WordNet (nltk files the region 'Britain' among its usage marks):
+    marked, so never common however frequent (Zipf 4.2 against the synonym floor 2.5); 'fries' (3.8) is plain."""
+    from semscale import commonness
+
+    lemmas = {lem.name(): lem for lem in wordnet.reader().synset("french_fries.n.01").lemmas()}
+    chips, fries = lemmas["chips"], lemmas["fries"]
+    assert commonness.zipf("chips") > 4 and commonness.marked(chips) and not commonness.marked(fries)
+    assert not commonness.common(chips, commonness.SYNONYM_ZIPF) and commonness.common(fries, commonness.SYNONYM_ZIPF)
+
+
+def test_a_category_may_be_two_everyday_words_and_a_kind_may_not():
+    """Phrases WordNet's tagged texts never use (count 0): as a category (floor BROADER_ZIPF) 'big cat' passes,
+    both words at least 4.0 on wordfreq's scale ('big' 5.7, 'cat' 4.8), and 'edible fruit' does not ('edible'
+    3.6); as a synonym or kind (lower floor, but no such rule) neither does."""
+    from semscale import commonness
+
+    big_cat = wordnet.reader().synset("big_cat.n.01").lemmas()[0]
+    edible_fruit = wordnet.reader().synset("edible_fruit.n.01").lemmas()[0]
+    assert (big_cat.count(), edible_fruit.count()) == (0, 0)
+    assert commonness.common(big_cat, commonness.BROADER_ZIPF) and not commonness.common(big_cat, commonness.KIND_ZIPF)
+    assert not commonness.common(edible_fruit, commonness.BROADER_ZIPF)
+    # three everyday words are a phrase, not two words: 'sport utility vehicle' (4.7, 4.3, 4.8) is no category
+    suv = next(lem for lem in wordnet.reader().synset("sport_utility.n.01").lemmas() if lem.name() == "sport_utility_vehicle")
+    assert suv.count() == 0 and not commonness.common(suv, commonness.BROADER_ZIPF)

@@ -36,13 +36,15 @@ def test_mcnemar_is_exact_up_to_1000_discordant_pairs_and_chi_square_beyond():
 def test_a_curve_that_keeps_rising():
     t = analyse([1, 2, 4, 8], outcomes(400, [200, 240, 280, 320]))
     assert (t.shape, t.critical_level, t.peak_level) == ("rising", 8, 8)
+    assert t.sentence() == "still rising at the last level; best accuracy 80.0% at 8 names"
 
 
 def test_a_curve_that_peaks_then_declines():
     t = analyse([1, 2, 4, 8, 16], outcomes(400, [200, 260, 300, 300, 220]))
     assert t.shape == "decline" and t.critical_level == 4 and t.worse_from == 16
     assert t.peak_level == 4 and t.peak_accuracy == 0.75
-    assert "declines" in t.sentence()
+    assert t.sentence() == ("stops improving at 4 names per class, then declines (significantly worse from 16); "
+                            "best accuracy 75.0% at 4 names")
 
 
 def test_a_flat_curve_plateaus_at_the_first_level():
@@ -114,3 +116,30 @@ def test_the_verdict_names_the_plotted_line_in_percent():
     assert (both.peak_level, both.peak_accuracy, both.orders) == (1, 0.5, 2)
     assert both.sentence() == ("given name order: plateaus from 1 name per class; mean over 2 name orders: "
                                "best 50.0% at 1 name")
+
+
+def test_thresholds_judge_at_the_alpha_given():
+    """12 images, 4 then 10 right, the 6 gains all one way: McNemar p = 2 / 2**6 = .03125, significant at
+    the default .05 (still rising at 2 names) and not at .01 (a plateau from 1 name)."""
+    import pandas as pd
+
+    from semscale.threshold import thresholds
+
+    frame = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": n, "image_idx": i, "correct": i < right}
+                          for n, right in ((1, 4), (2, 10)) for i in range(12)])
+    assert mcnemar(0, 6) == pytest.approx(0.03125)
+    assert (thresholds(frame)["max"].shape, thresholds(frame)["max"].critical_level) == ("rising", 2)
+    strict = thresholds(frame, alpha=0.01)["max"]
+    assert (strict.shape, strict.critical_level, strict.peak_level) == ("plateau", 1, 2)
+
+
+def test_a_decline_right_after_the_critical_level_is_named():
+    """400 images, 200 / 300 / 200 right: level 2 is critical and level 4, the very next, is 100 images worse."""
+    t = analyse([1, 2, 4], outcomes(400, [200, 300, 200]))
+    assert (t.shape, t.critical_level, t.worse_from, t.peak_level) == ("decline", 2, 4, 2)
+
+
+def test_levels_without_images_have_no_accuracy_to_peak_at():
+    """No image scored at any level: accuracy 0 everywhere, a plateau from the first level."""
+    t = analyse([1, 2], [np.zeros(0, bool), np.zeros(0, bool)])
+    assert (t.shape, t.critical_level, t.peak_level, t.peak_accuracy) == ("plateau", 1, 1, 0.0)
