@@ -269,7 +269,9 @@ def test_images_with_a_csv_manifest_are_labelled_by_it_and_named_as_the_user_nam
     page.locator("input[type=file]").set_input_files([str(manifest), *map(str, images)])
     page.get_by_text("The manifest labels 4 of the 4 images").wait_for()
     name = page.get_by_role("textbox", name="Name of this image set")
-    assert name.input_value() == "colour-cards"  # from the manifest's file name
+    from playwright.sync_api import expect
+
+    expect(name).to_have_value("colour-cards", timeout=30_000)  # from the manifest's file name (drawn after the table)
     page.get_by_role("button", name="Use these images").click()
     page.get_by_text("Stored 4 images in 4 classes").wait_for()
     page.get_by_text("colour-cards: 4 images, 4 classes").wait_for()  # never a hash

@@ -72,7 +72,10 @@ def test_predict_works_in_chunks(monkeypatch):
 def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     """The encoders refuse NaN embeddings, but a chunk with one still gets the plain rule, level by level
     (not the sweep's running totals): the finite images score as in the three tests above."""
-    from semscale.scoring import AGGREGATIONS, predict_levels
+    from semscale.aggregations import names as aggregation_names
+    from semscale.scoring import predict_levels
+
+    AGGREGATIONS = aggregation_names()
 
     images = np.vstack([IMAGES, [[np.nan, 0.0]]]).astype(np.float32)
     small, large = Candidates.build([[0], [2]]), CAND
