@@ -13,12 +13,13 @@ import streamlit as st
 
 import pandas as pd
 
-from semscale import classnames, datasets, health, models, paths, runqueue, runs, settings, synonyms, wordnet
+from semscale import (analysis, classnames, compare, datasets, encoders, figures, health, jobs, models, paths,
+                      run_embeddings, runqueue, runs, settings, synonyms, whatif, wordnet)
 from semscale.engine import RunConfig
 from semscale.errors import SemscaleError
 from semscale.labels import LabelSet, name_rows
 from semscale.store import ResultsStore, RunInfo
-from semscale.wording import printable
+from semscale.wording import count, printable
 
 
 @st.cache_resource
@@ -488,3 +489,120 @@ def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> t
                              keep_repeats=state["keep_repeats"].get(spec, False))
     return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), relations=state["relations"].get(spec),
                       record=record, **settings)
+
+
+# --- the Synonyms page's instant what-if -----------------------------------------------------------
+
+@st.cache_resource(max_entries=4, show_spinner="Reading the run's embeddings ...")
+def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
+    """A finished run never changes, so its matrices are read once; a refusal is not cached."""
+    return run_embeddings.load(ResultsStore(path), run_id, results=str(path))
+
+
+@st.cache_resource
+def _what_if_encoders() -> dict:
+    """One encoder per backend for every session's what-ifs: its model loads once, at the first new name."""
+    return {}
+
+
+MEMO_TEXTS = 100_000  # texts a what-if memo keeps per model (200 MB of 512-d vectors) before it starts again
+
+
+@st.cache_resource
+def _what_if_memos() -> dict[str, dict]:
+    """Per model, the texts what-ifs encoded and did not store: each is encoded once per server process."""
+    return {}
+
+
+def _what_if_encoder(b: settings.Backend) -> encoders.Encoder:
+    made = _what_if_encoders()
+    if b not in made:
+        made[b] = encoders.for_backend(b)
+    return made[b]
+
+
+def _what_if_memo(model_id: str) -> dict:
+    memo = _what_if_memos().setdefault(model_id, {})
+    if len(memo) > MEMO_TEXTS:
+        memo.clear()
+    return memo
+
+
+def _save_what_if(ds: datasets.Dataset, run_id: str) -> None:
+    """Save as a run's callback: a real run of the kept names with the what-if's run's settings."""
+    try:
+        shown = embeddings(results_path(), run_id)
+        config, _ = run_config(ds, shown.config.get("preset"), **whatif.run_settings(shown))
+        started, _ = jobs.start(config, results_path(), backend())
+        st.session_state["watch_run"] = started
+        st.session_state["what_if_answer"] = ("success", f"Started run {started} with these names and run {run_id}'s "
+                                                         "settings; the Run page follows it.")
+    except SemscaleError as exc:
+        st.session_state["what_if_answer"] = ("error", str(exc))
+
+
+def what_if_section(ds: datasets.Dataset, labels: LabelSet, blocked: str | None = None) -> None:
+    """The instant what-if: a finished run of this dataset with the backend's model, its stored curve beside the
+    curve of `labels` (the names being edited) with its settings, and the per-class changes. Only new names are
+    encoded and nothing is stored until Save as a run (`blocked`: why it cannot be saved now)."""
+    st.subheader("What if: these names on a finished run")
+    spec = st.session_state["dataset"]
+    if not Path(results_path()).exists():
+        st.caption("No finished run on this dataset yet: once one is done (Run page), every edit here shows its "
+                   "curve beside the edited names' at once.")
+        return
+    try:
+        finished = [r for r in live_runs(limit=None) if r.status == "done" and not r.partial
+                    and compare.dataset_spec(r) == spec]
+    except SemscaleError as exc:
+        st.warning(f"{exc} (the what-if tries again at the next edit)")
+        return
+    if not finished:
+        st.caption("No finished run on this dataset yet: once one is done (Run page), every edit here shows its "
+                   "curve beside the edited names' at once.")
+        return
+    status = backend_badge()  # None while the backend starts: the page runs again once it answered
+    if status is None:
+        return
+    if not status.ok:
+        st.caption("The what-if encodes new names with the CLIP backend, which is not ready (see the Run page).")
+        return
+    mine = [r for r in finished if r.model == status.model]
+    if not mine:
+        others = sorted({models.display_name(r.model) for r in finished})
+        st.caption(f"No finished run on this dataset with the backend's model {models.display_name(status.model or '')} "
+                   f"(finished runs used {', '.join(others)}): choose their model under CLIP backend on the Run page.")
+        return
+    created = {r.run_id: r.created for r in mine}  # newest first
+    run_id = mine[0].run_id if len(mine) == 1 else st.selectbox(
+        "Finished run", list(created), key="what_if_run", format_func=lambda i: f"{i} ({created[i]:%Y-%m-%d %H:%M})")
+    try:
+        started = time.perf_counter()
+        result = whatif.what_if(store(), embeddings(results_path(), run_id), labels, _what_if_encoder(backend()),
+                                _what_if_memo(status.model))
+        seconds = time.perf_counter() - started
+    except SemscaleError as exc:
+        st.error(str(exc))
+        return
+    config = next(r for r in mine if r.run_id == run_id).config
+    names = {run_id: f"run {run_id} (its names)", whatif.WHAT_IF: "the names above (not saved)"}
+    st.plotly_chart(figures.accuracy_curves(analysis.curves(result.points), names,
+                                            title=f"What if · {ds.name} · run {run_id} against the names above"),
+                    width="stretch", config=figures.export_config(f"{run_id}-what-if"), key="what_if_chart")
+    st.caption(f"Run {run_id}'s {count(int(result.points['n_images'].max()), 'image')}, scored with the names above "
+               f"and its settings ({config.get('schedule')} schedule, {', '.join(config.get('aggregations', []))}"
+               f"{', ' + count(config.get('repeats', 1), 'name order') if config.get('repeats', 1) > 1 else ''}): "
+               f"{count(result.encoded, 'new prompt')} encoded, {seconds:.2f} s. Nothing is stored until you save it "
+               "as a run.")
+    st.dataframe(result.classes.rename(columns={
+        "edit": "names changed", "before": f"run {run_id}", "after": "names above", "fixed": "images fixed",
+        "broken": "images broken"}), hide_index=True, key="what_if_classes", column_config={
+            c: st.column_config.NumberColumn(format="percent") for c in (f"run {run_id}", "names above", "change")})
+    st.caption("Per class at the last level (every name): accuracy on the class's own images with the run's names "
+               "and with the names above; fixed: images wrong before and right now, broken: the reverse.")
+    st.button("Save as a run", on_click=_save_what_if, args=(ds, run_id), disabled=blocked is not None,
+              help=blocked or f"starts a real run of these names with run {run_id}'s settings (the Run page follows it)")
+    if answer := st.session_state.pop("what_if_answer", None):
+        getattr(st, answer[0])(answer[1])
+        if answer[0] == "success":
+            st.page_link("pages/3_Run.py", label="Watch it on the Run page", icon=":material/show_chart:")

@@ -113,3 +113,5 @@ try:
                        help="fill in every base name first" if no_base else None)
 except SemscaleError as exc:
     st.error(str(exc))
+else:
+    ui.what_if_section(ds, cleaned, blocked="fill in every base name first" if no_base else None)

@@ -13,7 +13,7 @@ import yaml
 
 import ui
 from semscale import (analysis, compare, explain, figures, jobs, models, name_effects, pasteable, recommend,
-                      run_embeddings, runs as run_builder, threshold)
+                      runs as run_builder, threshold)
 from semscale.wording import count, printable
 from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
@@ -25,10 +25,7 @@ if not PRESENT:
 GALLERY = 24  # thumbnails shown at once
 
 
-@st.cache_resource(max_entries=4, show_spinner="Reading the run's embeddings ...")
-def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
-    """A finished run never changes, so its matrices are read once; a refusal is not cached."""
-    return run_embeddings.load(ResultsStore(path), run_id, results=str(path))
+embeddings = ui.embeddings  # a finished run's matrices, read once (the Synonyms page's what-if shares them)
 
 
 @st.cache_data(max_entries=16, show_spinner="Measuring each name ...")

@@ -282,22 +282,30 @@ class _Scored:
 
 
 class NameEmbeddings:
-    """Unit-norm embedding per distinct name (mean over prompt templates), encoded once and cached."""
+    """Unit-norm embedding per distinct name (mean over prompt templates), encoded once and cached.
+
+    `memo` (text hash -> vector) stands in for the cache's writes: texts it holds are not encoded
+    again, and new encodes go into it instead of the results file (a what-if stores nothing)."""
 
     def __init__(self, encoder: Encoder, store: ResultsStore, names: list[str], templates: list[str],
-                 batch_size: int = 256):
+                 batch_size: int = 256, memo: dict[str, np.ndarray] | None = None):
         self.index = {n: i for i, n in enumerate(dict.fromkeys(names))}
         prompts = {n: [t.format(n) for t in templates] or [n] for n in self.index}
         texts = list(dict.fromkeys(p for ps in prompts.values() for p in ps))
         model_id = encoder.model_id  # a server's first: it learns the embedding size
         cached = store.get_embeddings(model_id, [text_hash(t) for t in texts], dim=encoder.dim)
+        if memo is not None:
+            cached.update({h: memo[h] for t in texts if (h := text_hash(t)) in memo and h not in cached})
         missing = [t for t in texts if text_hash(t) not in cached]
         self.encoded = len(missing)
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             vecs = encoder.encode_texts(chunk)
             new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs)}
-            store.put_embeddings(model_id, new)
+            if memo is None:
+                store.put_embeddings(model_id, new)
+            else:
+                memo.update({h: v for h, (_, v) in new.items()})
             cached.update({h: v for h, (_, v) in new.items()})
         self.matrix = np.stack([
             normalize(normalize(np.stack([cached[text_hash(p)] for p in prompts[n]])).mean(axis=0))
@@ -306,6 +314,32 @@ class NameEmbeddings:
 
     def rows(self, names: list[str]) -> list[int]:
         return [self.index[n] for n in names]
+
+
+def plan_run(encoder: Encoder, store: ResultsStore, config: RunConfig, labels: LabelSet,
+             memo: dict[str, np.ndarray] | None = None) -> _Plan:
+    """What a run of `labels` with `config` scores every batch against: every name of every order
+    encoded (or fetched) once (`memo`: see NameEmbeddings), each (order, level)'s candidates, and
+    every aggregation of every level laid out to be scored together. Stores nothing but new text
+    embeddings (none with a `memo`)."""
+    levels = schedule.parse(config.schedule, labels.max_names)
+    orders = name_orders(labels, config.repeats, config.seed)
+    names = NameEmbeddings(encoder, store, [n for ls in orders for ns in ls.names.values() for n in ns],
+                           config.templates, memo=memo)
+    return _Plan(names, labels.classes, config.aggregations, models.for_model_id(encoder.model_id).head,
+                 config.image_prep, [
+        (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
+        for rep, ordered in enumerate(orders) for n in levels])
+
+
+def score_plan(plan: _Plan, image_matrix: np.ndarray, blocks: list[slice]) -> list[dict[str, Prediction]]:
+    """Per level of `plan.levels`, each aggregation's Prediction for every row of the unit `image_matrix`:
+    every level of every name order from one cosine matrix per block of rows (scoring.Sweep; `blocks`
+    cover the rows in order)."""
+    blocks = [plan.sweep.predict(image_matrix[rows], plan.aggregations, plan.head) for rows in blocks]
+    return [{agg: Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in blocks])
+                               for f in fields(Prediction))) for agg in plan.aggregations}
+            for level in range(len(plan.levels))]
 
 
 class Engine:
@@ -367,17 +401,10 @@ class Engine:
         return process_together([(self, run_id)], progress, should_stop)[0]
 
     def _plan_levels(self, run_id: str, config: RunConfig, labels: LabelSet) -> "_Plan":
-        """Encode (or fetch) every name once, build each (order, level)'s candidates, and register the
-        run's curve points; every aggregation of a level is scored together."""
+        """The run's plan (`plan_run`), and its curve points registered."""
+        plan = plan_run(self.encoder, self.store, config, labels)
+        self.encoded_texts += plan.names.encoded
         levels = schedule.parse(config.schedule, labels.max_names)
-        orders = name_orders(labels, config.repeats, config.seed)
-        names = NameEmbeddings(self.encoder, self.store, [n for ls in orders for ns in ls.names.values() for n in ns],
-                               config.templates)
-        self.encoded_texts += names.encoded
-        plan = _Plan(names, labels.classes, config.aggregations, models.for_model_id(self.encoder.model_id).head,
-                     config.image_prep, [
-            (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
-            for rep, ordered in enumerate(orders) for n in levels])
         self.store.init_points(run_id, pd.DataFrame(
             [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0)
              for rep, n, c in plan.levels for agg in config.aggregations],
@@ -429,13 +456,9 @@ class Engine:
         idx = pa.array(np.array([r.image_idx for r in batch.rows], np.int32))
         hashes, classes, names = pa.array(batch.hashes, pa.string()), pa.array(plan.classes), pa.array(list(plan.names.index))
         parts = []
-        # every level of every name order from one cosine matrix per block (scoring.Sweep)
-        blocks = [plan.sweep.predict(image_matrix[start : start + block], plan.aggregations, plan.head)
-                  for start in range(0, len(image_matrix), block)]
-        for level, (rep, n, cand) in enumerate(plan.levels):
-            for agg in plan.aggregations:
-                p = Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in blocks])
-                                 for f in fields(Prediction)))
+        for (rep, n, _), predictions in zip(plan.levels, score_plan(plan, image_matrix, [
+                slice(start, start + block) for start in range(0, len(image_matrix), block)])):
+            for agg, p in predictions.items():
                 rows = len(p.predicted)
                 parts.append(pa.table({
                     "aggregation": pa.array([agg] * rows, pa.string()), "repeat": pa.array(np.full(rows, rep, np.int32)),

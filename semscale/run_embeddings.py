@@ -37,6 +37,9 @@ class RunEmbeddings:
     truth: np.ndarray  # (N,) true class index
     image_table: pd.DataFrame  # image_idx, name, label, path: one row per scored image, same order
     head: Head = CLIP_HEAD  # the run's model's cosine-to-probability head (probsum)
+    # (N,) each image's place in the run's processing order, rejected files counted (None: image order);
+    # the engine scores images in blocks of that order, and a float32 product's last bits follow the blocks
+    position: np.ndarray | None = None
 
     @property
     def name_rows(self) -> list[list[int]]:
@@ -60,7 +63,7 @@ class RunEmbeddings:
         return self.images @ self.name_matrix.T
 
 
-class _CacheOnly:
+class CacheOnly:
     """An encoder that has nothing but a model id: asked to encode, it says what is missing."""
 
     def __init__(self, model_id: str, run_id: str):
@@ -86,10 +89,11 @@ def load(store: ResultsStore, run_id: str, results: str | None = None) -> RunEmb
     names = store.run_names(run_id)
     classes = list(names)
     flat = [n for c in classes for n in names[c]]
-    vectors = NameEmbeddings(_CacheOnly(info.model, run_id), store, flat, info.config.get("templates") or [])
+    vectors = NameEmbeddings(CacheOnly(info.model, run_id), store, flat, info.config.get("templates") or [])
     hashes = store.image_hashes(run_id)
-    table = store.run_images(run_id)
-    table = table[table["image_idx"].isin(hashes)].sort_values("image_idx").reset_index(drop=True)
+    table = store.run_images(run_id)  # in processing order
+    table = (table.assign(position=np.arange(len(table)))[table["image_idx"].isin(hashes)]
+             .sort_values("image_idx").reset_index(drop=True))
     if table.empty:
         raise SemscaleError(f"run {run_id} has no scored image")
     cached = store.get_embeddings(info.model, list(hashes.values()))
@@ -103,5 +107,6 @@ def load(store: ResultsStore, run_id: str, results: str | None = None) -> RunEmb
         run_id=run_id, config=info.config, classes=classes, names=names,
         name_matrix=vectors.matrix[vectors.rows(flat)],
         owner=np.array([index[c] for c in classes for _ in names[c]], np.int64),
-        images=images, truth=table["label"].map(index).to_numpy(np.int64), image_table=table,
-        head=for_model_id(info.model).head)
+        images=images, truth=table["label"].map(index).to_numpy(np.int64),
+        image_table=table.drop(columns="position"), head=for_model_id(info.model).head,
+        position=table["position"].to_numpy(np.int64))

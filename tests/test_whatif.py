@@ -1,0 +1,143 @@
+"""The instant what-if (semscale.whatif): an edited label set scored on a finished run's cached images.
+
+On the designed model (tests/designed.py) the edited set's curve and per-class changes are computed by
+hand below; on it and on the tiny colour model (name orders, prompt templates, several image blocks)
+the what-if's curve equals, point by point, what a real `Engine` run of the edited set stores; and a
+what-if writes nothing to the results file.
+
+The edit: cat's names [cat, chime, cloud] become [cat, cloud, zebra] (chime, bell's twin, removed;
+'zebra' is outside the designed vocabulary: it embeds to the unknown-word vector, cosine 0 with every
+image and orthogonal to every name). Cosines from designed.COSINES, image k = e_k (ant: k0 k1, bee: k2 k3,
+cat: k4 k5). Level 1 (ant, bee, cat) is unchanged: 6/6 under every aggregation.
+
+Level 2: ant + apple, bee + bell, cat + cloud.
+  max     k0 ant .6 > bell .3; k1 cloud .8 > apple .795 -> cat (wrong); k2, k3 bee .6;
+          k4 bell .85 > cat .84 -> bee (wrong); k5 cat .40 > bee .395: 4/6.
+  mean    |ant + apple| = 1.4947, |bee + bell| = 1.5738, |cat + cloud| = sqrt(2) (cat.cloud = 0):
+          k0 ant 0, bee .3/1.5738 = .191 -> bee (wrong); k1 ant 1.395/1.4947 = .933 > cat .8/1.4142 = .566;
+          k2, k3 bee; k4 bee .85/1.5738 = .540 < cat .84/1.4142 = .594 -> cat;
+          k5 bee .695/1.5738 = .442 > cat .4/1.4142 = .283 -> bee (wrong): 4/6.
+  probsum k1 ant e^60 + e^79.5 < cat e^80 (wrong); k4 bee e^85 > cat e^84 (wrong);
+          k5 cat e^40 > bee e^39.5 + e^30; the rest lead by a factor e^30: 4/6.
+Level 3: + arrow, bread, zebra.
+  max     as level 2 (arrow .795 < cloud .8 at k1; bread .395 < cat .4 at k5): 4/6.
+  mean    |cat + cloud + zebra| = sqrt(3): k4 bee .85/2.0065 = .424 < cat .84/1.7321 = .485 -> cat;
+          k5 bee 1.09/2.0065 = .543 > cat .4/1.7321 = .231 -> bee (wrong); k0 bee (wrong): 4/6.
+  probsum k1 ant 2e^79.5 = 1.213 e^80 > cat e^80 + 2 -> ant; k5 bee 2e^39.5 + e^30 = 1.213 e^40 > cat
+          -> bee (wrong); k4 bee (wrong): 4/6.
+Per class at level 3, against the run's own level 3 (tests/test_designed.py: max "ant cat bee bee bee
+cat", mean "bee ant bee bee cat bee", probsum "ant ant bee bee cat bee"): max and mean predict the same
+images as before; probsum loses cat's k4 (cat 1/2 -> 0/2, one image broken).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import designed
+from semscale import run_embeddings
+from semscale.engine import Engine, RunConfig
+from semscale.errors import SemscaleError
+from semscale.labels import LabelSet
+from semscale.whatif import WHAT_IF, run_settings, what_if
+
+EDITED = {**designed.LABELS, "cat": ["cat", "cloud", "zebra"]}
+# (aggregation, level) -> right predictions of 6, from the hand computation above
+EXPECTED = {("max", 1): 6, ("mean", 1): 6, ("probsum", 1): 6, ("max", 2): 4, ("mean", 2): 4, ("probsum", 2): 4,
+            ("max", 3): 4, ("mean", 3): 4, ("probsum", 3): 4}
+RUN_CORRECT = {("max", 1): 6, ("mean", 1): 6, ("probsum", 1): 6, ("max", 2): 5, ("mean", 2): 4,
+               ("probsum", 2): 6, ("max", 3): 4, ("mean", 3): 4, ("probsum", 3): 5}  # tests/test_designed.py
+POINT = ["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct", "accuracy", "ci_low",
+         "ci_high"]
+
+
+def contents(store) -> dict[str, int]:
+    """Rows of every table of the results file."""
+    with store._connect() as con:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("runs", "run_images", "run_names", "points", "predictions", "rejected", "embeddings")}
+
+
+def curve(points: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    return (points[points["run_id"] == run_id][POINT].sort_values(["aggregation", "repeat", "n_names"])
+            .reset_index(drop=True))
+
+
+def test_the_edited_curve_and_class_changes_are_the_hand_computed_ones_and_nothing_is_stored(designed_runs):
+    run_id = designed_runs.run()
+    run = run_embeddings.load(designed_runs.store, run_id)
+    before = contents(designed_runs.store)
+    memo: dict = {}
+    result = what_if(designed_runs.store, run, LabelSet(EDITED), designed_runs.encoder, memo)
+    assert contents(designed_runs.store) == before  # no run, point, prediction or embedding stored
+    assert result.encoded == 1 and len(memo) == 1  # 'zebra' only: every other name is in the run's cache
+
+    got = result.points.set_index(["run_id", "aggregation", "n_names"])["correct"]
+    assert {(a, n): got[(WHAT_IF, a, n)] for a, n in EXPECTED} == EXPECTED
+    assert {(a, n): got[(run_id, a, n)] for a, n in RUN_CORRECT} == RUN_CORRECT  # the run's stored curve beside it
+    assert (result.points["n_images"] == 6).all()
+
+    table = result.classes.set_index(["aggregation", "class"])
+    assert table.loc[("probsum", "cat"), ["before", "after", "fixed", "broken"]].tolist() == [0.5, 0.0, 0, 1]
+    assert table.loc[("probsum", "ant"), ["before", "after"]].tolist() == [1.0, 1.0]
+    for agg in ("max", "mean"):
+        assert (table.loc[agg, "fixed"] == 0).all() and (table.loc[agg, "broken"] == 0).all()
+        assert (table.loc[agg, "change"] == 0).all()
+    assert table.loc[("max", "ant"), "before"] == 0.5 and table.loc[("max", "bee"), "before"] == 1.0
+    assert table.loc[("max", "cat"), "edit"] == "added zebra; removed chime"
+    assert table.loc[("max", "ant"), "edit"] == "" and (table["images"] == 2).all()
+
+    again = what_if(designed_runs.store, run, LabelSet(EDITED), designed_runs.encoder, memo)
+    assert again.encoded == 0 and again.points.equals(result.points)  # the memo spares the next edit's encode
+    assert contents(designed_runs.store) == before
+
+
+def test_the_what_if_curve_is_what_a_real_run_of_the_edited_names_stores(designed_runs):
+    run_id = designed_runs.run()
+    run = run_embeddings.load(designed_runs.store, run_id)
+    result = what_if(designed_runs.store, run, LabelSet(EDITED), designed_runs.encoder, {})
+    engine = Engine(designed_runs.store, designed_runs.encoder)
+    real = engine.run(RunConfig(dataset=str(designed_runs.images), labels=EDITED, **run_settings(run)))
+    assert engine.encoded_texts == 1 and engine.encoded_images == 0  # the what-if stored no text embedding
+    pd.testing.assert_frame_equal(curve(result.points, WHAT_IF), curve(designed_runs.store.points(real), real))
+
+
+def test_name_orders_templates_and_image_blocks_give_a_real_runs_numbers(results, encoder, colour_dir):
+    """The tiny colour model, where 'green thing' listed under red takes green's images: three name orders
+    (seeded), a prompt template, batches of 5 of 24 images (blocks that split the classes), bootstrap intervals."""
+    names = {"red": ["red", "crimson", "green thing", "scarlet"], "green": ["green", "lime"],
+             "blue": ["blue", "navy", "azure"], "yellow": ["yellow", "gold"]}
+    settings = dict(schedule="linear", aggregations=["max", "mean", "probsum"], templates=["a photo of a {}."],
+                    repeats=3, seed=7, batch_size=5, interval="bootstrap")
+    first = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=names, **settings))
+    run = run_embeddings.load(results, first)
+    edited = {**names, "red": ["red", "scarlet", "green thing"], "blue": ["blue", "yellow thing", "navy", "azure"]}
+    before = contents(results)
+    result = what_if(results, run, LabelSet(edited), encoder, {})
+    assert contents(results) == before
+    assert result.encoded == 1  # "a photo of a yellow thing."
+    engine = Engine(results, encoder)
+    real = engine.run(RunConfig(dataset=str(colour_dir), labels=edited, **run_settings(run)))
+    assert engine.encoded_texts == 1
+    want = curve(results.points(real), real)
+    assert set(want["repeat"]) == {0, 1, 2} and want["accuracy"].nunique() > 2  # orders differ, names matter
+    pd.testing.assert_frame_equal(curve(result.points, WHAT_IF), want)
+    assert curve(result.points, first).equals(curve(results.points(first), first))
+
+
+def test_names_not_in_the_cache_need_the_runs_model(designed_runs, encoder):
+    run_id = designed_runs.run()
+    run = run_embeddings.load(designed_runs.store, run_id)
+    reordered = {**designed.LABELS, "ant": ["ant", "arrow", "apple"]}  # cached names only: no encoder needed
+    result = what_if(designed_runs.store, run, LabelSet(reordered))
+    assert result.encoded == 0
+    assert result.classes.set_index(["aggregation", "class"]).loc[("max", "ant"), "edit"] == "reordered"
+    new_name = LabelSet({**designed.LABELS, "cat": ["cat", "yak"]})  # a run of the module may have cached zebra
+    with pytest.raises(SemscaleError, match="lacks 1 prompt .'yak'."):
+        what_if(designed_runs.store, run, new_name)
+    with pytest.raises(SemscaleError, match="was made with model .* a what-if needs the run's model"):
+        what_if(designed_runs.store, run, new_name, encoder)  # the tiny colour model
+    with pytest.raises(SemscaleError, match="not in the run: dog; missing: cat"):
+        what_if(designed_runs.store, run, LabelSet({"ant": ["ant"], "bee": ["bee"], "dog": ["dog"]}))
