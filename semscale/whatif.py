@@ -12,10 +12,12 @@ Nothing is written to the results file: names missing from its embedding cache a
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from semscale.encoders import Encoder
 from semscale.engine import RunConfig, bootstrap_intervals, plan_run, score_plan
@@ -61,7 +63,7 @@ def what_if(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, encoder: 
     plan = plan_run(encoder, store, config, labels, memo=memo)
     order, blocks = _processing_order(run, config.batch_size)
     truth = run.truth[order]
-    predictions = score_plan(plan, run.images[order], blocks)
+    predictions = _score_on_one_thread(plan, run.images[order], blocks)
     correct = [{agg: p.predicted == truth for agg, p in level.items()} for level in predictions]
     ns = sorted({n for _, n, _ in plan.levels})
     points = pd.DataFrame([
@@ -82,6 +84,18 @@ def what_if(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, encoder: 
     last = max(range(len(plan.levels)), key=lambda i: (plan.levels[i][0] == 0, plan.levels[i][1]))  # order 0's
     classes = _class_changes(store, run, labels, order, correct[last], int(stored["n_names"].max()))
     return WhatIf(run.run_id, pd.concat([stored, points], ignore_index=True), classes, plan.names.encoded)
+
+
+_BLAS_LIMIT = threading.Lock()  # the BLAS thread limit is the process's: what-ifs set and restore it in turn
+
+
+def _score_on_one_thread(plan, images: np.ndarray, blocks: list[slice]) -> list:
+    """`score_plan` with one BLAS thread. Each block's product is small (a batch of images against the
+    names), and on a busy machine OpenBLAS's threads wait for a core longer than they compute: an edit
+    took 2.2 s instead of 0.7 s at load 10 on 2 cores (benchmarks/b11_whatif_page.py). The thread count
+    does not change a product's bits; its blocks do, and they are the engine's."""
+    with _BLAS_LIMIT, threadpool_limits(1, user_api="blas"):
+        return score_plan(plan, images, blocks)
 
 
 def _processing_order(run: RunEmbeddings, batch_size: int) -> tuple[np.ndarray, list[slice]]:
