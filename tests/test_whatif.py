@@ -167,3 +167,29 @@ def test_the_label_sets_class_order_does_not_matter(designed_runs):
     result = what_if(designed_runs.store, run, LabelSet(ties))
     level1 = result.points[(result.points["run_id"] == WHAT_IF) & (result.points["n_names"] == 1)]
     assert (level1["correct"] == 3).all() and len(level1) == 3
+
+
+def test_the_what_if_scores_the_blocks_of_images_the_engine_scored(results, encoder, colour_dir, monkeypatch):
+    """A float32 product's last bits depend on the rows it is computed with, so the what-if scores the very
+    blocks a run scored (its processing order, its batches of files less the rejected ones): recorded here
+    from both, on 24 photos and 3 unreadable files in batches of 5."""
+    from semscale import engine, whatif
+
+    for cls in ("red", "green", "blue"):
+        (colour_dir / cls / "broken.jpg").write_bytes(b"not a photo")
+    seen: dict[str, list] = {"engine": [], "what-if": []}
+
+    def recording(where, score):
+        def record(plan, image_matrix, blocks):
+            seen[where] += [[row.tobytes() for row in image_matrix[rows]] for rows in blocks]
+            return score(plan, image_matrix, blocks)
+        return record
+
+    monkeypatch.setattr(engine, "score_plan", recording("engine", engine.score_plan))
+    names = {"red": ["red", "crimson"], "green": ["green"], "blue": ["blue", "navy"], "yellow": ["yellow"]}
+    first = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=names, batch_size=5))
+    monkeypatch.setattr(whatif, "score_plan", recording("what-if", whatif.score_plan))
+    what_if(results, run_embeddings.load(results, first), LabelSet({**names, "green": ["green", "lime"]}), encoder, {})
+    sizes = [len(b) for b in seen["engine"]]
+    assert sum(sizes) == 24 and min(sizes[:-1]) < 5  # a batch before the last lost a file
+    assert seen["what-if"] == seen["engine"]

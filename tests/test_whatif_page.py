@@ -134,3 +134,13 @@ def test_runs_of_another_model_are_named_and_not_used(setup, model_dir):
         time.sleep(0.3)
         at.run()
     assert not at.get("plotly_chart")
+
+
+def test_a_run_of_another_dataset_is_not_offered(setup):
+    """The same six images in another folder are another dataset: its run gives this one no what-if."""
+    tmp_path, model, images = setup
+    finished_run(tmp_path, model, images)
+    other = designed.write_images(tmp_path / "other-images")
+    at = page(other, designed.LABELS)
+    assert not at.exception and not at.get("plotly_chart")
+    assert any(c.value.startswith("No finished run on this dataset yet") for c in at.caption)
