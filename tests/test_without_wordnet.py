@@ -20,14 +20,14 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from semscale import wordnet
-from semscale.store import ResultsStore
+from semscale.names import wordnet
+from semscale.store.results import ResultsStore
 from test_cli import semscale
 
 # nltk's downloader refuses loopback addresses (its own SSRF guard); only the download tests' process,
 # whose stand-in lives on loopback, lets them through. Everything else runs the `semscale` command as is.
 NLTK_ON_LOOPBACK = ("import sys, nltk.pathsec; nltk.pathsec.ENFORCE = False; "
-                    "from semscale.cli import main; sys.exit(main(sys.argv[1:]))")
+                    "from semscale.app.cli import main; sys.exit(main(sys.argv[1:]))")
 WAYS_OUT = ("python -m nltk.downloader wordnet", "apt-get install wordnet-base", "SEMSCALE_WORDNET_DIR")
 
 
