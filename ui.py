@@ -13,12 +13,17 @@ import streamlit as st
 
 import pandas as pd
 
-from semscale import classnames, datasets, health, models, paths, runqueue, runs, settings, synonyms, wordnet
-from semscale.engine import RunConfig
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, name_rows
-from semscale.store import ResultsStore, RunInfo
-from semscale.wording import printable
+from semscale.core import paths
+from semscale.names import classnames, synonyms, wordnet
+from semscale.data import datasets
+from semscale.models import health, registry, settings
+from semscale.store import runqueue
+from semscale.run import runs
+from semscale.run.engine import RunConfig
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet, name_rows
+from semscale.store.results import ResultsStore, RunInfo
+from semscale.core.wording import printable
 
 
 @st.cache_resource
@@ -29,7 +34,7 @@ def preload() -> threading.Thread:
     would otherwise wait for both together, stretched to ~10 s by the load. Failing here (no copy,
     no network) is quiet: the page that needs it says why."""
     def load() -> None:
-        for step in (wordnet.reader, lambda: models.get().descriptions()):
+        for step in (wordnet.reader, lambda: registry.get().descriptions()):
             try:
                 step()
             except Exception:  # noqa: BLE001 - reported by the page that needs it
@@ -262,7 +267,7 @@ def run_row(r: RunInfo) -> dict:
     badge names it, with the fingerprint of its files beside it."""
     return {"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
             "started": r.created.strftime("%Y-%m-%d %H:%M"),
-            "model": r.model_text() if r.model.startswith("server-probe:") else models.display_name(r.model),
+            "model": r.model_text() if r.model.startswith("server-probe:") else registry.display_name(r.model),
             "model files": r.model.partition(":")[2][:12] or r.model}
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import _common as C
 
-from semscale import datasets
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
+from semscale.data import datasets
+from semscale.models.encoders import LocalEncoder
+from semscale.run.engine import Engine, RunConfig
+from semscale.store.results import ResultsStore
 
 ORDERS = int(os.environ.get("B10_ORDERS", "50"))
 

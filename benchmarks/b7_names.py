@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _name_lists  # noqa: E402
 
-from semscale import synonyms  # noqa: E402
+from semscale.names import synonyms  # noqa: E402
 
 SCHEMES = ("synonyms", "broader", "kinds")  # the WordNet relations; the paper scheme's D is printed beside them
 RATINGS = Path(__file__).with_name("b7_ratings.json")

@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from semscale import datasets
-from semscale.errors import SemscaleError
-from semscale.wording import count
+from semscale.data import datasets
+from semscale.core.errors import SemscaleError
+from semscale.core.wording import count
 
 st.set_page_config(page_title="semscale · Data", page_icon="🗂️", layout="wide")
 LEFT_OUT_PAGE = 50  # rows of the left-out table per page

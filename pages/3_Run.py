@@ -9,11 +9,15 @@ from datetime import datetime, timezone
 import streamlit as st
 
 import ui
-from semscale import aggregations, analysis, figures, jobs, models, presets, runqueue, schedule, settings
-from semscale.engine import template_error
-from semscale.errors import SemscaleError
-from semscale.store import RunInfo
-from semscale.wording import count
+from semscale.models import registry, settings
+from semscale.store import runqueue
+from semscale.run import aggregations, jobs, presets, schedule
+from semscale.analysis import tables
+from semscale.app import figures
+from semscale.run.engine import template_error
+from semscale.core.errors import SemscaleError
+from semscale.store.results import RunInfo
+from semscale.core.wording import count
 
 st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
 st.title("Run")
@@ -45,11 +49,11 @@ with st.expander("CLIP backend", expanded=False):
         st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
         st.rerun()
     else:  # a server serves its own model; the embedded one is picked from the registry
-        chosen = current.model or models.get().name
-        pick = st.selectbox("Embedded model", list(models.REGISTRY), index=list(models.REGISTRY).index(chosen),
+        chosen = current.model or registry.get().name
+        pick = st.selectbox("Embedded model", list(registry.REGISTRY), index=list(registry.REGISTRY).index(chosen),
                             key="model", help="see `semscale models`; fetched once on first use",
-                            format_func=lambda m: f"{m} ({models.REGISTRY[m].licence}, "
-                                                  f"{models.REGISTRY[m].download_gb():.2f} GB download)")
+                            format_func=lambda m: f"{m} ({registry.REGISTRY[m].licence}, "
+                                                  f"{registry.REGISTRY[m].download_gb():.2f} GB download)")
         if pick != chosen:
             st.session_state["backend"] = dataclasses.replace(current, model=pick)
             st.rerun()
@@ -216,7 +220,7 @@ def live() -> None:
                     text=f"{run.n_done}/{run.n_images} images · {rate:.1f} images/s · ETA {eta:.0f} s"
                     if eta is not None else f"{run.n_done}/{run.n_images} images · starting ...")
         st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Cancelling after the current batch ..."))
-    elif run.status == "queued":  # its process waits for a slot (semscale.runqueue)
+    elif run.status == "queued":  # its process waits for a slot (semscale.store.runqueue)
         spot = ui.queue_place(run.run_id)
         st.info(f"{spot or 'queued: starting'} · at most {runqueue.capacity()} runs work at once on this machine")
         st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Leaving the queue ..."))
@@ -233,7 +237,7 @@ def live() -> None:
     st.caption(f"{run.partial_note('PARTIAL') if run.partial else count(run.n_done, 'image') + ' scored'} · "
                f"updated {time.strftime('%H:%M:%S')}")
     try:
-        curves = analysis.curves(ui.live_points(run.run_id))
+        curves = tables.curves(ui.live_points(run.run_id))
     except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
         st.warning(f"{exc} (retrying)")
         return

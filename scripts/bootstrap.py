@@ -112,7 +112,7 @@ def test_packages(env: Path) -> None:
         run("apt-get", "install", "-y", "-qq", *missing, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             stdout=subprocess.DEVNULL)
     python = venv_python(env)
-    found = subprocess.run([python, "-c", "from semscale import wordnet; print(wordnet.find() or '')"],
+    found = subprocess.run([python, "-c", "from semscale.names import wordnet; print(wordnet.find() or '')"],
                            capture_output=True, text=True, cwd=ROOT)
     if not found.stdout.strip():
         run(python, "-m", "nltk.downloader", "-d", env / "nltk_data", "wordnet")

@@ -7,8 +7,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from conftest import ROOT
-from semscale.errors import SemscaleError
-from semscale.store import ResultsStore
+from semscale.core.errors import SemscaleError
+from semscale.store.results import ResultsStore
 
 
 @pytest.fixture
@@ -107,8 +107,8 @@ def test_a_dataset_pick_lands_even_when_the_next_page_is_opened_before_the_data_
 def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, model_dir, monkeypatch):
     """Twenty Run pages poll every second: one read of the results file serves them all, yet a write
     is seen on the next tick (the read is keyed by the file's change time, not only by its age)."""
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.engine import Engine, RunConfig
 
     store = ResultsStore(env / "dash.duckdb")
     reads = []
@@ -194,7 +194,7 @@ def test_the_server_loads_wordnet_in_the_background_as_it_starts(env):
     """The first run of any page starts the load (`ui.preload`), so the Run page's display names do
     not wait for it."""
     import ui
-    from semscale import wordnet
+    from semscale.names import wordnet
 
     wordnet._load_reader.cache_clear()
     ui.preload.clear()
@@ -209,7 +209,7 @@ def test_a_backend_recheck_runs_behind_the_last_answer_and_no_page_waits_for_it(
     import threading
 
     import ui
-    from semscale import health, settings
+    from semscale.models import health, settings
 
     answers, release = iter([health.Health(True, "first"), health.Health(False, "second")]), threading.Event()
 
@@ -418,8 +418,8 @@ def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
 
 def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):
     import ui
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.engine import Engine, RunConfig
 
     Engine(ResultsStore(env / "dash.duckdb"), LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
 
@@ -442,8 +442,8 @@ def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_on
     import duckdb
     import psutil
 
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.engine import Engine, RunConfig
 
     db = env / "dash.duckdb"
     run_id = Engine(ResultsStore(db), LocalEncoder(model_dir)).start(RunConfig(dataset="cifar10-1k"))

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, make_colour_images
 from dashboard_server import start_dashboard
-from semscale import health, settings
+from semscale.models import health, settings
 
 
 def semscale(*args, env=None, cwd=None, timeout=300):
@@ -330,8 +330,8 @@ def test_export_writes_lists_as_json_in_csv_and_as_lists_in_parquet(tmp_path, co
 
 
 def test_manifest_and_zip_say_how_many_entries_were_refused_and_why(tmp_path):
-    from semscale import datasets
-    from semscale.errors import SemscaleError
+    from semscale.data import datasets
+    from semscale.core.errors import SemscaleError
 
     folder = tmp_path / "photos"
     folder.mkdir()

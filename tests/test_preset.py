@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from semscale.engine import Engine, RunConfig
-from semscale.images import content_hash, decode, prepare, prepared_hash
-from semscale.vectors import normalize
-from semscale.store import ResultsStore
+from semscale.run.engine import Engine, RunConfig
+from semscale.data.images import content_hash, decode, prepare, prepared_hash
+from semscale.core.vectors import normalize
+from semscale.store.results import ResultsStore
 
 FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}
 ROSE_NAMES = ["rose", "roses", "large rose", "large roses", "small rose", "small roses", "medium rose",
@@ -139,7 +139,7 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
 def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashboard_env, flowers, model_dir,
                                                                        monkeypatch):
     """The paper preset on a folder, domain word Flower, probsum beside max: chosen on the Run page and on
-    the command line, one builder (semscale.runs) makes the same config, names and their record included."""
+    the command line, one builder (semscale.run.runs) makes the same config, names and their record included."""
     from streamlit.testing.v1 import AppTest
 
     spec = str(flowers)
@@ -163,7 +163,7 @@ def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashbo
 
 
 def test_a_preset_with_your_own_names_records_them_as_yours():
-    from semscale import runs
+    from semscale.run import runs
 
     config, notes = runs.build("flowers", ["rose", "tulip"], preset="paper", labels={"rose": ["rose", "roses"],
                                                                                      "tulip": ["tulip"]})
@@ -177,7 +177,7 @@ def test_a_preset_with_your_own_names_records_them_as_yours():
 
 def test_the_domain_word_and_its_reason_are_among_the_notes_before_a_run():
     """Issue 24: D is shown, with why it was chosen, before the run (CLI `note:` lines, the Run page)."""
-    from semscale import runs
+    from semscale.run import runs
 
     config, notes = runs.build("my-food-folder", ["hamburger", "pizza", "ice cream", "french fries"], scheme="paper")
     assert config.domain == "food" and notes[0].startswith("domain word D: 'food', ")

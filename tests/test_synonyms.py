@@ -3,8 +3,8 @@ names, sense choice, domain word, and never an insult."""
 
 import pytest
 
-from semscale import classnames, synonyms, wordnet
-from semscale.errors import SemscaleError
+from semscale.names import classnames, synonyms, wordnet
+from semscale.core.errors import SemscaleError
 
 FLOWERS = ["daisy", "sunflower", "orchid", "marigold", "carnation"]
 BIG_CATS = ["tiger", "lion", "leopard", "cheetah", "jaguar"]
@@ -187,7 +187,7 @@ def test_sessions_asking_for_wordnet_at_once_share_one_reader():
     reader at once, and each loaded its own (6 at once took 8.9 s instead of 1.4 s)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from semscale import wordnet
+    from semscale.names import wordnet
 
     wordnet._load_reader.cache_clear()
     with ThreadPoolExecutor(6) as pool:
@@ -201,7 +201,7 @@ def test_a_loaded_reader_is_handed_out_without_waiting_for_the_load_lock():
     a slow load elsewhere) and the reader still comes back."""
     import threading
 
-    from semscale import wordnet
+    from semscale.names import wordnet
 
     loaded, got = wordnet.reader(), []
     with wordnet._READER_LOCK:
@@ -217,7 +217,7 @@ def test_sessions_looking_up_wordnet_at_once_get_the_senses_one_alone_gets():
     fewer names). The reader serialises those reads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from semscale import wordnet
+    from semscale.names import wordnet
 
     with open(wordnet._reader_folder(wordnet.wordnet_dir()) / "index.noun") as fh:
         words = [line.split()[0] for line in fh if not line.startswith(" ")][:4000]
@@ -357,7 +357,7 @@ def test_the_domain_word_is_the_nearest_everyday_category(classes, domain):
 def test_a_regional_word_is_marked_and_never_common():
     """'chips' for French fries is British in WordNet (nltk files the region 'Britain' among its usage marks):
     marked, so never common however frequent (Zipf 4.2 against the synonym floor 2.5); 'fries' (3.8) is plain."""
-    from semscale import commonness
+    from semscale.names import commonness
 
     lemmas = {lem.name(): lem for lem in wordnet.reader().synset("french_fries.n.01").lemmas()}
     chips, fries = lemmas["chips"], lemmas["fries"]
@@ -369,7 +369,7 @@ def test_a_category_may_be_two_everyday_words_and_a_kind_may_not():
     """Phrases WordNet's tagged texts never use (count 0): as a category (floor BROADER_ZIPF) 'big cat' passes,
     both words at least 4.0 on wordfreq's scale ('big' 5.7, 'cat' 4.8), and 'edible fruit' does not ('edible'
     3.6); as a synonym or kind (lower floor, but no such rule) neither does."""
-    from semscale import commonness
+    from semscale.names import commonness
 
     big_cat = wordnet.reader().synset("big_cat.n.01").lemmas()[0]
     edible_fruit = wordnet.reader().synset("edible_fruit.n.01").lemmas()[0]
