@@ -382,7 +382,7 @@ def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None 
     if scheme == "paper":
         reason = "as given"
         if domain is None:
-            domain, reason = wordnet.domain_word([s for s in chosen.values() if s is not None])
+            domain, reason = wordnet.domain_word([s for s in chosen.values() if s is not None], len(classes))
         domain_note = _domain_note(domain, reason)
         notes.append(domain_note)
     raw = build(classes, shown, chosen, domain, notes, relations)
