@@ -568,6 +568,35 @@ def unsupported(chosen: dict) -> set:
     return {k for k, n in support.items() if n == 0}
 
 
+def mostly_unknown(chosen: dict) -> bool:
+    """WordNet knows at most half of a list's classes (3 or more): the words it knows may well be other
+    things of the same name (a car model named after a horse), so none of its names can be trusted."""
+    return len(chosen) >= 3 and 2 * sum(s is not None for s in chosen.values()) <= len(chosen)
+
+
+def jargon(synset) -> bool:
+    """A sense WordNet files under a discipline's topic ('(computer science) peripheral'): a term a lay
+    labeller does not use to name a photo."""
+    return any(any(a.name() in ("discipline.n.01", "science.n.01") for p in t.hypernym_paths() for a in p)
+               for t in synset.topic_domains())
+
+
+def label_phrase(lemma, person: bool = False) -> bool:
+    """A lexicographer's label, not a name for a category: a phrase whose head word names, first, a
+    vague or generic category ('writing implement', 'electronic device', 'body structure') unless WordNet's
+    tagged texts use the phrase ('musical instrument'), a category at the top of the hierarchy ('physical
+    phenomenon'), or, for a thing (`person` False), a person ('food turner')."""
+    words = lemma.name().split("_")
+    if len(words) < 2:
+        return False
+    head = reader().synsets(words[-1], "n")[:1]
+    if not head:
+        return False
+    if head[0].min_depth() <= 3 or (is_person(head[0]) and not person):
+        return True
+    return (vague(head[0]) or head[0].name() in GENERIC) and lemma.count() == 0
+
+
 def hypernyms_by_distance(synset) -> list:
     """The sense's hypernyms (instance ones too), nearest first, without GENERIC ones."""
     out, level, seen = [], [synset], {synset}
@@ -593,7 +622,8 @@ DOMAIN_ONLY = frozenset({"food.n.02"})
 
 
 def vague(synset, domain: bool = False) -> bool:
-    return synset.name() in VAGUE and not (domain and synset.name() in DOMAIN_ONLY)
+    """In VAGUE (see DOMAIN_ONLY), or in the top levels of WordNet's hierarchy ('process', 'phenomenon')."""
+    return synset.max_depth() < 4 or synset.name() in VAGUE and not (domain and synset.name() in DOMAIN_ONLY)
 
 
 # Categories of places and buildings: what is above one in WordNet reads as another place to a person
@@ -669,8 +699,8 @@ def _domain_lemmas(category) -> tuple:
     """A category's everyday words that mean it among their first two senses."""
     from semscale import commonness
 
-    return tuple(lem for lem in category.lemmas()
-                 if category in reader().synsets(lem.name(), "n")[:2] and commonness.everyday(lem))
+    return tuple(lem for lem in category.lemmas() if category in reader().synsets(lem.name(), "n")[:2]
+                 and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
 
 
 def _domain_words(synset) -> dict[str, tuple]:

@@ -97,6 +97,10 @@ def test_domain_words_for_vehicles_and_none_for_an_unrelated_set():
         assert synonyms.generate(classes, "paper").domain == "vehicle", classes
     made = synonyms.generate(["train", "bus", "elevator"], "paper")  # shared: 'conveyance', 'device'
     assert made.domain is None and any("too vague" in n for n in made.notes)
+    # Weather shares only the top of the hierarchy ('physical process', 'phenomenon') and WordNet's labels
+    # for it ('atmospheric phenomenon'): no domain word.
+    weather = ["rain", "snow", "fog", "lightning", "rainbow", "hail", "cloud", "frost", "storm"]
+    assert synonyms.generate(weather, "paper").domain is None
     # WordNet files rose under shrub and tulip under bulbous plant: the shared category is the plant.
     assert synonyms.generate(["rose", "tulip", "daisy", "sunflower", "dandelion"], "paper").domain == "plant"
     made = synonyms.generate(["dog", "car", "apple", "shoe"], "paper")
@@ -408,3 +412,35 @@ def test_a_category_may_be_two_everyday_words_and_a_kind_may_not():
     # three everyday words are a phrase, not two words: 'sport utility vehicle' (4.7, 4.3, 4.8) is no category
     suv = next(lem for lem in wordnet.reader().synset("sport_utility.n.01").lemmas() if lem.name() == "sport_utility_vehicle")
     assert suv.count() == 0 and not commonness.common(suv, commonness.BROADER_ZIPF)
+
+
+OFFICE = ["stapler", "scissors", "envelope", "pencil", "eraser", "calculator", "paper clip", "notebook", "ruler", "printer"]
+KITCHEN = ["kettle", "toaster", "blender", "ladle", "whisk", "colander", "spatula", "teapot", "frying pan", "cutting board"]
+
+
+def test_a_broader_name_is_a_word_people_use_for_the_category_not_a_lexicographers_label():
+    """Each rejected name is WordNet's word for a category above the class, and comes out without its
+    filter: a label whose head names a vague category ('writing implement') or, for a thing, a person
+    ('food turner'); a word not meant that way first nor used so in the tagged texts ('fixing', the
+    fastener); a discipline's term ('(computer science) peripheral'). Everyday categories stay."""
+    office, kitchen = names_by(OFFICE, "broader"), names_by(KITCHEN, "broader")
+    assert office["pencil"] == ["pencil"] and office["paper clip"] == ["paper clip"], office
+    assert "peripheral" not in office["printer"] and kitchen["spatula"] == ["spatula"], (office, kitchen)
+    assert kitchen["frying pan"] == ["frying pan", "pan"], kitchen
+    desserts = names_by(["pudding", "brownie", "cupcake", "sorbet", "custard"], "broader")
+    assert desserts["sorbet"] == ["sorbet", "dessert"], desserts
+    lemma = {w: wordnet.reader().synsets(w, "n")[0].lemmas()[0] for w in ("musical_instrument", "writing_implement")}
+    assert not wordnet.label_phrase(lemma["musical_instrument"])  # the tagged texts use it
+    assert wordnet.label_phrase(lemma["writing_implement"])
+
+
+def test_a_list_wordnet_mostly_does_not_know_keeps_its_own_names():
+    """Car models, two of which WordNet knows as other things (a horse, an insect): no WordNet name for
+    any class, whatever the relation, and a note says why."""
+    classes = ["Mustang", "Beetle", "Corolla 2012", "Civic Type R", "Model S 2012", "Golf GTI"]
+    for scheme in ("synonyms", "broader", "kinds"):
+        made = synonyms.generate(classes, scheme)
+        assert all(names == [names[0]] for names in made.labels.names.values()), made.labels.names
+        assert any("knows only 2 of the 6 classes" in n for n in made.notes)
+    assert len(synonyms.generate(["Mustang", "Beetle", "pony"], "kinds").labels.names["Beetle"]) > 1
+
