@@ -561,11 +561,16 @@ def _supported(chosen: dict) -> dict:
 def unsupported(chosen: dict) -> set:
     """Classes whose chosen sense shares no specific category with any other class's, in a set of at
     least 3 known classes most of which do share one: no sense of the word fits the dataset ('Hearts'
-    as the organ beside card suits), so WordNet's words for it would be wrong."""
+    as the organ beside card suits), so WordNet's words for it would be wrong. In any set of 3 or more,
+    so too a class read as a person or a named individual that shares nothing with the rest (a breed
+    named after a nationality or a city: 'Iranian', 'Mumbai' are no names for a cat)."""
     support = _supported(chosen)
-    if len(support) < 3 or 2 * sum(1 for n in support.values() if n) <= len(support):
+    if len(support) < 3:
         return set()
-    return {k for k, n in support.items() if n == 0}
+    lone = {k for k, n in support.items() if n == 0}
+    if 2 * sum(1 for n in support.values() if n) > len(support):
+        return lone
+    return {k for k in lone if is_person(chosen[k]) or chosen[k].instance_hypernyms()}
 
 
 def mostly_unknown(chosen: dict) -> bool:

@@ -444,3 +444,12 @@ def test_a_list_wordnet_mostly_does_not_know_keeps_its_own_names():
         assert any("knows only 2 of the 6 classes" in n for n in made.notes)
     assert len(synonyms.generate(["Mustang", "Beetle", "pony"], "kinds").labels.names["Beetle"]) > 1
 
+
+
+def test_a_class_read_as_a_person_or_a_place_beside_nothing_of_its_kind_keeps_its_own_name():
+    """Vehicle models named after a people and a city, in a list that shares no category as a whole:
+    'Dakota' read as the people has nothing in common with the other classes, so no 'Sioux'."""
+    classes = ["Lincoln", "Mustang", "Dakota", "Cherokee", "Durango", "Tahoe"]
+    made = synonyms.generate(classes, "broader")
+    assert made.labels.names["Dakota"] == ["Dakota"], made.labels.names
+    assert any("'Dakota' fits beside" in n for n in made.notes), made.notes
