@@ -196,13 +196,21 @@ def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
     out: list[tuple[str, str]] = []
     if wordnet.place(chosen):
         return out  # see `wordnet.place`
-    for above in (a for a in wordnet.hypernyms_by_distance(chosen) if a not in shared and not wordnet.vague(a)):
-        lemma = next((lem for lem in above.lemmas() if _usable(lem, above, own) and commonness.everyday(lem)), None)
+    for above in (a for a in wordnet.hypernyms_by_distance(chosen) if a not in shared and not wordnet.vague(a)
+                  and not wordnet.jargon(a)):
+        lemma = next((lem for lem in above.lemmas() if _usable(lem, above, own) and commonness.everyday(lem)
+                      and _means_first(lem) and not wordnet.label_phrase(lem, wordnet.is_person(above))), None)
         if lemma is not None:
             out.append((_spoken(lemma), above.definition()))
         if len(out) == MAX_BROADER:
             break
     return out
+
+
+def _means_first(lemma) -> bool:
+    """A category word a person hears in this sense: its first sense, or one WordNet's tagged texts use it
+    in ('vessel' the ship; not 'fixing' the fastener, 'paw' the hand)."""
+    return lemma.count() > 0 or wordnet.reader().synsets(lemma.name(), "n")[:1] == [lemma.synset()]
 
 
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
@@ -321,7 +329,12 @@ def _paper(classes, display, chosen, domain, notes, relations) -> dict[str, list
 
 def _related(classes, display, chosen, domain, notes, relations) -> dict[str, list[tuple[str, str, str]]]:
     """WordNet names by relation; a class WordNet does not know, or whose senses do not fit beside the
-    other classes, keeps only its own name."""
+    other classes, keeps only its own name, and so does every class of a list WordNet mostly does not know."""
+    if wordnet.mostly_unknown(chosen):
+        known = sum(s is not None for s in chosen.values())
+        notes.append(f"WordNet knows only {known} of the {len(chosen)} classes: the words it knows may be other "
+                     "things of the same name, so every class keeps only its own name")
+        return {c: [(display[c], "name", "")] for c in classes}
     astray = wordnet.unsupported(chosen)
     for c in classes:
         if chosen.get(c) is None:
@@ -382,7 +395,7 @@ def generate(classes: list[str], scheme: str, *, display: dict[str, str] | None 
     if scheme == "paper":
         reason = "as given"
         if domain is None:
-            domain, reason = wordnet.domain_word([s for s in chosen.values() if s is not None])
+            domain, reason = wordnet.domain_word([s for s in chosen.values() if s is not None], len(classes))
         domain_note = _domain_note(domain, reason)
         notes.append(domain_note)
     raw = build(classes, shown, chosen, domain, notes, relations)

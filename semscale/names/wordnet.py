@@ -331,10 +331,13 @@ def offensive(synset) -> bool:
 PEJORATIVE_GLOSS = re.compile(
     r"\b(despicable|contemptible|reprehensible|stupid|fool|foolish|incompetent|obnoxious|uncomplimentary|"
     r"deceitful|treacherous|spiteful|greedy|coarse|worthless|unpleasant|unattractive|cowardly|wishy-washy|"
-    r"dishonest|shifty|ruthless|disreputable|insulting|abusive|slovenly|nasty|idiot|inferior|disgrace)\b", re.IGNORECASE)
+    r"dishonest|shifty|ruthless|disreputable|insulting|abusive|slovenly|nasty|idiot|inferior|disgrace|"
+    r"reprobate|unprincipled|scoundrel|rascal|villain|wretch|lout|boor|oaf|dolt|simpleton|blockhead|halfwit|"
+    r"moron|imbecile)\b", re.IGNORECASE)
 # A word whose first sense is used this often in WordNet's tagged texts is that sense first ('dog', 'pig',
-# 'snake'), not the insult its later senses record; a rarer word with an insult among its first two senses
-# ('cur', 'hound', 'jackass') is not generated.
+# 'snake'), not the insult its later senses record; a rarer word with an insult in any of its senses
+# ('cur', 'hound', 'jackass'), or a phrase whose first sense is an epithet for a person ('black sheep':
+# 'a reckless and unprincipled reprobate'), is not generated.
 SALIENT_COUNT = 5
 
 
@@ -346,13 +349,17 @@ def insult(synset) -> bool:
 
 @lru_cache(maxsize=50000)
 def insult_word(word: str) -> bool:
-    """A word that is an insult or vulgar in some sense: any offensive sense; an abusive sense among its
-    first two (unless its first sense is far more used, see SALIENT_COUNT); or an abusive first sense."""
-    senses = reader().synsets(word.lower().replace(" ", "_"), "n")
+    """A word or phrase that is an insult or vulgar in some sense: any offensive sense; an abusive sense
+    among its first two, or an epithet for a person anywhere among its senses, not only the one a name came
+    from (unless its first sense is far more used, see SALIENT_COUNT); or an abusive first sense ('black
+    sheep'). A later sense that only describes a thing unkindly ('a harsh unpleasant taste') is no insult."""
+    key = word.lower().replace(" ", "_")
+    senses = reader().synsets(key, "n")
     if any(offensive(s) for s in senses):
         return True
-    first = max((lem.count() for lem in senses[0].lemmas() if lem.name().lower() == word.lower()), default=0) if senses else 0
-    return any(insult(s) for s in senses[:2]) and (first < SALIENT_COUNT or insult(senses[0]))
+    first = max((lem.count() for lem in senses[0].lemmas() if lem.name().lower() == key), default=0) if senses else 0
+    abusive = any(insult(s) and (i < 2 or is_person(s)) for i, s in enumerate(senses))
+    return abusive and (first < SALIENT_COUNT or insult(senses[0]))
 
 
 def offensive_word(text: str, own: frozenset[str] = frozenset()) -> bool:
@@ -554,11 +561,45 @@ def _supported(chosen: dict) -> dict:
 def unsupported(chosen: dict) -> set:
     """Classes whose chosen sense shares no specific category with any other class's, in a set of at
     least 3 known classes most of which do share one: no sense of the word fits the dataset ('Hearts'
-    as the organ beside card suits), so WordNet's words for it would be wrong."""
+    as the organ beside card suits), so WordNet's words for it would be wrong. In any set of 3 or more,
+    so too a class read as a person or a named individual that shares nothing with the rest (a breed
+    named after a nationality or a city: 'Iranian', 'Mumbai' are no names for a cat)."""
     support = _supported(chosen)
-    if len(support) < 3 or 2 * sum(1 for n in support.values() if n) <= len(support):
+    if len(support) < 3:
         return set()
-    return {k for k, n in support.items() if n == 0}
+    lone = {k for k, n in support.items() if n == 0}
+    if 2 * sum(1 for n in support.values() if n) > len(support):
+        return lone
+    return {k for k in lone if is_person(chosen[k]) or chosen[k].instance_hypernyms()}
+
+
+def mostly_unknown(chosen: dict) -> bool:
+    """WordNet knows at most half of a list's classes (3 or more): the words it knows may well be other
+    things of the same name (a car model named after a horse), so none of its names can be trusted."""
+    return len(chosen) >= 3 and 2 * sum(s is not None for s in chosen.values()) <= len(chosen)
+
+
+def jargon(synset) -> bool:
+    """A sense WordNet files under a discipline's topic ('(computer science) peripheral'): a term a lay
+    labeller does not use to name a photo."""
+    return any(any(a.name() in ("discipline.n.01", "science.n.01") for p in t.hypernym_paths() for a in p)
+               for t in synset.topic_domains())
+
+
+def label_phrase(lemma, person: bool = False) -> bool:
+    """A lexicographer's label, not a name for a category: a phrase whose head word names, first, a
+    vague or generic category ('writing implement', 'electronic device', 'body structure') unless WordNet's
+    tagged texts use the phrase ('musical instrument'), a category at the top of the hierarchy ('physical
+    phenomenon'), or, for a thing (`person` False), a person ('food turner')."""
+    words = lemma.name().split("_")
+    if len(words) < 2:
+        return False
+    head = reader().synsets(words[-1], "n")[:1]
+    if not head:
+        return False
+    if head[0].min_depth() <= 3 or (is_person(head[0]) and not person):
+        return True
+    return (vague(head[0]) or head[0].name() in GENERIC) and lemma.count() == 0
 
 
 def hypernyms_by_distance(synset) -> list:
@@ -580,8 +621,14 @@ VAGUE = frozenset({"land.n.04", "tract.n.01", "facility.n.01", "device.n.01", "i
                    "food_fish.n.01", "measuring_instrument.n.01"})
 
 
-def vague(synset) -> bool:
-    return synset.name() in VAGUE
+# Of those, categories too vague for one photo's broader name that still name a dataset's domain: a
+# pizza is a 'dish' before it is 'food', but a set of dishes, breads and cakes is the authors' 'Food'.
+DOMAIN_ONLY = frozenset({"food.n.02"})
+
+
+def vague(synset, domain: bool = False) -> bool:
+    """In VAGUE (see DOMAIN_ONLY), or in the top levels of WordNet's hierarchy ('process', 'phenomenon')."""
+    return synset.max_depth() < 4 or synset.name() in VAGUE and not (domain and synset.name() in DOMAIN_ONLY)
 
 
 # Categories of places and buildings: what is above one in WordNet reads as another place to a person
@@ -623,28 +670,88 @@ def genus_name(lemma) -> bool:
         or any(w in {"genus", "family", "order", "suborder", "subfamily"} for w in name.lower().split("_"))
 
 
-def domain_word(synsets: list) -> tuple[str | None, str]:
-    """The paper scheme's domain word D and the reason for it: the nearest category above every sense
-    (named individuals do not count) whose word is common ('dog', 'big cat', 'food', 'vehicle'); 'carnivore',
-    'placental' or 'conveyance' are passed over for a common word above them. None, with the reason,
-    when the senses share nothing specific or nothing everyday."""
+def _gloss_genus(synset):
+    """The category a sense's definition names first ('a vehicle carrying many passengers' -> vehicle):
+    WordNet files some everyday members of a category elsewhere (the bus under 'public transport'), but
+    its gloss still says what it is. The word's first noun sense; None when the gloss opens otherwise."""
+    words = re.sub(r"^(an?|the|any of (various|several|numerous|many)|one of)\s+", "", synset.definition().lower()).split()
+    head = words[0].strip(",;()") if words else ""
+    if not head or any(is_lemma(head, pos) for pos in ("a", "s", "v", "r")):
+        return None  # 'round yellow ... fruit', 'perennial', 'small': a description, not the category
+    found = reader().synsets(head, "n")
+    return found[0] if found else None
+
+
+def _categories(synset) -> set:
+    """Every specific category a class's sense falls under for a domain word: its hypernyms, its gloss's
+    (see `_gloss_genus`), and, for a group of members ('a train': a locomotive and cars), those every member
+    shares."""
+    def above(s):
+        return {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}
+
+    out = above(synset)
+    genus = _gloss_genus(synset)
+    if genus is not None and genus.name() not in GENERIC:
+        out |= {genus} | above(genus)
+    members = synset.member_meronyms()
+    if members:
+        out |= set.intersection(*({m} | above(m) for m in members))
+    return out
+
+
+@lru_cache(maxsize=20000)
+def _domain_lemmas(category) -> tuple:
+    """A category's everyday words that mean it among their first two senses."""
     from semscale.names import commonness
 
+    return tuple(lem for lem in category.lemmas() if category in reader().synsets(lem.name(), "n")[:2]
+                 and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
+
+
+def _domain_words(synset) -> dict[str, tuple]:
+    """Word -> (category, lemma) for every everyday word of a category the sense falls under (see
+    `_categories`), at its nearest category. By word, not by sense: WordNet files bread under 'solid food'
+    and soup under 'food, nutrient', and 'food' fits both."""
+    out: dict[str, tuple] = {}
+    for category in sorted(_categories(synset), key=lambda a: (-a.max_depth(), a.name())):
+        if not vague(category, domain=True):
+            for lem in _domain_lemmas(category):
+                out.setdefault(readable(lem.name()).lower(), (category, lem))
+    return out
+
+
+def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, str]:
+    """The paper scheme's domain word D and the reason for it: the nearest everyday word for a category
+    every sense falls under (named individuals do not count; see `_categories` and `_domain_words`) ('dog',
+    'big cat', 'food', 'vehicle'); 'carnivore', 'placental' or 'conveyance' are passed over for a common
+    word above them. None, with the reason, when the senses share nothing specific or nothing everyday, or
+    when WordNet knows at most half of the `total` classes (the words it knows may be other things of the
+    same name: a word for them would not fit the rest)."""
     kinds = [s for s in synsets if not s.instance_hypernyms()]
     if not kinds:
         return None, "WordNet knows none of the classes"
-    common = None
-    for s in kinds:
-        above = {a for path in s.hypernym_paths() for a in path if a != s and a.name() not in GENERIC}
-        common = above if common is None else common & above
+    if total is not None and 2 * len(kinds) <= total:
+        return None, f"WordNet knows only {len(kinds)} of the {total} classes, so no word is known to fit them all"
+    common = set.intersection(*(_categories(s) for s in kinds))
+    found = [_domain_words(s) for s in kinds]
+    shared = set.intersection(*(set(f) for f in found))
+    if shared:
+        def nearest(word):
+            """The nearest category first; of its words, WordNet's headword ('frog', not 'toad'; 'plant', not
+            'plant life'; 'food', not 'solid food'), then one that means it first."""
+            category, lem = found[0][word]
+            depth = min(f[word][0].max_depth() for f in found)
+            return -depth, lem != category.lemmas()[0], reader().synsets(lem.name(), "n").index(category), word
+
+        word = min(shared, key=nearest)
+        category = min((f[word][0] for f in found), key=lambda a: a.max_depth())
+        return readable(found[0][word][1].name()), (
+            f"the nearest everyday word for a category every class falls under ({category.name()}: "
+            f"{category.definition()})")
     if not common:
         return None, "the classes share no WordNet category more specific than 'object', 'whole' or 'artifact'"
-    for shared in sorted((a for a in common if not vague(a)), key=lambda a: (-a.max_depth(), -a.min_depth(), a.name())):
-        words = sorted((lem for lem in shared.lemmas() if shared in reader().synsets(lem.name(), "n")[:2]
-                        and commonness.everyday(lem)), key=lambda lem: -lem.count())
-        if words:
-            return readable(words[0].name()), (f"the nearest everyday word for a category every class falls under "
-                                               f"({shared.name()}: {shared.definition()})")
+    from semscale.names import commonness
+
     nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
     plain = vague(nearest) and any(commonness.everyday(lem) for lem in nearest.lemmas())
     what = "too vague to name a domain" if plain else "not everyday words"
