@@ -368,7 +368,9 @@ def failed_server_run(db: Path, dataset: Path, model_dir: Path, logs: Path) -> t
 
     server = Server(model_dir, logs).start()
     try:
-        encoder = ClipServerEncoder(server.url, token=TOKEN, timeout=1.0, retries=0)
+        # a generous deadline for the first encode (the fingerprint), which a loaded machine can take
+        # seconds to answer; once the server is gone every call is refused at once
+        encoder = ClipServerEncoder(server.url, token=TOKEN, timeout=30.0, retries=0)
         engine = Engine(ResultsStore(db), encoder)
         backend = Backend(server=server.url, token=TOKEN, timeout=1.0, retries=0)
         run_id = engine.start(RunConfig(dataset=str(dataset), backend=backend.public()))
