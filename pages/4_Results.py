@@ -19,6 +19,7 @@ from semscale.errors import SemscaleError
 from semscale.store import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 PRESENT = st.session_state.get("present", False)  # the curve and its sentence only (the toggle above the curve)
 if not PRESENT:
     st.title("Results")
