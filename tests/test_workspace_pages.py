@@ -41,6 +41,13 @@ def link(at: AppTest) -> str:
     return at.query_params["ws"][0]
 
 
+def go(at: AppTest, page: str) -> AppTest:
+    """Open another page as the sidebar does: the browser drops the URL's query parameters (the page puts
+    the link back)."""
+    at.query_params.clear()
+    return at.switch_page(page).run()
+
+
 def edit(at: AppTest, changes: dict) -> None:
     """Edit rows of the Synonyms page's name table as a user does in the grid."""
     at.session_state[f"editor_clothing_{at.session_state['labels_version']}"] = {
@@ -54,11 +61,12 @@ def test_a_reload_keeps_the_dataset_the_edited_names_and_the_run_settings(env):
     token = link(first)
     first.selectbox(key="builtin").select("clothing")
     first.button[0].click().run()
-    first.switch_page("pages/2_Synonyms.py").run()
+    assert session(token).session_state["dataset"] == "clothing"  # the link alone, as bookmarked on Home
+    go(first, "pages/2_Synonyms.py")
     edit(first, {0: {"name": "gown"}, 1: {"use": False}})  # the dress is a gown; the hat's name ticked out
     names = {c: list(v) for c, v in first.session_state["labels"]["clothing"].items()}
     assert names["dress"] == ["gown"] and names["hat"] == ["hat"]  # a class keeps its last name (labels.clean)
-    first.switch_page("pages/3_Run.py").run()
+    go(first, "pages/3_Run.py")
     first.multiselect(key="aggregations").set_value(["max", "probsum"]).run()
     first.selectbox(key="schedule").select("linear").run()
     first.number_input(key="step").set_value(2).run()
@@ -73,7 +81,7 @@ def test_a_reload_keeps_the_dataset_the_edited_names_and_the_run_settings(env):
     assert reload.selectbox(key="schedule").value == "linear" and reload.number_input(key="step").value == 2
     assert reload.number_input(key="repeats").value == 3
     assert reload.text_area(key="templates").value == "a photo of a {}."
-    reload.switch_page("pages/2_Synonyms.py").run()
+    go(reload, "pages/2_Synonyms.py")
     assert not reload.exception
     assert reload.session_state["labels"]["clothing"] == names
     shown = {r["name"]: r["use"] for r in reload.session_state["offered"]["clothing"][:2]}
@@ -85,8 +93,9 @@ def test_edited_names_survive_a_visit_to_another_page(env):
     back wrote the unedited names over the edited ones."""
     at = session(page="pages/2_Synonyms.py", dataset="clothing")
     edit(at, {0: {"name": "gown"}})
-    at.switch_page("pages/3_Run.py").run()
-    at.switch_page("pages/2_Synonyms.py").run()
+    assert session(link(at), "pages/2_Synonyms.py").session_state["labels"]["clothing"]["dress"] == ["gown"]  # reload
+    go(at, "pages/3_Run.py")
+    go(at, "pages/2_Synonyms.py")
     assert not at.exception
     assert at.session_state["labels"]["clothing"]["dress"] == ["gown"]
     assert at.session_state["offered"]["clothing"][0]["name"] == "gown"
@@ -97,12 +106,25 @@ def test_edited_names_survive_a_visit_to_another_page(env):
 def test_the_paper_preset_leaves_edited_names_for_the_next_session(env):
     at = session(page="pages/2_Synonyms.py", dataset="clothing")
     edit(at, {0: {"name": "gown"}})
-    at.switch_page("pages/3_Run.py").run()
+    go(at, "pages/3_Run.py")
     at.radio(key="protocol").set_value("Paper preset").run()
     assert any("The paper preset runs its own names" in i.value for i in at.info)
     reload = session(link(at), "pages/3_Run.py")
     assert reload.radio(key="protocol").value == "Paper preset"
     assert reload.session_state["labels"]["clothing"]["dress"] == ["gown"]
+
+
+def test_the_paper_presets_names_follow_the_display_names(env):
+    at = session(page="pages/3_Run.py", dataset="clothing")
+    at.radio(key="protocol").set_value("Paper preset").run()
+    assert at.session_state["preset_names"]["clothing"][1].labels.names["dress"][:2] == ["dress", "dresses"]
+    go(at, "pages/2_Synonyms.py")
+    at.session_state[f"display_clothing_{at.session_state['labels_version']}"] = {
+        "edited_rows": {0: {"display name": "gown"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    go(at, "pages/3_Run.py")
+    assert at.session_state["preset_names"]["clothing"][1].labels.names["dress"][:2] == ["gown", "gowns"]
+    assert at.session_state["labels"]["clothing"]["dress"] == ["dress"]  # the user's names: still theirs
 
 
 def test_an_unknown_link_gets_a_fresh_workspace_and_one_line_never_another_visitors(env):
@@ -118,9 +140,11 @@ def test_an_unknown_link_gets_a_fresh_workspace_and_one_line_never_another_visit
         assert "/" not in said(other)[0]  # no path, not even the results file's
 
 
-def test_a_damaged_workspace_is_one_line_and_the_page_works_on(env):
+@pytest.mark.parametrize("damage", ['{"version": 1, "na', '{"version": 1, "names": {"labels": {"clothing": "gown"}}}'])
+def test_a_damaged_workspace_is_one_line_and_the_page_works_on(env, damage):
+    """Cut short, or of a shape the pages cannot use (names that are no list would break the Run page)."""
     token = workspace.new_token()
-    ResultsStore(env / "dash.duckdb").put_workspace(hashlib.sha256(token.encode()).hexdigest(), '{"version": 1, "na')
+    ResultsStore(env / "dash.duckdb").put_workspace(hashlib.sha256(token.encode()).hexdigest(), damage)
     at = session(token, "pages/3_Run.py", dataset="clothing")  # the URL's dataset is not lost with it
     assert not at.exception
     assert said(at) == [
@@ -175,7 +199,7 @@ def test_a_session_that_could_not_read_its_workspace_never_overwrites_it(env, mo
     assert [w[:52] for w in said(at)] == ["Your kept names and settings could not be read (resu"]
     assert said(at)[0].endswith("what you change now is not kept. Reload the page to try again.")
     at.number_input(key="repeats").set_value(5).run()  # the file is free again: still not saved over
-    at.switch_page("pages/1_Data.py").run()
+    go(at, "pages/1_Data.py")
     assert link(at) == token
     assert workspace.load(db, token).state["settings"] == {"repeats": 3}
     assert session(token, "pages/3_Run.py").number_input(key="repeats").value == 3
