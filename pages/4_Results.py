@@ -39,9 +39,11 @@ def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
 
 # A run's tables, read once per change of the run (`updated`): a run with 50 name orders has millions of
 # predictions, and every widget click reruns the page (benchmarks/b10_results_orders.py).
-@st.cache_data(max_entries=8, show_spinner="Reading the run's predictions ...")
+@st.cache_resource(max_entries=8, show_spinner="Reading the run's predictions ...")
 def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
-    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders)."""
+    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders).
+    Shared, not copied (st.cache_data unpickled its 36,000 rows of name lists on every rerun, half of one):
+    nothing may change it in place."""
     return ResultsStore(path).predictions(run_id, repeat=0)
 
 
