@@ -21,6 +21,7 @@ from semscale.core.errors import SemscaleError
 from semscale.store.results import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 PRESENT = st.session_state.get("present", False)  # the curve and its sentence only (the toggle above the curve)
 if not PRESENT:
     st.title("Results")
@@ -40,9 +41,11 @@ def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
 
 # A run's tables, read once per change of the run (`updated`): a run with 50 name orders has millions of
 # predictions, and every widget click reruns the page (benchmarks/b10_results_orders.py).
-@st.cache_data(max_entries=8, show_spinner="Reading the run's predictions ...")
+@st.cache_resource(max_entries=8, show_spinner="Reading the run's predictions ...")
 def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
-    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders)."""
+    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders).
+    Shared, not copied (st.cache_data unpickled its 36,000 rows of name lists on every rerun, half of one):
+    nothing may change it in place."""
     return ResultsStore(path).predictions(run_id, repeat=0)
 
 

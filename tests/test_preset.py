@@ -112,11 +112,8 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     at.run()
     at.radio(key="protocol").set_value("Paper preset").run()
     assert not at.exception
-    labels = at.session_state["labels"]["clothing"]
-    assert labels["dress"] == ["dress", "dresses", "large dress", "large dresses", "small dress", "small dresses",
-                               "medium dress", "medium dresses", "apparel dress", "apparel dresses", "tiny dress",
-                               "tiny dresses"]
-    assert any("12 names per class" in i.value for i in at.info)
+    assert at.session_state["labels"]["clothing"]["dress"] == ["dress"]  # the user's names: untouched
+    assert any("up to 12 names per class (the paper preset's)" in c.value for c in at.caption)
     assert "Domain word D: 'apparel', as given." in [i.value for i in at.info]  # issue 24: shown before the run
     assert "Levels: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12" in [c.value for c in at.caption]
     next(b for b in at.button if b.label == "Start").click().run()
@@ -125,6 +122,9 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     config = json.loads((tmp_path / "home" / "jobs" / f"{run_id}.json").read_text())
     assert (config["preset"], config["schedule"], config["templates"], config["aggregations"], config["image_prep"],
             config["scheme"], config["domain"]) == ("paper", "linear", [], ["max"], "paper", "paper", "apparel")
+    assert config["labels"]["dress"] == ["dress", "dresses", "large dress", "large dresses", "small dress",
+                                         "small dresses", "medium dress", "medium dresses", "apparel dress",
+                                         "apparel dresses", "tiny dress", "tiny dresses"]
     store = ResultsStore(tmp_path / "dash.duckdb")
     deadline = time.monotonic() + 120
     while not (store.runs() and store.run(run_id).status in ("done", "failed")):

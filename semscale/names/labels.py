@@ -286,6 +286,24 @@ def ticked(rows: dict[int, dict], offered: list[dict], classes: list[str], *, ke
     return LabelSet.edited(before, raw, classes, keep_repeats=keep_repeats, relations=relations)
 
 
+def as_left(rows: dict[int, dict], offered: list[dict]) -> list[dict]:
+    """The table a user left: the rows `offered` (`name_rows`) with their edits `rows` (as in `ticked`) folded
+    in, to offer again when the editor is drawn afresh (after another page or a reload), which forgets its
+    edits. An unchanged row keeps its relation and gloss; a typed or moved one is the user's (`user`, as
+    `ticked` counts it); a tick box stays as it was left; an offered row emptied stays (empty) and a new
+    row without a name is left out."""
+    out = []
+    for i, row in sorted(rows.items()):
+        cls_, name = (row.get(k) if isinstance(row.get(k), str) else None for k in ("class", "name"))
+        use = bool(row.get("use"))
+        if i < len(offered) and (offered[i]["class"], offered[i]["name"]) == (cls_, name):
+            out.append({**offered[i], "use": use})
+        elif i < len(offered) or _text(name):
+            out.append({"class": cls_, "name": name, "relation": "user", "same thing": "unknown", "meaning": "",
+                        "use": use})
+    return out
+
+
 def _text(value: object) -> bool:
     """Whether an editor cell holds a name (an emptied cell reads None, '' or blanks)."""
     return isinstance(value, str) and bool(value.strip())

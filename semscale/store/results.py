@@ -61,6 +61,8 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
+CREATE TABLE IF NOT EXISTS workspaces (  -- the dashboard's kept names and settings (semscale.store.workspace)
+    key VARCHAR PRIMARY KEY, state VARCHAR, updated TIMESTAMPTZ);  -- key: SHA-256 of the link's token
 """
 
 ACTIVE = ("running", "queued")  # "queued": its process waits for a slot (semscale.store.runqueue)
@@ -540,6 +542,21 @@ class ResultsStore:
             rows = con.execute("SELECT kind, count(*) FROM embeddings WHERE ? IS NULL OR model_id = ? GROUP BY kind",
                                [model_id, model_id]).fetchall()
         return dict(rows)
+
+    # --- dashboard workspaces (semscale.store.workspace) ----------------------------------------------
+    def get_workspace(self, key: str) -> str | None:
+        """The state kept under `key`, or None. A file of schema 3 opened read-only has no such table:
+        the table came without a schema change, since it adds what older versions may ignore."""
+        with self._connect() as con:
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'workspaces' "
+                               "AND database_name = current_database()").fetchone()[0]:
+                return None
+            row = con.execute("SELECT state FROM workspaces WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def put_workspace(self, key: str, state: str) -> None:
+        with self._connect() as con:
+            con.execute("INSERT OR REPLACE INTO workspaces VALUES (?, ?, ?)", [key, state, now()])
 
     # --- reading results ------------------------------------------------------------------------
     def points(self, run_ids: list[str] | str) -> pd.DataFrame:
