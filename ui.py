@@ -19,7 +19,7 @@ from semscale.data import datasets
 from semscale.models import health, registry, settings
 from semscale.store import runqueue
 from semscale.run import runs
-from semscale.run.engine import RunConfig
+from semscale.run.config import RunConfig
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet, name_rows
 from semscale.store.results import ResultsStore, RunInfo

@@ -27,7 +27,8 @@ import _common as C
 
 from semscale.data import datasets
 from semscale.models.encoders import LocalEncoder
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.data.images import DRAFT_SIDE, decode
 from semscale.store.results import ResultsStore
 from semscale.names.synonyms import paper_names

@@ -19,7 +19,8 @@ import pytest
 from conftest import ROOT, signal_once_committed
 from semscale.data import datasets
 from semscale.run import jobs
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.store.results import ResultsStore, RunOwned
 

@@ -30,7 +30,8 @@ from conftest import ROOT
 from semscale.names import synonyms
 from semscale.data import datasets
 from semscale.run import jobs
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.models.settings import Backend
 from semscale.store.results import ResultsBusy, ResultsStore

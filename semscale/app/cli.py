@@ -20,7 +20,8 @@ from semscale.models import encoders, health, settings
 from semscale.store import runqueue
 from semscale.run import aggregations, pasteable, presets, runs
 from semscale.analysis import tables
-from semscale.run.engine import Engine, Progress, RunConfig, Together, WrongModel
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine, Progress, Together, WrongModel
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore, RunOwned
