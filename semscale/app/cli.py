@@ -24,7 +24,8 @@ from semscale.run.config import RunConfig
 from semscale.run.engine import Engine, Progress, Together, WrongModel
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
-from semscale.store.results import ResultsStore, RunOwned
+from semscale.store.owners import RunOwned
+from semscale.store.results import ResultsStore
 from semscale.analysis.threshold import thresholds
 from semscale.core.wording import count, printable
 
