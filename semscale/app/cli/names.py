@@ -39,7 +39,7 @@ def register(sub) -> None:
 
     lab = common.command(sub, "labels", help="write a generated label set for a dataset")
     lab.add_argument("dataset")
-    lab.add_argument("--scheme", choices=synonyms.SCHEMES, default="paper")
+    lab.add_argument("--scheme", choices=list(synonyms.REGISTRY), default="paper")
     lab.add_argument("--domain", help="the paper scheme's domain word D (default: WordNet's shared category)")
     lab.add_argument("--out", required=True, help="YAML file to write")
     lab.set_defaults(func=cmd_labels)

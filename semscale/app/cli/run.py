@@ -31,7 +31,7 @@ def register(sub) -> None:
     run.add_argument("--labels", help="YAML/JSON label set (class: [names...])")
     run.add_argument("--preset", choices=list(presets.PRESETS),
                      help="paper: the authors' protocol (12 modifier names, k = 1, 2, 3 ..., raw names, max)")
-    run.add_argument("--scheme", choices=synonyms.SCHEMES, help="generate names when no --labels is given")
+    run.add_argument("--scheme", choices=list(synonyms.REGISTRY), help="generate names when no --labels is given")
     run.add_argument("--domain", help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
     run.add_argument("--schedule", help="exponential (default), linear, linear:STEP or 1,2,4,...")
     run.add_argument("--aggregation", action="append", choices=aggregations.names(), help="repeatable; default max")
