@@ -20,7 +20,7 @@ from semscale.data import datasets
 from semscale.models import health, registry, settings
 from semscale.store import runqueue, workspace
 from semscale.run import presets, runs
-from semscale.run.engine import RunConfig
+from semscale.run.config import RunConfig
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet, as_left, name_rows
 from semscale.store.results import ResultsStore, RunInfo

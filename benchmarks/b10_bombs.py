@@ -91,7 +91,8 @@ def run_zip() -> None:
 
 def run_pngs() -> None:
     from semscale.models.encoders import LocalEncoder
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
     from semscale.store.results import ResultsStore
 
     folder = big_pngs()

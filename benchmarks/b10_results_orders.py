@@ -21,7 +21,8 @@ import _common as C
 
 from semscale.data import datasets
 from semscale.models.encoders import LocalEncoder
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
 
 ORDERS = int(os.environ.get("B10_ORDERS", "50"))

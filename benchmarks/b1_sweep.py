@@ -33,7 +33,8 @@ import _common as C
 
 from semscale.data import datasets
 from semscale.run import schedule
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.data.images import decode
 from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore

@@ -27,7 +27,8 @@ import _common as C
 
 from semscale.data import datasets
 from semscale.models.encoders import LocalEncoder
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.data.images import DRAFT_SIDE, decode
 from semscale.store.results import ResultsStore
 from semscale.names.synonyms import paper_names
@@ -77,7 +78,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     not added up: the read thread (files, hashes, cache lookups, decode) and the writer thread
     (commits) run while the main thread encodes and scores."""
     import semscale.run.engine as engine_mod
-    import semscale.store.results as store_mod
+    import semscale.store.files as store_files
     from semscale.run import scoring
 
     engine_mod.decode = timer.wrap("  decode (PIL, EXIF, RGB), read thread", decode)
@@ -99,7 +100,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     for name in ("create_run", "claim_run", "finish_run", "run", "run_images", "run_names", "finished_images",
                  "init_points"):
         setattr(store, name, timer.wrap("DuckDB: run setup and bookkeeping", getattr(store, name)))
-    store_mod._FILES.open = timer.wrap("_connect", store_mod._FILES.open)
+    store_files.FILES.open = timer.wrap("_connect", store_files.FILES.open)
 
 
 def main() -> None:

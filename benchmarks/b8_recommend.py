@@ -20,7 +20,7 @@ import _common as C
 
 from population import Population
 from semscale.analysis import run_embeddings
-from semscale.run.engine import text_hash
+from semscale.run.plan import text_hash
 from semscale.analysis.name_effects import name_effects
 from semscale.analysis.recommend import recommend
 from semscale.run.scoring import AGGREGATIONS

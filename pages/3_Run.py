@@ -14,7 +14,7 @@ from semscale.store import runqueue
 from semscale.run import aggregations, jobs, presets, schedule
 from semscale.analysis import tables
 from semscale.app import figures
-from semscale.run.engine import template_error
+from semscale.run.config import template_error
 from semscale.core.errors import SemscaleError
 from semscale.store.results import RunInfo
 from semscale.core.wording import count

@@ -90,7 +90,8 @@ class DesignedRuns:
 
     def run(self, labels: dict[str, list[str]] | None = None, **config) -> str:
         import designed
-        from semscale.run.engine import Engine, RunConfig
+        from semscale.run.config import RunConfig
+        from semscale.run.engine import Engine
 
         config = {"aggregations": ["max", "mean", "probsum"], "schedule": "1,2,3", **config}
         return Engine(self.store, self.encoder).run(

@@ -109,7 +109,7 @@ def test_dashboard_jobs_carry_the_backend_settings_to_the_run(tmp_path, colour_d
     import time
 
     from semscale.run import jobs
-    from semscale.run.engine import RunConfig
+    from semscale.run.config import RunConfig
     from semscale.models.settings import Backend
     from semscale.store.results import ResultsStore
 

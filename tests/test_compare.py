@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from semscale.analysis.compare import _holm, compare_predictions, differences, format_compare, name_differences
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 
 

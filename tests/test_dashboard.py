@@ -108,7 +108,8 @@ def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, m
     """Twenty Run pages poll every second: one read of the results file serves them all, yet a write
     is seen on the next tick (the read is keyed by the file's change time, not only by its age)."""
     from semscale.models.encoders import LocalEncoder
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     store = ResultsStore(env / "dash.duckdb")
     reads = []
@@ -427,7 +428,8 @@ def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
 def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):
     import ui
     from semscale.models.encoders import LocalEncoder
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     Engine(ResultsStore(env / "dash.duckdb"), LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
 
@@ -451,7 +453,8 @@ def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_on
     import psutil
 
     from semscale.models.encoders import LocalEncoder
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     db = env / "dash.duckdb"
     run_id = Engine(ResultsStore(db), LocalEncoder(model_dir)).start(RunConfig(dataset="cifar10-1k"))

@@ -57,7 +57,8 @@ from semscale.run import aggregations
 from semscale.analysis import run_embeddings, tables
 from semscale.app import cli, figures
 from semscale.models.encoders import LocalEncoder, for_backend
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.data.images import decode
 from semscale.names.labels import LabelSet

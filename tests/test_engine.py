@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from semscale.data import datasets
-from semscale.run.engine import Engine, NameEmbeddings, RunConfig, name_orders, text_hash
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import NameEmbeddings, name_orders, text_hash
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
 

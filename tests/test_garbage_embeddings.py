@@ -18,7 +18,8 @@ import pytest
 import tinyclip
 from conftest import ROOT, make_colour_images
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, LocalEncoder
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
 from test_server import COLOUR_LABELS, Server, semscale
 

@@ -30,7 +30,9 @@ from PIL import Image
 from conftest import ROOT, make_colour_images
 from semscale.data import datasets
 from semscale.app import cli
-from semscale.run.engine import Engine, RunConfig, text_hash
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
 from semscale.core.errors import SemscaleError
 from semscale.data.images import ImageRejected, content_hash, decode
 from semscale.names.labels import LabelSet

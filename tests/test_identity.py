@@ -16,7 +16,8 @@ import tinyclip
 from conftest import make_colour_images
 from semscale.models import encoders
 from semscale.models.encoders import ClipServerEncoder, LocalEncoder, files_digest, probe_id
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.models.settings import Backend
 from semscale.store.results import ResultsStore
 from semscale.core.vectors import normalize

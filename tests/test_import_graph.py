@@ -17,13 +17,20 @@ LAYERS = ["core", "names", "data", "models", "store", "run", "analysis", "app"]
 
 
 def imported_modules(source: str, modules: set[str], here: str = "") -> set[str]:
-    """The semscale modules ("layer.module") `source`, the module `here`, imports anywhere in it: `import
-    semscale.a.b`, `from semscale.a.b import x`, `from semscale.a import b`, and relative imports."""
+    """The semscale modules ("layer.module", or "layer.package.module") `source`, the module `here`, imports
+    anywhere in it: `import semscale.a.b`, `from semscale.a.b import x`, `from semscale.a import b`, and
+    relative imports; each import counts for the deepest module it names (a package's __init__ that runs
+    on the way to its modules is not counted)."""
+
+    def deepest(parts: list[str]) -> str | None:
+        return next((m for i in range(len(parts), 1, -1) if (m := ".".join(parts[:i])) in modules), None)
+
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                found.add(".".join(alias.name.split(".")[1:3]) if alias.name.startswith("semscale.") else "")
+                if alias.name.startswith("semscale."):
+                    found.add(deepest(alias.name.split(".")[1:]))
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = here.split(".")[:max(0, here.count(".") + 1 - node.level)]
@@ -32,16 +39,21 @@ def imported_modules(source: str, modules: set[str], here: str = "") -> set[str]
             else:
                 continue
             parts = base + [p for p in (node.module or "").split(".") if p and p != "semscale"]
-            found.add(".".join(parts[:2]))
-            found |= {".".join([*parts, alias.name]) for alias in node.names}
-    return found & modules
+            found |= {deepest([*parts, alias.name]) for alias in node.names}
+    return found - {None}
 
 
 def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    files = {".".join(p.relative_to(package).with_suffix("").parts): p for p in package.glob("*/*.py")
-             if p.name != "__init__.py"}
-    return {name: imported_modules(path.read_text(encoding="utf-8"), set(files), name) - {name}
-            for name, path in files.items()}
+    """Every module of every layer, a package below a layer (app.cli) included with its __init__."""
+    files = {}
+    for path in package.glob("*/**/*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts[-1] != "__init__":
+            files[".".join(parts)] = (path, ".".join(parts))
+        elif len(parts) > 2:  # app/cli/__init__.py is app.cli; a layer's own __init__ holds no code
+            files[".".join(parts[:-1])] = (path, ".".join(parts))  # relative imports start inside the package
+    return {name: imported_modules(path.read_text(encoding="utf-8"), set(files), here) - {name}
+            for name, (path, here) in files.items()}
 
 
 def cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -69,6 +81,8 @@ def test_imports_point_down_the_layers_and_never_cycle():
     assert {"models.settings", "models.encoders", "run.scoring", "run.aggregations"} <= set(graph)  # all was read
     assert "models.settings" in graph["models.encoders"]  # and its imports, lazy ones too
     assert "store.results" in graph["run.engine"]
+    assert {"app.cli.common", "store.results"} <= graph["app.cli.run"]  # modules of a package below a layer
+    assert {"app.cli.run", "app.cli.common"} <= graph["app.cli"]
     assert upward_imports(graph) == []
     assert cycle(graph) is None, f"import cycle: {' -> '.join(cycle(graph))}"
 

@@ -19,9 +19,11 @@ import pytest
 from conftest import ROOT, signal_once_committed
 from semscale.data import datasets
 from semscale.run import jobs
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
-from semscale.store.results import ResultsStore, RunOwned
+from semscale.store.owners import RunOwned
+from semscale.store.results import ResultsStore
 
 from test_engine import COLOUR_LABELS
 
@@ -134,19 +136,19 @@ def test_cancel_with_the_live_read_run_signals_its_owner_while_the_file_is_held(
 def test_a_claim_loses_to_one_made_after_it_judged_the_owner_dead(colour_dir, results, encoder, monkeypatch):
     """The claim is a compare-and-swap: a run taken between reading its owner and claiming it is not
     taken again."""
-    from semscale.store import results as store_module
+    from semscale.store.owners import Owner
 
     run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
     set_owner(results.path, run_id, 999_999_999, 1.0)  # a process that does not exist
     rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    judged = store_module.Owner.alive
+    judged = Owner.alive
 
     def judge_then_lose_the_race(owner):
         verdict = judged(owner)
         set_owner(results.path, run_id, rival.pid, psutil.Process(rival.pid).create_time())
         return verdict
 
-    monkeypatch.setattr(store_module.Owner, "alive", judge_then_lose_the_race)
+    monkeypatch.setattr(Owner, "alive", judge_then_lose_the_race)
     try:
         with pytest.raises(RunOwned, match=f"process {rival.pid} on "):
             results.claim_run(run_id)
@@ -269,7 +271,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
-"""  # semscale/store/results.py SCHEMA up to commit eab1b75
+"""  # semscale/store/schema.py SCHEMA up to commit eab1b75
 
 
 def old_results_file(path, colour_dir, duplicates: int) -> str:

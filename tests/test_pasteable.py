@@ -11,6 +11,7 @@ import pytest
 from semscale.models import registry
 from semscale.run import pasteable
 from semscale.app import cli
+from semscale.app.cli import common
 from semscale.models.settings import Backend
 from test_results_page import captions, results_page
 
@@ -33,7 +34,7 @@ def pasted(command: str):
     words, program = shlex.split(command), shlex.split(pasteable.program())
     assert words[: len(program)] == program
     args = cli.parser().parse_args(words[len(program):])
-    backends = [cli._backend(args, model) for model in args.model or [None]]  # as cmd_run reads them
+    backends = [common.backend(args, model) for model in args.model or [None]]  # as cmd_run reads them
     assert len(backends) == 1
     return args, backends[0]
 

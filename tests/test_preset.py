@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.data.images import content_hash, decode, prepare, prepared_hash
 from semscale.core.vectors import normalize
 from semscale.store.results import ResultsStore

@@ -16,7 +16,7 @@ import pytest
 
 from semscale.store import runqueue
 from semscale.run import jobs
-from semscale.run.engine import RunConfig
+from semscale.run.config import RunConfig
 from semscale.models.settings import Backend
 from semscale.store.results import ResultsStore
 

@@ -118,7 +118,8 @@ def test_one_name_per_class_has_nothing_to_choose(designed_runs):
 
 
 def test_partial_and_failed_runs_are_refused_with_the_reason(designed_runs):
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     store = designed_runs.store
     started = Engine(store, designed_runs.encoder).start(RunConfig(dataset=str(designed_runs.images),
@@ -165,7 +166,7 @@ def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
     """Everything comes from the embedding cache; what is missing is named, never encoded.
 
     (Later runs in this module would simply encode the deleted embeddings again.)"""
-    from semscale.run.engine import text_hash
+    from semscale.run.plan import text_hash
 
     store = designed_runs.store
     run_id = designed_runs.run({"ant": ["ant", "arrow"], "bee": ["bee"], "cat": ["cat"]},

@@ -30,10 +30,12 @@ from conftest import ROOT
 from semscale.names import synonyms
 from semscale.data import datasets
 from semscale.run import jobs
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.models.settings import Backend
-from semscale.store.results import ResultsBusy, ResultsStore
+from semscale.store.files import ResultsBusy
+from semscale.store.results import ResultsStore
 
 BATCH = 4  # small batches: many commits, so a poller and a kill find the run part way
 RUN_ARGS = ["--scheme", "paper", "--aggregation", "max", "--aggregation", "probsum", "--batch-size", str(BATCH)]

@@ -147,7 +147,8 @@ def test_gallery_samples_every_class_and_filters_by_class(designed):
 
 
 def test_one_name_per_class_and_unfinished_runs_say_why(designed, per_batch_commits):
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     runs, _ = designed
     single = runs.run({c: [c] for c in LABELS})

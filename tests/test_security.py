@@ -116,7 +116,8 @@ def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, 
 def test_resume_sends_an_unscoped_token_only_to_a_server_typed_on_the_command_line(encoder, colour_dir, tmp_path):
     """A results file names its run's server; someone else's file must not collect the token that
     `SEMSCALE_TOKEN` (set with no server) holds for the server its owner types."""
-    from semscale.run.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
     from semscale.store.results import ResultsStore
     from test_server import semscale
 

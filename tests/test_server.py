@@ -22,7 +22,9 @@ from PIL import Image
 from conftest import COLOURS, ROOT, make_colour_images
 from semscale.data import datasets
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable
-from semscale.run.engine import Engine, RunConfig, text_hash
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
 from semscale.data.images import content_hash, decode
 from semscale.names.labels import LabelSet
 from semscale.core.vectors import normalize

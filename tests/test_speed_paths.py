@@ -12,7 +12,8 @@ from PIL import Image
 import tinyclip
 from conftest import COLOURS
 from semscale.models.encoders import LocalEncoder
-from semscale.run.engine import Engine, RunConfig, process_together
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine, process_together
 from semscale.data.images import DRAFT_SIDE, content_hash, decode, draft_scale, prepared_hash
 
 LABELS = {c: [c, f"large {c} thing"] for c in COLOURS}

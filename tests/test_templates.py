@@ -2,7 +2,7 @@
 
 import pytest
 
-from semscale.run.engine import RunConfig, template_error
+from semscale.run.config import RunConfig, template_error
 from semscale.core.errors import SemscaleError
 
 from test_cli import semscale

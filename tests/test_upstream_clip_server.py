@@ -23,7 +23,9 @@ from streamlit.testing.v1 import AppTest
 import tinyclip
 from conftest import ROOT, make_colour_images
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, ModelChanged, wrong_scheme
-from semscale.run.engine import Engine, RunConfig, text_hash
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
 from semscale.data.images import content_hash
 from semscale.store.results import ResultsStore
 from test_preset import flowers  # noqa: F401 (a fixture)

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import COLOURS
 from semscale.run import engine as engine_mod
-from semscale.run.engine import Engine, RunConfig
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.data.images import content_hash
 from semscale.store.results import ResultsStore

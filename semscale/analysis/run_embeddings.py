@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from semscale.run import pasteable
-from semscale.run.engine import NameEmbeddings
+from semscale.run.plan import NameEmbeddings
 from semscale.core.errors import SemscaleError
 from semscale.models.registry import for_model_id
 from semscale.core.vectors import CLIP_HEAD, Head, normalize

@@ -12,9 +12,7 @@ see the curves grow while it works; a killed run loses at most the batches not y
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import string
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,17 +25,17 @@ import pyarrow as pa
 
 from semscale.names import classnames
 from semscale.data import datasets
-from semscale.models import registry
-from semscale.run import aggregations as rules, schedule
+from semscale.run import plan as plans, schedule
 from semscale.models.encoders import Encoder
 from semscale.core.errors import SemscaleError
-from semscale.data.images import (DECODES, DRAFT_SIDE, PREPARATIONS, DecodedImage, ImageRejected, content_hash, decode,
-                             footprint, prepare, prepared_hash)
+from semscale.data.images import DecodedImage, ImageRejected, content_hash, decode, footprint, prepare, prepared_hash
 from semscale.names.labels import LabelSet
-from semscale.run.scoring import Candidates, Prediction, Sweep
+from semscale.run.config import RunConfig
+from semscale.run.plan import Plan, image_order
+from semscale.run.scoring import Prediction
 from semscale.core.stats import bootstrap
 from semscale.store.results import ResultsStore
-from semscale.core.vectors import Head, normalize
+from semscale.core.vectors import normalize
 
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
@@ -52,99 +50,10 @@ COMMIT_BATCHES = 8
 # A batch's cache lookup runs while the batch before it is encoded and the batches before that may
 # wait for, or be in, a commit (see `_loop`): it can miss the new embeddings of that many batches.
 LOOKUP_LAG = 2 * COMMIT_BATCHES + 2
-PROBE_NAMES = ("first probe name", "second probe name")
-
-
-def template_error(template: str) -> str | None:
-    """Why `template` cannot carry a class name into a prompt, or None when it can.
-
-    Parsed, not counted: exactly one plain {} field and no other field, format spec, conversion
-    or stray brace; and two different names must give two different prompts.
-    """
-    try:
-        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)
-                  if name is not None]
-    except ValueError as exc:
-        return f"has a stray brace ({exc}); write {{{{ or }}}} for a literal one"
-    named = [name for name, _, _ in fields if name]
-    if named:
-        return f"uses another field {{{named[0]}}}; only a plain {{}} is allowed"
-    if any(spec or conv for _, spec, conv in fields):
-        return "has a format spec or conversion; only a plain {} is allowed"
-    if len(fields) != 1:
-        return "has no {} field for the name" if not fields else f"has {len(fields)} {{}} fields; exactly one {{}} is allowed"
-    if template.format(PROBE_NAMES[0]) == template.format(PROBE_NAMES[1]):
-        return "gives the same prompt for every name"
-    return None
 
 
 class WrongModel(SemscaleError):
     """A run resumed with another model than the one it was made with: nothing was changed."""
-
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; stored as JSON with it. Never holds a server token."""
-
-    dataset: str
-    labels: dict[str, list[str]] | None = None  # None: each class's display name only
-    schedule: str = "exponential"
-    aggregations: list[str] = field(default_factory=lambda: ["max"])
-    templates: list[str] = field(default_factory=list)  # e.g. ["a photo of a {}."]
-    repeats: int = 1  # 1 = the given name order; R > 1 adds R-1 seeded random orders
-    seed: int = 0
-    batch_size: int = 32
-    interval: str = "wilson"  # or "bootstrap": percentile bootstrap over images, computed at the end
-    backend: dict = field(default_factory=dict)  # server URL, batch size, timeout; no secrets
-    # Where the settings and names came from, stored so a report can say what is the paper's:
-    preset: str | None = None  # a key of semscale.run.presets.PRESETS
-    scheme: str | None = None  # the name scheme that generated `labels`; None: the user's own names
-    domain: str | None = None  # the paper scheme's domain word D
-    class_names: dict[str, str] | None = None  # class key -> the display name its names were built from
-    senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
-    relations: dict[str, list[str]] | None = None  # class key -> each name's relation (labels.RELATIONS); None: not known
-    name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
-    keep_repeats: bool = False  # keep names that repeat an earlier one exactly (a loaded paper-scheme file)
-    image_prep: str = "clip"  # a key of semscale.data.images.PREPARATIONS
-    decode: str = "draft"  # a key of semscale.data.images.DECODES; runs stored without it decoded "exact"
-
-    def use_names(self, generated, scheme: str) -> None:
-        """Take a name generator's output (a `semscale.names.synonyms.Generated` made by `scheme`) as the run's
-        names, with the record of where they came from."""
-        self.labels, self.scheme, self.domain = generated.labels.names, scheme, generated.domain
-        self.class_names, self.name_notes = dict(generated.display), list(generated.notes)
-        self.senses = {c: s.id for c, s in generated.senses.items()}
-        self.keep_repeats = scheme == "paper"  # as the dashboard records a generated paper table
-        self.relations = generated.labels.relations
-
-    def validate(self) -> None:
-        bad = [a for a in self.aggregations if a not in rules.names()]
-        if bad or not self.aggregations:
-            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(rules.names())}")
-        for t in self.templates:
-            problem = template_error(t)
-            if problem:
-                raise SemscaleError(f"prompt template {t!r} must contain exactly one {{}} for the name: it {problem}")
-        if self.repeats < 1:
-            raise SemscaleError("repeats must be at least 1")
-        if self.batch_size < 1:
-            raise SemscaleError("batch size must be at least 1")
-        if self.interval not in ("wilson", "bootstrap"):
-            raise SemscaleError(f"unknown interval {self.interval!r}; choose wilson or bootstrap")
-        if self.image_prep not in PREPARATIONS:
-            raise SemscaleError(f"unknown image preparation {self.image_prep!r}; choose {', '.join(PREPARATIONS)}")
-        if self.decode not in DECODES:
-            raise SemscaleError(f"unknown decode {self.decode!r}; choose {', '.join(DECODES)}")
-
-    @property
-    def draft_side(self) -> int | None:
-        """The side a JPEG is draft-decoded to (see semscale.data.images.DRAFT_SIDE); None: every pixel."""
-        return DRAFT_SIDE if self.decode == "draft" else None
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "RunConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass
@@ -158,25 +67,6 @@ class Progress:
     images_per_second: float
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(("text\0" + text).encode("utf-8")).hexdigest()
-
-
-def name_orders(labels: LabelSet, repeats: int, seed: int) -> list[LabelSet]:
-    """Repeat 0 keeps the user's order; the others shuffle each class's extra names (seeded)."""
-    rng = np.random.default_rng(seed)
-    out = [labels]
-    for _ in range(repeats - 1):
-        order = {c: [int(i) for i in rng.permutation(len(v) - 1)] for c, v in labels.names.items()}
-        out.append(labels.reordered(order))
-    return out
-
-
-def image_order(n_images: int, seed: int) -> np.ndarray:
-    """The seeded random order a run goes through its images in: any prefix is a fair sample."""
-    return np.random.default_rng((seed, 1)).permutation(n_images)  # a stream apart from name_orders'
-
-
 def bootstrap_intervals(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Percentile bootstrap interval per curve point, resampling the run's images."""
     rows = []
@@ -184,22 +74,6 @@ def bootstrap_intervals(predictions: pd.DataFrame, seed: int) -> pd.DataFrame:
         low, high = bootstrap(group.sort_values("image_idx")["correct"].to_numpy(bool), seed=seed)
         rows.append((agg, rep, n, low, high))
     return pd.DataFrame(rows, columns=["aggregation", "repeat", "n_names", "ci_low", "ci_high"])
-
-
-@dataclass
-class _Plan:
-    """What every batch of a run is scored against."""
-
-    names: "NameEmbeddings"
-    classes: list[str]
-    aggregations: list[str]
-    head: Head  # how the model turns cosines into name probabilities (probsum)
-    image_prep: str
-    levels: list[tuple[int, int, Candidates]]  # (name order, names per class, candidate labels)
-    sweep: Sweep = field(init=False)  # every level of every name order, laid out once to score together
-
-    def __post_init__(self):
-        self.sweep = Sweep(self.names.matrix, [cand for _, _, cand in self.levels])
 
 
 @dataclass
@@ -232,7 +106,7 @@ class _Lane:
 
     engine: "Engine"
     run_id: str
-    plan: "_Plan"
+    plan: Plan
     done: int = 0
     rejected: int = 0
     recent: list[dict[str, np.ndarray]] = field(default_factory=list)  # new embeddings of the last LOOKUP_LAG batches
@@ -283,32 +157,6 @@ class _Scored:
             for lane, _, new, *_ in work:
                 lane.engine.store.put_embeddings(lane.engine.encoder.model_id, new)
 
-
-class NameEmbeddings:
-    """Unit-norm embedding per distinct name (mean over prompt templates), encoded once and cached."""
-
-    def __init__(self, encoder: Encoder, store: ResultsStore, names: list[str], templates: list[str],
-                 batch_size: int = 256):
-        self.index = {n: i for i, n in enumerate(dict.fromkeys(names))}
-        prompts = {n: [t.format(n) for t in templates] or [n] for n in self.index}
-        texts = list(dict.fromkeys(p for ps in prompts.values() for p in ps))
-        model_id = encoder.model_id  # a server's first: it learns the embedding size
-        cached = store.get_embeddings(model_id, [text_hash(t) for t in texts], dim=encoder.dim)
-        missing = [t for t in texts if text_hash(t) not in cached]
-        self.encoded = len(missing)
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            vecs = encoder.encode_texts(chunk)
-            new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs)}
-            store.put_embeddings(model_id, new)
-            cached.update({h: v for h, (_, v) in new.items()})
-        self.matrix = np.stack([
-            normalize(normalize(np.stack([cached[text_hash(p)] for p in prompts[n]])).mean(axis=0))
-            for n in self.index
-        ]).astype(np.float32)
-
-    def rows(self, names: list[str]) -> list[int]:
-        return [self.index[n] for n in names]
 
 
 class Engine:
@@ -369,26 +217,13 @@ class Engine:
         """
         return process_together([(self, run_id)], progress, should_stop)[0]
 
-    def _plan_levels(self, run_id: str, config: RunConfig, labels: LabelSet) -> "_Plan":
-        """Encode (or fetch) every name once, build each (order, level)'s candidates, and register the
-        run's curve points; every aggregation of a level is scored together."""
-        levels = schedule.parse(config.schedule, labels.max_names)
-        orders = name_orders(labels, config.repeats, config.seed)
-        names = NameEmbeddings(self.encoder, self.store, [n for ls in orders for ns in ls.names.values() for n in ns],
-                               config.templates)
-        self.encoded_texts += names.encoded
-        plan = _Plan(names, labels.classes, config.aggregations, registry.for_model_id(self.encoder.model_id).head,
-                     config.image_prep, [
-            (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
-            for rep, ordered in enumerate(orders) for n in levels])
-        self.store.init_points(run_id, pd.DataFrame(
-            [(agg, rep, levels.index(n), n, len(c.rows), 0, 0, None, 0.0, 1.0)
-             for rep, n, c in plan.levels for agg in config.aggregations],
-            columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct",
-                     "accuracy", "ci_low", "ci_high"]))
+    def _plan(self, run_id: str, config: RunConfig, labels: LabelSet) -> Plan:
+        """The run's plan (semscale.run.plan.build), with the names it encoded counted on this engine."""
+        plan = plans.build(self.encoder, self.store, run_id, config, labels)
+        self.encoded_texts += plan.names.encoded
         return plan
 
-    def _embed_batch(self, read: _Read, hits: dict[str, np.ndarray], plan: "_Plan",
+    def _embed_batch(self, read: _Read, hits: dict[str, np.ndarray], plan: Plan,
                      uncommitted: dict[str, np.ndarray]) -> tuple[_Batch, dict[str, tuple[str, np.ndarray]]]:
         """This run's view of `read`: every readable image with its embedding, from the cache (or
         from `uncommitted`, the run's recent batches whose commit may have come after this batch's
@@ -417,7 +252,7 @@ class Engine:
         return batch, new
 
     @staticmethod
-    def _score_batch(plan: "_Plan", batch: "_Batch", block: int) -> pa.Table:
+    def _score_batch(plan: Plan, batch: "_Batch", block: int) -> pa.Table:
         """One prediction row per image x (order, level) x aggregation, as an Arrow table (built from
         the score arrays without a Python object per row, so the commit inserts it without the GIL).
 
@@ -490,7 +325,7 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
         for engine, run_id in runs:
             engine.store.claim_run(run_id)
             claimed.append((engine, run_id))
-        lanes = [_Lane(engine, run_id, engine._plan_levels(run_id, configs[0], LabelSet(engine.store.run_names(run_id))),
+        lanes = [_Lane(engine, run_id, engine._plan(run_id, configs[0], LabelSet(engine.store.run_names(run_id))),
                        done=info.n_images - len(todos[0]))
                  for (engine, run_id), info in zip(runs, infos)]
         status = _loop(lanes, todos[0], configs[0], progress, should_stop)

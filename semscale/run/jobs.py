@@ -20,7 +20,7 @@ from pathlib import Path
 
 from semscale.core import paths
 from semscale.store import runqueue
-from semscale.run.engine import RunConfig
+from semscale.run.config import RunConfig
 from semscale.models.settings import Backend
 from semscale.store.results import ResultsStore, RunInfo
 

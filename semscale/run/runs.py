@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from semscale.names import synonyms
 from semscale.data import datasets
 from semscale.run import presets, schedule
-from semscale.run.engine import RunConfig
+from semscale.run.config import RunConfig
 from semscale.core.errors import SemscaleError
 
 ONE_NAME_NOTE = ("every class has one name, so the curve has one point; give the classes more names with the "

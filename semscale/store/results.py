@@ -1,209 +1,36 @@
-"""The DuckDB results file: runs, accuracy points, per-image predictions and the embedding cache.
+"""The DuckDB results file: runs, accuracy points and per-image predictions (and, through
+`EmbeddingCache`, the embedding cache).
 
-DuckDB lets one process hold a database file at a time. Every operation here therefore opens
-the file (attaches it to the process's DuckDB, see `_Files`), does one short transaction and
-closes it again, retrying while another process holds it; a writer commits once per image batch,
-so several writers and any number of dashboards share one file, each waiting at most a few
-milliseconds per turn.
-
-A run has one owner at a time: the process (pid plus start time, so a reused pid is never taken for
-it) that claimed it last. Predictions are keyed by (run, aggregation, repeat, n_names, image), so no
-image is ever counted twice. Files of an older schema are migrated when opened.
+Every operation is one short transaction (`semscale.store.files`): a writer commits once per image
+batch, so several writers and any number of dashboards share one file, each waiting at most a few
+milliseconds per turn. A run has one owner at a time (`semscale.store.owners`). Predictions are keyed
+by (run, aggregation, repeat, n_names, image), so no image is ever counted twice. Files of an older
+schema are migrated when opened (`semscale.store.schema`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import json
 import os
-import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from semscale.core.errors import SemscaleError
-
-SCHEMA_VERSION = 3
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY, created TIMESTAMPTZ, updated TIMESTAMPTZ, status VARCHAR,
-    dataset VARCHAR, model VARCHAR, config VARCHAR, n_images INTEGER, n_done INTEGER,
-    n_rejected INTEGER, encode_seconds DOUBLE, score_seconds DOUBLE, write_seconds DOUBLE,
-    elapsed DOUBLE, error VARCHAR, pid INTEGER, host VARCHAR,
-    pid_started DOUBLE,     -- the owner's process start time (psutil): a pid alone can be reused
-    image_order VARCHAR);   -- 'random' (seeded, classes interleaved) or 'file' (runs of schema 1)
-CREATE TABLE IF NOT EXISTS run_images (
-    run_id VARCHAR, image_idx INTEGER, name VARCHAR, label VARCHAR, path BLOB,  -- os.fsencode(path)
-    position INTEGER);  -- processing order
-CREATE TABLE IF NOT EXISTS run_names (
-    run_id VARCHAR, class_idx INTEGER, class VARCHAR, position INTEGER, name VARCHAR,
-    relation VARCHAR);  -- the name's relation to its class (labels.RELATIONS); NULL in runs of schema < 3
-CREATE TABLE IF NOT EXISTS points (
-    run_id VARCHAR, aggregation VARCHAR, repeat INTEGER, level INTEGER, n_names INTEGER,
-    n_candidates INTEGER, n_images INTEGER, correct INTEGER, accuracy DOUBLE,
-    ci_low DOUBLE, ci_high DOUBLE);
-CREATE TABLE IF NOT EXISTS predictions (
-    run_id VARCHAR, aggregation VARCHAR, repeat INTEGER, n_names INTEGER, image_idx INTEGER,
-    image_hash VARCHAR, predicted VARCHAR, correct BOOLEAN, score FLOAT,
-    top_names VARCHAR[], top_sims FLOAT[], PRIMARY KEY (run_id, aggregation, repeat, n_names, image_idx));
-CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VARCHAR, reason VARCHAR);
-CREATE TABLE IF NOT EXISTS embeddings (
-    model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
-CREATE TABLE IF NOT EXISTS workspaces (  -- the dashboard's kept names and settings (semscale.store.workspace)
-    key VARCHAR PRIMARY KEY, state VARCHAR, updated TIMESTAMPTZ);  -- key: SHA-256 of the link's token
-"""
+from semscale.store import files, schema
+from semscale.store.embeddings import EmbeddingCache
+from semscale.store.owners import Owner, RunOwned, owner_of
 
 ACTIVE = ("running", "queued")  # "queued": its process waits for a slot (semscale.store.runqueue)
 # Rows of the `rejected` table that are remarks on the run's names, not files left out.
 NOTE_ITEMS = ("names", "labels")
-START_TOLERANCE = 0.005  # s; psutil's start times come in clock ticks of 0.01 s
-
-
-class _Files:
-    """One in-memory DuckDB per process, to which results files are attached while in use.
-
-    Starting a DuckDB database costs ~10 ms (its catalog of functions is built each time), twice
-    per image batch if every transaction opened the file itself; attaching a file to an instance
-    that is already running costs ~1 ms. A file stays attached while any thread of this process
-    has a transaction on it and is detached (closed, its lock released) when the last one ends,
-    so other processes can open it between transactions as before.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._pid = None
-        self._instance = None
-        self._attached: dict[str, list] = {}  # path -> [alias, transactions using it, attached at]
-        self._free_until: dict[str, float] = {}  # path -> monotonic time before which it stays detached
-        self._aliases = itertools.count()
-
-    def open(self, path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A connection of its own whose default database is `path` (attached `read_only`, as the
-        first transaction of the moment asks); raises DuckDB's errors."""
-        while True:
-            with self._lock:
-                if self._pid != os.getpid():  # a forked child cannot use its parent's instance
-                    self._instance, self._pid, self._attached, self._free_until = duckdb.connect(), os.getpid(), {}, {}
-                entry = self._attached.get(path)
-                wait = 0.0 if entry else self._free_until.get(path, 0.0) - time.monotonic()
-                if wait <= 0:
-                    if entry is None:
-                        quoted = path.replace("'", "''")
-                        alias = f"results_{next(self._aliases)}"
-                        self._instance.execute(f"ATTACH '{quoted}' AS {alias}{' (READ_ONLY)' if read_only else ''}")
-                        entry = self._attached[path] = [alias, 0, time.monotonic()]
-                    entry[1] += 1
-                    try:
-                        con = self._instance.cursor()
-                        con.execute(f"USE {entry[0]}")
-                    except BaseException:
-                        self._release(path)
-                        raise
-                    return con
-            time.sleep(wait)  # the file's turn for other processes (see _release)
-
-    def close(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
-        with self._lock:
-            con.close()
-            self._release(path)
-
-    def _release(self, path: str) -> None:
-        """Detach the file when its last transaction here ends, and leave it to other processes for
-        as long as it was held (at most FREE_TURN): a run that commits back to back would otherwise
-        re-attach it before any reader's retry came round."""
-        entry = self._attached[path]
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self._attached[path]
-            try:
-                self._instance.execute(f"DETACH {entry[0]}")
-            except duckdb.IOException:  # detached all the same: only the checkpoint into the file failed (a
-                pass  # full disk); what was committed is in the write-ahead log, and a write says so when it fails
-            now = time.monotonic()
-            self._free_until[path] = now + min(now - entry[2], FREE_TURN)
-
-
-FREE_TURN = 0.02  # s at most that a process leaves a file it just used to other processes
-_FILES = _Files()
-_CREATING = threading.Lock()
-_READY: set[tuple] = set()  # results files (path, device, inode) this process has checked and set up
-
-
-def _file_identity(path: Path) -> tuple | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return str(path.resolve()), st.st_dev, st.st_ino
-
-
-class ResultsBusy(SemscaleError):
-    """Another process kept the results file locked for longer than the wait limit."""
-
-
-class RunOwned(SemscaleError):
-    """The run is being processed by another live process."""
-
-    def __init__(self, run_id: str, owner: "Owner | None"):
-        who = owner.describe() if owner else "another process"
-        super().__init__(f"run {run_id} is being processed by {who}; let it finish or cancel it")
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The process working on a run. A pid names the same process only while its start time matches."""
-
-    pid: int
-    started: float | None  # psutil create_time(), seconds since the epoch; None in files of schema 1
-    host: str | None
-
-    @classmethod
-    def me(cls) -> "Owner":
-        return cls(os.getpid(), psutil.Process().create_time(), os.uname().nodename)
-
-    def _process(self) -> psutil.Process | None:
-        """This owner's process on this host, or None: gone, finished (a zombie), or its pid reused."""
-        if self.host != os.uname().nodename or self.started is None:  # schema 1 kept no start time
-            return None
-        try:
-            process = psutil.Process(self.pid)
-            if process.status() == psutil.STATUS_ZOMBIE or abs(process.create_time() - self.started) >= START_TOLERANCE:
-                return None
-        except psutil.NoSuchProcess:
-            return None
-        return process
-
-    def alive(self) -> bool:
-        """Still running? A process on another host cannot be checked, so it counts as alive."""
-        return self.host != os.uname().nodename or self._process() is not None
-
-    def terminate(self) -> bool:
-        """SIGTERM this process if it is still the owner; never a stranger that reuses its pid."""
-        process = self._process()
-        if process is None:
-            return False
-        try:
-            process.terminate()  # psutil refuses if the pid was reused since `process` was looked up
-        except psutil.NoSuchProcess:
-            return False
-        return True
-
-    def describe(self) -> str:
-        since = (datetime.fromtimestamp(self.started, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                 if self.started else "an unknown time")
-        return f"process {self.pid} on {self.host} (running since {since})"
 
 
 @dataclass(frozen=True)
@@ -250,7 +77,7 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class ResultsStore:
+class ResultsStore(EmbeddingCache):
     """All reads and writes of one results file."""
 
     def __init__(self, path: str | Path, wait: float = 60.0):
@@ -262,69 +89,23 @@ class ResultsStore:
         self.read_only = self.path.exists() and not os.access(self.path, os.W_OK)
         # Checked and set up once per file and process: a dashboard makes a store for every live read,
         # and waiting here for a file the runs hold, under this lock, held up every session's reads.
-        if _file_identity(self.path) in _READY:
+        if files.identity(self.path) in files.READY:
             return
-        with _CREATING, self._connect() as con:  # threads creating tables at once conflict in DuckDB's catalog
-            version = _schema_version(con)
-            if version > SCHEMA_VERSION:
+        with files.CREATING, self._connect() as con:  # threads creating tables at once conflict in DuckDB's catalog
+            version = schema.version(con)
+            if version > schema.SCHEMA_VERSION:
                 raise SemscaleError(f"{self.path} was written by a newer semscale (schema {version}); upgrade")
             if self.read_only:
-                if version < SCHEMA_VERSION:
+                if version < schema.SCHEMA_VERSION:
                     raise SemscaleError(f"{self.path} is read-only and was written by an older semscale; "
                                         "open a writable copy once to update it")
-                _READY.add(_file_identity(self.path))
+                files.READY.add(files.identity(self.path))
                 return
-            if version == 1:
-                _migrate_from_1(con)
-            if version in (1, 2):
-                con.execute("ALTER TABLE run_names ADD COLUMN relation VARCHAR")  # not known for older runs
-            con.execute(SCHEMA)
-            if version < SCHEMA_VERSION:
-                con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-        _READY.add(_file_identity(self.path))
+            schema.upgrade(con, version)
+        files.READY.add(files.identity(self.path))
 
-    @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One short transaction; waits (with backoff) while another process holds the file."""
-        deadline = time.monotonic() + self.wait
-        delay = 0.005
-        key = str(self.path.resolve())
-        while True:
-            try:
-                con = _FILES.open(key, self.read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise SemscaleError(f"{self.path} is not a usable results file: {str(exc).splitlines()[0]}") from None
-                if time.monotonic() > deadline:
-                    raise ResultsBusy(
-                        f"results file {self.path} is busy (another process kept it locked for {self.wait:g} s); "
-                        "retry or use another file"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)  # a writer leaves the file free for a few ms at a time
-            except duckdb.Error as exc:
-                raise SemscaleError(f"{self.path} is not a usable results file: {str(exc).splitlines()[0]}") from None
-        try:
-            con.begin()
-            yield con
-            con.commit()
-        except duckdb.Error as exc:
-            with contextlib.suppress(duckdb.Error):
-                con.rollback()
-            if self.read_only:
-                raise SemscaleError(f"results file {self.path} is read-only; name a writable one with --results "
-                                    "(or $SEMSCALE_RESULTS)") from None
-            # a truncated or damaged file, a full disk (a commit that could not write its log): the user's to fix
-            if isinstance(exc, duckdb.IOException) or "Could not write" in str(exc):
-                raise SemscaleError(f"results file {self.path} could not be read or written: "
-                                    f"{str(exc).splitlines()[0][:200]}") from None
-            raise
-        except BaseException:
-            con.rollback()
-            raise
-        finally:
-            _FILES.close(con, key)
+    def _connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return files.transaction(self.path, self.read_only, self.wait)
 
     # --- runs ----------------------------------------------------------------------------
     def create_run(self, run_id: str, dataset: str, model: str, config: dict, images: pd.DataFrame,
@@ -351,7 +132,7 @@ class ResultsStore:
         with self._connect() as con:
             status, *seen = con.execute("SELECT status, pid, pid_started, host FROM runs WHERE run_id=?",
                                         [run_id]).fetchone()
-        owner = _owner(*seen)
+        owner = owner_of(*seen)
         if status in ACTIVE and owner not in (None, me) and owner.alive():
             raise RunOwned(run_id, owner)
         # Compare-and-swap: take the run only from the owner just judged dead (or from this process).
@@ -465,7 +246,7 @@ class ResultsStore:
                 for agg, rep, n, total, correct in rows:
                     count, right = gains.get((agg, rep, n), (0, 0))
                     totals[(agg, rep, n)] = (total + count, correct + right)
-                _set_points(con, run_id, totals)
+                schema.set_points(con, run_id, totals)
             if len(rejected):
                 _insert(con, "rejected", rejected.assign(run_id=run_id))
             done = (len(set(predictions["image_idx"].to_pylist())) if len(predictions) else 0) + len(rejected)
@@ -489,59 +270,6 @@ class ResultsStore:
                         "WHERE points.run_id = ? AND points.aggregation = i.aggregation "
                         "AND points.repeat = i.repeat AND points.n_names = i.n_names", [run_id])
             con.unregister("intervals")
-
-    # --- embedding cache ----------------------------------------------------------------------
-    def get_embeddings(self, model_id: str, hashes: list[str], dim: int | None = None) -> dict[str, np.ndarray]:
-        """The cached vectors of `hashes` that are usable: finite, of non-zero length and of size `dim`
-        (None: the size most of them have). Anything else, e.g. NaN an older version took from a
-        misbehaving server, is a miss, encoded again and replaced (`put_embeddings`)."""
-        if not hashes:
-            return {}
-        wanted = pa.table({"hash": pa.array(list(set(hashes)), pa.string())})
-        with self._connect() as con:
-            con.register("wanted", wanted)
-            table = con.sql("SELECT e.hash, e.vec FROM embeddings e JOIN wanted w ON e.hash = w.hash "
-                            "WHERE e.model_id = ?", params=[model_id]).to_arrow_table()
-        if table.num_rows == 0:
-            return {}
-        vecs = table.column("vec").combine_chunks()
-        sizes = pc.fill_null(pc.list_value_length(vecs), 0).to_numpy(zero_copy_only=False)
-        if dim is None:
-            dim = int(np.bincount(sizes).argmax())
-        keep = np.flatnonzero(sizes == dim)
-        flat = pc.list_flatten(vecs.take(pa.array(keep))).to_numpy(zero_copy_only=False)
-        matrix = flat.astype(np.float32).reshape(len(keep), dim)
-        with np.errstate(over="ignore", invalid="ignore"):
-            usable = np.isfinite(matrix).all(axis=1) & (np.linalg.norm(matrix, axis=1) > 0)
-        names = table.column("hash").take(pa.array(keep)).to_pylist()
-        return {h: v for h, v, ok in zip(names, matrix, usable) if ok}
-
-    def put_embeddings(self, model_id: str, items: dict[str, tuple[str, np.ndarray]]) -> None:
-        with self._connect() as con:
-            self._put_embeddings(con, model_id, items)
-
-    @staticmethod
-    def _put_embeddings(con, model_id: str, items: dict[str, tuple[str, np.ndarray]]) -> None:
-        if not items:
-            return
-        hashes = list(items)
-        matrix = np.stack([items[h][1] for h in hashes]).astype(np.float32)
-        table = pa.table({
-            "model_id": pa.array([model_id] * len(hashes)),
-            "kind": pa.array([items[h][0] for h in hashes]),
-            "hash": pa.array(hashes),
-            "vec": pa.ListArray.from_arrays(np.arange(0, matrix.size + 1, matrix.shape[1], dtype=np.int32),
-                                            pa.array(matrix.ravel())),
-        })
-        con.register("new_embeddings", table)
-        con.execute("INSERT OR REPLACE INTO embeddings SELECT * FROM new_embeddings")  # an unusable one read as a miss
-        con.unregister("new_embeddings")
-
-    def count_embeddings(self, model_id: str | None = None) -> dict[str, int]:
-        with self._connect() as con:
-            rows = con.execute("SELECT kind, count(*) FROM embeddings WHERE ? IS NULL OR model_id = ? GROUP BY kind",
-                               [model_id, model_id]).fetchall()
-        return dict(rows)
 
     # --- dashboard workspaces (semscale.store.workspace) ----------------------------------------------
     def get_workspace(self, key: str) -> str | None:
@@ -618,65 +346,6 @@ def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _set_points(con, run_id: str, totals: dict[tuple[str, int, int], tuple[int, int]]) -> None:
-    """Write (images, correct) per point with accuracy and Wilson interval, in one statement
-    (one UPDATE per point cost ~1 ms each)."""
-    from semscale.core.stats import wilson
-
-    if not totals:
-        return
-    keys = list(totals)
-    agg, rep, n = zip(*keys)
-    total, correct = zip(*(totals[k] for k in keys))
-    low, high = zip(*(wilson(k, t) for t, k in zip(total, correct)))
-    con.register("updated_points", pa.table({
-        "aggregation": pa.array(agg, pa.string()), "repeat": pa.array(rep, pa.int32()),
-        "n_names": pa.array(n, pa.int32()), "n_images": pa.array(total, pa.int32()),
-        "correct": pa.array(correct, pa.int32()),
-        "accuracy": pa.array([k / t if t else None for t, k in zip(total, correct)], pa.float64()),
-        "ci_low": pa.array(low, pa.float64()), "ci_high": pa.array(high, pa.float64())}))
-    con.execute(
-        "UPDATE points SET n_images = u.n_images, correct = u.correct, accuracy = u.accuracy, "
-        "ci_low = u.ci_low, ci_high = u.ci_high FROM updated_points u WHERE points.run_id = ? "
-        "AND points.aggregation = u.aggregation AND points.repeat = u.repeat "
-        "AND points.n_names = u.n_names", [run_id])
-    con.unregister("updated_points")
-
-
-def _schema_version(con) -> int:
-    """0 for an empty file, 1 for files made before the meta table, else what meta says."""
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if "meta" in tables:
-        row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else SCHEMA_VERSION
-    return 1 if "runs" in tables else 0
-
-
-def _migrate_from_1(con) -> None:
-    """Schema 1 -> 2, inside the opening transaction: owner start times, image order, and a key on
-    predictions. Rows that two owners of one run wrote twice are kept once, and those runs' counts
-    and points are recomputed from what is left."""
-    con.execute("ALTER TABLE runs ADD COLUMN pid_started DOUBLE")
-    con.execute("ALTER TABLE runs ADD COLUMN image_order VARCHAR")
-    con.execute("UPDATE runs SET image_order = 'file'")  # schema 1 went through images in file order
-    con.execute("ALTER TABLE run_images ADD COLUMN position INTEGER")
-    con.execute("UPDATE run_images SET position = image_idx")
-    key = "run_id, aggregation, repeat, n_names, image_idx"
-    doubled = [r[0] for r in con.execute(
-        f"SELECT DISTINCT run_id FROM (SELECT {key} FROM predictions GROUP BY ALL HAVING count(*) > 1)").fetchall()]
-    con.execute("ALTER TABLE predictions RENAME TO predictions_v1")
-    con.execute(SCHEMA)  # the new predictions table, with its key
-    con.execute(f"INSERT INTO predictions SELECT DISTINCT ON ({key}) * FROM predictions_v1")
-    con.execute("DROP TABLE predictions_v1")
-    for run_id in doubled:
-        rows = con.execute("SELECT aggregation, repeat, n_names, count(*), count(*) FILTER (correct) "
-                           "FROM predictions WHERE run_id = ? GROUP BY ALL", [run_id]).fetchall()
-        _set_points(con, run_id, {(a, r, n): (t, k) for a, r, n, t, k in rows})
-        con.execute("UPDATE runs SET n_done = (SELECT count(*) FROM (SELECT image_idx FROM predictions WHERE run_id = ? "
-                    "UNION SELECT image_idx FROM rejected WHERE run_id = ? AND image_idx IS NOT NULL)) "
-                    "WHERE run_id = ?", [run_id, run_id, run_id])
-
-
 def _gains(predictions: pa.Table) -> dict[tuple[str, int, int], tuple[int, int]]:
     """(images, correct) per point; a plain loop beats a group-by ~10x on a batch's few hundred rows."""
     out: dict[tuple[str, int, int], list[int]] = {}
@@ -695,15 +364,11 @@ def _insert(con, table: str, frame: pd.DataFrame) -> None:
     con.unregister("incoming")
 
 
-def _owner(pid: int | None, started: float | None, host: str | None) -> Owner | None:
-    return Owner(pid, started, host) if pid else None
-
-
 def _run_info(row) -> RunInfo:
     """A 'running' run whose owner is gone (or was replaced by a stranger with its pid) is 'interrupted'."""
     (run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, error, config,
      pid, started, host, image_order) = row
-    owner = _owner(pid, started, host)
+    owner = owner_of(pid, started, host)
     if status in ACTIVE and not (owner and owner.alive()):
         status = "interrupted"
     return RunInfo(run_id, status, dataset, model, created, updated, n_images or 0, n_done or 0, n_rejected or 0,
