@@ -8,11 +8,13 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from semscale import datasets, jobs, runs
-from semscale.errors import SemscaleError
+from semscale.data import datasets
+from semscale.run import jobs, runs
+from semscale.core.errors import SemscaleError
 
 
 def home() -> None:
+    ui.open_workspace()
     st.title("semscale: more names, better labels?")
     st.markdown(
         "A CLIP model labels an image by picking the best-matching class name. **Semantic scaling** gives each "
@@ -23,6 +25,9 @@ def home() -> None:
     )
 
     ui.backend_badge()
+    st.caption("Your dataset, names and Run settings are kept on this server under this page's link (its `?ws=`): "
+               "a reload keeps them, a bookmark brings them back, and the dashboard's address without `?ws=` "
+               "starts afresh.")
     st.subheader("Latest runs")
     latest_runs()
 
@@ -45,6 +50,7 @@ def home() -> None:
         st.success(f"Started run {started} on {st.session_state['dataset']}: the paper's protocol (12 names, "
                    "k = 1 ... 12, max) with mean and probsum beside it.")
         st.page_link("pages/3_Run.py", label="Open the Run page to watch its curve grow", icon=":material/show_chart:")
+    ui.save_workspace()
 
 
 ENDED = ("done", "failed", "cancelled", "interrupted")

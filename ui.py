@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -13,13 +14,22 @@ import streamlit as st
 
 import pandas as pd
 
-from semscale import (analysis, classnames, compare, datasets, encoders, figures, health, jobs, models, paths,
-                      run_embeddings, runqueue, runs, settings, synonyms, whatif, wordnet)
-from semscale.engine import RunConfig
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, name_rows
-from semscale.store import ResultsStore, RunInfo
-from semscale.wording import count, printable
+from semscale.core import paths
+from semscale.names import classnames, synonyms, wordnet
+from semscale.data import datasets
+from semscale.models import health, registry, settings
+from semscale.store import runqueue, workspace
+from semscale.run import presets, runs
+from semscale.run.config import RunConfig
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet, as_left, name_rows
+from semscale.store.results import ResultsStore, RunInfo
+from semscale.core.wording import count, printable
+from semscale.analysis import compare, run_embeddings, whatif
+from semscale.analysis.tables import curves
+from semscale.app import figures
+from semscale.models import encoders
+from semscale.run import jobs
 
 
 @st.cache_resource
@@ -30,7 +40,7 @@ def preload() -> threading.Thread:
     would otherwise wait for both together, stretched to ~10 s by the load. Failing here (no copy,
     no network) is quiet: the page that needs it says why."""
     def load() -> None:
-        for step in (wordnet.reader, lambda: models.get().descriptions()):
+        for step in (wordnet.reader, lambda: registry.get().descriptions()):
             try:
                 step()
             except Exception:  # noqa: BLE001 - reported by the page that needs it
@@ -263,7 +273,7 @@ def run_row(r: RunInfo) -> dict:
     badge names it, with the fingerprint of its files beside it."""
     return {"run": r.run_id, "status": r.status, "dataset": r.dataset, "images": f"{r.n_done}/{r.n_images}",
             "started": r.created.strftime("%Y-%m-%d %H:%M"),
-            "model": r.model_text() if r.model.startswith("server-probe:") else models.display_name(r.model),
+            "model": r.model_text() if r.model.startswith("server-probe:") else registry.display_name(r.model),
             "model files": r.model.partition(":")[2][:12] or r.model}
 
 
@@ -312,15 +322,24 @@ def labels_for(ds: datasets.Dataset) -> dict[str, list[str]]:
     return tables.setdefault(st.session_state["dataset"], {c: [n] for c, n in display_names(ds).items()})
 
 
-def kept(key: str, default) -> str:
+def kept(key: str, default, options=None) -> str:
     """`key` for a widget whose value survives a visit to another page (Streamlit forgets the state of a
-    widget its page did not draw): its last value, else `default`. Give the widget no default of its own."""
+    widget its page did not draw) and a reload (`save_workspace`): its last value, else `default`. Give the
+    widget no default of its own. A kept value the widget cannot show (another type, not among `options`:
+    say a reload under a newer semscale) gives way to `default`, where the widget would refuse it."""
     last = st.session_state.setdefault("kept_widgets", {})
     if key in st.session_state:
         last[key] = st.session_state[key]
     else:
-        st.session_state[key] = last.get(key, default)
+        value = last.get(key, default)
+        st.session_state[key] = value if _suits(value, default, options) else default
     return key
+
+
+def _suits(value, default, options) -> bool:
+    if isinstance(default, list):
+        return isinstance(value, list) and all(type(v) is str and (options is None or v in options) for v in value)
+    return type(value) is type(default) and (options is None or value in options)
 
 
 def preset(**values) -> None:
@@ -334,7 +353,7 @@ def preset(**values) -> None:
 # --- where the names came from: kept per dataset and stored with every run -------------------------
 
 NAME_STATE = ("display_names", "display_notes", "senses", "domain", "domain_note", "name_notes", "name_scheme",
-              "keep_repeats", "relations", "offered", "previous")
+              "keep_repeats", "relations", "offered", "left", "previous")
 # What one table of names is: replaced together by a generator or a load, and restored together.
 TABLE = ("labels", "relations", "offered", "name_scheme", "name_notes", "domain_note", "keep_repeats")
 
@@ -343,8 +362,79 @@ def name_state() -> dict[str, dict]:
     """Per-dataset records of the session: display names and their notes, WordNet senses, domain word and
     its reason, the generator's notes, the scheme that made the current table (None: the user's own names),
     whether it repeats names on purpose, the kept names' relations, the rows offered for ticking
-    (`labels.name_rows`) and the table the current one replaced (`restore_labels`)."""
+    (`labels.name_rows`), those rows as the user left them (`keep`) and the table the current one replaced
+    (`restore_labels`)."""
     return {key: st.session_state.setdefault(key, {}) for key in NAME_STATE}
+
+
+# --- the workspace: what a reload keeps (semscale.store.workspace) ------------------------------------------
+
+KEPT_NAMES = ("labels", *NAME_STATE)  # the session's per-dataset records a reload keeps
+LOAD_WAIT = 10.0  # s a session's first page waits to read its workspace from a results file the runs hold
+SAVE_WAIT = LIVE_WAIT  # s a save waits (a busy file leaves it to the next page run)
+
+
+@st.cache_resource
+def _issued() -> workspace.Issued:
+    """The tokens this server handed out, shared by its sessions."""
+    return workspace.Issued()
+
+
+def open_workspace() -> None:
+    """At the top of every page: at a session's first page run, restore the workspace the URL's `?ws=`
+    names, or start one; on every run, keep its token in the URL (a page switch drops query parameters).
+    Values the session already has win over the stored ones."""
+    if "workspace" not in st.session_state and "workspace_unread" not in st.session_state:
+        asked = st.query_params.get("ws")
+        try:
+            opened = workspace.load(results_path(), asked, wait=LOAD_WAIT, issued=_issued())
+        except SemscaleError as exc:  # this session never saves: it would overwrite what it could not read
+            st.session_state["workspace_unread"] = (f"Your kept names and settings could not be read ({exc}): what "
+                                                    "you change now is not kept. Reload the page to try again.")
+            st.session_state["workspace_link"] = asked  # for that reload
+        else:
+            st.session_state["workspace"], st.session_state["workspace_saved"] = opened.token, opened.stored
+            st.session_state["workspace_note"] = opened.note
+            if opened.state:
+                _restore(opened.state)
+    if link := st.session_state.get("workspace") or st.session_state.get("workspace_link"):
+        st.query_params["ws"] = link
+    for key in ("workspace_unread", "workspace_note", "workspace_error"):
+        if said := st.session_state.get(key):
+            st.warning(said)
+
+
+def _restore(state: dict) -> None:
+    session = st.session_state
+    if (dataset := state.get("dataset")) and st.query_params.get("dataset") in (None, dataset):  # a URL's own wins
+        session.setdefault("dataset", dataset)
+    for key, value in state.get("settings", {}).items():
+        session.setdefault("kept_widgets", {}).setdefault(key, value)
+    for key, records in state.get("names", {}).items():
+        for spec, value in records.items():
+            session.setdefault(key, {}).setdefault(spec, value)
+
+
+def save_workspace() -> None:
+    """At the end of every page that changes them (a page that stops or reruns early saves in the run that
+    follows): keep the dataset, the names and the Run settings under the workspace's token when they
+    changed. A results file that is busy or read-only leaves them unsaved with one line on the next page,
+    and the next run tries again. (Not in app.py: Streamlit runs a page without app.py until a session has
+    opened Home, as the pages sit in pages/.)"""
+    session = st.session_state
+    if "workspace" not in session:
+        return
+    state = {"dataset": session.get("dataset"), "settings": session.get("kept_widgets", {}),
+             "names": {key: session.get(key, {}) for key in KEPT_NAMES}}
+    try:
+        saved = workspace.save(results_path(), session["workspace"], state, session.get("workspace_saved"),
+                               wait=SAVE_WAIT)
+    except SemscaleError as exc:
+        session["workspace_error"] = f"Your names and settings are not kept for a reload: {exc}"
+        return
+    if saved != session.get("workspace_saved"):
+        session["workspace_saved"], session["workspace_note"] = saved, None  # a fresh start's note said its say
+    session.pop("workspace_error", None)
 
 
 def domain_word() -> str | None:
@@ -354,11 +444,13 @@ def domain_word() -> str | None:
 
 
 def display_names(ds: datasets.Dataset) -> dict[str, str]:
-    """The session's display name of each class (natural names from the folder names at first)."""
+    """The session's display name of each class (natural names from the folder names at first, and for a
+    class a folder gained since its names were kept)."""
     shown = name_state()["display_names"]
     spec = st.session_state["dataset"]
-    if spec not in shown:
-        shown[spec], name_state()["display_notes"][spec] = classnames.display_names(ds.classes)
+    if list(shown.get(spec, ())) != ds.classes:
+        made, name_state()["display_notes"][spec] = classnames.display_names(ds.classes)
+        shown[spec] = {c: shown.get(spec, {}).get(c, made[c]) for c in ds.classes}
     return shown[spec]
 
 
@@ -390,6 +482,7 @@ def _put_table(spec: str, table: dict) -> None:
     records = _records()
     for key in TABLE:
         records[key][spec] = table[key]
+    records["left"].pop(spec, None)  # the edits of the table it replaces
     st.session_state["labels_version"] = st.session_state.get("labels_version", 0) + 1  # drops stale editor edits
 
 
@@ -433,9 +526,9 @@ def restore_button(where) -> None:
                      on_click=restore_labels, key="restore_labels")
 
 
-def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
-    """Generate the dataset's names by `scheme` from the session's display names and senses, and keep
-    them; a WordNet download this needs first shows its progress."""
+def _generate(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
+    """The dataset's names by `scheme` from the session's display names and senses; a WordNet download
+    this needs first shows its progress."""
     spec, state = st.session_state["dataset"], name_state()
     bar = []
 
@@ -444,19 +537,42 @@ def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> syn
             bar.append(st.progress(0.0))
         bar[0].progress(min(1.0, fraction), text=f"Fetching WordNet once (nltk's downloader): {fraction:.0%}")
 
-    made = synonyms.generate(ds.classes, scheme, display=display_names(ds), domain=domain,
+    return synonyms.generate(ds.classes, scheme, display=display_names(ds), domain=domain,
                              senses=state["senses"].get(spec), progress=fetching)
+
+
+def generate_names(ds: datasets.Dataset, scheme: str, domain: str | None) -> synonyms.Generated:
+    """Generate the dataset's names by `scheme` and keep them as the user's (`set_labels`), with the senses
+    and domain word they were made with."""
+    spec, state = st.session_state["dataset"], name_state()
+    made = _generate(ds, scheme, domain)
     state["senses"][spec] = {c: s.id for c, s in made.senses.items()}
     state["domain"][spec] = made.domain if scheme == "paper" else domain
     set_labels(made.labels, scheme, made.notes, glosses=made.glosses, domain_note=made.domain_note)
     return made
 
 
-def keep(labels: LabelSet) -> None:
-    """The names (and their relations) the Run page uses for the dataset."""
+def preset_names(ds: datasets.Dataset, preset: str) -> synonyms.Generated:
+    """The preset's own names for the dataset (its scheme on the session's display names, senses and domain
+    word), made again only when those change. They never replace the user's names, which Custom runs: a
+    preset chosen in passing would otherwise overwrite hand-edited ones."""
+    spec = st.session_state["dataset"]
+    scheme = presets.get(preset).scheme
+    inputs = json.dumps([scheme, ds.classes, display_names(ds), name_state()["senses"].get(spec), domain_word()])
+    made = st.session_state.setdefault("preset_names", {}).get(spec)
+    if made is None or made[0] != inputs:
+        made = st.session_state["preset_names"][spec] = (inputs, _generate(ds, scheme, domain_word()))
+    return made[1]
+
+
+def keep(labels: LabelSet, rows: dict[int, dict] | None = None) -> None:
+    """The names (and their relations) the Run page uses for the dataset; `rows`: the Synonyms page's
+    editor as the user left it (`offered`)."""
     spec = st.session_state["dataset"]
     st.session_state.setdefault("labels", {})[spec] = labels.names
     name_state()["relations"][spec] = labels.relations
+    if rows is not None:
+        name_state()["left"][spec] = as_left(rows, name_state()["offered"][spec])
 
 
 def kept_labels(ds: datasets.Dataset) -> LabelSet:
@@ -465,30 +581,40 @@ def kept_labels(ds: datasets.Dataset) -> LabelSet:
     return _kept_set(st.session_state["dataset"], ds.classes)
 
 
-def offered(ds: datasets.Dataset) -> list[dict]:
+def offered(ds: datasets.Dataset, editor: str | None = None) -> list[dict]:
     """The rows of names the Synonyms page offers (`labels.name_rows`): the kept names (each class's
-    display name at first) until names are generated, loaded or restored."""
-    rows = name_state()["offered"]
+    display name at first) until names are generated, loaded or restored. An `editor` (its widget key)
+    drawn afresh, after another page or a reload, has forgotten its edits: it is offered the rows as the
+    user left them (`keep`), or it would write the unedited names back."""
+    rows, left = name_state()["offered"], name_state()["left"]
     spec = st.session_state["dataset"]
     if rows.get(spec) is None:
         rows[spec] = name_rows(kept_labels(ds))
+    elif editor is not None and editor not in st.session_state and left.get(spec) is not None:
+        rows[spec] = left[spec]
     return rows[spec]
 
 
 def run_config(ds: datasets.Dataset, preset: str | None = None, **settings) -> tuple[RunConfig, list[str]]:
-    """The run `runs.build` makes of the dataset's current names, with the record of where they came from,
-    and its notes."""
+    """The run `runs.build` makes of the dataset's current names (a preset's: its own, `preset_names`), with
+    the record of where they came from, and its notes."""
     spec, state = st.session_state["dataset"], name_state()
-    scheme = state["name_scheme"].get(spec)
-    paper = scheme == "paper"
-    record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if paper else None,
-                             domain_note=state["domain_note"].get(spec) if paper else None,
-                             class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
-                             notes=[*state["display_notes"].get(spec, []),
-                                    *(state["name_notes"].get(spec, []) if scheme else [])],
-                             keep_repeats=state["keep_repeats"].get(spec, False))
-    return runs.build(spec, ds.classes, preset=preset, labels=labels_for(ds), relations=state["relations"].get(spec),
-                      record=record, **settings)
+    notes = state["display_notes"].get(spec, [])
+    if preset:
+        made = preset_names(ds, preset)
+        scheme, labels, relations = presets.get(preset).scheme, made.labels.names, made.labels.relations
+        record = runs.NameRecord(scheme=scheme, domain=made.domain, domain_note=made.domain_note,
+                                 class_names=display_names(ds), senses={c: s.id for c, s in made.senses.items()},
+                                 notes=[*notes, *made.notes], keep_repeats=scheme == "paper")
+    else:
+        scheme, labels, relations = state["name_scheme"].get(spec), labels_for(ds), state["relations"].get(spec)
+        paper = scheme == "paper"
+        record = runs.NameRecord(scheme=scheme, domain=state["domain"].get(spec) if paper else None,
+                                 domain_note=state["domain_note"].get(spec) if paper else None,
+                                 class_names=display_names(ds), senses=state["senses"].get(spec) if scheme else None,
+                                 notes=[*notes, *(state["name_notes"].get(spec, []) if scheme else [])],
+                                 keep_repeats=state["keep_repeats"].get(spec, False))
+    return runs.build(spec, ds.classes, preset=preset, labels=labels, relations=relations, record=record, **settings)
 
 
 # --- the Synonyms page's instant what-if -----------------------------------------------------------
@@ -542,8 +668,8 @@ def _what_if(path: str, run_id: str, names: tuple, model: str, _encoder: encoder
 def _save_what_if(ds: datasets.Dataset, run_id: str) -> None:
     """Save as a run's callback: a real run of the kept names with the what-if's run's settings."""
     try:
-        shown = embeddings(results_path(), run_id)
-        config, _ = run_config(ds, shown.config.get("preset"), **whatif.run_settings(shown))
+        # no preset: a preset runs its own names, and these are the table's (with the run's settings, a preset's too)
+        config, _ = run_config(ds, **whatif.run_settings(embeddings(results_path(), run_id)))
         started, _ = jobs.start(config, results_path(), backend())
         st.session_state["watch_run"] = started
         st.session_state["what_if_answer"] = ("success", f"Started run {started} with these names and run {run_id}'s "
@@ -580,8 +706,8 @@ def what_if_section(ds: datasets.Dataset, labels: LabelSet, blocked: str | None 
         return
     mine = [r for r in finished if r.model == status.model]
     if not mine:
-        others = sorted({models.display_name(r.model) for r in finished})
-        st.caption(f"No finished run on this dataset with the backend's model {models.display_name(status.model or '')} "
+        others = sorted({registry.display_name(r.model) for r in finished})
+        st.caption(f"No finished run on this dataset with the backend's model {registry.display_name(status.model or '')} "
                    f"(finished runs used {', '.join(others)}): choose their model under CLIP backend on the Run page.")
         return
     created = {r.run_id: r.created for r in mine}  # newest first
@@ -595,7 +721,7 @@ def what_if_section(ds: datasets.Dataset, labels: LabelSet, blocked: str | None 
         return
     config = next(r for r in mine if r.run_id == run_id).config
     names = {run_id: f"run {run_id} (its names)", whatif.WHAT_IF: "the names above (not saved)"}
-    st.plotly_chart(figures.accuracy_curves(analysis.curves(result.points), names,
+    st.plotly_chart(figures.accuracy_curves(curves(result.points), names,
                                             title=f"What if · {ds.name} · run {run_id} against the names above"),
                     width="stretch", config=figures.export_config(f"{run_id}-what-if"), key="what_if_chart")
     st.caption(f"Run {run_id}'s {count(int(result.points['n_images'].max()), 'image')}, scored with the names above "

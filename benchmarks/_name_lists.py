@@ -1,19 +1,28 @@
-"""The evaluation set for generated names: public class lists, split once into a development and a test half.
+"""The evaluation set for generated names: public class lists, split once into a development and a test half,
+and a third, held-out split.
 
 `name_lists.json` holds every list with its source and licence, and the split. The split was drawn once,
 before any generator was tuned, by `split(names)`: the list names sorted, shuffled with `SEED`, the first
 half (rounded up) for development. Tune on the development half only; the test half is rated once, at the
-end (see benchmarks/b7_names.py).
+end (see benchmarks/b7_names.py). The test half was rated once (issue 24) and is used up.
+
+`name_lists_heldout.json` holds 20 more lists in neither half, frozen before the tuning that followed that
+rating; `HELDOUT_SHA256` pins the file so that an edit made after seeing its names cannot pass unnoticed.
+Only the rating step reads it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
 
 DATA = Path(__file__).with_name("name_lists.json")
+HELDOUT = Path(__file__).with_name("name_lists_heldout.json")
+HELDOUT_SHA256 = "b7f51d73d1b450011937e6951fed9e2d3ce5440b1ef5322125b9cf000e829855"  # as frozen
 SEED = 24  # the issue's number; fixed before the split was drawn
+HALVES = ("development", "test", "heldout")
 
 
 def split(names: list[str], seed: int = SEED) -> tuple[list[str], list[str]]:
@@ -33,7 +42,17 @@ def load() -> dict:
     return data
 
 
+def heldout() -> dict[str, dict]:
+    """The held-out lists, checked unchanged since they were frozen: name -> {source, classes, ...}."""
+    raw = HELDOUT.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != HELDOUT_SHA256:
+        raise ValueError(f"{HELDOUT.name} changed after it was frozen")
+    return json.loads(raw)["lists"]
+
+
 def half(which: str) -> dict[str, dict]:
-    """The lists of one half ('development' or 'test'): name -> {source, classes}."""
+    """The lists of one split ('development', 'test' or 'heldout'): name -> {source, classes}."""
+    if which == "heldout":
+        return heldout()
     data = load()
     return {name: data["lists"][name] for name in data["split"][which]}

@@ -72,8 +72,8 @@ def big_pngs() -> Path:
 
 
 def run_zip() -> None:
-    from semscale import datasets
-    from semscale.errors import SemscaleError
+    from semscale.data import datasets
+    from semscale.core.errors import SemscaleError
 
     bomb = zip_bomb()
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,9 +90,10 @@ def run_zip() -> None:
 
 
 def run_pngs() -> None:
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
-    from semscale.store import ResultsStore
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
+    from semscale.store.results import ResultsStore
 
     folder = big_pngs()
     with tempfile.TemporaryDirectory() as tmp:

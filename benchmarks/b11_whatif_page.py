@@ -27,12 +27,14 @@ import numpy as np
 import _common as C
 import _vit_shaped
 
-from semscale import datasets, run_embeddings, runs
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine
-from semscale.labels import LabelSet
-from semscale.store import ResultsStore
-from semscale.whatif import what_if
+from semscale.analysis import run_embeddings
+from semscale.data import datasets
+from semscale.run import runs
+from semscale.models.encoders import LocalEncoder
+from semscale.run.engine import Engine
+from semscale.names.labels import LabelSet
+from semscale.store.results import ResultsStore
+from semscale.analysis.whatif import what_if
 
 ORDERS = [int(n) for n in os.environ.get("B11_ORDERS", "1,50").split(",")]
 REPEATS = int(os.environ.get("B11_REPEATS", "5"))

@@ -5,7 +5,7 @@ subprocess) through the clip-as-service client:
 
 - semscale: `Engine` with `ClipServerEncoder`: every distinct image and name is encoded once
   (`/encode`), every level is scored from the cached matrices, results go to a DuckDB file.
-- paper: `semscale.paper_method.rank_predictions`: one `/rank` query per image per level, with
+- paper: `semscale.models.paper_method.rank_predictions`: one `/rank` query per image per level, with
   every active name as a text match, so the server encodes each image once per level and every
   active name once per image and level. Nothing is stored.
 
@@ -31,11 +31,13 @@ from pathlib import Path
 
 import _common as C
 
-from semscale import datasets, schedule
-from semscale.engine import Engine, RunConfig
-from semscale.images import decode
-from semscale.labels import LabelSet
-from semscale.store import ResultsStore
+from semscale.data import datasets
+from semscale.run import schedule
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.data.images import decode
+from semscale.names.labels import LabelSet
+from semscale.store.results import ResultsStore
 
 PER_CLASS = int(os.environ.get("B1_PER_CLASS", "20"))
 NAMES = int(os.environ.get("B1_NAMES", "32"))
@@ -74,7 +76,7 @@ class Server:
             time.sleep(0.1)
 
     def counters(self) -> tuple[int, int]:
-        from semscale.encoders import ClipServerEncoder
+        from semscale.models.encoders import ClipServerEncoder
 
         info = ClipServerEncoder(self.url, timeout=30, retries=1).server_model()
         return int(info["images_encoded"]), int(info["texts_encoded"])
@@ -108,11 +110,11 @@ def subset(folder: Path, tmp: Path) -> Path:
 
 def main() -> None:
     try:
-        from semscale.encoders import ClipServerEncoder
-        from semscale.paper_method import rank_predictions
-        import semscale.server  # noqa: F401
+        from semscale.models.encoders import ClipServerEncoder
+        from semscale.models.paper_method import rank_predictions
+        import semscale.models.server  # noqa: F401
     except ImportError as exc:
-        print(f"B1 sweep: PENDING (semscale.server / semscale.paper_method not available: {exc})")
+        print(f"B1 sweep: PENDING (semscale.models.server / semscale.models.paper_method not available: {exc})")
         return
     tmp = C.tempdir("b1")
     model, model_note = C.model_dir(tmp)

@@ -25,12 +25,13 @@ import time
 
 import _common as C
 
-from semscale import datasets
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.images import DRAFT_SIDE, decode
-from semscale.store import ResultsStore
-from semscale.synonyms import paper_names
+from semscale.data import datasets
+from semscale.models.encoders import LocalEncoder
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.data.images import DRAFT_SIDE, decode
+from semscale.store.results import ResultsStore
+from semscale.names.synonyms import paper_names
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 BATCH = 32  # RunConfig's default
@@ -76,9 +77,9 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     Parts indented by two spaces overlap the others (another thread, or inside a timed part) and are
     not added up: the read thread (files, hashes, cache lookups, decode) and the writer thread
     (commits) run while the main thread encodes and scores."""
-    import semscale.engine as engine_mod
-    import semscale.store as store_mod
-    from semscale import scoring
+    import semscale.run.engine as engine_mod
+    import semscale.store.files as store_files
+    from semscale.run import scoring
 
     engine_mod.decode = timer.wrap("  decode (PIL, EXIF, RGB), read thread", decode)
     engine_mod.content_hash = timer.wrap("  content hash (sha256), read thread", engine_mod.content_hash)
@@ -99,7 +100,7 @@ def instrument(engine: Engine, store: ResultsStore, timer: C.Timer) -> None:
     for name in ("create_run", "claim_run", "finish_run", "run", "run_images", "run_names", "finished_images",
                  "init_points"):
         setattr(store, name, timer.wrap("DuckDB: run setup and bookkeeping", getattr(store, name)))
-    store_mod._FILES.open = timer.wrap("_connect", store_mod._FILES.open)
+    store_files.FILES.open = timer.wrap("_connect", store_files.FILES.open)
 
 
 def main() -> None:

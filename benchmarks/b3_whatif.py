@@ -20,11 +20,12 @@ import yaml
 
 import _common as C
 
-from semscale import datasets
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
-from semscale.synonyms import paper_names
+from semscale.data import datasets
+from semscale.models.encoders import LocalEncoder
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
+from semscale.names.synonyms import paper_names
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 REPEATS = int(os.environ.get("B3_REPEATS", "3"))

@@ -40,11 +40,11 @@ import pandas as pd
 
 import _common as C
 
-from semscale import scoring
-from semscale.aggregations import names as aggregation_names
-from semscale.scoring import Candidates, Sweep
-from semscale.store import ResultsStore
-from semscale.vectors import CLIP_HEAD, normalize
+from semscale.run import scoring
+from semscale.run.aggregations import names as aggregation_names
+from semscale.run.scoring import Candidates, Sweep
+from semscale.store.results import ResultsStore
+from semscale.core.vectors import CLIP_HEAD, normalize
 
 AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 

@@ -5,7 +5,7 @@ clothing photos (bicubic) into a temp folder; every fifth gets an EXIF orientati
 rotated), as phone photos do. Then, per image, times decode + the model's own CLIP preprocessing
 (fastembed's processor: shorter side to 224 bicubic, centre crop, normalize) both ways:
 
-- exact: every pixel decoded (`semscale.images.decode(data)`), the engine's `decode: exact`;
+- exact: every pixel decoded (`semscale.data.images.decode(data)`), the engine's `decode: exact`;
 - draft: the JPEG decoded at the smallest DCT scale that keeps >= DRAFT_SIDE pixels on both sides
   (`decode(data, draft=DRAFT_SIDE)`), the engine's default.
 
@@ -27,8 +27,8 @@ from PIL import Image
 
 import _common as C
 
-from semscale.encoders import LocalEncoder
-from semscale.images import DRAFT_SIDE, decode, draft_scale
+from semscale.models.encoders import LocalEncoder
+from semscale.data.images import DRAFT_SIDE, decode, draft_scale
 
 N_IMAGES = int(os.environ.get("B5_IMAGES", "200"))
 SIZE = (2450, 3268)  # 8.0 MP, a 3:4 phone photo

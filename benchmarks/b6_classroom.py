@@ -4,7 +4,7 @@ One Streamlit server (`streamlit run app.py`, the tiny test model as SEMSCALE_MO
 results file and home folder) and one Chromium driven by Playwright with one browser context per
 student. All students open the dashboard together, pick cifar10-1k on the Data page and open the Run
 page; then they all press Start together (a click whose answer does not come is clicked again, and
-counted: see `go`). Runs go through the run queue (semscale.runqueue,
+counted: see `go`). Runs go through the run queue (semscale.store.runqueue,
 SEMSCALE_MAX_RUNS, default the CPU count). While they work, the students keep going back and forth
 between the Data and Run pages: the time from clicking "Run" to the run's status line being shown
 is the render time reported (median, p95, max). Beside it, the same renders read off the page's
@@ -35,10 +35,11 @@ import _common as C
 
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from semscale import runqueue
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
+from semscale.store import runqueue
+from semscale.models.encoders import LocalEncoder
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
 
 SESSIONS = int(os.environ.get("B6_SESSIONS", "20"))
 DATASET = "cifar10-1k"

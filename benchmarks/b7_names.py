@@ -1,14 +1,21 @@
 """B7: are the generated names names a person would accept for a photo of the class? (not a timed test)
 
 The evaluation set is `name_lists.json` (39 public class lists, 1,025 classes), split once before any
-tuning into a development half and a test half (see `_name_lists.py`). Tune on the development half only:
+tuning into a development half and a test half (see `_name_lists.py`; the test half was rated once and is
+used up), and `name_lists_heldout.json` (20 more lists, 368 classes, frozen before the tuning that followed).
+Tune on the development half only:
 
     python benchmarks/b7_names.py development          # every name with its relation, per list and scheme
     python benchmarks/b7_names.py test --write FILE    # the test half's names, to a file for rating (not shown)
+    python benchmarks/b7_names.py heldout --heldout-out FILE   # the held-out names, for a blind rater (never shown)
     python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
+    python benchmarks/b7_names.py score --ratings FILE # the same for another ratings file (the held-out rater's)
 
-`b7_ratings.json` holds the ratings: for each half, the names judged generated (from the file the
-`--write` run made) and every rejected name with its reason, so the figures can be re-checked. The rubric
+A ratings file maps each rated split to {"names_file": the file the --write/--heldout-out run made
+(relative to the ratings file), "rated_by", "domain": {list: [the domain words a person would choose, null
+for none]}, "rejected": [{"list", "scheme", "class", "name", "reason"}, ...]}: every rejected name with its
+reason (an insult's reason starts with "insult"), so the figures can be re-checked. `b7_ratings.json` holds
+the ratings so far. The rubric
 (issue 24): yes = a true synonym or common alternative name, an inoffensive informal synonym, or a correct
 everyday category that fits every photo of the class; no = wrong sense, a narrower kind (for synonyms and
 broader), Latin, scientific or technical terms a lay labeller would not use, slang, archaic or jocular
@@ -28,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _name_lists  # noqa: E402
 
-from semscale import synonyms  # noqa: E402
+from semscale.names import synonyms  # noqa: E402
 
 SCHEMES = ("synonyms", "broader", "kinds")  # the WordNet relations; the paper scheme's D is printed beside them
 RATINGS = Path(__file__).with_name("b7_ratings.json")
@@ -60,15 +67,20 @@ def show(half: str) -> None:
                 print(f"    {row}")
 
 
-def score() -> None:
+def score(path: Path = RATINGS) -> None:
     """Per rated names file, scheme and relation: names generated, rejected, share accepted; insults;
     classes gained; then how often the paper scheme's domain word D is one a person would choose."""
-    ratings = json.loads(RATINGS.read_text(encoding="utf-8"))
+    ratings = json.loads(path.read_text(encoding="utf-8"))
     print("| half | scheme | relation | names | rejected | accepted | insults | classes gained a name |")
     print("|---|---|---|---|---|---|---|---|")
     for half, rated in ratings.items():
-        generated = json.loads((RATINGS.parent / rated["names_file"]).read_text(encoding="utf-8"))
+        generated = json.loads((path.parent / rated["names_file"]).read_text(encoding="utf-8"))
         rejected = {(r["list"], r["scheme"], r["class"], r["name"]): r["reason"] for r in rated["rejected"]}
+        made = {(key, scheme, c, n) for key, entry in generated.items() for scheme in SCHEMES
+                for c, names in entry["schemes"][scheme].items() for n, _, _ in names}
+        stray = sorted(set(rejected) - made)
+        if stray:  # a typo in the ratings would silently count as accepted
+            raise SystemExit(f"{half}: {len(stray)} rejected names are not in {rated['names_file']}, e.g. {stray[0]}")
         for scheme in SCHEMES:
             total, bad, gained, classes = Counter(), Counter(), 0, 0
             insults = 0
@@ -81,6 +93,8 @@ def score() -> None:
                         reason = rejected.get((key, scheme, c, n))
                         bad[relation] += reason is not None
                         insults += bool(reason and reason.startswith("insult"))
+            if not total:
+                print(f"| {half} | {scheme} | - | 0 | 0 | - | 0 | {gained} of {classes} |")
             for relation in total:
                 n, b = total[relation], bad[relation]
                 print(f"| {half} | {scheme} | {relation} | {n} | {b} | {100 * (n - b) / n:.1f}% | {insults} | "
@@ -88,23 +102,33 @@ def score() -> None:
     print("\n| half | lists | domain word D agrees with an everyday word (or none where none fits) |")
     print("|---|---|---|")
     for half, rated in ratings.items():
-        generated = json.loads((RATINGS.parent / rated["names_file"]).read_text(encoding="utf-8"))
+        generated = json.loads((path.parent / rated["names_file"]).read_text(encoding="utf-8"))
         accept = rated.get("domain", {})
         misses = sorted(k for k, e in generated.items() if k in accept and e["domain"] not in accept[k])
-        # the test half's lists stay unseen: only a count for it
-        shown = "" if half == "test" else f" (misses: {', '.join(misses) or 'none'})"
+        # the test and held-out lists stay unseen: only a count for them
+        shown = "" if half.startswith(("test", "heldout")) else f" (misses: {', '.join(misses) or 'none'})"
         print(f"| {half} | {len(accept)} | {len(accept) - len(misses)} of {len(accept)}{shown} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("half", choices=("development", "test", "score"))
+    parser.add_argument("half", choices=(*_name_lists.HALVES, "score"))
     parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
+    parser.add_argument("--heldout-out", type=Path, help="write the held-out names to this JSON file for a blind "
+                                                         "rater; they are never printed")
+    parser.add_argument("--ratings", type=Path, default=RATINGS, help="the ratings file `score` reads")
     args = parser.parse_args()
+    out = args.heldout_out or args.write
     if args.half == "score":
-        score()
-    elif args.write:
-        args.write.write_text(json.dumps(names_of(args.half), indent=1, ensure_ascii=False), encoding="utf-8")
+        score(args.ratings)
+    elif args.half == "heldout" and not args.heldout_out:
+        parser.error("the held-out names are for a blind rater: write them with --heldout-out FILE, never print them")
+    elif args.heldout_out and args.half != "heldout":
+        parser.error("--heldout-out writes the held-out split only")
+    elif out:
+        made = names_of(args.half)
+        out.write_text(json.dumps(made, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"wrote the names of {len(made)} lists to {out}")
     else:
         show(args.half)
 

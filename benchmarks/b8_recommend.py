@@ -19,12 +19,12 @@ import pandas as pd
 import _common as C
 
 from population import Population
-from semscale import run_embeddings
-from semscale.engine import text_hash
-from semscale.name_effects import name_effects
-from semscale.recommend import recommend
-from semscale.scoring import AGGREGATIONS
-from semscale.store import ResultsStore
+from semscale.analysis import run_embeddings
+from semscale.run.plan import text_hash
+from semscale.analysis.name_effects import name_effects
+from semscale.analysis.recommend import recommend
+from semscale.run.scoring import AGGREGATIONS
+from semscale.store.results import ResultsStore
 
 KINDS = ["helper", "chance", "random", "harmful", "chance", "helper", "random", "chance"]
 NOISE = 2.0  # hard: base names are often wrong, so the greedy search takes hundreds of steps

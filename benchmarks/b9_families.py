@@ -30,8 +30,8 @@ import numpy as np
 import _common as C
 import _vit_shaped as V
 import tinyclip
-from semscale.encoders import LocalEncoder
-from semscale.images import decode
+from semscale.models.encoders import LocalEncoder
+from semscale.data.images import decode
 
 SHAPES = {
     "clip-vit-b32": V.VIT_B32,

@@ -6,11 +6,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from semscale import datasets
-from semscale.errors import SemscaleError
-from semscale.wording import count
+from semscale.data import datasets
+from semscale.core.errors import SemscaleError
+from semscale.core.wording import count
 
 st.set_page_config(page_title="semscale · Data", page_icon="🗂️", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 LEFT_OUT_PAGE = 50  # rows of the left-out table per page
 st.title("Data")
 
@@ -90,6 +91,7 @@ else:
 
 st.divider()
 ds = ui.current_dataset()
+ui.save_workspace()  # the dataset picked, kept for a reload
 if ds is not None:
     checked = st.session_state.setdefault("undecodable", {})
     spec = st.session_state["dataset"]

@@ -8,12 +8,13 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import synonyms, wordnet
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet, emptied_bases, normalize_name, ticked
-from semscale.wording import count
+from semscale.names import synonyms, wordnet
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet, emptied_bases, normalize_name, ticked
+from semscale.core.wording import count
 
 st.set_page_config(page_title="semscale · Synonyms", page_icon="🏷️", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 st.title("Synonyms")
 st.caption("Each row is a name of a class, tried in order, base name first; untick a name to leave it out. "
            "Level n of a sweep uses the first n names of every class.")
@@ -92,9 +93,10 @@ ui.restore_button(cols[3])
 for note in [*state["display_notes"].get(spec, []), *state["name_notes"].get(spec, [])]:
     st.info(note)
 
-offered = ui.offered(ds)
+editor = f"editor_{spec}_{version}"
+offered = ui.offered(ds, editor)
 edited = st.data_editor(pd.DataFrame(offered), disabled=["relation", "same thing", "meaning"], hide_index=True,
-                        num_rows="dynamic", width="stretch", key=f"editor_{spec}_{version}",
+                        num_rows="dynamic", width="stretch", key=editor,
                         column_config={"use": st.column_config.CheckboxColumn("use", default=True)})
 rows = edited.to_dict("index")
 no_base = emptied_bases(rows, offered)
@@ -104,7 +106,7 @@ for c in no_base:  # the next name must not silently become the base name
 try:
     cleaned = ticked(rows, offered, ds.classes, keep_repeats=state["keep_repeats"].get(spec, False),
                      current=ui.kept_labels(ds))
-    ui.keep(cleaned)
+    ui.keep(cleaned, rows)
     for w in cleaned.warnings:
         st.warning(w)
     st.caption(f"{count(len(cleaned.names), 'class', 'classes')}, up to {count(cleaned.max_names, 'name')} each.")
@@ -113,5 +115,7 @@ try:
                        help="fill in every base name first" if no_base else None)
 except SemscaleError as exc:
     st.error(str(exc))
-else:
+    cleaned = None
+ui.save_workspace()  # what this run changed, kept for a reload
+if cleaned is not None:
     ui.what_if_section(ds, cleaned, blocked="fill in every base name first" if no_base else None)

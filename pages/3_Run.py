@@ -9,14 +9,20 @@ from datetime import datetime, timezone
 import streamlit as st
 
 import ui
-from semscale import aggregations, analysis, figures, jobs, models, presets, runqueue, schedule, settings
-from semscale.engine import template_error
-from semscale.errors import SemscaleError
-from semscale.store import RunInfo
-from semscale.wording import count
+from semscale.models import registry, settings
+from semscale.store import runqueue
+from semscale.run import aggregations, jobs, presets, schedule
+from semscale.analysis import tables
+from semscale.app import figures
+from semscale.run.config import template_error
+from semscale.core.errors import SemscaleError
+from semscale.store.results import RunInfo
+from semscale.core.wording import count
 
 st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 st.title("Run")
+SCHEDULES = ["exponential", "linear", "explicit"]
 
 with st.expander("CLIP backend", expanded=False):
     current = ui.backend()
@@ -45,11 +51,11 @@ with st.expander("CLIP backend", expanded=False):
         st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
         st.rerun()
     else:  # a server serves its own model; the embedded one is picked from the registry
-        chosen = current.model or models.get().name
-        pick = st.selectbox("Embedded model", list(models.REGISTRY), index=list(models.REGISTRY).index(chosen),
+        chosen = current.model or registry.get().name
+        pick = st.selectbox("Embedded model", list(registry.REGISTRY), index=list(registry.REGISTRY).index(chosen),
                             key="model", help="see `semscale models`; fetched once on first use",
-                            format_func=lambda m: f"{m} ({models.REGISTRY[m].licence}, "
-                                                  f"{models.REGISTRY[m].download_gb():.2f} GB download)")
+                            format_func=lambda m: f"{m} ({registry.REGISTRY[m].licence}, "
+                                                  f"{registry.REGISTRY[m].download_gb():.2f} GB download)")
         if pick != chosen:
             st.session_state["backend"] = dataclasses.replace(current, model=pick)
             st.rerun()
@@ -57,42 +63,30 @@ with st.expander("CLIP backend", expanded=False):
 
 
 
-def protocol_changed() -> None:
-    """Back to Custom: the names the Paper preset replaced come back (its own stay restorable)."""
-    spec = st.session_state["dataset"]
-    if st.session_state["protocol"] == "Custom" and st.session_state.setdefault("preset_replaced", {}).pop(spec, False):
-        ui.restore_labels()
-        st.session_state["protocol_note"] = ("Your names are back; the paper preset's can be restored on the "
-                                             "Synonyms page.")
-
-
 ds = ui.current_dataset()
 if ds is not None:
     backend = ui.backend()
-    paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True, key=ui.kept("protocol", "Custom"),
-                     on_change=protocol_changed,
+    paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True,
+                     key=ui.kept("protocol", "Custom", ["Custom", "Paper preset"]),
                      help="Paper preset: exactly what the study's authors did. Custom: semscale's extensions "
                           "(other schedules, templates, aggregations, name orders).") == "Paper preset"
-    spec_name = st.session_state["dataset"]
-    if paper and ui.name_state()["name_scheme"].get(spec_name) != "paper":
+    names, preset_failed = ui.labels_for(ds), False
+    if paper:
         try:
-            made = ui.generate_names(ds, "paper", ui.domain_word())
-            replaced = ui.previous_labels() is not None
-            st.session_state.setdefault("preset_replaced", {})[spec_name] = replaced
-            st.session_state["protocol_note"] = (
-                f"The paper preset uses the authors' 12 names per class; generated them (domain word: "
-                f"{made.domain or 'none'}). See and edit them on the Synonyms page."
-                + (" Your previous names are kept: choosing Custom brings them back." if replaced else ""))
+            made = ui.preset_names(ds, "paper")
+            names = made.labels.names
+            st.info(f"The paper preset runs its own names, made by the authors' scheme from your display names "
+                    f"(domain word: {ui.md(made.domain or 'none')}). Your names on the Synonyms page are untouched: "
+                    "Custom runs them.")
         except SemscaleError as exc:
             st.error(str(exc))
-    if note := st.session_state.pop("protocol_note", None):
-        st.info(note)
-    names = ui.labels_for(ds)
+            preset_failed = True
     max_names = max(len(v) for v in names.values())
     st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
-               f"up to {count(max_names, 'name')} per class (edit them on the Synonyms page).")
+               f"up to {count(max_names, 'name')} per class"
+               + (" (the paper preset's)." if paper else " (edit them on the Synonyms page)."))
     try:  # what the names' builder says before a run: the domain word D and why, ...
-        _, name_notes = ui.run_config(ds, "paper" if paper else None)
+        _, name_notes = ui.run_config(ds, "paper" if paper else None) if not preset_failed else (None, [])
     except SemscaleError as exc:
         name_notes = [str(exc)]
     for note in name_notes:
@@ -101,18 +95,20 @@ if ds is not None:
     preset = presets.PRESETS["paper"]
     if paper:
         spec, template_lines, repeats, bad_templates = preset.schedule, list(preset.templates), preset.repeats, []
-        extra = c2.multiselect("Extra aggregations (semscale's, beside max)",
-                               [a for a in aggregations.names() if a != "max"], key=ui.kept("extra_aggregations", []))
+        extras = [a for a in aggregations.names() if a != "max"]
+        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", extras,
+                               key=ui.kept("extra_aggregations", [], extras))
         aggs = list(dict.fromkeys([*preset.aggregations, *extra]))
         seed = 0
     else:
-        kind = c1.selectbox("Schedule", ["exponential", "linear", "explicit"], key=ui.kept("schedule", "exponential"))
+        kind = c1.selectbox("Schedule", SCHEDULES, key=ui.kept("schedule", "exponential", SCHEDULES))
         spec = kind
         if kind == "linear":
-            spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1))}"
+            spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1, range(1, 65)))}"
         elif kind == "explicit":
             spec = c1.text_input("Levels", help="names per class, comma-separated", key=ui.kept("levels", "1,2,3"))
-        aggs = c2.multiselect("Aggregations", aggregations.names(), key=ui.kept("aggregations", ["max"]),
+        aggs = c2.multiselect("Aggregations", aggregations.names(),
+                              key=ui.kept("aggregations", ["max"], aggregations.names()),
                               help="; ".join(f"{a}: {aggregations.get(a).help}" for a in aggregations.names()))
         templates = c3.text_area("Prompt templates (one per line, {} is the name)", height=90,
                                  key=ui.kept("templates", ""))
@@ -121,8 +117,8 @@ if ds is not None:
         for message in bad_templates:
             c3.error(message)
         repeats = c2.number_input("Name orders (repeats)", 1, 50, help="extra orders shuffle each class's extra names",
-                                  key=ui.kept("repeats", 1))
-        seed = c3.number_input("Seed", 0, 2**31 - 1, key=ui.kept("seed", 0))
+                                  key=ui.kept("repeats", 1, range(1, 51)))
+        seed = c3.number_input("Seed", 0, 2**31 - 1, key=ui.kept("seed", 0, range(2**31)))
     try:
         levels = schedule.parse(spec, max_names)
         c1.caption(f"Levels: {', '.join(map(str, levels))}")
@@ -131,7 +127,7 @@ if ds is not None:
     except SemscaleError as exc:
         c1.error(str(exc))
         levels = None
-    if paper:
+    if paper and not preset_failed:
         settings_preview, _ = ui.run_config(ds, preset.name, aggregations=aggs)  # what Start will run
         c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
     if not aggs:
@@ -140,6 +136,7 @@ if ds is not None:
         (not aggs, "choose at least one aggregation"),
         (levels is None, "the schedule is not valid (see above)"),
         (bool(bad_templates), "every prompt template needs exactly one plain {} for the name"),
+        (preset_failed, "the paper preset's names could not be made (see above)"),
         (health is None, "the CLIP backend is still starting"),
         (health is not None and not health.ok, "the CLIP backend is not ready (open CLIP backend above)"),
     ) if blocked]
@@ -162,6 +159,8 @@ if ds is not None:
         schedule=spec, aggregations=aggs, templates=template_lines, repeats=int(repeats), seed=int(seed)),))
     if answer := st.session_state.pop("start_answer", None):  # the click's answer, even when Live shows the run late
         getattr(st, answer[0])(answer[1])
+
+ui.save_workspace()  # what this run changed, kept for a reload
 
 st.divider()
 st.subheader("Live")
@@ -216,7 +215,7 @@ def live() -> None:
                     text=f"{run.n_done}/{run.n_images} images · {rate:.1f} images/s · ETA {eta:.0f} s"
                     if eta is not None else f"{run.n_done}/{run.n_images} images · starting ...")
         st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Cancelling after the current batch ..."))
-    elif run.status == "queued":  # its process waits for a slot (semscale.runqueue)
+    elif run.status == "queued":  # its process waits for a slot (semscale.store.runqueue)
         spot = ui.queue_place(run.run_id)
         st.info(f"{spot or 'queued: starting'} · at most {runqueue.capacity()} runs work at once on this machine")
         st.button("Cancel", key="cancel", on_click=cancel, args=(run, "Leaving the queue ..."))
@@ -233,7 +232,7 @@ def live() -> None:
     st.caption(f"{run.partial_note('PARTIAL') if run.partial else count(run.n_done, 'image') + ' scored'} · "
                f"updated {time.strftime('%H:%M:%S')}")
     try:
-        curves = analysis.curves(ui.live_points(run.run_id))
+        curves = tables.curves(ui.live_points(run.run_id))
     except SemscaleError as exc:  # the file stayed busy: the next tick reads it again
         st.warning(f"{exc} (retrying)")
         return

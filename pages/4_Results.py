@@ -12,13 +12,16 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale import (analysis, compare, explain, figures, jobs, models, name_effects, pasteable, recommend,
-                      runs as run_builder, threshold)
-from semscale.wording import count, printable
-from semscale.errors import SemscaleError
-from semscale.store import ResultsStore
+from semscale.models import registry
+from semscale.run import jobs, pasteable, runs as run_builder
+from semscale.analysis import compare, explain, name_effects, recommend, tables, threshold
+from semscale.app import figures
+from semscale.core.wording import count, printable
+from semscale.core.errors import SemscaleError
+from semscale.store.results import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")
+ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 PRESENT = st.session_state.get("present", False)  # the curve and its sentence only (the toggle above the curve)
 if not PRESENT:
     st.title("Results")
@@ -35,9 +38,11 @@ def effects(path: str, run_id: str, agg: str) -> pd.DataFrame:
 
 # A run's tables, read once per change of the run (`updated`): a run with 50 name orders has millions of
 # predictions, and every widget click reruns the page (benchmarks/b10_results_orders.py).
-@st.cache_data(max_entries=8, show_spinner="Reading the run's predictions ...")
+@st.cache_resource(max_entries=8, show_spinner="Reading the run's predictions ...")
 def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
-    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders)."""
+    """The names' given order only: every table below the curve shows it (a 50th of a run with 50 orders).
+    Shared, not copied (st.cache_data unpickled its 36,000 rows of name lists on every rerun, half of one):
+    nothing may change it in place."""
     return ResultsStore(path).predictions(run_id, repeat=0)
 
 
@@ -101,8 +106,8 @@ def model_blocker(have) -> str | None:
     if not status.ok:
         return f"the CLIP backend is not ready ({status.summary})"
     if status.model != have.model:
-        return (f"run {have.run_id} used {models.display_name(have.model)} ({have.model}), the backend now runs "
-                f"{models.display_name(status.model or '')} ({status.model}): choose the same model under CLIP "
+        return (f"run {have.run_id} used {registry.display_name(have.model)} ({have.model}), the backend now runs "
+                f"{registry.display_name(status.model or '')} ({status.model}): choose the same model under CLIP "
                 "backend on the Run page")
     return None
 
@@ -180,7 +185,7 @@ st.toggle("Present", key="present", help="the curve and its one sentence only, i
 if not chosen:
     st.stop()
 
-curves = analysis.curves(store.points(chosen))
+curves = tables.curves(store.points(chosen))
 curves = curves[curves["n_images"] > 0]
 if PRESENT:
     datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
@@ -257,24 +262,24 @@ elif st.button("Prepare the predictions CSV", help="every image, level, aggregat
 left, right = st.columns(2)
 with left:
     st.subheader("Per-class accuracy")
-    table = analysis.per_class(preds)
+    table = tables.per_class(preds)
     st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg], f"Per-class accuracy · {run_id} · {agg}"),
                     width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
 with right:
     st.subheader("Who gains, who loses")
-    st.plotly_chart(figures.class_effect_bars(analysis.class_effects(preds, agg),
+    st.plotly_chart(figures.class_effect_bars(tables.class_effects(preds, agg),
                                               f"Accuracy change per class · {run_id} · {agg}"),
                     width="stretch", config=figures.export_config(f"{run_id}-{agg}-class-changes"))
 
 st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
-st.plotly_chart(figures.confusion_heatmap(analysis.confusion(preds, agg, level),
+st.plotly_chart(figures.confusion_heatmap(tables.confusion(preds, agg, level),
                                           f"Confusion at {count(level, 'name')} per class · {run_id} · {agg}"),
                 width="stretch", config=figures.export_config(f"{run_id}-{agg}-confusion-{level}-names"))
 
 st.subheader("Misclassified images")
 at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
 true_class = st.selectbox("True class", ["all classes"] + sorted(at_level["label"].unique()), key="gallery_class")
-wrong = analysis.misclassified(preds, agg, level, None if true_class == "all classes" else true_class)
+wrong = tables.misclassified(preds, agg, level, None if true_class == "all classes" else true_class)
 scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
 st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
            + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))

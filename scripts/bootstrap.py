@@ -29,6 +29,9 @@ SUPPORTED_TEXT = "3.11, 3.12 or 3.13"
 # tests and WordNet's database for the name generators (elsewhere nltk's downloader fetches WordNet).
 TEST_APT = {"chromium": Path("/usr/bin/chromium"), "wordnet-base": Path("/usr/share/wordnet/index.noun")}
 SMOKE = ["-m", "smoke"]  # tests marked smoke: install, CLI, server, names, pages
+# The whole suite in two processes (pytest-xdist); a file's tests stay in one, as they share its servers.
+# Most tests wait on subprocesses, servers and a browser, so two halve the time even on two cores.
+WORKERS = ["-n", "2", "--dist", "loadfile"]
 CLIP_SERVER = "requirements-clip-server.txt"
 
 
@@ -109,7 +112,7 @@ def test_packages(env: Path) -> None:
         run("apt-get", "install", "-y", "-qq", *missing, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             stdout=subprocess.DEVNULL)
     python = venv_python(env)
-    found = subprocess.run([python, "-c", "from semscale import wordnet; print(wordnet.find() or '')"],
+    found = subprocess.run([python, "-c", "from semscale.names import wordnet; print(wordnet.find() or '')"],
                            capture_output=True, text=True, cwd=ROOT)
     if not found.stdout.strip():
         run(python, "-m", "nltk.downloader", "-d", env / "nltk_data", "wordnet")
@@ -187,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "install":
             return 0
         test_packages(env)
-        tests = SMOKE if args.command == "smoke" else []
-        print(f"running the {'smoke ' if tests else ''}tests with Python {'.'.join(map(str, python_version(python)))} "
+        smoke = args.command == "smoke"
+        chose_workers = any(a.startswith(("-n", "--numprocesses")) for a in rest)
+        tests = SMOKE if smoke else [] if chose_workers else WORKERS
+        print(f"running the {'smoke ' if smoke else ''}tests with Python {'.'.join(map(str, python_version(python)))} "
               f"in {env}", flush=True)
         return subprocess.call([str(python), "-m", "pytest", *tests, *rest], cwd=ROOT,
                                env={**os.environ, **data_dir()})

@@ -37,7 +37,7 @@ MODULES = {
     "stats": ["tests/test_threshold.py", "tests/test_scoring.py"],
     "compare": ["tests/test_compare.py"],
     "threshold": ["tests/test_threshold.py"],
-    "analysis": ["tests/test_analysis.py"],
+    "tables": ["tests/test_analysis.py"],
     "schedule": ["tests/test_labels.py"],
     # the sweep's tests on cosines alone: the engine's (decode, ONNX, stored runs) take minutes per mutant
     "scoring": ["tests/test_scoring.py", *(f"tests/test_speed_paths.py::{t}" for t in (
@@ -50,6 +50,8 @@ MODULES = {
     "synonyms": ["tests/test_synonyms.py", "tests/test_labels.py"],
     "commonness": ["tests/test_synonyms.py"],
 }
+# module -> its path in the package, e.g. "stats" -> "core/stats"
+WHERE = {p.stem: p.relative_to(ROOT / "semscale").with_suffix("").as_posix() for p in (ROOT / "semscale").glob("*/*.py")}
 # left out of every run: minutes per mutant. The held-out estimate's test scores 16 recommendations on
 # 100,000 fresh images each (90 s on a loaded machine); the engine's tests decode images and run ONNX.
 SLOW = ["tests/test_recommend.py::test_held_out_estimate_is_unbiased_where_the_in_sample_one_is_not"]
@@ -67,7 +69,7 @@ def copy_checkout(work: Path, under: str = ".") -> None:
 
 def write_config(work: Path, modules: list[str]) -> list[str]:
     tests = sorted({t for m in modules for t in MODULES[m]})
-    only = "\n    ".join(f"semscale/{m}.py" for m in modules)
+    only = "\n    ".join(f"semscale/{WHERE[m]}.py" for m in modules)
     # the project's addopts print durations; -p no:cacheprovider keeps .pytest_cache out of the copy
     pytest_args = ["-p", "no:cacheprovider", "-o", "addopts=", "-q", *(a for t in SLOW for a in ("--deselect", t))]
     (work / "setup.cfg").write_text(
@@ -89,7 +91,7 @@ def mutant_glob(spec: str) -> str:
     module, *rest = spec.split(".")
     if module not in MODULES or len(rest) not in (1, 2):
         raise SystemExit(f"--only {spec}: give MODULE.FUNCTION or MODULE.CLASS.METHOD, MODULE one of {', '.join(MODULES)}")
-    return f"semscale.{module}.x" + ("_" + rest[0] if len(rest) == 1 else "ǁ" + "ǁ".join(rest)) + "__mutmut_*"
+    return f"semscale.{WHERE[module].replace('/', '.')}.x" + ("_" + rest[0] if len(rest) == 1 else "ǁ" + "ǁ".join(rest)) + "__mutmut_*"
 
 
 def scores(work: Path, modules: list[str]) -> list[str]:
@@ -98,7 +100,7 @@ def scores(work: Path, modules: list[str]) -> list[str]:
 
     lines = []
     for module in modules:
-        meta = work / "mutants" / "semscale" / f"{module}.py.meta"
+        meta = work / "mutants" / "semscale" / f"{WHERE[module]}.py.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"].values() if meta.exists() else []
         found = Counter(status_by_exit_code[c] for c in codes)
         rest = ", ".join(f"{n} {status}" for status, n in sorted(found.items()) if status != "killed")

@@ -1,7 +1,7 @@
-from semscale import runqueue
+from semscale.store import runqueue
 
 runqueue.yield_cpu()  # before the imports below, which are already work
 
-from semscale.cli import main  # noqa: E402
+from semscale.app.cli import main  # noqa: E402
 
 raise SystemExit(main())

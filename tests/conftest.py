@@ -35,7 +35,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def encoder(model_dir):
-    from semscale.encoders import LocalEncoder
+    from semscale.models.encoders import LocalEncoder
 
     return LocalEncoder(model_dir)
 
@@ -61,7 +61,7 @@ def colour_dir(tmp_path) -> Path:
 
 @pytest.fixture
 def results(tmp_path):
-    from semscale.store import ResultsStore
+    from semscale.store.results import ResultsStore
 
     return ResultsStore(tmp_path / "results.duckdb")
 
@@ -81,8 +81,8 @@ class DesignedRuns:
 
     def __init__(self, folder: Path):
         import designed
-        from semscale.encoders import LocalEncoder
-        from semscale.store import ResultsStore
+        from semscale.models.encoders import LocalEncoder
+        from semscale.store.results import ResultsStore
 
         self.store = ResultsStore(folder / "results.duckdb")
         self.encoder = LocalEncoder(designed.build(folder / "model"))
@@ -90,7 +90,8 @@ class DesignedRuns:
 
     def run(self, labels: dict[str, list[str]] | None = None, **config) -> str:
         import designed
-        from semscale.engine import Engine, RunConfig
+        from semscale.run.config import RunConfig
+        from semscale.run.engine import Engine
 
         config = {"aggregations": ["max", "mean", "probsum"], "schedule": "1,2,3", **config}
         return Engine(self.store, self.encoder).run(
@@ -118,7 +119,7 @@ def dashboard_env(tmp_path, model_dir, shared_datasets, monkeypatch) -> Path:
 def per_batch_commits(monkeypatch):
     """One batch per commit, as the engine commits when encoding is slow, for tests that name the
     batches a commit carries (grouped commits: tests/test_writer.py, a fast encoder's)."""
-    from semscale import engine
+    from semscale.run import engine
 
     monkeypatch.setattr(engine, "COMMIT_BATCHES", 1)
 
@@ -128,7 +129,7 @@ def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: f
     holds the results file: the run cannot commit again, so cannot finish, before the signal reaches
     it (on a loaded machine a small run could finish between a look at its progress and the signal).
     Returns the run id."""
-    from semscale.store import ResultsStore
+    from semscale.store.results import ResultsStore
 
     deadline = time.monotonic() + timeout
     while True:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semscale import cli, encoders, server
+from semscale.models import encoders, server
+from semscale.app import cli
 
 PROBE = encoders.probe_image().data
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from semscale.run_embeddings import RunEmbeddings
-from semscale.scoring import Candidates, class_scores
-from semscale.vectors import normalize
+from semscale.analysis.run_embeddings import RunEmbeddings
+from semscale.run.scoring import Candidates, class_scores
+from semscale.core.vectors import normalize
 
 
 class Population:

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from semscale import analysis
+from semscale.analysis import tables
 
 # Five images at one level (max, 1 name, repeat 0), (true, predicted):
 #   cat->cat, cat->cat, cat->dog, dog->dog, bird->dog
@@ -16,7 +16,7 @@ PREDICTIONS = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": 1, "i
 
 def test_per_class_accuracy_is_each_true_class_recall():
     """Grouped by the true label: the share of each class's images predicted as that class."""
-    table = analysis.per_class(PREDICTIONS).set_index("label")
+    table = tables.per_class(PREDICTIONS).set_index("label")
     assert table["accuracy"].to_dict() == {"bird": 0.0, "cat": 2 / 3, "dog": 1.0}
     assert table["images"].to_dict() == {"bird": 1, "cat": 3, "dog": 1}
 
@@ -26,7 +26,7 @@ def test_confusion_rows_are_true_classes_and_columns_predictions():
     # other aggregations, levels and name orders, every image predicted 'bird', must not count
     noise = [PREDICTIONS.assign(predicted="bird", **change)
              for change in ({"aggregation": "mean"}, {"n_names": 2}, {"repeat": 1})]
-    table = analysis.confusion(pd.concat([PREDICTIONS, *noise], ignore_index=True), "max", 1)
+    table = tables.confusion(pd.concat([PREDICTIONS, *noise], ignore_index=True), "max", 1)
     assert (table.index.name, table.columns.name) == ("true", "predicted")
     assert table.to_dict("index") == {"bird": {"bird": 0, "cat": 0, "dog": 1},
                                       "cat": {"bird": 0, "cat": 2, "dog": 1},
@@ -48,7 +48,7 @@ POINTS = pd.DataFrame([point(agg, n, r, c) for (agg, n), cs in RIGHT.items() for
 def test_curves_keep_the_given_order_and_spread_over_orders():
     """max at 2 names: the given order (repeat 0) 6/10; the orders 6, 9, 4 -> mean 19/30, min .4, max .9.
     mean at 2 names: 3, 9, 9 -> mean .7, min .3, max .9 (each aggregation its own spread)."""
-    table = analysis.curves(POINTS).set_index(["aggregation", "n_names"])
+    table = tables.curves(POINTS).set_index(["aggregation", "n_names"])
     assert len(table) == 4 and set(table["run_id"]) == {"r"}
     row = table.loc[("max", 2)]
     assert (row["correct"], row["accuracy"], row["n_candidates"], row["n_images"]) == (6, 0.6, 6, 10)
@@ -59,7 +59,7 @@ def test_curves_keep_the_given_order_and_spread_over_orders():
     assert (row["accuracy"], row["mean_accuracy"], row["min_accuracy"], row["max_accuracy"]) == pytest.approx(
         (0.3, 0.7, 0.3, 0.9))
     assert table.loc[("max", 1), "mean_accuracy"] == pytest.approx(0.5)
-    assert analysis.curves(POINTS.iloc[:0]).empty
+    assert tables.curves(POINTS.iloc[:0]).empty
 
 
 def outcome(agg: str, n: int, label: str, right: list[bool], repeat: int = 0) -> list[dict]:
@@ -76,11 +76,11 @@ def test_class_effects_run_from_one_name_to_the_largest_level():
             + outcome("max", 4, "cat", [0, 0, 0, 0], repeat=1) + outcome("mean", 4, "dog", [1, 1, 1, 1])
             + outcome("mean", 1, "dog", [0, 0, 0, 0]))
     preds = pd.DataFrame(rows).astype({"correct": bool})
-    table = analysis.class_effects(preds, "max")
+    table = tables.class_effects(preds, "max")
     assert table["label"].tolist() == ["dog", "bird", "cat"]  # most lost first
     assert table["first"].tolist() == [0.75, 0.5, 0.5] and table["last"].tolist() == [0.25, 0.5, 1.0]
     assert table["change"].tolist() == [-0.5, 0.0, 0.5]
-    assert analysis.class_effects(preds, "probsum").empty
+    assert tables.class_effects(preds, "probsum").empty
 
 
 def test_misclassified_keeps_the_wrong_images_of_one_level_dealt_round_the_classes():
@@ -93,14 +93,14 @@ def test_misclassified_keeps_the_wrong_images_of_one_level_dealt_round_the_class
                          "correct": right, "predicted": "x"})
     noise = [base.assign(correct=False, **change) for change in ({"repeat": 1}, {"n_names": 1}, {"aggregation": "mean"})]
     preds = pd.concat([base, *noise], ignore_index=True)
-    assert analysis.misclassified(preds, "max", 2)["image_idx"].tolist() == [3, 0, 4, 5, 2, 6]
-    assert analysis.misclassified(preds, "max", 2, "cat")["image_idx"].tolist() == [0, 2, 6]
-    assert analysis.misclassified(preds, "mean", 2)["image_idx"].tolist() == [3, 0, 4, 5, 1, 7, 2, 6]
+    assert tables.misclassified(preds, "max", 2)["image_idx"].tolist() == [3, 0, 4, 5, 2, 6]
+    assert tables.misclassified(preds, "max", 2, "cat")["image_idx"].tolist() == [0, 2, 6]
+    assert tables.misclassified(preds, "mean", 2)["image_idx"].tolist() == [3, 0, 4, 5, 1, 7, 2, 6]
 
 
 def test_a_class_only_ever_predicted_still_gets_its_row_of_zeros():
     """One cat image predicted 'fox': the matrix is square, the fox row all zeros (no fox image)."""
     frame = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": 1, "image_idx": 0, "label": "cat",
                            "predicted": "fox", "correct": False}])
-    table = analysis.confusion(frame, "max", 1)
+    table = tables.confusion(frame, "max", 1)
     assert table.to_dict("index") == {"cat": {"cat": 0, "fox": 1}, "fox": {"cat": 0, "fox": 0}}

@@ -7,8 +7,8 @@ at level 2 (24/24 right at level 1, 18/24 at level 2 on the tiny colour model).
 import yaml
 
 import tinyclip
-from semscale.labels import LabelSet
-from semscale.store import ResultsStore
+from semscale.names.labels import LabelSet
+from semscale.store.results import ResultsStore
 from test_cli import semscale
 
 LABELS = {"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}

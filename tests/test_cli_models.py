@@ -10,8 +10,8 @@ import time
 import tinyclip
 from conftest import ROOT, signal_once_committed
 from fakehub import FakeHub
-from semscale import runqueue
-from semscale.store import ResultsStore
+from semscale.store import runqueue
+from semscale.store.results import ResultsStore
 
 
 def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_them(tmp_path, colour_dir, model_dir,

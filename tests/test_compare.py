@@ -7,9 +7,10 @@ import math
 import pandas as pd
 import pytest
 
-from semscale.compare import _holm, compare_predictions, differences, format_compare, name_differences
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
+from semscale.analysis.compare import _holm, compare_predictions, differences, format_compare, name_differences
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
 
 
 def frame(correct_by_level: dict[int, list[bool]], names=None, repeat: int = 0) -> pd.DataFrame:
@@ -123,7 +124,7 @@ def test_how_two_label_sets_differ_by_hand():
 
 def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results, encoder, tmp_path):
     import tinyclip
-    from semscale.encoders import LocalEncoder
+    from semscale.models.encoders import LocalEncoder
 
     labels = {c: [c, f"large {c} thing"] for c in ("red", "green", "blue", "yellow")}
     config = RunConfig(dataset=str(colour_dir), labels=labels, aggregations=["max", "probsum"])
@@ -147,14 +148,14 @@ def info(run_id: str, scheme: str | None, *, dataset: str = "colours", model: st
          status: str = "done", done: int = 24, **config) -> "RunInfo":
     from datetime import datetime
 
-    from semscale.store import RunInfo
+    from semscale.store.results import RunInfo
 
     return RunInfo(run_id, status, dataset.rsplit("/", 1)[-1], model, datetime(2025, 1, 1), datetime(2025, 1, 1), 24, done, 0, 1.0,
                    None, {"dataset": dataset, "scheme": scheme, "image_prep": "clip", "decode": "draft", "templates": [], **config})
 
 
 def test_the_newest_matching_paper_and_wordnet_runs_pair_up():
-    from semscale.compare import names_pair
+    from semscale.analysis.compare import names_pair
 
     runs = [info("w-other-folder", "synonyms", dataset="/elsewhere/colours"),  # another folder of the same name
             info("w-other-model", "synonyms", model="clip-onnx:bbb"), info("w-running", "synonyms", status="running",
@@ -168,7 +169,7 @@ def test_the_newest_matching_paper_and_wordnet_runs_pair_up():
 
 
 def test_a_lone_run_names_what_is_missing_and_the_run_that_completes_it():
-    from semscale.compare import names_pair
+    from semscale.analysis.compare import names_pair
 
     paper = info("p", "paper", schedule="linear", aggregations=["max", "mean"], repeats=1, seed=3, image_prep="paper",
                  decode="exact", labels={"red": ["red", "reds"]}, preset="paper")

@@ -7,8 +7,8 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from conftest import ROOT
-from semscale.errors import SemscaleError
-from semscale.store import ResultsStore
+from semscale.core.errors import SemscaleError
+from semscale.store.results import ResultsStore
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_home_shows_backend_and_starts_a_demo_run(env):
     assert any("Dataset **cifar10\\-1k**" in c.value for c in run_page.caption)
     assert run_page.radio(key="protocol").value == "Paper preset"  # set up as the demo ran
     assert run_page.multiselect(key="extra_aggregations").value == ["mean", "probsum"]
-    assert run_page.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
+    assert any("up to 10 names per class (the paper preset's)" in c.value for c in run_page.caption)
 
 
 def frame(at: AppTest):
@@ -107,8 +107,9 @@ def test_a_dataset_pick_lands_even_when_the_next_page_is_opened_before_the_data_
 def test_live_view_shares_one_read_among_sessions_and_follows_every_write(env, model_dir, monkeypatch):
     """Twenty Run pages poll every second: one read of the results file serves them all, yet a write
     is seen on the next tick (the read is keyed by the file's change time, not only by its age)."""
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     store = ResultsStore(env / "dash.duckdb")
     reads = []
@@ -194,7 +195,7 @@ def test_the_server_loads_wordnet_in_the_background_as_it_starts(env):
     """The first run of any page starts the load (`ui.preload`), so the Run page's display names do
     not wait for it."""
     import ui
-    from semscale import wordnet
+    from semscale.names import wordnet
 
     wordnet._load_reader.cache_clear()
     ui.preload.clear()
@@ -209,7 +210,7 @@ def test_a_backend_recheck_runs_behind_the_last_answer_and_no_page_waits_for_it(
     import threading
 
     import ui
-    from semscale import health, settings
+    from semscale.models import health, settings
 
     answers, release = iter([health.Health(True, "first"), health.Health(False, "second")]), threading.Event()
 
@@ -352,25 +353,31 @@ def test_run_settings_survive_a_visit_to_another_page(env):
     assert at.number_input(key="repeats").value == 3
 
 
-def test_the_paper_preset_keeps_the_users_names_and_custom_brings_them_back(env):
+def test_the_paper_preset_runs_its_own_names_and_never_touches_the_users(env):
+    """Issue 25: choosing the Paper preset overwrote edited names (and Custom did not bring them back)."""
     at = page("3_Run.py")
     at.session_state["dataset"] = "cifar10-1k"
     mine = {c: [c, f"my {c}"] for c in ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                                         "ship", "truck"]}
-    at.session_state["labels"] = {"cifar10-1k": mine}
+    at.session_state["labels"] = {"cifar10-1k": {c: list(v) for c, v in mine.items()}}
     at.run()
     at.radio(key="protocol").set_value("Paper preset").run()
     assert not at.exception
-    assert at.session_state["labels"]["cifar10-1k"]["cat"][:2] == ["cat", "cats"]
-    assert any("Your previous names are kept: choosing Custom brings them back." in i.value for i in at.info)
+    assert at.session_state["labels"]["cifar10-1k"] == mine
+    paper = at.session_state["preset_names"]["cifar10-1k"][1].labels
+    assert paper.names["cat"][:4] == ["cat", "cats", "large cat", "large cats"]  # what Start runs
+    assert ("The paper preset runs its own names, made by the authors' scheme from your display names (domain word: "
+            "none). Your names on the Synonyms page are untouched: Custom runs them.") in [i.value for i in at.info]
+    assert any("up to 10 names per class (the paper preset's)" in c.value for c in at.caption)
     at.radio(key="protocol").set_value("Custom").run()
     assert at.session_state["labels"]["cifar10-1k"] == mine
-    assert any("Your names are back" in i.value for i in at.info)
+    assert any("up to 2 names per class (edit them on the Synonyms page)" in c.value for c in at.caption)
+    assert not any("paper preset" in i.value for i in at.info)
 
 
 def test_the_ticked_names_and_their_relations_reach_the_results_file(env):
     """Issues 24 and 25: a name ticked out on the Synonyms page is not run; the others keep their relations in
-    the results file; the Paper preset then keeps them (Custom brings them back, relations with them)."""
+    the results file; the Paper preset runs its own names and leaves them (and their relations) alone."""
     at = page("2_Synonyms.py")
     at.session_state["dataset"] = "clothing"
     at.run()
@@ -390,8 +397,10 @@ def test_the_ticked_names_and_their_relations_reach_the_results_file(env):
         at.session_state[key] = session[key]
     at.run()
     at.radio(key="protocol").set_value("Paper preset").run()
-    assert at.session_state["labels"]["clothing"]["pants"][:2] == ["pants", "pants"]
-    assert at.session_state["relations"]["clothing"]["pants"][:3] == ["name", "plural", "modifier"]
+    assert at.session_state["labels"]["clothing"] == names and at.session_state["relations"]["clothing"] == relations
+    paper = at.session_state["preset_names"]["clothing"][1].labels  # its own names carry its relations
+    assert paper.names["pants"][:2] == ["pants", "pants"]
+    assert paper.relations["pants"][:3] == ["name", "plural", "modifier"]
     at.radio(key="protocol").set_value("Custom").run()
     assert at.session_state["labels"]["clothing"] == names
     assert at.session_state["relations"]["clothing"] == relations
@@ -418,8 +427,9 @@ def test_the_url_names_the_dataset_so_a_reload_keeps_it(env):
 
 def test_a_busy_file_in_the_live_view_is_a_warning_not_a_traceback(env, model_dir, monkeypatch):
     import ui
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     Engine(ResultsStore(env / "dash.duckdb"), LocalEncoder(model_dir)).run(RunConfig(dataset="cifar10-1k"))
 
@@ -442,8 +452,9 @@ def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_on
     import duckdb
     import psutil
 
-    from semscale.encoders import LocalEncoder
-    from semscale.engine import Engine, RunConfig
+    from semscale.models.encoders import LocalEncoder
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     db = env / "dash.duckdb"
     run_id = Engine(ResultsStore(db), LocalEncoder(model_dir)).start(RunConfig(dataset="cifar10-1k"))

@@ -6,8 +6,8 @@ from PIL import Image
 
 import pytest
 
-from semscale import datasets
-from semscale.errors import SemscaleError
+from semscale.data import datasets
+from semscale.core.errors import SemscaleError
 
 
 def _png(colour=(200, 10, 10), size=(20, 20), mode="RGB") -> bytes:

@@ -3,7 +3,7 @@
 Six images, two per class (ant: k0 k1, bee: k2 k3, cat: k4 k5); image k embeds to the basis vector
 e_k, so a name's cosine with image k is its entry in `designed.COSINES` (unit-length names). The
 expected predictions below are worked out by hand from that table, never by calling
-semscale.scoring; the engine (in-process and through a real `semscale serve`) and the paper's /rank
+semscale.run.scoring; the engine (in-process and through a real `semscale serve`) and the paper's /rank
 method must reproduce them exactly.
 
 Level 1 = ant, bee, cat. The own base name is the best one for every image (k0 ant .6, k1 ant .6,
@@ -53,15 +53,18 @@ import numpy as np
 import pytest
 
 import designed
-from semscale import aggregations, analysis, cli, figures, run_embeddings
-from semscale.encoders import LocalEncoder, for_backend
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
-from semscale.images import decode
-from semscale.labels import LabelSet
-from semscale.name_effects import name_effects
-from semscale.scoring import Candidates, class_scores
-from semscale.settings import Backend
+from semscale.run import aggregations
+from semscale.analysis import run_embeddings, tables
+from semscale.app import cli, figures
+from semscale.models.encoders import LocalEncoder, for_backend
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
+from semscale.data.images import decode
+from semscale.names.labels import LabelSet
+from semscale.analysis.name_effects import name_effects
+from semscale.run.scoring import Candidates, class_scores
+from semscale.models.settings import Backend
 from test_server import Server
 
 AGGREGATIONS = ["max", "mean", "probsum"]
@@ -260,7 +263,7 @@ def test_a_registered_aggregation_flows_through_a_run(toy_min, designed_encoder,
     effects = name_effects(run_, "min").set_index("name")  # name subsets
     assert {n: round(g * 6) for n, g in effects["gain_added"].items()} == TOY_MIN_GAINS
     assert figures.aggregation_style("min") == TOY_MIN.style
-    figure = figures.accuracy_curves(analysis.curves(results.points(run_id)))
+    figure = figures.accuracy_curves(tables.curves(results.points(run_id)))
     assert {t.name.split(" · ")[1]: t.line.dash for t in figure.data if t.name} == {"max": "solid", "min": "longdash"}
 
 
@@ -273,7 +276,7 @@ def test_an_unregistered_aggregation_is_refused():
 
 # --- the same numbers through a real `semscale serve --local` on the designed model ----------------
 def test_paper_rank_method_predicts_the_hand_computed_max(designed_server, designed_images):
-    from semscale.paper_method import rank_predictions
+    from semscale.models.paper_method import rank_predictions
 
     images = decoded(designed_images)
     paper = rank_predictions(designed_server.url, images, LabelSet.clean(designed.LABELS, CLASSES), LEVELS,

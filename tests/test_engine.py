@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semscale import datasets
-from semscale.engine import Engine, NameEmbeddings, RunConfig, name_orders, text_hash
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet
+from semscale.data import datasets
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import NameEmbeddings, name_orders, text_hash
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet
 
 COLOUR_LABELS = {
     "red": ["red", "large red thing", "small red thing", "medium red thing"],
@@ -67,7 +69,7 @@ def test_cancelled_run_resumes_without_encoding_any_image_twice(colour_dir, resu
     """Stopped after its third batch was encoded: committing batch by batch, two batches are stored
     and the third batch's embeddings; committing several at once (a fast encoder), no batch is stored
     yet but the three batches' embeddings are. Either way the resume encodes only the rest."""
-    from semscale import engine as engine_mod
+    from semscale.run import engine as engine_mod
 
     monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", commit_batches)
     monkeypatch.setattr(engine_mod, "COMMIT_EVERY", 60.0)
@@ -113,7 +115,7 @@ def test_repeats_shuffle_extra_names_but_keep_the_base_name(colour_dir, results,
 
 def test_model_mismatch_on_resume_is_refused(colour_dir, results, encoder, tmp_path):
     import tinyclip
-    from semscale.encoders import LocalEncoder
+    from semscale.models.encoders import LocalEncoder
 
     run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
     other = LocalEncoder(tinyclip.build(tmp_path / "other", seed=1))
@@ -146,7 +148,7 @@ def test_bootstrap_intervals_replace_wilson_when_asked(colour_dir, results, enco
 def test_a_batch_grown_on_a_warm_cache_scores_like_a_run_on_a_cold_one(colour_dir, encoder, tmp_path):
     """A float32 matrix product changes in the last bits with its number of rows: a run that finds
     images cached (and so takes bigger batches) stores exactly the scores of a run alone."""
-    from semscale.store import ResultsStore
+    from semscale.store.results import ResultsStore
 
     config = RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS, aggregations=["max", "mean", "probsum"],
                        batch_size=3)
@@ -229,8 +231,8 @@ def test_a_batch_holds_at_most_its_memory_budget_of_files_and_pixels(tmp_path, r
     without the budget."""
     from PIL import Image
 
-    from semscale import engine
-    from semscale.images import footprint
+    from semscale.run import engine
+    from semscale.data.images import footprint
 
     rng = np.random.default_rng(0)
     for i in range(12):

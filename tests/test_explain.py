@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import designed
-from semscale import run_embeddings
-from semscale.errors import SemscaleError
-from semscale.explain import explain, format_explanation
+from semscale.analysis import run_embeddings
+from semscale.core.errors import SemscaleError
+from semscale.analysis.explain import explain, format_explanation
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,8 @@ def test_an_unknown_image_is_named(designed_run):
 def test_rejected_images_are_left_out_and_the_rest_line_up(designed_runs, tmp_path):
     import shutil
 
-    from semscale.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     folder = shutil.copytree(designed_runs.images, tmp_path / "images")
     (folder / "ant" / "broken.png").write_bytes(b"not a png")

@@ -27,7 +27,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, make_colour_images
 from dashboard_server import start_dashboard
-from semscale import health, settings
+from semscale.models import health, settings
 
 
 def semscale(*args, env=None, cwd=None, timeout=300):
@@ -167,12 +167,19 @@ def test_recommend_try_it_hint_runs_as_pasted(tmp_path, colour_dir, model_dir):
 # --- model start-up ---------------------------------------------------------------------------------
 
 def test_offline_cli_names_the_three_ways_out_within_5_seconds(tmp_path, colour_dir):
-    t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "semscale", "run", "--dataset", str(colour_dir), "--results",
-                          str(tmp_path / "r.duckdb")], capture_output=True, text=True, env=offline_env(tmp_path),
-                         timeout=60)
-    took = time.monotonic() - t0
-    assert out.returncode == 2 and took < 5, (took, out.stderr)
+    """Within 5 s on a quiet machine; timed against the same run refused before any network call (a model
+    folder that is not one), run just before, so the difference is what the offline hub costs, at any load."""
+    def run(*extra):
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "semscale", "run", "--dataset", str(colour_dir), "--results",
+                              str(tmp_path / "r.duckdb"), *extra], capture_output=True, text=True,
+                             env=offline_env(tmp_path), timeout=120)
+        return out, time.monotonic() - t0
+
+    refused, baseline = run("--local", str(tmp_path / "no-model"))
+    assert refused.returncode == 2, refused.stderr
+    out, took = run()
+    assert out.returncode == 2 and (took < 5 or took - baseline < 2), (took, baseline, out.stderr)
     message = out.stderr
     assert "clip-vit-b32 is not cached and no hub is reachable" in message and "connection refused" in message.lower()
     assert "SEMSCALE_MODEL_DIR=DIR" in message and "DIR/vision/model.onnx" in message  # the layout
@@ -330,8 +337,8 @@ def test_export_writes_lists_as_json_in_csv_and_as_lists_in_parquet(tmp_path, co
 
 
 def test_manifest_and_zip_say_how_many_entries_were_refused_and_why(tmp_path):
-    from semscale import datasets
-    from semscale.errors import SemscaleError
+    from semscale.data import datasets
+    from semscale.core.errors import SemscaleError
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -17,9 +17,10 @@ import pytest
 
 import tinyclip
 from conftest import ROOT, make_colour_images
-from semscale.encoders import ClipServerEncoder, EncoderUnavailable, LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
+from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, LocalEncoder
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
 from test_server import COLOUR_LABELS, Server, semscale
 
 PROBLEMS = {  # mode -> what the one line says about the batch

@@ -28,12 +28,15 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, make_colour_images
-from semscale import cli, datasets
-from semscale.engine import Engine, RunConfig, text_hash
-from semscale.errors import SemscaleError
-from semscale.images import ImageRejected, content_hash, decode
-from semscale.labels import LabelSet
-from semscale.store import ResultsStore
+from semscale.data import datasets
+from semscale.app import cli
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
+from semscale.core.errors import SemscaleError
+from semscale.data.images import ImageRejected, content_hash, decode
+from semscale.names.labels import LabelSet
+from semscale.store.results import ResultsStore
 
 TABLES = ("runs", "run_images", "run_names", "points", "predictions", "rejected")
 GOOD = 8  # the base dataset: 4 colour classes x 2 images
@@ -812,7 +815,7 @@ def test_float_tiffs_are_scaled_or_refused(data, results, encoder):
 def test_serve_refuses_a_tensor_past_the_pixel_cap():
     from docarray import Document
 
-    from semscale.server import _image
+    from semscale.models.server import _image
 
     huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (9000, 9000, 3))  # 243 MB, never allocated
     with pytest.raises(ImageRejected, match=r"^document 0: image is too large \(limit 64,000,000 pixels\)$"):

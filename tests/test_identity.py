@@ -14,12 +14,13 @@ import pytest
 
 import tinyclip
 from conftest import make_colour_images
-from semscale import encoders
-from semscale.encoders import ClipServerEncoder, LocalEncoder, files_digest, probe_id
-from semscale.engine import Engine, RunConfig
-from semscale.settings import Backend
-from semscale.store import ResultsStore
-from semscale.vectors import normalize
+from semscale.models import encoders
+from semscale.models.encoders import ClipServerEncoder, LocalEncoder, files_digest, probe_id
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.models.settings import Backend
+from semscale.store.results import ResultsStore
+from semscale.core.vectors import normalize
 from test_server import COLOUR_LABELS, Server, semscale
 
 

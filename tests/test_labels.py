@@ -2,9 +2,10 @@
 
 import pytest
 
-from semscale import schedule, synonyms
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet
+from semscale.names import synonyms
+from semscale.run import schedule
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet
 
 
 def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():
@@ -127,7 +128,7 @@ def test_wordnet_synonyms_come_from_the_installed_database():
 
 def test_a_loaded_paper_table_keeps_its_repeats_in_the_run(designed_runs):
     """A saved paper-scheme file ('ant', 'ant') loaded back: the table, and the run built from it, keep the repeat."""
-    from semscale import runs
+    from semscale.run import runs
 
     text = "classes: {ant: [ant, ant, apple], bee: [bee], cat: [cat]}"
     loaded = LabelSet.parse(text, ["ant", "bee", "cat"], keep_repeats=True)

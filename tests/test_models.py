@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 import tinyclip
-from semscale import models
-from semscale.encoders import EncoderUnavailable, LocalEncoder
-from semscale.errors import SemscaleError
-from semscale.images import decode
+from semscale.models import registry
+from semscale.models.encoders import EncoderUnavailable, LocalEncoder
+from semscale.core.errors import SemscaleError
+from semscale.data.images import decode
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = list(tinyclip.FAMILIES)
@@ -46,20 +46,20 @@ def tiny(tmp_path_factory):
 
 def test_registry_matches_fastembed():
     """Names, sizes and dims as fastembed 0.9.1 knows them; the default is CLIP ViT-B/32."""
-    assert list(models.REGISTRY) == ["clip-vit-b32", "jina-clip-v1", "siglip2-base", "nomic-v1.5"]
-    assert models.get().name == "clip-vit-b32"
-    for spec in models.REGISTRY.values():
+    assert list(registry.REGISTRY) == ["clip-vit-b32", "jina-clip-v1", "siglip2-base", "nomic-v1.5"]
+    assert registry.get().name == "clip-vit-b32"
+    for spec in registry.REGISTRY.values():
         image, text = spec.descriptions()
         assert image.dim == text.dim == spec.dim
-    assert models.get("clip-vit-b32").download_gb() == 0.59
-    assert models.get("siglip2-base").download_gb() == 1.5
+    assert registry.get("clip-vit-b32").download_gb() == 0.59
+    assert registry.get("siglip2-base").download_gb() == 1.5
 
 
 def test_unknown_model_lists_the_known_ones(monkeypatch):
     with pytest.raises(SemscaleError, match="unknown model 'clip-vit-l14'; known models: clip-vit-b32, jina-clip-v1"):
-        models.get("clip-vit-l14")
+        registry.get("clip-vit-l14")
     monkeypatch.setenv("SEMSCALE_MODEL", "nomic-v1.5")
-    assert models.get().name == "nomic-v1.5"
+    assert registry.get().name == "nomic-v1.5"
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -68,7 +68,7 @@ def test_family_loads_and_encodes_through_fastembed(tiny, family):
     folder = tiny(family)
     encoder = LocalEncoder(folder, model=family)
     dim = tinyclip.FAMILIES[family].dim
-    assert encoder.model_id.startswith(models.get(family).id_prefix) and encoder.spec.name == family
+    assert encoder.model_id.startswith(registry.get(family).id_prefix) and encoder.spec.name == family
     images = encoder.encode_images([flat(rgb) for rgb in tinyclip.COLOURS.values()])
     texts = encoder.encode_texts(list(tinyclip.COLOURS))
     assert images.shape == texts.shape == (len(tinyclip.COLOURS), dim) and images.dtype == np.float32
@@ -110,7 +110,7 @@ def test_a_folder_for_another_family_is_refused_with_the_layout(tiny):
         LocalEncoder(tiny("clip-vit-b32"), model="jina-clip-v1")
 
 
-def fake_cache(root: Path, spec: models.ModelSpec) -> None:
+def fake_cache(root: Path, spec: registry.ModelSpec) -> None:
     """The Hugging Face cache layout fastembed downloads into, with empty files."""
     for desc in spec.descriptions():
         repo = root / ("models--" + desc.sources.hf.replace("/", "--"))
@@ -122,15 +122,15 @@ def fake_cache(root: Path, spec: models.ModelSpec) -> None:
 
 
 def test_listing_says_what_is_cached_without_downloading(tmp_path):
-    fake_cache(tmp_path, models.get("jina-clip-v1"))
-    rows = {r.name: r for r in models.listing(tmp_path)}
+    fake_cache(tmp_path, registry.get("jina-clip-v1"))
+    rows = {r.name: r for r in registry.listing(tmp_path)}
     assert {n: r.cached for n, r in rows.items()} == {"clip-vit-b32": False, "jina-clip-v1": True,
                                                       "siglip2-base": False, "nomic-v1.5": False}
     assert rows["nomic-v1.5"].licence == "vision CC-BY-NC-4.0, text Apache-2.0"
 
 
 def test_models_command_lists_the_registry(tmp_path):
-    fake_cache(tmp_path, models.get("siglip2-base"))
+    fake_cache(tmp_path, registry.get("siglip2-base"))
     env = {**os.environ, "FASTEMBED_CACHE_PATH": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-m", "semscale", "models"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=120)
@@ -148,7 +148,7 @@ def test_serve_model_serves_a_non_clip_family_and_ping_names_it(tiny, tmp_path):
     encoder, /rank puts the right colour word first, `ping` names the model."""
     from docarray import Document, DocumentArray
 
-    from semscale.encoders import ClipServerEncoder
+    from semscale.models.encoders import ClipServerEncoder
     from test_server import Server, semscale
 
     folder = tiny("siglip2-base")
@@ -177,9 +177,9 @@ def test_serve_model_serves_a_non_clip_family_and_ping_names_it(tiny, tmp_path):
 def test_an_encoders_model_id_names_its_registry_entry(tiny):
     for family in FAMILIES:
         model_id = LocalEncoder(tiny(family), model=family).model_id
-        assert models.for_model_id(model_id).name == family
-    assert models.for_model_id("server-probe:0123456789ab").name == "clip-vit-b32"
-    assert models.for_model_id("siglip2-base-onnx:0123456789ab").head.bias == -16.5
+        assert registry.for_model_id(model_id).name == family
+    assert registry.for_model_id("server-probe:0123456789ab").name == "clip-vit-b32"
+    assert registry.for_model_id("siglip2-base-onnx:0123456789ab").head.bias == -16.5
 
 
 def test_the_sessions_are_created_by_the_first_encode_once_whichever_thread_comes_first(tiny, monkeypatch):

@@ -1,6 +1,6 @@
 """Per-name effects and the subset scoring under them, checked against the engine's own scoring.
 
-The fast path (semscale.name_subsets) must predict exactly what `scoring.class_scores` predicts for
+The fast path (semscale.analysis.name_subsets) must predict exactly what `scoring.class_scores` predicts for
 the same label set; the effects table must equal a brute-force re-scoring with `class_scores`; and
 on a real engine run of the designed model (tests/designed.py) the effects are the hand-computed ones.
 """
@@ -13,12 +13,12 @@ import pytest
 
 import designed
 from population import Population
-from semscale import run_embeddings
-from semscale.errors import SemscaleError
-from semscale.name_effects import format_name_effects, format_name_flips, name_effects, name_flips
-from semscale.name_subsets import Standings, aggregation, gram
-from semscale.aggregations import names as aggregation_names
-from semscale.scoring import Candidates, class_scores
+from semscale.analysis import run_embeddings
+from semscale.core.errors import SemscaleError
+from semscale.analysis.name_effects import format_name_effects, format_name_flips, name_effects, name_flips
+from semscale.analysis.name_subsets import Standings, aggregation, gram
+from semscale.run.aggregations import names as aggregation_names
+from semscale.run.scoring import Candidates, class_scores
 
 POPULATION = Population({"c0": ["base", "helper", "chance", "random"], "c1": ["base", "harmful", "chance"],
                          "c2": ["base", "chance", "random", "chance"]}, seed=3)
@@ -42,7 +42,7 @@ def test_subset_columns_predict_what_scoring_predicts(agg):
 def test_a_sigmoid_head_sums_each_names_own_probability_as_scoring_does():
     """A SigLIP-style head (scale 10, bias -5): probsum's column is the sum of the subset's sigmoids, the
     very scores `class_scores` gives (no shared softmax), so values and predictions both agree."""
-    from semscale.vectors import Head
+    from semscale.core.vectors import Head
 
     head = Head(scale=10.0, bias=-5.0)
     run = POPULATION.run(300, seed=4)

@@ -17,10 +17,13 @@ import psutil
 import pytest
 
 from conftest import ROOT, signal_once_committed
-from semscale import datasets, jobs
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
-from semscale.store import ResultsStore, RunOwned
+from semscale.data import datasets
+from semscale.run import jobs
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
+from semscale.store.owners import RunOwned
+from semscale.store.results import ResultsStore
 
 from test_engine import COLOUR_LABELS
 
@@ -133,19 +136,19 @@ def test_cancel_with_the_live_read_run_signals_its_owner_while_the_file_is_held(
 def test_a_claim_loses_to_one_made_after_it_judged_the_owner_dead(colour_dir, results, encoder, monkeypatch):
     """The claim is a compare-and-swap: a run taken between reading its owner and claiming it is not
     taken again."""
-    from semscale import store as store_module
+    from semscale.store.owners import Owner
 
     run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
     set_owner(results.path, run_id, 999_999_999, 1.0)  # a process that does not exist
     rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    judged = store_module.Owner.alive
+    judged = Owner.alive
 
     def judge_then_lose_the_race(owner):
         verdict = judged(owner)
         set_owner(results.path, run_id, rival.pid, psutil.Process(rival.pid).create_time())
         return verdict
 
-    monkeypatch.setattr(store_module.Owner, "alive", judge_then_lose_the_race)
+    monkeypatch.setattr(Owner, "alive", judge_then_lose_the_race)
     try:
         with pytest.raises(RunOwned, match=f"process {rival.pid} on "):
             results.claim_run(run_id)
@@ -214,7 +217,7 @@ def test_show_labels_a_partial_run_and_prints_no_verdict(tmp_path, colour_dir, m
     db = tmp_path / "r.duckdb"
     store = ResultsStore(db)
     labels = {"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}
-    engine = Engine(store, __import__("semscale.encoders", fromlist=["LocalEncoder"]).LocalEncoder(model_dir))
+    engine = Engine(store, __import__("semscale.models.encoders", fromlist=["LocalEncoder"]).LocalEncoder(model_dir))
     run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=labels, batch_size=5))
     batches = []
     engine.process(run_id, progress=batches.append, should_stop=lambda: len(batches) >= 2)
@@ -229,15 +232,15 @@ def test_show_labels_a_partial_run_and_prints_no_verdict(tmp_path, colour_dir, m
 
 
 def test_every_reader_copes_with_a_run_without_predictions(tmp_path, colour_dir, model_dir, results, encoder):
-    from semscale import analysis
-    from semscale.threshold import thresholds
+    from semscale.analysis import tables
+    from semscale.analysis.threshold import thresholds
 
     run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
     set_owner(results.path, run_id, None, None, status="cancelled")
     preds = results.predictions(run_id)
     assert preds.empty and thresholds(preds) == {}
-    assert analysis.per_class(preds).empty and analysis.class_effects(preds, "max").empty
-    assert analysis.confusion(preds, "max", 1).empty
+    assert tables.per_class(preds).empty and tables.class_effects(preds, "max").empty
+    assert tables.confusion(preds, "max", 1).empty
     for args in (["show", run_id], ["list"], ["export", run_id, "--csv", "--out", tmp_path / "csv"],
                  ["report", run_id, "--out", tmp_path / "rep"]):
         out = semscale("--results", results.path, *args)
@@ -268,7 +271,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS rejected (run_id VARCHAR, image_idx INTEGER, item VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id VARCHAR, kind VARCHAR, hash VARCHAR, vec FLOAT[], PRIMARY KEY (model_id, hash));
-"""  # semscale/store.py SCHEMA up to commit eab1b75
+"""  # semscale/store/schema.py SCHEMA up to commit eab1b75
 
 
 def old_results_file(path, colour_dir, duplicates: int) -> str:

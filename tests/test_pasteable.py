@@ -8,13 +8,16 @@ import shlex
 
 import pytest
 
-from semscale import cli, models, pasteable
-from semscale.settings import Backend
+from semscale.models import registry
+from semscale.run import pasteable
+from semscale.app import cli
+from semscale.app.cli import common
+from semscale.models.settings import Backend
 from test_results_page import captions, results_page
 
 SERVER = Backend(server="grpc://127.0.0.1:51000", server_model='ViT-B-32 "openai" it\'s; echo owned', timeout=12.5,
                  retries=0, batch_size=8)
-LOCAL = Backend(server=None, model_dir="/models/my 'tiny' clip", model=models.DEFAULT_MODEL, timeout=5.0)
+LOCAL = Backend(server=None, model_dir="/models/my 'tiny' clip", model=registry.DEFAULT_MODEL, timeout=5.0)
 BACKENDS = {"server": SERVER, "local": LOCAL, "default": Backend(server=None)}
 
 
@@ -31,7 +34,7 @@ def pasted(command: str):
     words, program = shlex.split(command), shlex.split(pasteable.program())
     assert words[: len(program)] == program
     args = cli.parser().parse_args(words[len(program):])
-    backends = [cli._backend(args, model) for model in args.model or [None]]  # as cmd_run reads them
+    backends = [common.backend(args, model) for model in args.model or [None]]  # as cmd_run reads them
     assert len(backends) == 1
     return args, backends[0]
 

@@ -12,10 +12,11 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from semscale.engine import Engine, RunConfig
-from semscale.images import content_hash, decode, prepare, prepared_hash
-from semscale.vectors import normalize
-from semscale.store import ResultsStore
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.data.images import content_hash, decode, prepare, prepared_hash
+from semscale.core.vectors import normalize
+from semscale.store.results import ResultsStore
 
 FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}
 ROSE_NAMES = ["rose", "roses", "large rose", "large roses", "small rose", "small roses", "medium rose",
@@ -112,11 +113,8 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     at.run()
     at.radio(key="protocol").set_value("Paper preset").run()
     assert not at.exception
-    labels = at.session_state["labels"]["clothing"]
-    assert labels["dress"] == ["dress", "dresses", "large dress", "large dresses", "small dress", "small dresses",
-                               "medium dress", "medium dresses", "apparel dress", "apparel dresses", "tiny dress",
-                               "tiny dresses"]
-    assert any("12 names per class" in i.value for i in at.info)
+    assert at.session_state["labels"]["clothing"]["dress"] == ["dress"]  # the user's names: untouched
+    assert any("up to 12 names per class (the paper preset's)" in c.value for c in at.caption)
     assert "Domain word D: 'apparel', as given." in [i.value for i in at.info]  # issue 24: shown before the run
     assert "Levels: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12" in [c.value for c in at.caption]
     next(b for b in at.button if b.label == "Start").click().run()
@@ -125,6 +123,9 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
     config = json.loads((tmp_path / "home" / "jobs" / f"{run_id}.json").read_text())
     assert (config["preset"], config["schedule"], config["templates"], config["aggregations"], config["image_prep"],
             config["scheme"], config["domain"]) == ("paper", "linear", [], ["max"], "paper", "paper", "apparel")
+    assert config["labels"]["dress"] == ["dress", "dresses", "large dress", "large dresses", "small dress",
+                                         "small dresses", "medium dress", "medium dresses", "apparel dress",
+                                         "apparel dresses", "tiny dress", "tiny dresses"]
     store = ResultsStore(tmp_path / "dash.duckdb")
     deadline = time.monotonic() + 120
     while not (store.runs() and store.run(run_id).status in ("done", "failed")):
@@ -139,7 +140,7 @@ def test_run_page_paper_preset_is_one_click(dashboard_env):
 def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashboard_env, flowers, model_dir,
                                                                        monkeypatch):
     """The paper preset on a folder, domain word Flower, probsum beside max: chosen on the Run page and on
-    the command line, one builder (semscale.runs) makes the same config, names and their record included."""
+    the command line, one builder (semscale.run.runs) makes the same config, names and their record included."""
     from streamlit.testing.v1 import AppTest
 
     spec = str(flowers)
@@ -163,7 +164,7 @@ def test_the_cli_and_the_run_page_build_the_same_run_for_the_same_choices(dashbo
 
 
 def test_a_preset_with_your_own_names_records_them_as_yours():
-    from semscale import runs
+    from semscale.run import runs
 
     config, notes = runs.build("flowers", ["rose", "tulip"], preset="paper", labels={"rose": ["rose", "roses"],
                                                                                      "tulip": ["tulip"]})
@@ -177,7 +178,7 @@ def test_a_preset_with_your_own_names_records_them_as_yours():
 
 def test_the_domain_word_and_its_reason_are_among_the_notes_before_a_run():
     """Issue 24: D is shown, with why it was chosen, before the run (CLI `note:` lines, the Run page)."""
-    from semscale import runs
+    from semscale.run import runs
 
     config, notes = runs.build("my-food-folder", ["hamburger", "pizza", "ice cream", "french fries"], scheme="paper")
     assert config.domain == "food" and notes[0].startswith("domain word D: 'food', ")

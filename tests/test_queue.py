@@ -14,10 +14,11 @@ import time
 import psutil
 import pytest
 
-from semscale import jobs, runqueue
-from semscale.engine import RunConfig
-from semscale.settings import Backend
-from semscale.store import ResultsStore
+from semscale.store import runqueue
+from semscale.run import jobs
+from semscale.run.config import RunConfig
+from semscale.models.settings import Backend
+from semscale.store.results import ResultsStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -87,8 +88,8 @@ def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, mod
     assert any(p.startswith("queued: 1st of") for p in places), places  # the page's words
     monkeypatch.delenv(runqueue.ENV)
     lone = ResultsStore(queue_env / "lone.duckdb")
-    from semscale.engine import Engine
-    from semscale.encoders import LocalEncoder
+    from semscale.run.engine import Engine
+    from semscale.models.encoders import LocalEncoder
 
     lone_id = Engine(lone, LocalEncoder(model_dir)).run(
         RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"], batch_size=2))
@@ -111,7 +112,7 @@ def test_a_cancelled_queued_run_leaves_the_line_and_a_killed_waiter_keeps_no_slo
     assert statuses(store, [first, second, third]) == dict.fromkeys((first, second, third), "queued")
     # waiting, and setting up before it (imports, listing, registering), at the runs' lower priority
     assert all(_niceness(store, r) >= os.nice(0) + runqueue.NICENESS for r in (first, second, third))
-    light = subprocess.run([sys.executable, "-c", "import sys, semscale.runqueue; print(sorted(m for m in "
+    light = subprocess.run([sys.executable, "-c", "import sys, semscale.store.runqueue; print(sorted(m for m in "
                             "('duckdb', 'pandas', 'numpy', 'pyarrow') if m in sys.modules))"],
                            capture_output=True, text=True, cwd=ROOT, check=True)
     assert light.stdout.strip() == "[]"  # `python -m semscale` yields the CPU before these imports
@@ -181,7 +182,7 @@ def test_a_queued_run_waits_without_its_model_in_memory_and_loads_it_when_its_tu
                                                                                            vit_model, monkeypatch):
     """Twenty students pressing Start must not mean twenty models in memory: a waiting run is
     registered under its model's id, but its process holds far less memory than one that loaded the model."""
-    from semscale.encoders import LocalEncoder
+    from semscale.models.encoders import LocalEncoder
 
     monkeypatch.setenv(runqueue.ENV, "1")
     db = queue_env / "queue.duckdb"
@@ -192,7 +193,7 @@ def test_a_queued_run_waits_without_its_model_in_memory_and_loads_it_when_its_tu
         wait_for(lambda: runqueue.place(run_id), "the run waits in line")
         assert store.run(run_id).model == LocalEncoder(vit_model).model_id
         waiting = psutil.Process(store.run(run_id).owner.pid).memory_info().rss
-        script = ("import sys; from semscale.encoders import LocalEncoder; LocalEncoder(sys.argv[1]).load(); "
+        script = ("import sys; from semscale.models.encoders import LocalEncoder; LocalEncoder(sys.argv[1]).load(); "
                   "print('loaded', flush=True); sys.stdin.read()")
         loaded = subprocess.Popen([sys.executable, "-c", script, str(vit_model)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
@@ -216,7 +217,7 @@ def test_the_time_left_counts_down_from_the_last_commit():
     """300 of 1,000 images in 100 s of work: 3 images/s, 233.3 s left at the commit, 10 s less 10 s later."""
     from datetime import datetime, timedelta, timezone
 
-    from semscale.store import RunInfo
+    from semscale.store.results import RunInfo
 
     at = datetime(2026, 1, 1, tzinfo=timezone.utc)
     run = RunInfo("r", "running", "d", "m", at - timedelta(seconds=120), at, 1000, 300, 0, 100.0, None, {})

@@ -12,11 +12,11 @@ import pytest
 
 import designed
 from population import Population
-from semscale import run_embeddings
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet
-from semscale.recommend import format_recommendation, recommend, stratified_folds
-from semscale.aggregations import names as aggregation_names
+from semscale.analysis import run_embeddings
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet
+from semscale.analysis.recommend import format_recommendation, recommend, stratified_folds
+from semscale.run.aggregations import names as aggregation_names
 
 MIXED = Population({"c0": ["base", "helper", "chance", "random", "chance"],
                     "c1": ["base", "harmful", "chance", "random"],
@@ -118,7 +118,8 @@ def test_one_name_per_class_has_nothing_to_choose(designed_runs):
 
 
 def test_partial_and_failed_runs_are_refused_with_the_reason(designed_runs):
-    from semscale.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     store = designed_runs.store
     started = Engine(store, designed_runs.encoder).start(RunConfig(dataset=str(designed_runs.images),
@@ -165,7 +166,7 @@ def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):
     """Everything comes from the embedding cache; what is missing is named, never encoded.
 
     (Later runs in this module would simply encode the deleted embeddings again.)"""
-    from semscale.engine import text_hash
+    from semscale.run.plan import text_hash
 
     store = designed_runs.store
     run_id = designed_runs.run({"ant": ["ant", "arrow"], "bee": ["bee"], "cat": ["cat"]},
@@ -187,8 +188,8 @@ def test_a_repeated_name_is_one_candidate_and_all_names_keep_the_repeat():
     listed, so 'all names' must too, but a label file cannot hold a name twice."""
     from dataclasses import replace
 
-    from semscale.name_effects import name_effects
-    from semscale.scoring import Candidates, class_scores
+    from semscale.analysis.name_effects import name_effects
+    from semscale.run.scoring import Candidates, class_scores
 
     run = MIXED.run(400, seed=13, aggregations=["probsum"])
     helper = run.name_list.index("c0-helper-1")

@@ -27,11 +27,15 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
-from semscale import datasets, jobs, synonyms
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
-from semscale.settings import Backend
-from semscale.store import ResultsBusy, ResultsStore
+from semscale.names import synonyms
+from semscale.data import datasets
+from semscale.run import jobs
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
+from semscale.models.settings import Backend
+from semscale.store.files import ResultsBusy
+from semscale.store.results import ResultsStore
 
 BATCH = 4  # small batches: many commits, so a poller and a kill find the run part way
 RUN_ARGS = ["--scheme", "paper", "--aggregation", "max", "--aggregation", "probsum", "--batch-size", str(BATCH)]
@@ -292,7 +296,7 @@ def test_a_locked_results_file_fails_fast_with_a_clear_message(tmp_path, colour_
         assert holder.stdout.readline().strip() == "holding"
         busy = rf"results file {re.escape(str(db))} is busy \(another process kept it locked for 1 s\)"
         t0 = time.monotonic()
-        fresh = subprocess.run([sys.executable, "-c", "import sys; from semscale.store import ResultsStore; "
+        fresh = subprocess.run([sys.executable, "-c", "import sys; from semscale.store.results import ResultsStore; "
                                 "ResultsStore(sys.argv[1], wait=1)", str(db)], capture_output=True, text=True, cwd=ROOT)
         assert re.search(busy, fresh.stderr), fresh.stderr[-2000:]  # a process that never set the file up waits for it
         again = ResultsStore(db, wait=1)  # this one did: a new store needs no turn on the file (the dashboard's reads)
@@ -361,12 +365,14 @@ def failed_server_run(db: Path, dataset: Path, model_dir: Path, logs: Path) -> t
     """(run id, server URL) of a run made with a token on a real server that died before its first
     batch: registered while the server answered (a run's model is the server's fingerprint), then
     failed when it was gone."""
-    from semscale.encoders import ClipServerEncoder
+    from semscale.models.encoders import ClipServerEncoder
     from test_server import Server
 
     server = Server(model_dir, logs).start()
     try:
-        encoder = ClipServerEncoder(server.url, token=TOKEN, timeout=1.0, retries=0)
+        # a generous deadline for the first encode (the fingerprint), which a loaded machine can take
+        # seconds to answer; once the server is gone every call is refused at once
+        encoder = ClipServerEncoder(server.url, token=TOKEN, timeout=30.0, retries=0)
         engine = Engine(ResultsStore(db), encoder)
         backend = Backend(server=server.url, token=TOKEN, timeout=1.0, retries=0)
         run_id = engine.start(RunConfig(dataset=str(dataset), backend=backend.public()))
@@ -489,7 +495,7 @@ def test_threads_opening_a_new_results_file_at_once(tmp_path):
     concurrent CREATE)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from semscale.store import ResultsStore
+    from semscale.store.results import ResultsStore
 
     for attempt in range(10):
         path = tmp_path / f"new{attempt}.duckdb"

@@ -24,10 +24,12 @@ from streamlit.testing.v1 import AppTest
 
 import tinyclip
 from conftest import ROOT
-from semscale import analysis, explain, figures, run_embeddings, wording
-from semscale.compare import LevelComparison, differences
-from semscale.labels import LabelSet
-from semscale.store import ResultsStore
+from semscale.core import wording
+from semscale.analysis import explain, run_embeddings, tables
+from semscale.app import figures
+from semscale.analysis.compare import LevelComparison, differences
+from semscale.names.labels import LabelSet
+from semscale.store.results import ResultsStore
 from test_cli_analysis import colour_run
 
 LABELS = {"ant": ["apple", "ant", "arrow"], "bee": ["bee", "bell", "bread"], "cat": ["cat", "chime", "cloud"]}
@@ -145,7 +147,8 @@ def test_gallery_samples_every_class_and_filters_by_class(designed):
 
 
 def test_one_name_per_class_and_unfinished_runs_say_why(designed, per_batch_commits):
-    from semscale.engine import Engine, RunConfig
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
 
     runs, _ = designed
     single = runs.run({c: [c] for c in LABELS})
@@ -273,11 +276,11 @@ def test_misclassified_deals_round_the_true_classes():
     rows = [("airplane", i) for i in range(30)] + [("ship", 30), ("ship", 31), ("cat", 32)]
     preds = pd.DataFrame({"aggregation": "max", "repeat": 0, "n_names": 2, "label": [r[0] for r in rows],
                           "image_idx": [r[1] for r in rows], "correct": False, "predicted": "dog"})
-    head = analysis.misclassified(preds, "max", 2).head(24)
+    head = tables.misclassified(preds, "max", 2).head(24)
     assert head["label"].tolist()[:6] == ["airplane", "cat", "ship", "airplane", "ship", "airplane"]
     assert set(head["label"]) == {"airplane", "ship", "cat"}
-    assert analysis.misclassified(preds, "max", 2, "ship")["image_idx"].tolist() == [30, 31]
-    assert analysis.misclassified(preds, "max", 1).empty
+    assert tables.misclassified(preds, "max", 2, "ship")["image_idx"].tolist() == [30, 31]
+    assert tables.misclassified(preds, "max", 1).empty
 
 
 def test_counts_agree_with_their_nouns():

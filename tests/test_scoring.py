@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from semscale.errors import SemscaleError
-from semscale.scoring import Candidates, class_scores, predict
-from semscale.vectors import normalize
-from semscale.stats import wilson
+from semscale.core.errors import SemscaleError
+from semscale.run.scoring import Candidates, class_scores, predict
+from semscale.core.vectors import normalize
+from semscale.core.stats import wilson
 
 # Two images, three names in 2-D. Class 0 owns names 0 and 1, class 1 owns name 2.
 IMAGES = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
@@ -57,7 +57,7 @@ def test_predict_reports_top_names_and_breaks_ties_towards_first_class():
 
 
 def test_predict_works_in_chunks(monkeypatch):
-    import semscale.scoring as scoring
+    import semscale.run.scoring as scoring
 
     rng = np.random.default_rng(1)
     images = normalize(rng.normal(size=(50, 8)))
@@ -72,8 +72,8 @@ def test_predict_works_in_chunks(monkeypatch):
 def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     """The encoders refuse NaN embeddings, but a chunk with one still gets the plain rule, level by level
     (not the sweep's running totals): the finite images score as in the three tests above."""
-    from semscale.aggregations import names as aggregation_names
-    from semscale.scoring import predict_levels
+    from semscale.run.aggregations import names as aggregation_names
+    from semscale.run.scoring import predict_levels
 
     AGGREGATIONS = aggregation_names()
 
@@ -87,7 +87,7 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     e = np.exp(np.array([0.0, 80.0, 100.0]) - 100.0)
     np.testing.assert_allclose(got[1]["probsum"].score[1], e[2] / e.sum(), rtol=1e-5)
     assert got[1]["max"].top_rows[0].tolist() == [0, 1, 2] and got[0]["max"].top_rows[1].tolist() == [2, 0]
-    from semscale.scoring import Head
+    from semscale.run.scoring import Head
 
     sigmoid = Head(scale=10.0, bias=-5.0)  # the chunk is scored with the run's head, not CLIP's
     with np.errstate(invalid="ignore"):  # the NaN row's own sigmoid is NaN, as it should be
@@ -121,8 +121,8 @@ def test_sigmoid_head_sums_each_names_own_probability():
     Class A has one name at cosine 0.20, class B two names at 0.12. With scale 112 and bias -16.5:
     A = sigmoid(5.9) = 0.99727, B = 2 sigmoid(-3.06) = 0.08952 -> A. Without the bias every name
     saturates near 1 and B's two names win; the softmax rule says A too."""
-    from semscale.models import get
-    from semscale.vectors import Head
+    from semscale.models.registry import get
+    from semscale.core.vectors import Head
 
     head = get("siglip2-base").head
     assert head == Head(112.0, -16.5)
@@ -143,6 +143,6 @@ def test_sigmoid_head_sums_each_names_own_probability():
 def test_the_registry_gives_each_family_its_head(model, head):
     """probsum's numbers depend on it: softmax at CLIP's 100 for the softmax-trained families, SigLIP's
     sigmoid with its scale and bias; tests/test_designed.py shows a prediction that changes with the scale."""
-    from semscale.models import get
+    from semscale.models.registry import get
 
     assert (get(model).head.scale, get(model).head.bias) == head

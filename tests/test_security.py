@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT
-from semscale import settings
-from semscale.encoders import ClipServerEncoder, EncoderUnavailable
-from semscale.images import ImageRejected
+from semscale.models import settings
+from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable
+from semscale.data.images import ImageRejected
 from test_server import Server
 
 TOKEN = "configured-sekrit"
@@ -116,8 +116,9 @@ def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, 
 def test_resume_sends_an_unscoped_token_only_to_a_server_typed_on_the_command_line(encoder, colour_dir, tmp_path):
     """A results file names its run's server; someone else's file must not collect the token that
     `SEMSCALE_TOKEN` (set with no server) holds for the server its owner types."""
-    from semscale.engine import Engine, RunConfig
-    from semscale.store import ResultsStore
+    from semscale.run.config import RunConfig
+    from semscale.run.engine import Engine
+    from semscale.store.results import ResultsStore
     from test_server import semscale
 
     recorder = Recorder()
@@ -188,7 +189,7 @@ class Answering:
 def test_a_server_url_is_never_redirected_and_its_answer_never_shown(tmp_path):
     """The Run page's server field and `ping`: a URL that redirects reaches nothing else, and what
     a URL answers (an internal service's page, say) is not quoted back."""
-    from semscale import health
+    from semscale.models import health
     from test_server import semscale
 
     answering = Answering()
@@ -220,14 +221,14 @@ def png() -> bytes:
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1",
                                   "fd00::1", "0.0.0.0", "100.64.0.1"])
 def test_non_public_addresses_are_refused(host):
-    from semscale.server import check_public_host
+    from semscale.models.server import check_public_host
 
     with pytest.raises(ImageRejected, match="non-public address"):
         check_public_host(host)
 
 
 def test_public_address_passes():
-    from semscale.server import check_public_host
+    from semscale.models.server import check_public_host
 
     check_public_host("8.8.8.8")  # a literal: no DNS needed
 
@@ -330,7 +331,7 @@ def served_on(monkeypatch):
 
 
 def test_data_roots_by_address_and_setting(tmp_path, monkeypatch):
-    from semscale import datasets
+    from semscale.data import datasets
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))

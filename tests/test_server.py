@@ -20,14 +20,16 @@ import pytest
 from PIL import Image
 
 from conftest import COLOURS, ROOT, make_colour_images
-from semscale import datasets
-from semscale.encoders import ClipServerEncoder, EncoderUnavailable
-from semscale.engine import Engine, RunConfig, text_hash
-from semscale.images import content_hash, decode
-from semscale.labels import LabelSet
-from semscale.vectors import normalize
-from semscale.settings import Backend
-from semscale.store import ResultsStore
+from semscale.data import datasets
+from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
+from semscale.data.images import content_hash, decode
+from semscale.names.labels import LabelSet
+from semscale.core.vectors import normalize
+from semscale.models.settings import Backend
+from semscale.store.results import ResultsStore
 
 COLOUR_LABELS = {c: [c, f"large {c} thing", f"small {c} thing", f"medium {c} thing"] for c in COLOURS}
 AGGREGATIONS = ["max", "mean", "probsum"]
@@ -256,7 +258,7 @@ def test_protocols(protocol, replicas, model_dir, encoder, tmp_path, colour_dir)
 def paper_method_agrees_with_engine_max(url: str, encoder, colour_dir: Path, results: ResultsStore):
     """The paper's `/rank` predictions through the server at `url` at levels 1, 2, 4, checked equal to
     the embed-once engine's `max` with `encoder` (the server's model); returns both for their counts."""
-    from semscale.paper_method import rank_predictions
+    from semscale.models.paper_method import rank_predictions
 
     ds, images = images_of(colour_dir)
     levels = [1, 2, 4]
@@ -364,7 +366,7 @@ def test_run_without_server_fails_in_one_line(scheme, colour_dir, tmp_path):
 
 # --- (g) server killed part way; resume on a restarted server completes with no image encoded twice -
 def test_server_killed_mid_run_then_resume(model_dir, encoder, tmp_path, per_batch_commits):
-    from semscale.store import ResultsStore
+    from semscale.store.results import ResultsStore
 
     make_colour_images(tmp_path / "many", per_class=50, size=20)  # 200 images
     store = ResultsStore(tmp_path / "r.duckdb")
@@ -441,8 +443,8 @@ def test_token_is_never_stored_or_printed(server, colour_dir, tmp_path):
 def test_server_side_error_is_reported_in_one_sentence(server, tmp_path):
     script = (
         "from PIL import Image\n"
-        "from semscale.images import DecodedImage\n"
-        "from semscale.encoders import ClipServerEncoder, EncoderUnavailable\n"
+        "from semscale.data.images import DecodedImage\n"
+        "from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable\n"
         f"enc = ClipServerEncoder({server.url!r}, retries=1, backoff=0.1)\n"
         "try:\n"
         "    enc.encode_images([DecodedImage(b'not an image', Image.new('RGB', (4, 4)), False)])\n"

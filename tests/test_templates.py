@@ -2,8 +2,8 @@
 
 import pytest
 
-from semscale.engine import RunConfig, template_error
-from semscale.errors import SemscaleError
+from semscale.run.config import RunConfig, template_error
+from semscale.core.errors import SemscaleError
 
 from test_cli import semscale
 

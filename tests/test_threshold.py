@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from semscale.stats import bootstrap, mcnemar
-from semscale.threshold import analyse
+from semscale.core.stats import bootstrap, mcnemar
+from semscale.analysis.threshold import analyse
 
 
 def outcomes(n_images: int, right: list[int]) -> list[np.ndarray]:
@@ -68,7 +68,7 @@ def test_bootstrap_interval_brackets_the_estimate_and_matches_theory():
 
 
 def binomial_quantile(n: int, p: float, q: float) -> int:
-    """Smallest k with P(Bin(n, p) <= k) >= q: summed term by term, nothing of semscale.stats."""
+    """Smallest k with P(Bin(n, p) <= k) >= q: summed term by term, nothing of semscale.core.stats."""
     total = 0.0
     for k in range(n + 1):
         total += math.comb(n, k) * p**k * (1 - p) ** (n - k)
@@ -105,7 +105,7 @@ def test_the_verdict_names_the_plotted_line_in_percent():
     first of the tied best is 1 name."""
     import pandas as pd
 
-    from semscale.threshold import thresholds
+    from semscale.analysis.threshold import thresholds
 
     right = {(0, 1): [1, 1, 0, 0], (0, 2): [1, 1, 1, 0], (1, 1): [1, 1, 0, 0], (1, 2): [1, 0, 0, 0]}
     frame = pd.DataFrame([{"aggregation": "max", "repeat": r, "n_names": n, "image_idx": i, "correct": bool(c)}
@@ -123,7 +123,7 @@ def test_thresholds_judge_at_the_alpha_given():
     the default .05 (still rising at 2 names) and not at .01 (a plateau from 1 name)."""
     import pandas as pd
 
-    from semscale.threshold import thresholds
+    from semscale.analysis.threshold import thresholds
 
     frame = pd.DataFrame([{"aggregation": "max", "repeat": 0, "n_names": n, "image_idx": i, "correct": i < right}
                           for n, right in ((1, 4), (2, 10)) for i in range(12)])

@@ -22,10 +22,12 @@ from streamlit.testing.v1 import AppTest
 
 import tinyclip
 from conftest import ROOT, make_colour_images
-from semscale.encoders import ClipServerEncoder, EncoderUnavailable, ModelChanged, wrong_scheme
-from semscale.engine import Engine, RunConfig, text_hash
-from semscale.images import content_hash
-from semscale.store import ResultsStore
+from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, ModelChanged, wrong_scheme
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.plan import text_hash
+from semscale.data.images import content_hash
+from semscale.store.results import ResultsStore
 from test_preset import flowers  # noqa: F401 (a fixture)
 from test_server import (COLOUR_LABELS, Server, free_port, images_of, paper_method_agrees_with_engine_max,
                          semscale)
@@ -219,7 +221,7 @@ def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model
                        "--server-model", MODEL, cwd=tmp_path, env={"SEMSCALE_MODEL_DIR": str(model_dir)})
         assert (out.returncode, out.stdout) == (2, "")
         assert out.stderr == "error: --server-model names a CLIP server's model: give it with --server URL\n"
-    from semscale.settings import Backend
+    from semscale.models.settings import Backend
 
     # recommend's "try it" command starts a run against the same server under the same name
     assert Backend.from_saved({"server": "grpc://h:1", "server_model": MODEL}).to_cli_args() == [
@@ -231,7 +233,7 @@ def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model
 
 def test_run_page_names_the_servers_model(clip_server, colour_dir, tmp_path, monkeypatch):
     """The Run page's field goes with the backend into a dashboard run, stored beside the fingerprint."""
-    from semscale import jobs
+    from semscale.run import jobs
 
     monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(ROOT)

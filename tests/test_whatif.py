@@ -1,4 +1,4 @@
-"""The instant what-if (semscale.whatif): an edited label set scored on a finished run's cached images.
+"""The instant what-if (semscale.analysis.whatif): an edited label set scored on a finished run's cached images.
 
 On the designed model (tests/designed.py) the edited set's curve and per-class changes are computed by
 hand below; on it and on the tiny colour model (name orders, prompt templates, several image blocks)
@@ -37,11 +37,12 @@ import pandas as pd
 import pytest
 
 import designed
-from semscale import run_embeddings
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
-from semscale.labels import LabelSet
-from semscale.whatif import WHAT_IF, run_settings, what_if
+from semscale.analysis import run_embeddings
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
+from semscale.names.labels import LabelSet
+from semscale.analysis.whatif import WHAT_IF, run_settings, what_if
 
 EDITED = {**designed.LABELS, "cat": ["cat", "cloud", "zebra"]}
 # (aggregation, level) -> right predictions of 6, from the hand computation above
@@ -147,8 +148,8 @@ def test_images_are_scored_in_the_runs_order_and_batches_without_its_rejected_fi
     """Positions 4, 0, 5, 2, 7 in the run's processing order (1, 3 and 6 were rejected files), batches of 3:
     the images in order of position are rows 1, 3, 0, 2, 4, and the batches [0 1 2], [3 4 5], [6 7 8]
     hold positions 0 2 | 4 5 | 7: blocks of 2, 2 and 1 rows."""
-    from semscale.run_embeddings import RunEmbeddings
-    from semscale.whatif import _processing_order
+    from semscale.analysis.run_embeddings import RunEmbeddings
+    from semscale.analysis.whatif import _processing_order
 
     run = RunEmbeddings("r", {}, ["a"], {"a": ["a"]}, np.eye(1, dtype=np.float32), np.zeros(1, np.int64),
                         np.ones((5, 1), np.float32), np.zeros(5, np.int64), pd.DataFrame({"image_idx": range(5)}),
@@ -173,22 +174,23 @@ def test_the_what_if_scores_the_blocks_of_images_the_engine_scored(results, enco
     """A float32 product's last bits depend on the rows it is computed with, so the what-if scores the very
     blocks a run scored (its processing order, its batches of files less the rejected ones): recorded here
     from both, on 24 photos and 3 unreadable files in batches of 5."""
-    from semscale import engine, whatif
+    from semscale.run.plan import Plan
 
     for cls in ("red", "green", "blue"):
         (colour_dir / cls / "broken.jpg").write_bytes(b"not a photo")
     seen: dict[str, list] = {"engine": [], "what-if": []}
+    score = Plan.score
 
-    def recording(where, score):
+    def recording(where):
         def record(plan, image_matrix, blocks):
             seen[where] += [[row.tobytes() for row in image_matrix[rows]] for rows in blocks]
             return score(plan, image_matrix, blocks)
         return record
 
-    monkeypatch.setattr(engine, "score_plan", recording("engine", engine.score_plan))
+    monkeypatch.setattr(Plan, "score", recording("engine"))
     names = {"red": ["red", "crimson"], "green": ["green"], "blue": ["blue", "navy"], "yellow": ["yellow"]}
     first = Engine(results, encoder).run(RunConfig(dataset=str(colour_dir), labels=names, batch_size=5))
-    monkeypatch.setattr(whatif, "score_plan", recording("what-if", whatif.score_plan))
+    monkeypatch.setattr(Plan, "score", recording("what-if"))
     what_if(results, run_embeddings.load(results, first), LabelSet({**names, "green": ["green", "lime"]}), encoder, {})
     sizes = [len(b) for b in seen["engine"]]
     assert sum(sizes) == 24 and min(sizes[:-1]) < 5  # a batch before the last lost a file

@@ -23,9 +23,10 @@ import yaml
 import designed
 from conftest import ROOT
 from dashboard_server import start_dashboard
-from semscale.encoders import LocalEncoder
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
+from semscale.models.encoders import LocalEncoder
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
 from test_browser import page, shot  # noqa: F401 - the browser fixture
 from test_whatif import contents
 

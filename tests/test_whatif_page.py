@@ -16,8 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 import designed
 from conftest import ROOT
-from semscale.engine import Engine, RunConfig
-from semscale.store import ResultsStore
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
 from test_whatif import EXPECTED, RUN_CORRECT, contents
 
 
@@ -44,7 +45,7 @@ def page(images, labels=None) -> AppTest:
 
 
 def finished_run(tmp_path, model, images) -> str:
-    from semscale.encoders import LocalEncoder
+    from semscale.models.encoders import LocalEncoder
 
     return Engine(ResultsStore(tmp_path / "dash.duckdb"), LocalEncoder(model)).run(RunConfig(
         dataset=str(images), labels=designed.LABELS, aggregations=["max", "mean", "probsum"], schedule="1,2,3"))
@@ -75,12 +76,12 @@ def edit(at, spec: str, rows: dict) -> AppTest:
     return at.run()
 
 
-def test_without_a_finished_run_the_page_says_so_in_one_line_and_creates_no_results_file(setup):
+def test_without_a_finished_run_the_page_says_so_in_one_line_and_stores_no_run(setup):
     tmp_path, _, images = setup
     at = page(images)
     assert not at.exception
     assert any(c.value.startswith("No finished run on this dataset yet") for c in at.caption)
-    assert not (tmp_path / "dash.duckdb").exists() and not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not ResultsStore(tmp_path / "dash.duckdb").runs()  # (the page's workspace is kept there)
 
 
 def test_an_edit_shows_the_edited_curve_beside_the_runs_stores_nothing_and_save_runs_what_it_showed(setup):

@@ -20,14 +20,14 @@ import yaml
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from semscale import wordnet
-from semscale.store import ResultsStore
+from semscale.names import wordnet
+from semscale.store.results import ResultsStore
 from test_cli import semscale
 
 # nltk's downloader refuses loopback addresses (its own SSRF guard); only the download tests' process,
 # whose stand-in lives on loopback, lets them through. Everything else runs the `semscale` command as is.
 NLTK_ON_LOOPBACK = ("import sys, nltk.pathsec; nltk.pathsec.ENFORCE = False; "
-                    "from semscale.cli import main; sys.exit(main(sys.argv[1:]))")
+                    "from semscale.app.cli import main; sys.exit(main(sys.argv[1:]))")
 WAYS_OUT = ("python -m nltk.downloader wordnet", "apt-get install wordnet-base", "SEMSCALE_WORDNET_DIR")
 
 
@@ -164,9 +164,9 @@ def test_the_paper_preset_and_scheme_build_their_names_without_wordnet(no_wordne
                     ["compare", run_id, store.runs()[0].run_id]):
         done = semscale("--results", db, *command, env=no_wordnet)
         assert done.returncode == 0 and "Traceback" not in done.stderr, (command, done.stderr)
-    started = time.monotonic()
+    # how soon an unanswered fetch gives up is pinned by test_a_silent_download_server_is_called_offline_within_seconds
     labels = semscale("labels", "clothing", "--scheme", "paper", "--out", tmp_path / "l.yaml", env=no_wordnet)
-    assert labels.returncode == 0 and time.monotonic() - started < 20, labels.stderr
+    assert labels.returncode == 0, labels.stderr
     assert all(way in labels.stderr for way in WAYS_OUT), labels.stderr
     pants = yaml.safe_load((tmp_path / "l.yaml").read_text())["classes"]["pants"]
     assert pants[:4] == ["pants", "pants", "large pants", "large pants"] and len(pants) == 12  # repeats kept
@@ -191,14 +191,20 @@ def test_wordnet_names_offline_are_refused_in_one_line_naming_the_ways_out(no_wo
 
 
 def test_a_silent_download_server_is_called_offline_within_seconds(no_wordnet, tmp_path, system_wordnet):
+    """Timed against the same command whose fetch is refused at once (a closed port), run just before: the
+    difference is the time spent waiting on the silent server, whatever the machine's load."""
+    command = ("labels", "clothing", "--scheme", "wordnet", "--out", tmp_path / "l.yaml")
+    started = time.monotonic()
+    refused = semscale_via_loopback_nltk(*command, env=no_wordnet)
+    baseline = time.monotonic() - started
+    assert refused.returncode == 2, refused.stderr
     with NltkMirror(system_wordnet, tmp_path, stall=True) as mirror:
         env = {**no_wordnet, "NLTK_DOWNLOAD_URL": f"{mirror.url}/index.xml"}
         started = time.monotonic()
-        out = semscale_via_loopback_nltk("labels", "clothing", "--scheme", "wordnet", "--out", tmp_path / "l.yaml",
-                                         env=env)
-        took = time.monotonic() - started
+        out = semscale_via_loopback_nltk(*command, env=env)
+        waited = time.monotonic() - started - baseline
     assert out.returncode == 2 and mirror.requests == ["/index.xml"], out.stderr
-    assert "got no answer in 5 s" in one_line(out.stderr) and took < wordnet.FETCH_DEADLINE + 10, took
+    assert "got no answer in 5 s" in one_line(out.stderr) and waited < wordnet.FETCH_DEADLINE + 3, (waited, baseline)
 
 
 # --- fetched once, with progress, then found ------------------------------------------------------

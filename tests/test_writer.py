@@ -15,11 +15,12 @@ import psutil
 import pytest
 
 from conftest import COLOURS
-from semscale import engine as engine_mod
-from semscale.engine import Engine, RunConfig
-from semscale.errors import SemscaleError
-from semscale.images import content_hash
-from semscale.store import ResultsStore
+from semscale.run import engine as engine_mod
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.core.errors import SemscaleError
+from semscale.data.images import content_hash
+from semscale.store.results import ResultsStore
 from test_speed_paths import photo
 
 LABELS = {c: [c, f"large {c} thing"] for c in COLOURS}

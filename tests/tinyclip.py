@@ -1,6 +1,6 @@
 """Builds tiny ONNX model pairs that fastembed loads exactly like the real ones, one per registry family.
 
-Each family (`FAMILIES`, keyed by `semscale.models` name) has its real model's input and output
+Each family (`FAMILIES`, keyed by `semscale.models.registry` name) has its real model's input and output
 names, file paths, tokenizer kind and preprocessor config: CLIP (pixel_values -> image_embeds;
 input_ids + attention_mask -> text_embeds), jina-clip-v1 (text takes input_ids only), SigLIP 2
 (pooler_output beside last_hidden_state, a SentencePiece-style tokenizer padded to 64 tokens),
@@ -58,7 +58,7 @@ def _siglip_processor(mean, std, size: int = SIZE) -> dict:
 class Tiny:
     """What a family's real ONNX files look like to fastembed (file paths come from fastembed itself)."""
 
-    name: str  # semscale.models registry name
+    name: str  # semscale.models.registry registry name
     dim: int
     processor: object  # (mean, std, size) -> preprocessor_config.json
     mean: tuple = tuple(MEAN)
@@ -71,7 +71,7 @@ class Tiny:
     extra_words: tuple = field(default=())
 
     def files(self) -> tuple[str, str]:
-        from semscale.models import get
+        from semscale.models.registry import get
 
         image, text = get(self.name).descriptions()
         return image.model_file, text.model_file

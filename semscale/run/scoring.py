@@ -1,0 +1,312 @@
+"""Zero-shot scoring of cached embeddings at one scale level, for every registered aggregation.
+
+Everything here is pure NumPy on already-computed embeddings, so any number of levels, orders and
+aggregations cost no extra encoding. Images are processed in chunks of at most CHUNK_ROWS rows and
+about CHUNK_CELLS cosines, which bounds memory and keeps the passes over each chunk in cache
+(measured in benchmarks/b4_scale.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from semscale.run import aggregations as rules
+from semscale.core.vectors import CLIP_HEAD, Head
+
+TOP_K = 3
+CHUNK_ROWS = 2048
+CHUNK_CELLS = 1 << 22  # images x candidates per chunk: 16 MB of cosines stay cache-friendly
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate labels at one level: rows of the name matrix and the class owning each.
+
+    Rows must be grouped by class in class order (class 0's names first), which
+    `Candidates.build` guarantees; every class has at least one name.
+    """
+
+    rows: np.ndarray  # (M,) indices into the name-embedding matrix
+    owner: np.ndarray  # (M,) class index of each candidate
+
+    @classmethod
+    def build(cls, rows_per_class: list[list[int]]) -> "Candidates":
+        rows = [r for class_rows in rows_per_class for r in class_rows]
+        owner = [k for k, class_rows in enumerate(rows_per_class) for _ in class_rows]
+        return cls(np.asarray(rows, dtype=np.int64), np.asarray(owner, dtype=np.int64))
+
+    @property
+    def starts(self) -> np.ndarray:
+        """First candidate position of each class (for reduceat)."""
+        return np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per-image outcome at one level: predicted class, its score and the top names overall."""
+
+    predicted: np.ndarray  # (N,) class index
+    score: np.ndarray  # (N,) aggregated score of the predicted class
+    top_rows: np.ndarray  # (N, k) name-matrix rows of the best-matching candidate names
+    top_sims: np.ndarray  # (N, k) their cosine similarities
+
+
+def class_scores(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str,
+                 head: Head = CLIP_HEAD) -> np.ndarray:
+    """(N, K) class scores for unit-norm `images` (N, D) against unit-norm `names` (T, D), under the
+    registered rule `aggregation` (semscale.run.aggregations; `head`: the model's, which probsum reads)."""
+    return rules.get(aggregation).scores(images, names[cand.rows], cand.starts, head)
+
+
+def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Columns and values of the k largest entries per row, largest first, ties to the lower column.
+
+    Exactly what `np.argsort(-sims, kind="stable")[:, :k]` selects, but in k passes of argmax
+    instead of a full sort of every row (sorting 16,000 candidates costs ~200x one argmax pass).
+    The fast path overwrites the picked entries of `sims` with -inf and returns True. A chunk
+    holding NaN or -inf, where a picked entry could tie with the mask, is sorted the slow way
+    instead, with `sims` left as it was, and False is returned.
+    """
+    rows = np.arange(len(sims))
+    cols = np.empty((len(sims), k), np.int64)
+    vals = np.empty((len(sims), k), sims.dtype)
+    for j in range(k):
+        cols[:, j] = sims.argmax(axis=1)  # first occurrence of the maximum, as a stable sort keeps
+        vals[:, j] = sims[rows, cols[:, j]]
+        if not (vals[:, j] > -np.inf).all():  # NaN (argmax returns the first NaN) or -inf
+            for i in range(j):
+                sims[rows, cols[:, i]] = vals[:, i]
+            cols = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+            return cols, np.take_along_axis(sims, cols, axis=1), False
+        sims[rows, cols[:, j]] = -np.inf
+    return cols, vals, True
+
+
+def predict_many(images: np.ndarray, names: np.ndarray, cand: Candidates,
+                 aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD) -> dict[str, Prediction]:
+    """`predict` for several aggregations at one level, computing the cosines and top names once.
+
+    Each result equals `predict(images, names, cand, aggregation)`; the top names are the same
+    for every aggregation, so all results share one `top_rows` and one `top_sims` array.
+    """
+    return predict_levels(images, names, [cand], aggregations, head)[0]
+
+
+def predict_levels(images: np.ndarray, names: np.ndarray, levels: Sequence[Candidates],
+                   aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
+    """`predict_many` for each level in `levels`, from one cosine matrix per chunk of images (`Sweep`)."""
+    return Sweep(names, levels).predict(images, aggregations, head)
+
+
+class Sweep:
+    """The levels of a sweep, laid out once to be scored together, batch after batch.
+
+    A sweep's levels extend each other: a level gives each class its first n names of one order, so
+    each level's class scores are the last level's plus its new names' (`_Chain`). The cosines to
+    every name are computed once per chunk of images, with the names laid out position by position
+    (every class's first name, then every second name, ...) so that each step's new names are a
+    block of columns; max, cosine sums (mean) and probability sums (probsum) grow step by step, and
+    a sweep costs one pass over its largest level. Levels that extend no other form chains of their own.
+
+    The results are those of scoring each level alone (`class_scores`, `_top_k`) up to float32
+    rounding: max scores and top names exactly so for the same cosines; mean is scored as the sum of
+    a class's name cosines over the norm of the sum of its names (the cosine to their centroid), and
+    probsum's softmax is shifted by the chunk's best cosine rather than the level's, so their scores
+    can differ in the last bits (tests/test_speed_paths.py and benchmarks/b4_scale.py count the
+    predictions that differ). A chunk holding NaN or inf, and rows whose level lies so far below the
+    chunk's best name that the shifted softmax would underflow, are scored level by level.
+    """
+
+    def __init__(self, names: np.ndarray, levels: Sequence[Candidates]):
+        self.names = names
+        self.levels = list(levels)
+        self.chains = _Chain.partition(self.levels)
+        columns = list(dict.fromkeys(r for chain in self.chains for r in chain.rows))  # chain 0's order first
+        where = {r: i for i, r in enumerate(columns)}
+        for chain in self.chains:
+            chain.place(where, names, self.levels)
+        self.matrix = names[columns]
+        self.ks = [min(TOP_K, len(cand.rows)) for cand in self.levels]
+
+    def predict(self, images: np.ndarray, aggregations: list[str] | tuple[str, ...],
+                head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
+        """Per level, the predicted class, its score and the top names of every image, per aggregation."""
+        step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(self.matrix))))
+        parts: list[dict[str, list]] = [{agg: [] for agg in aggregations} for _ in self.levels]
+        tops: list[list] = [[] for _ in self.levels]
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            every = chunk @ self.matrix.T
+            if not np.isfinite(every).all():  # NaN or inf: the plain rule, level by level
+                for i, cand in enumerate(self.levels):
+                    alone = _score_alone(chunk, self.names[cand.rows], cand, self.ks[i], aggregations, head)
+                    _gather(parts[i], tops[i], *alone)
+                continue
+            for chain in self.chains:
+                ev = every if chain.in_place else np.take(every, chain.columns, axis=1)
+                for i, scores, top in chain.walk(chunk, ev, self, aggregations, head):
+                    _gather(parts[i], tops[i], scores, top)
+        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, self.ks)]
+
+
+def _gather(parts: dict[str, list], tops: list, scores: dict[str, np.ndarray], top: tuple) -> None:
+    """Keep one chunk's predicted class and its score per aggregation, and its top names."""
+    rows = np.arange(len(top[0]))
+    for agg, s in scores.items():
+        predicted = s.argmax(axis=1)  # the first maximal class
+        parts[agg].append((predicted, s[rows, predicted]))
+    tops.append(top)
+
+
+def _score_alone(chunk: np.ndarray, cand_names: np.ndarray, cand: Candidates, k: int, aggregations,
+                 head: Head) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """One level scored the plain way, from its own cosine matrix (`cand_names`: names[cand.rows]):
+    class scores and top names."""
+    sims = chunk @ cand_names.T
+    scores = {agg: rules.get(agg).scores(chunk, cand_names, cand.starts, head, sims) for agg in aggregations}
+    top, top_sims, _ = _top_k(sims, k)
+    return scores, (cand.rows[top], top_sims)
+
+
+class _Chain:
+    """Levels each of which extends the one before: every class keeps its names and may gain more.
+
+    `rows` are the names rows of the largest level, position by position: the first name of each
+    class (in class order), then the second name of each class that has one, and so on. A step
+    from one level to the next adds, per position, a block of these columns and the classes
+    they belong to.
+    """
+
+    def __init__(self, first: int, per_class: list[np.ndarray]):
+        self.levels = [first]
+        self.per_class = [per_class]
+
+    def extends_to(self, per_class: list[np.ndarray]) -> bool:
+        last = self.per_class[-1]
+        return len(last) == len(per_class) and all(
+            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class))
+
+    @classmethod
+    def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
+        """The levels as chains, each level in the first chain it extends (smallest levels first)."""
+        chains: list[_Chain] = []
+        for i in sorted(range(len(levels)), key=lambda i: len(levels[i].rows)):
+            per_class = np.split(levels[i].rows, levels[i].starts[1:])
+            chain = next((c for c in chains if c.extends_to(per_class)), None)
+            if chain is None:
+                chains.append(cls(i, per_class))
+            else:
+                chain.levels.append(i)
+                chain.per_class.append(per_class)
+        for chain in chains:
+            chain._lay_out()
+        return chains
+
+    def _lay_out(self) -> None:
+        top = self.per_class[-1]
+        self.n_classes = len(top)
+        self.lengths = np.array([[len(rows) for rows in level] for level in self.per_class])  # (levels, K)
+        width = int(self.lengths.max())
+        self.rows_at = np.full((self.n_classes, width), -1, np.int64)  # names row of class c's j-th name
+        self.column_at = np.full((self.n_classes, width), 0, np.int64)  # its column in this chain
+        rows = []
+        for j in range(width):
+            has = np.flatnonzero(self.lengths[-1] > j)
+            self.column_at[has, j] = np.arange(len(rows), len(rows) + len(has))
+            self.rows_at[has, j] = [top[c][j] for c in has]
+            rows.extend(self.rows_at[has, j].tolist())
+        self.rows = rows
+        # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
+        self.steps = []
+        before = np.zeros(self.n_classes, np.int64)
+        for now in self.lengths:
+            blocks = []
+            for j in range(width):
+                gains = np.flatnonzero((before <= j) & (now > j))
+                if not len(gains):
+                    continue
+                cols = self.column_at[gains, j]
+                if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
+                    cols = slice(int(cols[0]), int(cols[-1]) + 1)
+                blocks.append((cols, None if len(gains) == self.n_classes else gains))
+            self.steps.append(blocks)
+            before = now
+
+    def place(self, where: dict[int, int], names: np.ndarray, levels: Sequence[Candidates]) -> None:
+        """Where this chain's columns sit in the cosine matrix (`where`: names row -> column), and
+        the norm of each class's summed names per level (mean's centroids)."""
+        self.columns = np.array([where[r] for r in self.rows], np.int64)
+        self.in_place = np.array_equal(self.columns, np.arange(len(self.columns)))
+        self.norms = [rules.class_norms(names[levels[i].rows], levels[i].starts) for i in self.levels]
+
+    def walk(self, chunk: np.ndarray, ev: np.ndarray, sweep: Sweep, aggregations, head: Head):
+        """(level index, class scores per aggregation, top names) for each level of the chain, in
+        order, from `ev`: the chunk's cosines to this chain's columns. Each rule's class totals grow
+        block by block of new names; the score arrays grow on with the next level: use them before
+        asking for it."""
+        # max is always grown: the top names and the rules' underflow checks need each class's best cosine
+        grown = {rules.MAX.name: rules.MAX} | {agg: rules.get(agg) for agg in aggregations}
+        totals = {agg: np.full((len(chunk), self.n_classes), rule.empty, np.float32) for agg, rule in grown.items()}
+        shifts = {agg: rule.shift(ev, head) for agg, rule in grown.items()}
+        best = totals[rules.MAX.name]
+        for level, blocks in enumerate(self.steps):
+            for cols, classes in blocks:
+                block = ev[:, cols]
+                for agg, rule in grown.items():
+                    _grow(totals[agg], rule.name_values(block, head, shifts[agg]), classes, rule.combine)
+            i = self.levels[level]
+            scores = {}
+            for agg in aggregations:
+                rule = grown[agg]
+                scores[agg] = rule.normalise(rule.finish(totals[agg], lambda n=self.norms[level]: n), head)
+                redo = rule.unreliable(shifts[agg], best, head)
+                if len(redo):
+                    if scores[agg] is totals[agg]:  # never write into a running total
+                        scores[agg] = scores[agg].copy()
+                    alone, _ = _score_alone(chunk[redo], sweep.names[sweep.levels[i].rows], sweep.levels[i],
+                                            sweep.ks[i], (agg,), head)
+                    scores[agg][redo] = alone[agg]
+            yield i, scores, self._top(ev, best, level, sweep.ks[i])
+
+    def _top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The level's k best names, ties to the earlier class and then the earlier name: they lie
+        in the k classes with the best names (ties to the earlier class), so only those are searched."""
+        n = len(ev)
+        if k == 0:
+            return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
+        classes, _, _ = _top_k(best.copy(), min(k, self.n_classes))
+        classes.sort(axis=1)  # class order, so column order below is the plain rule's candidate order
+        width = int(self.lengths[level].max())
+        cols = self.column_at[classes, :width].reshape(n, -1)
+        vals = np.take_along_axis(ev, cols, axis=1)
+        vals[~(np.arange(width) < self.lengths[level][classes][..., None]).reshape(n, -1)] = -np.inf
+        picked, top_sims, _ = _top_k(vals, k)
+        return self.rows_at[classes, :width].reshape(n, -1)[np.arange(n)[:, None], picked], top_sims
+
+
+def _grow(totals: np.ndarray, block: np.ndarray, classes: np.ndarray | None, op) -> None:
+    """totals[:, classes] = op(totals[:, classes], block), in place when the block covers every class."""
+    if classes is None:
+        op(totals, block, out=totals)
+    else:
+        totals[:, classes] = op(totals[:, classes], block)
+
+
+def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[str, Prediction]:
+    """One level's per-chunk results joined into a Prediction per aggregation."""
+    if not tops:
+        empty = np.zeros((0,), dtype=np.int64)
+        return {agg: Prediction(empty, np.zeros(0, np.float32), np.zeros((0, k), np.int64),
+                                np.zeros((0, k), np.float32)) for agg in aggregations}
+    top_rows, top_sims = (np.concatenate(t) for t in zip(*tops))
+    return {agg: Prediction(np.concatenate([p[0] for p in parts[agg]]), np.concatenate([p[1] for p in parts[agg]]),
+                            top_rows, top_sims) for agg in aggregations}
+
+
+def predict(images: np.ndarray, names: np.ndarray, cand: Candidates, aggregation: str,
+            head: Head = CLIP_HEAD) -> Prediction:
+    """Predicted class per image (ties go to the earlier class) plus the top names by cosine."""
+    return predict_many(images, names, cand, (aggregation,), head)[aggregation]
