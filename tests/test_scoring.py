@@ -69,6 +69,25 @@ def test_predict_works_in_chunks(monkeypatch):
     assert (whole.predicted == chunked.predicted).all()
 
 
+def test_chunks_bounded_by_cells_give_the_whole_answer(monkeypatch):
+    """Many names make the chunk's cell bound (CHUNK_CELLS // names) the row count: 20 cells over 9 names
+    is 2 images per chunk, and predictions, scores and top names are those of one chunk."""
+    import semscale.run.scoring as scoring
+    from semscale.run.scoring import predict_levels
+
+    rng = np.random.default_rng(2)
+    images = normalize(rng.normal(size=(9, 8)))
+    names = normalize(rng.normal(size=(9, 8)))
+    levels = [Candidates.build([[0], [3], [5]]), Candidates.build([[0, 1, 2], [3, 4], [5, 6, 7, 8]])]
+    whole = predict_levels(images, names, levels, ["max", "probsum"])
+    monkeypatch.setattr(scoring, "CHUNK_CELLS", 20)
+    chunked = predict_levels(images, names, levels, ["max", "probsum"])
+    for w, c in zip(whole, chunked):
+        for agg in ("max", "probsum"):
+            assert np.array_equal(w[agg].predicted, c[agg].predicted) and np.array_equal(w[agg].top_rows, c[agg].top_rows)
+            np.testing.assert_allclose(c[agg].score, w[agg].score, rtol=1e-6)
+
+
 def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     """The encoders refuse NaN embeddings, but a chunk with one still gets the plain rule, level by level
     (not the sweep's running totals): the finite images score as in the three tests above."""
