@@ -115,6 +115,30 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
 
 
+def test_chunks_after_a_chunk_holding_nan_are_still_scored(monkeypatch):
+    """One image per chunk, the NaN one first: the two finite images after it get their answers."""
+    import semscale.run.scoring as scoring
+    from semscale.run.scoring import predict_levels
+
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 1)
+    images = np.vstack([[[np.nan, 0.0]], IMAGES]).astype(np.float32)
+    got = predict_levels(images, NAMES, [CAND], ["max"])[0]["max"]
+    assert got.predicted[1:].tolist() == [0, 1] and got.top_rows[1].tolist() == [0, 1, 2]
+
+
+def test_no_images_give_empty_predictions_of_the_usual_shapes():
+    """Zero images: per level and aggregation, empty arrays with the usual types and k top-name columns."""
+    from semscale.run.scoring import predict_levels
+
+    small = Candidates.build([[0], [2]])  # 2 candidates: k = 2; CAND has 3: k = 3
+    got = predict_levels(np.zeros((0, 2), np.float32), NAMES, [small, CAND], ["max", "probsum"])
+    for level, k in zip(got, (2, 3)):
+        for p in level.values():
+            assert (p.predicted.shape, p.score.shape, p.top_rows.shape, p.top_sims.shape) == ((0,), (0,), (0, k), (0, k))
+            assert [a.dtype for a in (p.predicted, p.score, p.top_rows, p.top_sims)] == [np.int64, np.float32, np.int64,
+                                                                                          np.float32]
+
+
 def test_unknown_aggregation_is_refused():
     with pytest.raises(SemscaleError, match="unknown aggregation 'median'"):
         class_scores(IMAGES, NAMES, CAND, "median")
