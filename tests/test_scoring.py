@@ -115,6 +115,19 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
 
 
+def test_levels_of_one_name_order_form_one_chain():
+    """The sweep's saving: levels 1, 2, 3 of one order extend each other, also where a class has run out
+    of names (class 1 has two), so one pass grows them all; a level of another order starts a chain."""
+    from semscale.run.scoring import Sweep
+
+    lists = [[0, 1, 2], [3, 4]]
+    levels = [Candidates.build([ls[:n] for ls in lists]) for n in (3, 1, 2)]
+    names = normalize(np.random.default_rng(0).normal(size=(5, 4)))
+    assert [c.levels for c in Sweep(names, levels).chains] == [[1, 2, 0]]  # smallest first
+    other = Candidates.build([[2], [4]])
+    assert [c.levels for c in Sweep(names, [*levels, other]).chains] == [[1, 2, 0], [3]]
+
+
 def test_chunks_after_a_chunk_holding_nan_are_still_scored(monkeypatch):
     """One image per chunk, the NaN one first: the two finite images after it get their answers."""
     import semscale.run.scoring as scoring
