@@ -128,6 +128,27 @@ def test_levels_of_one_name_order_form_one_chain():
     assert [c.levels for c in Sweep(names, [*levels, other]).chains] == [[1, 2, 0], [3]]
 
 
+def test_a_chain_whose_classes_gain_names_at_different_levels_scores_each_level_alone():
+    """Class 1 gains its second name at level 2, classes 0 and 2 theirs at level 3: level 3's new names
+    sit in columns 3 and 5 of the chain (class 1's second name between them), a block that is not a
+    run of columns. Every level still scores as `class_scores` scores it alone, top names as a stable sort."""
+    from semscale.run.scoring import predict_levels
+
+    rng = np.random.default_rng(6)
+    names = normalize(rng.normal(size=(9, 6)))
+    images = normalize(rng.normal(size=(40, 6)))
+    levels = [Candidates.build(c) for c in ([[0], [3], [6]], [[0], [3, 4], [6]], [[0, 1], [3, 4], [6, 7]])]
+    got = predict_levels(images, names, levels, ["max", "mean", "probsum"])
+    for cand, result in zip(levels, got):
+        for agg in ("max", "mean", "probsum"):
+            want = class_scores(images, names, cand, agg)
+            assert np.array_equal(result[agg].predicted, want.argmax(axis=1)), agg
+            np.testing.assert_allclose(result[agg].score, want.max(axis=1), rtol=1e-5, atol=1e-6)
+        sims = images @ names[cand.rows].T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+        assert result["max"].top_rows.dtype == np.int64 and np.array_equal(result["max"].top_rows, cand.rows[top])
+
+
 def test_chunks_after_a_chunk_holding_nan_are_still_scored(monkeypatch):
     """One image per chunk, the NaN one first: the two finite images after it get their answers."""
     import semscale.run.scoring as scoring
