@@ -130,6 +130,8 @@ def test_two_class_what_ifs_compare_with_the_other_class():
     assert s.predicted_with(1, np.array([[0.6], [0.1], [0.4]])).tolist() == [[1], [0], [0]]
     assert s.correct_with(1, np.array([[0.6], [0.1], [0.4]])).tolist() == [[False], [False], [True]]
     assert s.predicted_with(0, np.array([[0.2], [0.7], [0.4]])).tolist() == [[1], [0], [0]]
+    one = Standings(np.array([[0.1], [0.9]]), np.array([0, 0]))  # one class wins whatever its scores
+    assert one.predicted_with(0, np.array([[0.0, 0.5], [1.0, 0.2]])).tolist() == [[0, 0], [0, 0]]
 
 
 def test_helper_helps_and_harmful_hurts_significantly():
