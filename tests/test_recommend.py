@@ -80,6 +80,30 @@ def test_same_seed_same_answer_and_folds_are_stratified():
 # --- the store path: real engine runs of the designed model --------------------------------------
 
 
+def test_a_later_pass_adds_a_name_that_helps_only_after_another_class_changed():
+    """max on hand-set cosines (names 0, 1 of class 0; 2, 3 of class 1), images A, B, C of classes 1, 0, 1:
+        A: .5 .0 .4 .6   B: .3 .7 .5 .0   C: .2 .8 .5 .9
+    Base names: A wrong (.5 > .4), B wrong (.3 < .5), C right: 1. Pass 1: class 0's name 1 wins B but
+    loses C (.8 > .5): still 1, not added; class 1's name 3 wins A: 2. Pass 2: name 1 now wins B and C
+    stays with class 1 (.9 > .8): 3, so it is added."""
+    from semscale.analysis.name_subsets import aggregation
+    from semscale.analysis.recommend import select
+
+    sims = np.array([[0.5, 0.0, 0.4, 0.6], [0.3, 0.7, 0.5, 0.0], [0.2, 0.8, 0.5, 0.9]])
+    agg = aggregation("max", sims, np.eye(4))
+    assert select(agg, np.array([1, 0, 1]), [[0, 1], [2, 3]]) == [[0, 1], [2, 3]]
+
+
+def test_folds_are_balanced_across_classes():
+    """Classes of 2, 3 and 1 images in 3 folds: each class's images are dealt on from where the last
+    class stopped (0 1 | 2 0 1 | 2), so every fold holds 2 images, whatever the seed."""
+    truth = np.array([0, 0, 1, 1, 1, 2])
+    for seed in range(5):
+        folds = stratified_folds(truth, 3, seed)
+        assert np.bincount(folds, minlength=3).tolist() == [2, 2, 2]
+        assert sorted(folds[truth == 1].tolist()) == [0, 1, 2]
+
+
 def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs, tmp_path):
     """Hand-computed (tests/test_designed.py): base names 6/6 under every aggregation; all names
     (level 3) max 4/6, mean 4/6, probsum 5/6. No extra name can gain on a training fold that the
