@@ -94,6 +94,28 @@ def test_a_later_pass_adds_a_name_that_helps_only_after_another_class_changed():
     assert select(agg, np.array([1, 0, 1]), [[0, 1], [2, 3]]) == [[0, 1], [2, 3]]
 
 
+def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
+    """A SigLIP-style head (scale 10, bias -5) on MIXED's run: each name's own sigmoid keeps the base names
+    only and all names get 410 of 600 right; CLIP's softmax head would add names and get 364 (both from
+    the hand-checked `class_scores` and subsets), so a step that drops the run's head shows."""
+    import dataclasses
+
+    from semscale.analysis.name_subsets import aggregation, gram
+    from semscale.analysis.recommend import select
+    from semscale.core.vectors import CLIP_HEAD, Head
+    from semscale.run.scoring import Candidates, class_scores
+
+    run = dataclasses.replace(MIXED.run(600, seed=11), head=Head(10.0, -5.0))
+    rec = recommend(run, "probsum", folds=5, seed=0)
+    for head, rows, right in ((run.head, [[0], [5], [9]], 410), (CLIP_HEAD, [[0, 1], [5, 7], [9]], 364)):
+        assert select(aggregation("probsum", run.cosines(), gram(run.name_matrix), head), run.truth,
+                      run.choice_rows) == rows
+        scores = class_scores(run.images, run.name_matrix, Candidates.build(run.name_rows), "probsum", head)
+        assert (scores.argmax(axis=1) == run.truth).sum() == right
+    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]])}
+    assert rec.full.correct == 410
+
+
 def test_folds_are_balanced_across_classes():
     """Classes of 2, 3 and 1 images in 3 folds: each class's images are dealt on from where the last
     class stopped (0 1 | 2 0 1 | 2), so every fold holds 2 images, whatever the seed."""
