@@ -116,6 +116,26 @@ def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
     assert rec.full.correct == 410
 
 
+def test_each_fold_is_scored_by_the_set_chosen_on_the_other_folds():
+    """The held-out count, rebuilt fold by fold from `stratified_folds`, `select` on the other folds and
+    `class_scores` on the fold itself; an image scored by a set chosen with it would count more."""
+    from semscale.analysis.name_subsets import aggregation, gram
+    from semscale.analysis.recommend import select
+    from semscale.run.scoring import Candidates, class_scores
+
+    run = MIXED.run(300, seed=5)
+    rec = recommend(run, "max", folds=5, seed=0)
+    fold_of, right = stratified_folds(run.truth, 5, 0), 0
+    for f in range(5):
+        train, test = fold_of != f, fold_of == f
+        chosen = select(aggregation("max", run.cosines()[train], gram(run.name_matrix)), run.truth[train],
+                        run.choice_rows)
+        scores = class_scores(run.images[test], run.name_matrix, Candidates.build(chosen), "max")
+        right += int((scores.argmax(axis=1) == run.truth[test]).sum())
+    assert rec.recommended.correct == right and rec.recommended.total == 300
+    assert rec.in_sample.correct > right  # the chosen set on its own images: optimistic here
+
+
 def test_folds_are_balanced_across_classes():
     """Classes of 2, 3 and 1 images in 3 folds: each class's images are dealt on from where the last
     class stopped (0 1 | 2 0 1 | 2), so every fold holds 2 images, whatever the seed."""
