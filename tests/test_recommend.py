@@ -114,6 +114,9 @@ def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
         assert (scores.argmax(axis=1) == run.truth).sum() == right
     assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]])}
     assert rec.full.correct == 410
+    names = rec.names.set_index("name")["chosen"]  # the table says the same: the three base names only
+    assert names[names].index.tolist() == [run.name_list[r] for r in (0, 5, 9)] and len(names) > 3
+    assert (rec.run_id, rec.seed, rec.folds) == (run.run_id, 0, 5)
 
 
 def test_each_fold_is_scored_by_the_set_chosen_on_the_other_folds():
