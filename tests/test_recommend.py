@@ -128,15 +128,23 @@ def test_each_fold_is_scored_by_the_set_chosen_on_the_other_folds():
 
     run = MIXED.run(300, seed=5)
     rec = recommend(run, "max", folds=5, seed=0)
-    fold_of, right = stratified_folds(run.truth, 5, 0), 0
+    from semscale.core.stats import mcnemar
+
+    fold_of, held_out = stratified_folds(run.truth, 5, 0), np.zeros(300, bool)
     for f in range(5):
         train, test = fold_of != f, fold_of == f
         chosen = select(aggregation("max", run.cosines()[train], gram(run.name_matrix)), run.truth[train],
                         run.choice_rows)
         scores = class_scores(run.images[test], run.name_matrix, Candidates.build(chosen), "max")
-        right += int((scores.argmax(axis=1) == run.truth[test]).sum())
+        held_out[test] = scores.argmax(axis=1) == run.truth[test]
+    right = int(held_out.sum())
     assert rec.recommended.correct == right and rec.recommended.total == 300
     assert rec.in_sample.correct > right  # the chosen set on its own images: optimistic here
+    # McNemar on the images only one of the two sets gets right, against base names and all names
+    for rows, p in (([r[:1] for r in run.name_rows], rec.p_vs_base), (run.name_rows, rec.p_vs_full)):
+        other = class_scores(run.images, run.name_matrix, Candidates.build(rows), "max").argmax(axis=1) == run.truth
+        only_held, only_other = int((held_out & ~other).sum()), int((other & ~held_out).sum())
+        assert only_held != only_other and p == mcnemar(only_held, only_other)
 
 
 def test_folds_are_balanced_across_classes():
