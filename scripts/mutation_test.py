@@ -32,6 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SCORING_TESTS = ["tests/test_scoring.py", *(f"tests/test_speed_paths.py::{t}" for t in (
+    "test_a_sweep_scores_every_level_as_each_level_alone", "test_a_sweep_with_random_cosines_predicts_as_each_level_alone",
+    "test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly",
+    "test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities"))]
 # module -> the fast tests that check its numbers (no browser, no dashboard, no subprocess CLI runs)
 MODULES = {
     "stats": ["tests/test_threshold.py", "tests/test_scoring.py"],
@@ -40,10 +44,8 @@ MODULES = {
     "tables": ["tests/test_analysis.py"],
     "schedule": ["tests/test_labels.py"],
     # the sweep's tests on cosines alone: the engine's (decode, ONNX, stored runs) take minutes per mutant
-    "scoring": ["tests/test_scoring.py", *(f"tests/test_speed_paths.py::{t}" for t in (
-        "test_a_sweep_scores_every_level_as_each_level_alone", "test_a_sweep_with_random_cosines_predicts_as_each_level_alone",
-        "test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly",
-        "test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities"))],
+    "scoring": SCORING_TESTS,
+    "aggregations": [*SCORING_TESTS, "tests/test_name_effects.py"],  # the rules themselves (moved out of scoring)
     "name_subsets": ["tests/test_name_effects.py", "tests/test_recommend.py"],
     "recommend": ["tests/test_recommend.py"],
     "labels": ["tests/test_labels.py"],

@@ -120,6 +120,20 @@ def test_a_tied_what_if_goes_to_the_earlier_class():
     assert s.predicted_with(1, np.array([[0.25, 0.3, 0.5]])).tolist() == [[0, 0, 1]]
 
 
+def test_two_class_what_ifs_compare_with_the_other_class():
+    """Two classes (a cats-vs-dogs run): images scored [.5, .3], [.2, .6], [.4, .4], truth 0, 1, 0.
+    Class 1's column replaced by .6, .1, .4 beats class 0 only on image 0 (.6 > .5; image 2 ties and
+    the earlier class 0 wins): 1, 0, 0, right on image 2 only. Class 0's replaced by .2, .7, .4: class 1
+    keeps image 0 (.3 > .2), loses image 1 (.7 > .6), and image 2's tie goes to class 0: 1, 0, 0."""
+    s = Standings(np.array([[0.5, 0.3], [0.2, 0.6], [0.4, 0.4]]), np.array([0, 1, 0]))
+    assert s.predicted.tolist() == [0, 1, 0]
+    assert s.predicted_with(1, np.array([[0.6], [0.1], [0.4]])).tolist() == [[1], [0], [0]]
+    assert s.correct_with(1, np.array([[0.6], [0.1], [0.4]])).tolist() == [[False], [False], [True]]
+    assert s.predicted_with(0, np.array([[0.2], [0.7], [0.4]])).tolist() == [[1], [0], [0]]
+    one = Standings(np.array([[0.1], [0.9]]), np.array([0, 0]))  # one class wins whatever its scores
+    assert one.predicted_with(0, np.array([[0.0, 0.5], [1.0, 0.2]])).tolist() == [[0, 0], [0, 0]]
+
+
 def test_helper_helps_and_harmful_hurts_significantly():
     run = POPULATION.run(600, seed=5)
     table = name_effects(run, "max").set_index("name")

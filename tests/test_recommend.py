@@ -80,6 +80,83 @@ def test_same_seed_same_answer_and_folds_are_stratified():
 # --- the store path: real engine runs of the designed model --------------------------------------
 
 
+def test_a_later_pass_adds_a_name_that_helps_only_after_another_class_changed():
+    """max on hand-set cosines (names 0, 1 of class 0; 2, 3 of class 1), images A, B, C of classes 1, 0, 1:
+        A: .5 .0 .4 .6   B: .3 .7 .5 .0   C: .2 .8 .5 .9
+    Base names: A wrong (.5 > .4), B wrong (.3 < .5), C right: 1. Pass 1: class 0's name 1 wins B but
+    loses C (.8 > .5): still 1, not added; class 1's name 3 wins A: 2. Pass 2: name 1 now wins B and C
+    stays with class 1 (.9 > .8): 3, so it is added."""
+    from semscale.analysis.name_subsets import aggregation
+    from semscale.analysis.recommend import select
+
+    sims = np.array([[0.5, 0.0, 0.4, 0.6], [0.3, 0.7, 0.5, 0.0], [0.2, 0.8, 0.5, 0.9]])
+    agg = aggregation("max", sims, np.eye(4))
+    assert select(agg, np.array([1, 0, 1]), [[0, 1], [2, 3]]) == [[0, 1], [2, 3]]
+
+
+def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
+    """A SigLIP-style head (scale 10, bias -5) on MIXED's run: each name's own sigmoid keeps the base names
+    only and all names get 410 of 600 right; CLIP's softmax head would add names and get 364 (both from
+    the hand-checked `class_scores` and subsets), so a step that drops the run's head shows."""
+    import dataclasses
+
+    from semscale.analysis.name_subsets import aggregation, gram
+    from semscale.analysis.recommend import select
+    from semscale.core.vectors import CLIP_HEAD, Head
+    from semscale.run.scoring import Candidates, class_scores
+
+    run = dataclasses.replace(MIXED.run(600, seed=11), head=Head(10.0, -5.0))
+    rec = recommend(run, "probsum", folds=5, seed=0)
+    for head, rows, right in ((run.head, [[0], [5], [9]], 410), (CLIP_HEAD, [[0, 1], [5, 7], [9]], 364)):
+        assert select(aggregation("probsum", run.cosines(), gram(run.name_matrix), head), run.truth,
+                      run.choice_rows) == rows
+        scores = class_scores(run.images, run.name_matrix, Candidates.build(run.name_rows), "probsum", head)
+        assert (scores.argmax(axis=1) == run.truth).sum() == right
+    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]])}
+    assert rec.full.correct == 410
+    names = rec.names.set_index("name")["chosen"]  # the table says the same: the three base names only
+    assert names[names].index.tolist() == [run.name_list[r] for r in (0, 5, 9)] and len(names) > 3
+    assert (rec.run_id, rec.seed, rec.folds) == (run.run_id, 0, 5)
+
+
+def test_each_fold_is_scored_by_the_set_chosen_on_the_other_folds():
+    """The held-out count, rebuilt fold by fold from `stratified_folds`, `select` on the other folds and
+    `class_scores` on the fold itself; an image scored by a set chosen with it would count more."""
+    from semscale.analysis.name_subsets import aggregation, gram
+    from semscale.analysis.recommend import select
+    from semscale.run.scoring import Candidates, class_scores
+
+    run = MIXED.run(300, seed=5)
+    rec = recommend(run, "max", folds=5, seed=0)
+    from semscale.core.stats import mcnemar
+
+    fold_of, held_out = stratified_folds(run.truth, 5, 0), np.zeros(300, bool)
+    for f in range(5):
+        train, test = fold_of != f, fold_of == f
+        chosen = select(aggregation("max", run.cosines()[train], gram(run.name_matrix)), run.truth[train],
+                        run.choice_rows)
+        scores = class_scores(run.images[test], run.name_matrix, Candidates.build(chosen), "max")
+        held_out[test] = scores.argmax(axis=1) == run.truth[test]
+    right = int(held_out.sum())
+    assert rec.recommended.correct == right and rec.recommended.total == 300
+    assert rec.in_sample.correct > right  # the chosen set on its own images: optimistic here
+    # McNemar on the images only one of the two sets gets right, against base names and all names
+    for rows, p in (([r[:1] for r in run.name_rows], rec.p_vs_base), (run.name_rows, rec.p_vs_full)):
+        other = class_scores(run.images, run.name_matrix, Candidates.build(rows), "max").argmax(axis=1) == run.truth
+        only_held, only_other = int((held_out & ~other).sum()), int((other & ~held_out).sum())
+        assert only_held != only_other and p == mcnemar(only_held, only_other)
+
+
+def test_folds_are_balanced_across_classes():
+    """Classes of 2, 3 and 1 images in 3 folds: each class's images are dealt on from where the last
+    class stopped (0 1 | 2 0 1 | 2), so every fold holds 2 images, whatever the seed."""
+    truth = np.array([0, 0, 1, 1, 1, 2])
+    for seed in range(5):
+        folds = stratified_folds(truth, 3, seed)
+        assert np.bincount(folds, minlength=3).tolist() == [2, 2, 2]
+        assert sorted(folds[truth == 1].tolist()) == [0, 1, 2]
+
+
 def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs, tmp_path):
     """Hand-computed (tests/test_designed.py): base names 6/6 under every aggregation; all names
     (level 3) max 4/6, mean 4/6, probsum 5/6. No extra name can gain on a training fold that the

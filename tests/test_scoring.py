@@ -69,6 +69,25 @@ def test_predict_works_in_chunks(monkeypatch):
     assert (whole.predicted == chunked.predicted).all()
 
 
+def test_chunks_bounded_by_cells_give_the_whole_answer(monkeypatch):
+    """Many names make the chunk's cell bound (CHUNK_CELLS // names) the row count: 20 cells over 9 names
+    is 2 images per chunk, and predictions, scores and top names are those of one chunk."""
+    import semscale.run.scoring as scoring
+    from semscale.run.scoring import predict_levels
+
+    rng = np.random.default_rng(2)
+    images = normalize(rng.normal(size=(9, 8)))
+    names = normalize(rng.normal(size=(9, 8)))
+    levels = [Candidates.build([[0], [3], [5]]), Candidates.build([[0, 1, 2], [3, 4], [5, 6, 7, 8]])]
+    whole = predict_levels(images, names, levels, ["max", "probsum"])
+    monkeypatch.setattr(scoring, "CHUNK_CELLS", 20)
+    chunked = predict_levels(images, names, levels, ["max", "probsum"])
+    for w, c in zip(whole, chunked):
+        for agg in ("max", "probsum"):
+            assert np.array_equal(w[agg].predicted, c[agg].predicted) and np.array_equal(w[agg].top_rows, c[agg].top_rows)
+            np.testing.assert_allclose(c[agg].score, w[agg].score, rtol=1e-6)
+
+
 def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     """The encoders refuse NaN embeddings, but a chunk with one still gets the plain rule, level by level
     (not the sweep's running totals): the finite images score as in the three tests above."""
@@ -94,6 +113,64 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
         got = predict_levels(images, NAMES, [large], ["probsum"], sigmoid)[0]["probsum"]
     np.testing.assert_allclose(got.score[:2], class_scores(IMAGES, NAMES, large, "probsum", sigmoid).max(axis=1), rtol=1e-6)
     np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
+
+
+def test_levels_of_one_name_order_form_one_chain():
+    """The sweep's saving: levels 1, 2, 3 of one order extend each other, also where a class has run out
+    of names (class 1 has two), so one pass grows them all; a level of another order starts a chain."""
+    from semscale.run.scoring import Sweep
+
+    lists = [[0, 1, 2], [3, 4]]
+    levels = [Candidates.build([ls[:n] for ls in lists]) for n in (3, 1, 2)]
+    names = normalize(np.random.default_rng(0).normal(size=(5, 4)))
+    assert [c.levels for c in Sweep(names, levels).chains] == [[1, 2, 0]]  # smallest first
+    other = Candidates.build([[2], [4]])
+    assert [c.levels for c in Sweep(names, [*levels, other]).chains] == [[1, 2, 0], [3]]
+
+
+def test_a_chain_whose_classes_gain_names_at_different_levels_scores_each_level_alone():
+    """Class 1 gains its second name at level 2, classes 0 and 2 theirs at level 3: level 3's new names
+    sit in columns 3 and 5 of the chain (class 1's second name between them), a block that is not a
+    run of columns. Every level still scores as `class_scores` scores it alone, top names as a stable sort."""
+    from semscale.run.scoring import predict_levels
+
+    rng = np.random.default_rng(6)
+    names = normalize(rng.normal(size=(9, 6)))
+    images = normalize(rng.normal(size=(40, 6)))
+    levels = [Candidates.build(c) for c in ([[0], [3], [6]], [[0], [3, 4], [6]], [[0, 1], [3, 4], [6, 7]])]
+    got = predict_levels(images, names, levels, ["max", "mean", "probsum"])
+    for cand, result in zip(levels, got):
+        for agg in ("max", "mean", "probsum"):
+            want = class_scores(images, names, cand, agg)
+            assert np.array_equal(result[agg].predicted, want.argmax(axis=1)), agg
+            np.testing.assert_allclose(result[agg].score, want.max(axis=1), rtol=1e-5, atol=1e-6)
+        sims = images @ names[cand.rows].T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :3]
+        assert result["max"].top_rows.dtype == np.int64 and np.array_equal(result["max"].top_rows, cand.rows[top])
+
+
+def test_chunks_after_a_chunk_holding_nan_are_still_scored(monkeypatch):
+    """One image per chunk, the NaN one first: the two finite images after it get their answers."""
+    import semscale.run.scoring as scoring
+    from semscale.run.scoring import predict_levels
+
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 1)
+    images = np.vstack([[[np.nan, 0.0]], IMAGES]).astype(np.float32)
+    got = predict_levels(images, NAMES, [CAND], ["max"])[0]["max"]
+    assert got.predicted[1:].tolist() == [0, 1] and got.top_rows[1].tolist() == [0, 1, 2]
+
+
+def test_no_images_give_empty_predictions_of_the_usual_shapes():
+    """Zero images: per level and aggregation, empty arrays with the usual types and k top-name columns."""
+    from semscale.run.scoring import predict_levels
+
+    small = Candidates.build([[0], [2]])  # 2 candidates: k = 2; CAND has 3: k = 3
+    got = predict_levels(np.zeros((0, 2), np.float32), NAMES, [small, CAND], ["max", "probsum"])
+    for level, k in zip(got, (2, 3)):
+        for p in level.values():
+            assert (p.predicted.shape, p.score.shape, p.top_rows.shape, p.top_sims.shape) == ((0,), (0,), (0, k), (0, k))
+            assert [a.dtype for a in (p.predicted, p.score, p.top_rows, p.top_sims)] == [np.int64, np.float32, np.int64,
+                                                                                          np.float32]
 
 
 def test_unknown_aggregation_is_refused():
