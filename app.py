@@ -8,9 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from semscale.core.errors import SemscaleError
 from semscale.data import datasets
 from semscale.run import jobs, runs
-from semscale.core.errors import SemscaleError
 
 
 def home() -> None:

@@ -10,26 +10,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
-import pandas as pd
-
-from semscale.core import paths
-from semscale.names import classnames, synonyms, wordnet
-from semscale.data import datasets
-from semscale.models import health, registry, settings
-from semscale.store import runqueue, workspace
-from semscale.run import presets, runs
-from semscale.run.config import RunConfig
-from semscale.core.errors import SemscaleError
-from semscale.names.labels import LabelSet, as_left, name_rows
-from semscale.store.results import ResultsStore, RunInfo
-from semscale.core.wording import count, printable
 from semscale.analysis import compare, run_embeddings, whatif
 from semscale.analysis.tables import curves
 from semscale.app import figures
-from semscale.models import encoders
-from semscale.run import jobs
+from semscale.core import paths
+from semscale.core.errors import SemscaleError
+from semscale.core.wording import count, printable
+from semscale.data import datasets
+from semscale.models import encoders, health, registry, settings
+from semscale.names import classnames, synonyms, wordnet
+from semscale.names.labels import LabelSet, as_left, name_rows
+from semscale.run import jobs, presets, runs
+from semscale.run.config import RunConfig
+from semscale.store import runqueue, workspace
+from semscale.store.results import ResultsStore, RunInfo
 
 
 @st.cache_resource

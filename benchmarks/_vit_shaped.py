@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 @dataclass(frozen=True)
 class Shape:
     """A pre-norm ViT: `layers` blocks of width `width`, `heads` heads, a `mlp`-wide MLP, mean-pooled

@@ -72,8 +72,8 @@ def big_pngs() -> Path:
 
 
 def run_zip() -> None:
-    from semscale.data import datasets
     from semscale.core.errors import SemscaleError
+    from semscale.data import datasets
 
     bomb = zip_bomb()
     with tempfile.TemporaryDirectory() as tmp:

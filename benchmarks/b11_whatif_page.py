@@ -22,19 +22,18 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _common as C
 import _vit_shaped
+import numpy as np
 
 from semscale.analysis import run_embeddings
-from semscale.data import datasets
-from semscale.run import runs
-from semscale.models.encoders import LocalEncoder
-from semscale.run.engine import Engine
-from semscale.names.labels import LabelSet
-from semscale.store.results import ResultsStore
 from semscale.analysis.whatif import what_if
+from semscale.data import datasets
+from semscale.models.encoders import LocalEncoder
+from semscale.names.labels import LabelSet
+from semscale.run import runs
+from semscale.run.engine import Engine
+from semscale.store.results import ResultsStore
 
 ORDERS = [int(n) for n in os.environ.get("B11_ORDERS", "1,50").split(",")]
 REPEATS = int(os.environ.get("B11_REPEATS", "5"))

@@ -32,11 +32,11 @@ from pathlib import Path
 import _common as C
 
 from semscale.data import datasets
+from semscale.data.images import decode
+from semscale.names.labels import LabelSet
 from semscale.run import schedule
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.data.images import decode
-from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore
 
 PER_CLASS = int(os.environ.get("B1_PER_CLASS", "20"))
@@ -110,9 +110,9 @@ def subset(folder: Path, tmp: Path) -> Path:
 
 def main() -> None:
     try:
+        import semscale.models.server  # noqa: F401
         from semscale.models.encoders import ClipServerEncoder
         from semscale.models.paper_method import rank_predictions
-        import semscale.models.server  # noqa: F401
     except ImportError as exc:
         print(f"B1 sweep: PENDING (semscale.models.server / semscale.models.paper_method not available: {exc})")
         return

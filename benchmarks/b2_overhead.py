@@ -26,12 +26,12 @@ import time
 import _common as C
 
 from semscale.data import datasets
+from semscale.data.images import DRAFT_SIDE, decode
 from semscale.models.encoders import LocalEncoder
+from semscale.names.synonyms import paper_names
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.data.images import DRAFT_SIDE, decode
 from semscale.store.results import ResultsStore
-from semscale.names.synonyms import paper_names
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 BATCH = 32  # RunConfig's default

@@ -16,16 +16,15 @@ import subprocess
 import sys
 import time
 
-import yaml
-
 import _common as C
+import yaml
 
 from semscale.data import datasets
 from semscale.models.encoders import LocalEncoder
+from semscale.names.synonyms import paper_names
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
-from semscale.names.synonyms import paper_names
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 REPEATS = int(os.environ.get("B3_REPEATS", "3"))

@@ -35,16 +35,15 @@ from __future__ import annotations
 import os
 import time
 
+import _common as C
 import numpy as np
 import pandas as pd
 
-import _common as C
-
+from semscale.core.vectors import CLIP_HEAD, normalize
 from semscale.run import scoring
 from semscale.run.aggregations import names as aggregation_names
 from semscale.run.scoring import Candidates, Sweep
 from semscale.store.results import ResultsStore
-from semscale.core.vectors import CLIP_HEAD, normalize
 
 AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 

@@ -22,13 +22,12 @@ import os
 import statistics
 import time
 
+import _common as C
 import numpy as np
 from PIL import Image
 
-import _common as C
-
-from semscale.models.encoders import LocalEncoder
 from semscale.data.images import DRAFT_SIDE, decode, draft_scale
+from semscale.models.encoders import LocalEncoder
 
 N_IMAGES = int(os.environ.get("B5_IMAGES", "200"))
 SIZE = (2450, 3268)  # 8.0 MP, a 3:4 phone photo

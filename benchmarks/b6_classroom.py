@@ -32,13 +32,12 @@ import subprocess
 import time
 
 import _common as C
-
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from semscale.store import runqueue
 from semscale.models.encoders import LocalEncoder
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
+from semscale.store import runqueue
 from semscale.store.results import ResultsStore
 
 SESSIONS = int(os.environ.get("B6_SESSIONS", "20"))

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import time
 
+import _common as C
 import numpy as np
 import pandas as pd
-
-import _common as C
-
 from population import Population
+
 from semscale.analysis import run_embeddings
-from semscale.run.plan import text_hash
 from semscale.analysis.name_effects import name_effects
 from semscale.analysis.recommend import recommend
+from semscale.run.plan import text_hash
 from semscale.run.scoring import AGGREGATIONS
 from semscale.store.results import ResultsStore
 

@@ -25,13 +25,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 import _common as C
 import _vit_shaped as V
+import numpy as np
 import tinyclip
-from semscale.models.encoders import LocalEncoder
+
 from semscale.data.images import decode
+from semscale.models.encoders import LocalEncoder
 
 SHAPES = {
     "clip-vit-b32": V.VIT_B32,

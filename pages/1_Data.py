@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from semscale.data import datasets
 from semscale.core.errors import SemscaleError
 from semscale.core.wording import count
+from semscale.data import datasets
 
 st.set_page_config(page_title="semscale · Data", page_icon="🗂️", layout="wide")
 ui.open_workspace()  # the names and settings kept under the URL's ?ws=

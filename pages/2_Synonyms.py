@@ -8,10 +8,10 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale.names import synonyms, wordnet
 from semscale.core.errors import SemscaleError
-from semscale.names.labels import LabelSet, emptied_bases, normalize_name, ticked
 from semscale.core.wording import count
+from semscale.names import synonyms, wordnet
+from semscale.names.labels import LabelSet, emptied_bases, normalize_name, ticked
 
 st.set_page_config(page_title="semscale · Synonyms", page_icon="🏷️", layout="wide")
 ui.open_workspace()  # the names and settings kept under the URL's ?ws=

@@ -9,15 +9,15 @@ from datetime import datetime, timezone
 import streamlit as st
 
 import ui
-from semscale.models import registry, settings
-from semscale.store import runqueue
-from semscale.run import aggregations, jobs, presets, schedule
 from semscale.analysis import tables
 from semscale.app import figures
-from semscale.run.config import template_error
 from semscale.core.errors import SemscaleError
-from semscale.store.results import RunInfo
 from semscale.core.wording import count
+from semscale.models import registry, settings
+from semscale.run import aggregations, jobs, presets, schedule
+from semscale.run.config import template_error
+from semscale.store import runqueue
+from semscale.store.results import RunInfo
 
 st.set_page_config(page_title="semscale · Run", page_icon="▶️", layout="wide")
 ui.open_workspace()  # the names and settings kept under the URL's ?ws=

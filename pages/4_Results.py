@@ -12,12 +12,13 @@ import streamlit as st
 import yaml
 
 import ui
-from semscale.models import registry
-from semscale.run import jobs, pasteable, runs as run_builder
 from semscale.analysis import compare, explain, name_effects, recommend, tables, threshold
 from semscale.app import figures
-from semscale.core.wording import count, printable
 from semscale.core.errors import SemscaleError
+from semscale.core.wording import count, printable
+from semscale.models import registry
+from semscale.run import jobs, pasteable
+from semscale.run import runs as run_builder
 from semscale.store.results import ResultsStore
 
 st.set_page_config(page_title="semscale · Results", page_icon="📊", layout="wide")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from semscale.data import datasets  # noqa: E402
-from semscale.run import presets, runs  # noqa: E402
 from semscale.app import report  # noqa: E402
+from semscale.data import datasets  # noqa: E402
 from semscale.models.encoders import for_backend  # noqa: E402
-from semscale.run.engine import Engine  # noqa: E402
 from semscale.models.settings import backend  # noqa: E402
+from semscale.run import presets, runs  # noqa: E402
+from semscale.run.engine import Engine  # noqa: E402
 from semscale.store.results import ResultsStore  # noqa: E402
 
 

@@ -81,6 +81,7 @@ class DesignedRuns:
 
     def __init__(self, folder: Path):
         import designed
+
         from semscale.models.encoders import LocalEncoder
         from semscale.store.results import ResultsStore
 
@@ -90,6 +91,7 @@ class DesignedRuns:
 
     def run(self, labels: dict[str, list[str]] | None = None, **config) -> str:
         import designed
+
         from semscale.run.config import RunConfig
         from semscale.run.engine import Engine
 

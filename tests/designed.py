@@ -23,9 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 import tinyclip
+from PIL import Image
 
 # The dataset: class -> its images (image k embeds to e_k).
 IMAGES = {"ant": (0, 1), "bee": (2, 3), "cat": (4, 5)}

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semscale.models import encoders, server
 from semscale.app import cli
+from semscale.models import encoders, server
 
 PROBE = encoders.probe_image().data
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from semscale.analysis.run_embeddings import RunEmbeddings
-from semscale.run.scoring import Candidates, class_scores
 from semscale.core.vectors import normalize
+from semscale.run.scoring import Candidates, class_scores
 
 
 class Population:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, make_colour_images
 from dashboard_server import start_dashboard
 

@@ -7,7 +7,6 @@ import time
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
-
 from test_browser import dashboard, page, shot  # noqa: F401  (fixtures: the server and the browser)
 
 

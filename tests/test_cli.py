@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 
@@ -108,9 +107,9 @@ def test_show_names_the_threshold_and_report_writes_figures(tmp_path, colour_dir
 def test_dashboard_jobs_carry_the_backend_settings_to_the_run(tmp_path, colour_dir, model_dir, monkeypatch):
     import time
 
+    from semscale.models.settings import Backend
     from semscale.run import jobs
     from semscale.run.config import RunConfig
-    from semscale.models.settings import Backend
     from semscale.store.results import ResultsStore
 
     monkeypatch.setenv("SEMSCALE_HOME", str(tmp_path / "home"))

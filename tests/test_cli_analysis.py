@@ -4,12 +4,12 @@ The label set makes one name harmful on purpose: 'blue' listed under red steals 
 at level 2 (24/24 right at level 1, 18/24 at level 2 on the tiny colour model).
 """
 
-import yaml
-
 import tinyclip
+import yaml
+from test_cli import semscale
+
 from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore
-from test_cli import semscale
 
 LABELS = {"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}
 

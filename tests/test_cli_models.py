@@ -10,6 +10,7 @@ import time
 import tinyclip
 from conftest import ROOT, signal_once_committed
 from fakehub import FakeHub
+
 from semscale.store import runqueue
 from semscale.store.results import ResultsStore
 

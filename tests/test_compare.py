@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from semscale.analysis.compare import _holm, compare_predictions, differences, format_compare, name_differences
+from semscale.core.errors import SemscaleError
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.core.errors import SemscaleError
 
 
 def frame(correct_by_level: dict[int, list[bool]], names=None, repeat: int = 0) -> pd.DataFrame:
@@ -124,6 +124,7 @@ def test_how_two_label_sets_differ_by_hand():
 
 def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results, encoder, tmp_path):
     import tinyclip
+
     from semscale.models.encoders import LocalEncoder
 
     labels = {c: [c, f"large {c} thing"] for c in ("red", "green", "blue", "yellow")}

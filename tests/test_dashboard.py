@@ -3,10 +3,10 @@
 import time
 
 import pytest
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
 import ui
-from conftest import ROOT
 from semscale.core.errors import SemscaleError
 from semscale.store.results import ResultsStore
 

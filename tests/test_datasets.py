@@ -2,12 +2,11 @@
 
 import io
 
+import pytest
 from PIL import Image
 
-import pytest
-
-from semscale.data import datasets
 from semscale.core.errors import SemscaleError
+from semscale.data import datasets
 
 
 def _png(colour=(200, 10, 10), size=(20, 20), mode="RGB") -> bytes:

@@ -49,23 +49,23 @@ Level 3 adds arrow, bread, cloud.
 
 from __future__ import annotations
 
+import designed
 import numpy as np
 import pytest
+from test_server import Server
 
-import designed
-from semscale.run import aggregations
 from semscale.analysis import run_embeddings, tables
+from semscale.analysis.name_effects import name_effects
 from semscale.app import cli, figures
-from semscale.models.encoders import LocalEncoder, for_backend
-from semscale.run.config import RunConfig
-from semscale.run.engine import Engine
 from semscale.core.errors import SemscaleError
 from semscale.data.images import decode
-from semscale.names.labels import LabelSet
-from semscale.analysis.name_effects import name_effects
-from semscale.run.scoring import Candidates, class_scores
+from semscale.models.encoders import LocalEncoder, for_backend
 from semscale.models.settings import Backend
-from test_server import Server
+from semscale.names.labels import LabelSet
+from semscale.run import aggregations
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
+from semscale.run.scoring import Candidates, class_scores
 
 AGGREGATIONS = ["max", "mean", "probsum"]
 LEVELS = [1, 2, 3]

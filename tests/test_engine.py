@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from semscale.core.errors import SemscaleError
 from semscale.data import datasets
+from semscale.names.labels import LabelSet
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.run.plan import NameEmbeddings, name_orders, text_hash
-from semscale.core.errors import SemscaleError
-from semscale.names.labels import LabelSet
 
 COLOUR_LABELS = {
     "red": ["red", "large red thing", "small red thing", "medium red thing"],
@@ -115,6 +115,7 @@ def test_repeats_shuffle_extra_names_but_keep_the_base_name(colour_dir, results,
 
 def test_model_mismatch_on_resume_is_refused(colour_dir, results, encoder, tmp_path):
     import tinyclip
+
     from semscale.models.encoders import LocalEncoder
 
     run_id = Engine(results, encoder).start(RunConfig(dataset=str(colour_dir), labels=COLOUR_LABELS))
@@ -231,8 +232,8 @@ def test_a_batch_holds_at_most_its_memory_budget_of_files_and_pixels(tmp_path, r
     without the budget."""
     from PIL import Image
 
-    from semscale.run import engine
     from semscale.data.images import footprint
+    from semscale.run import engine
 
     rng = np.random.default_rng(0)
     for i in range(12):

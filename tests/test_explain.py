@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import designed
 import pytest
 
-import designed
 from semscale.analysis import run_embeddings
-from semscale.core.errors import SemscaleError
 from semscale.analysis.explain import explain, format_explanation
+from semscale.core.errors import SemscaleError
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT, make_colour_images
 from dashboard_server import start_dashboard
+from streamlit.testing.v1 import AppTest
+
 from semscale.models import health, settings
 
 
@@ -337,8 +337,8 @@ def test_export_writes_lists_as_json_in_csv_and_as_lists_in_parquet(tmp_path, co
 
 
 def test_manifest_and_zip_say_how_many_entries_were_refused_and_why(tmp_path):
-    from semscale.data import datasets
     from semscale.core.errors import SemscaleError
+    from semscale.data import datasets
 
     folder = tmp_path / "photos"
     folder.mkdir()

@@ -14,14 +14,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-
 import tinyclip
 from conftest import ROOT, make_colour_images
+from test_server import COLOUR_LABELS, Server, semscale
+
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, LocalEncoder
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
-from test_server import COLOUR_LABELS, Server, semscale
 
 PROBLEMS = {  # mode -> what the one line says about the batch
     "nan": "1 of 9 with NaN or infinite values",

@@ -25,17 +25,17 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
+from conftest import ROOT, make_colour_images
 from PIL import Image
 
-from conftest import ROOT, make_colour_images
-from semscale.data import datasets
 from semscale.app import cli
+from semscale.core.errors import SemscaleError
+from semscale.data import datasets
+from semscale.data.images import ImageRejected, content_hash, decode
+from semscale.names.labels import LabelSet
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.run.plan import text_hash
-from semscale.core.errors import SemscaleError
-from semscale.data.images import ImageRejected, content_hash, decode
-from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore
 
 TABLES = ("runs", "run_images", "run_names", "points", "predictions", "rejected")

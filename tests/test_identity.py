@@ -11,17 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import tinyclip
 from conftest import make_colour_images
+from test_server import COLOUR_LABELS, Server, semscale
+
+from semscale.core.vectors import normalize
 from semscale.models import encoders
 from semscale.models.encoders import ClipServerEncoder, LocalEncoder, files_digest, probe_id
+from semscale.models.settings import Backend
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.models.settings import Backend
 from semscale.store.results import ResultsStore
-from semscale.core.vectors import normalize
-from test_server import COLOUR_LABELS, Server, semscale
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,10 @@
 
 import pytest
 
-from semscale.names import synonyms
-from semscale.run import schedule
 from semscale.core.errors import SemscaleError
+from semscale.names import synonyms
 from semscale.names.labels import LabelSet
+from semscale.run import schedule
 
 
 def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tinyclip
 from PIL import Image
 
-import tinyclip
-from semscale.models import registry
-from semscale.models.encoders import EncoderUnavailable, LocalEncoder
 from semscale.core.errors import SemscaleError
 from semscale.data.images import decode
+from semscale.models import registry
+from semscale.models.encoders import EncoderUnavailable, LocalEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = list(tinyclip.FAMILIES)
@@ -147,9 +147,9 @@ def test_serve_model_serves_a_non_clip_family_and_ping_names_it(tiny, tmp_path):
     """`semscale serve --model siglip2-base` on loopback: /model names it, /encode equals the in-process
     encoder, /rank puts the right colour word first, `ping` names the model."""
     from docarray import Document, DocumentArray
+    from test_server import Server, semscale
 
     from semscale.models.encoders import ClipServerEncoder
-    from test_server import Server, semscale
 
     folder = tiny("siglip2-base")
     local = LocalEncoder(folder, model="siglip2-base")

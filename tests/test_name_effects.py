@@ -7,16 +7,16 @@ on a real engine run of the designed model (tests/designed.py) the effects are t
 
 from __future__ import annotations
 
+import designed
 import numpy as np
 import pandas as pd
 import pytest
-
-import designed
 from population import Population
+
 from semscale.analysis import run_embeddings
-from semscale.core.errors import SemscaleError
 from semscale.analysis.name_effects import format_name_effects, format_name_flips, name_effects, name_flips
 from semscale.analysis.name_subsets import Standings, aggregation, gram
+from semscale.core.errors import SemscaleError
 from semscale.run.aggregations import names as aggregation_names
 from semscale.run.scoring import Candidates, class_scores
 

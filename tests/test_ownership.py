@@ -15,17 +15,16 @@ import duckdb
 import pandas as pd
 import psutil
 import pytest
-
 from conftest import ROOT, signal_once_committed
+from test_engine import COLOUR_LABELS
+
+from semscale.core.errors import SemscaleError
 from semscale.data import datasets
 from semscale.run import jobs
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.core.errors import SemscaleError
 from semscale.store.owners import RunOwned
 from semscale.store.results import ResultsStore
-
-from test_engine import COLOUR_LABELS
 
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 

@@ -7,13 +7,13 @@ import re
 import shlex
 
 import pytest
+from test_results_page import captions, results_page
 
-from semscale.models import registry
-from semscale.run import pasteable
 from semscale.app import cli
 from semscale.app.cli import common
+from semscale.models import registry
 from semscale.models.settings import Backend
-from test_results_page import captions, results_page
+from semscale.run import pasteable
 
 SERVER = Backend(server="grpc://127.0.0.1:51000", server_model='ViT-B-32 "openai" it\'s; echo owned', timeout=12.5,
                  retries=0, batch_size=8)

@@ -9,13 +9,13 @@ import time
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
+from semscale.core.vectors import normalize
+from semscale.data.images import content_hash, decode, prepare, prepared_hash
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.data.images import content_hash, decode, prepare, prepared_hash
-from semscale.core.vectors import normalize
 from semscale.store.results import ResultsStore
 
 FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}

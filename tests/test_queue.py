@@ -14,10 +14,10 @@ import time
 import psutil
 import pytest
 
-from semscale.store import runqueue
+from semscale.models.settings import Backend
 from semscale.run import jobs
 from semscale.run.config import RunConfig
-from semscale.models.settings import Backend
+from semscale.store import runqueue
 from semscale.store.results import ResultsStore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,8 +88,8 @@ def test_at_most_n_runs_work_at_once_and_all_finish_as_a_lone_run(queue_env, mod
     assert any(p.startswith("queued: 1st of") for p in places), places  # the page's words
     monkeypatch.delenv(runqueue.ENV)
     lone = ResultsStore(queue_env / "lone.duckdb")
-    from semscale.run.engine import Engine
     from semscale.models.encoders import LocalEncoder
+    from semscale.run.engine import Engine
 
     lone_id = Engine(lone, LocalEncoder(model_dir)).run(
         RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"], batch_size=2))

@@ -7,15 +7,15 @@ designed model (tests/designed.py), whose accuracies are hand-computed in tests/
 
 from __future__ import annotations
 
+import designed
 import numpy as np
 import pytest
-
-import designed
 from population import Population
+
 from semscale.analysis import run_embeddings
+from semscale.analysis.recommend import format_recommendation, recommend, stratified_folds
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
-from semscale.analysis.recommend import format_recommendation, recommend, stratified_folds
 from semscale.run.aggregations import names as aggregation_names
 
 MIXED = Population({"c0": ["base", "helper", "chance", "random", "chance"],

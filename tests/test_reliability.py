@@ -25,15 +25,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-
 from conftest import ROOT
-from semscale.names import synonyms
+
+from semscale.core.errors import SemscaleError
 from semscale.data import datasets
+from semscale.models.settings import Backend
+from semscale.names import synonyms
 from semscale.run import jobs
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.core.errors import SemscaleError
-from semscale.models.settings import Backend
 from semscale.store.files import ResultsBusy
 from semscale.store.results import ResultsStore
 
@@ -365,8 +365,9 @@ def failed_server_run(db: Path, dataset: Path, model_dir: Path, logs: Path) -> t
     """(run id, server URL) of a run made with a token on a real server that died before its first
     batch: registered while the server answered (a run's model is the server's fingerprint), then
     failed when it was gone."""
-    from semscale.models.encoders import ClipServerEncoder
     from test_server import Server
+
+    from semscale.models.encoders import ClipServerEncoder
 
     server = Server(model_dir, logs).start()
     try:

@@ -17,20 +17,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import streamlit.testing.v1.app_test as app_test
-import ui
+import tinyclip
 import yaml
+from conftest import ROOT
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
+from test_cli_analysis import colour_run
 
-import tinyclip
-from conftest import ROOT
-from semscale.core import wording
+import ui
 from semscale.analysis import explain, run_embeddings, tables
-from semscale.app import figures
 from semscale.analysis.compare import LevelComparison, differences
+from semscale.app import figures
+from semscale.core import wording
 from semscale.names.labels import LabelSet
 from semscale.store.results import ResultsStore
-from test_cli_analysis import colour_run
 
 LABELS = {"ant": ["apple", "ant", "arrow"], "bee": ["bee", "bell", "bread"], "cat": ["cat", "chime", "cloud"]}
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from semscale.core.errors import SemscaleError
-from semscale.run.scoring import Candidates, class_scores, predict
-from semscale.core.vectors import normalize
 from semscale.core.stats import wilson
+from semscale.core.vectors import normalize
+from semscale.run.scoring import Candidates, class_scores, predict
 
 # Two images, three names in 2-D. Class 0 owns names 0 and 1, class 1 owns name 2.
 IMAGES = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
@@ -198,8 +198,8 @@ def test_sigmoid_head_sums_each_names_own_probability():
     Class A has one name at cosine 0.20, class B two names at 0.12. With scale 112 and bias -16.5:
     A = sigmoid(5.9) = 0.99727, B = 2 sigmoid(-3.06) = 0.08952 -> A. Without the bias every name
     saturates near 1 and B's two names win; the softmax rule says A too."""
-    from semscale.models.registry import get
     from semscale.core.vectors import Head
+    from semscale.models.registry import get
 
     head = get("siglip2-base").head
     assert head == Head(112.0, -16.5)

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import ROOT
+from PIL import Image
+from test_server import Server
+
+from semscale.data.images import ImageRejected
 from semscale.models import settings
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable
-from semscale.data.images import ImageRejected
-from test_server import Server
 
 TOKEN = "configured-sekrit"
 
@@ -116,10 +116,11 @@ def test_run_page_does_not_send_the_configured_token_to_a_typed_url(configured, 
 def test_resume_sends_an_unscoped_token_only_to_a_server_typed_on_the_command_line(encoder, colour_dir, tmp_path):
     """A results file names its run's server; someone else's file must not collect the token that
     `SEMSCALE_TOKEN` (set with no server) holds for the server its owner types."""
+    from test_server import semscale
+
     from semscale.run.config import RunConfig
     from semscale.run.engine import Engine
     from semscale.store.results import ResultsStore
-    from test_server import semscale
 
     recorder = Recorder()
     try:
@@ -189,8 +190,9 @@ class Answering:
 def test_a_server_url_is_never_redirected_and_its_answer_never_shown(tmp_path):
     """The Run page's server field and `ping`: a URL that redirects reaches nothing else, and what
     a URL answers (an internal service's page, say) is not quoted back."""
-    from semscale.models import health
     from test_server import semscale
+
+    from semscale.models import health
 
     answering = Answering()
     try:
@@ -347,9 +349,8 @@ def test_data_roots_by_address_and_setting(tmp_path, monkeypatch):
 
 
 def test_data_page_reads_only_under_its_roots(dashboard_env, served_on, monkeypatch, tmp_path_factory):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import make_colour_images
+    from streamlit.testing.v1 import AppTest
 
     here = dashboard_env / "here"
     make_colour_images(here / "colours", per_class=2)

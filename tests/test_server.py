@@ -17,18 +17,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import COLOURS, ROOT, make_colour_images
 from PIL import Image
 
-from conftest import COLOURS, ROOT, make_colour_images
+from semscale.core.vectors import normalize
 from semscale.data import datasets
+from semscale.data.images import content_hash, decode
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable
+from semscale.models.settings import Backend
+from semscale.names.labels import LabelSet
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.run.plan import text_hash
-from semscale.data.images import content_hash, decode
-from semscale.names.labels import LabelSet
-from semscale.core.vectors import normalize
-from semscale.models.settings import Backend
 from semscale.store.results import ResultsStore
 
 COLOUR_LABELS = {c: [c, f"large {c} thing", f"small {c} thing", f"medium {c} thing"] for c in COLOURS}

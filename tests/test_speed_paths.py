@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 import tinyclip
 from conftest import COLOURS
+from PIL import Image
+
+from semscale.data.images import DRAFT_SIDE, content_hash, decode, draft_scale, prepared_hash
 from semscale.models.encoders import LocalEncoder
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine, process_together
-from semscale.data.images import DRAFT_SIDE, content_hash, decode, draft_scale, prepared_hash
 
 LABELS = {c: [c, f"large {c} thing"] for c in COLOURS}
 
@@ -192,8 +192,8 @@ def test_a_sweep_scores_every_level_as_each_level_alone(head):
     """Levels grown step by step from one cosine matrix give each level's plain answers: the first
     maximal class under each aggregation, and the stable top names. Integer embeddings make every
     cosine exact, so ties between names and between classes are exact too and must break the plain way."""
-    from semscale.run.scoring import predict_levels
     from semscale.core.vectors import CLIP_HEAD, Head
+    from semscale.run.scoring import predict_levels
 
     head = CLIP_HEAD if head == "clip" else Head(scale=10.0, bias=-5.0)
     head = Head(scale=1.0) if head is CLIP_HEAD else head  # integer cosines: keep the softmax in range
@@ -230,8 +230,8 @@ def test_a_sweep_scores_every_level_as_each_level_alone(head):
 def test_a_sweep_with_random_cosines_predicts_as_each_level_alone():
     """Unit-norm random embeddings (cosines differ from the plain matrix product's in the last bits):
     the same predictions, scores to float32 rounding."""
-    from semscale.run.scoring import predict_levels
     from semscale.core.vectors import CLIP_HEAD, normalize
+    from semscale.run.scoring import predict_levels
 
     rng = np.random.default_rng(4)
     classes, per_class = 20, 8
@@ -250,8 +250,8 @@ def test_a_sweep_with_random_cosines_predicts_as_each_level_alone():
 def test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly():
     """Two name orders (two chains), classes with 1 to 6 names, a level listed twice, and a class whose
     names are spread over the matrix: every level still gets its plain answers."""
-    from semscale.run.scoring import Candidates, predict_levels
     from semscale.core.vectors import Head
+    from semscale.run.scoring import Candidates, predict_levels
 
     rng = np.random.default_rng(5)
     names = rng.integers(-2, 3, (40, 5)).astype(np.float32)
@@ -272,8 +272,8 @@ def test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly
 def test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities():
     """probsum shifts a sweep's softmax by the chunk's best cosine; a level whose own best lies ~1.4 below
     it (scale 100) would underflow to 0/0 there, so it must be scored alone: the plain probabilities."""
-    from semscale.run.scoring import Candidates, class_scores, predict_levels
     from semscale.core.vectors import CLIP_HEAD, normalize
+    from semscale.run.scoring import Candidates, class_scores, predict_levels
 
     names = normalize(np.array([[-0.5, 0.866, 0], [-0.6, 0, 0.8], [0.9, 0.436, 0], [-0.55, 0.2, 0.81]], np.float32))
     images = np.array([[1, 0, 0]], np.float32)

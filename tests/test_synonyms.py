@@ -3,8 +3,8 @@ names, sense choice, domain word, and never an insult."""
 
 import pytest
 
-from semscale.names import classnames, synonyms, wordnet
 from semscale.core.errors import SemscaleError
+from semscale.names import classnames, synonyms, wordnet
 
 FLOWERS = ["daisy", "sunflower", "orchid", "marigold", "carnation"]
 BIG_CATS = ["tiger", "lion", "leopard", "cheetah", "jaguar"]

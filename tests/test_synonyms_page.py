@@ -1,9 +1,8 @@
 """The Synonyms page through Streamlit's AppTest, on the real clothing photos and WordNet files."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
 
 @pytest.fixture

@@ -1,11 +1,10 @@
 """Prompt templates are parsed, not counted: one plain {} that really carries the name."""
 
 import pytest
-
-from semscale.run.config import RunConfig, template_error
-from semscale.core.errors import SemscaleError
-
 from test_cli import semscale
+
+from semscale.core.errors import SemscaleError
+from semscale.run.config import RunConfig, template_error
 
 GOOD = ["a photo of a {}.", "{}", "a {} with {{braces}}", "itap of a {}"]
 BAD = {
@@ -47,9 +46,8 @@ def test_the_cli_refuses_them_before_a_run_starts(tmp_path, colour_dir, model_di
 
 
 def test_the_run_page_shows_the_problem_under_the_box_and_disables_start(dashboard_env):
-    from streamlit.testing.v1 import AppTest
-
     from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "pages" / "3_Run.py"), default_timeout=60)
     at.session_state["dataset"] = "cifar10-1k"

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from semscale.core.stats import bootstrap, mcnemar
 from semscale.analysis.threshold import analyse
+from semscale.core.stats import bootstrap, mcnemar
 
 
 def outcomes(n_images: int, right: list[int]) -> list[np.ndarray]:

@@ -18,19 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 import tinyclip
 from conftest import ROOT, make_colour_images
+from streamlit.testing.v1 import AppTest
+from test_preset import flowers  # noqa: F401 (a fixture)
+from test_server import COLOUR_LABELS, Server, free_port, images_of, paper_method_agrees_with_engine_max, semscale
+
+from semscale.data.images import content_hash
 from semscale.models.encoders import ClipServerEncoder, EncoderUnavailable, ModelChanged, wrong_scheme
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.run.plan import text_hash
-from semscale.data.images import content_hash
 from semscale.store.results import ResultsStore
-from test_preset import flowers  # noqa: F401 (a fixture)
-from test_server import (COLOUR_LABELS, Server, free_port, images_of, paper_method_agrees_with_engine_max,
-                         semscale)
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import bootstrap  # noqa: E402

@@ -32,17 +32,17 @@ images as before; probsum loses cat's k4 (cat 1/2 -> 0/2, one image broken).
 
 from __future__ import annotations
 
+import designed
 import numpy as np
 import pandas as pd
 import pytest
 
-import designed
 from semscale.analysis import run_embeddings
-from semscale.run.config import RunConfig
-from semscale.run.engine import Engine
+from semscale.analysis.whatif import WHAT_IF, run_settings, what_if
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
-from semscale.analysis.whatif import WHAT_IF, run_settings, what_if
+from semscale.run.config import RunConfig
+from semscale.run.engine import Engine
 
 EDITED = {**designed.LABELS, "cat": ["cat", "cloud", "zebra"]}
 # (aggregation, level) -> right predictions of 6, from the hand computation above

@@ -17,18 +17,18 @@ import os
 import time
 from urllib.parse import quote
 
+import designed
 import pytest
 import yaml
-
-import designed
 from conftest import ROOT
 from dashboard_server import start_dashboard
+from test_browser import page, shot  # noqa: F401 - the browser fixture
+from test_whatif import contents
+
 from semscale.models.encoders import LocalEncoder
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
-from test_browser import page, shot  # noqa: F401 - the browser fixture
-from test_whatif import contents
 
 
 @pytest.fixture

@@ -9,17 +9,16 @@ import json
 import os
 import time
 
-import numpy as np
-
-import pytest
-from streamlit.testing.v1 import AppTest
-
 import designed
+import numpy as np
+import pytest
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+from test_whatif import EXPECTED, RUN_CORRECT, contents
+
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
-from test_whatif import EXPECTED, RUN_CORRECT, contents
 
 
 @pytest.fixture

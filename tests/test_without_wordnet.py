@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+from test_cli import semscale
+
 from semscale.names import wordnet
 from semscale.store.results import ResultsStore
-from test_cli import semscale
 
 # nltk's downloader refuses loopback addresses (its own SSRF guard); only the download tests' process,
 # whose stand-in lives on loopback, lets them through. Everything else runs the `semscale` command as is.

@@ -9,12 +9,12 @@ import shutil
 
 import duckdb
 import pytest
+from test_hostile_input import read_only  # noqa: F401  (fixture: a read-only bind mount)
 
-from semscale.store import workspace
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet, as_left, name_rows, ticked
+from semscale.store import workspace
 from semscale.store.results import ResultsStore
-from test_hostile_input import read_only  # noqa: F401  (fixture: a read-only bind mount)
 
 ROWS = [{"class": "pants", "name": "pants", "relation": "name", "same thing": "yes", "meaning": "a garment",
          "use": True},

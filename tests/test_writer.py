@@ -13,15 +13,15 @@ from pathlib import Path
 import duckdb
 import psutil
 import pytest
-
 from conftest import COLOURS
+from test_speed_paths import photo
+
+from semscale.core.errors import SemscaleError
+from semscale.data.images import content_hash
 from semscale.run import engine as engine_mod
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
-from semscale.core.errors import SemscaleError
-from semscale.data.images import content_hash
 from semscale.store.results import ResultsStore
-from test_speed_paths import photo
 
 LABELS = {c: [c, f"large {c} thing"] for c in COLOURS}
 BATCH = 2

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from semscale.core.errors import SemscaleError
-from semscale.names.labels import name_key
 from semscale.core.stats import Z95, mcnemar
-from semscale.store.results import ResultsStore, RunInfo
-from semscale.names.synonyms import SCHEMES
 from semscale.core.wording import count
+from semscale.names.labels import name_key
+from semscale.names.synonyms import SCHEMES
+from semscale.store.results import ResultsStore, RunInfo
 
 KEYS = ["aggregation", "n_names"]
 SHOWN = 3  # names quoted as examples of a difference

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from semscale.run import aggregations, schedule
-from semscale.core.wording import count
-from semscale.core.errors import SemscaleError
 from semscale.analysis.run_embeddings import RunEmbeddings
+from semscale.core.errors import SemscaleError
+from semscale.core.wording import count
+from semscale.run import aggregations, schedule
 from semscale.run.scoring import Candidates, predict_many
 
 TOP_NAMES = 5

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from semscale.core.errors import SemscaleError
-from semscale.analysis.name_subsets import Standings, aggregation as make_aggregation, gram
+from semscale.analysis.name_subsets import Standings, gram
+from semscale.analysis.name_subsets import aggregation as make_aggregation
 from semscale.analysis.run_embeddings import RunEmbeddings
+from semscale.core.errors import SemscaleError
 from semscale.core.stats import mcnemar
 from semscale.core.wording import count
 

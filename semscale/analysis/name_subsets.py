@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semscale.core.vectors import CLIP_HEAD, Head
 from semscale.run import aggregations as rules
 from semscale.run.aggregations import Aggregation
-from semscale.core.vectors import CLIP_HEAD, Head
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from semscale.core.errors import SemscaleError
-from semscale.names.labels import LabelSet
-from semscale.analysis.name_subsets import Standings, Subsets, aggregation as make_aggregation, gram
+from semscale.analysis.name_subsets import Standings, Subsets, gram
+from semscale.analysis.name_subsets import aggregation as make_aggregation
 from semscale.analysis.run_embeddings import RunEmbeddings
-from semscale.run.scoring import Candidates, class_scores
+from semscale.core.errors import SemscaleError
 from semscale.core.stats import mcnemar, wilson
 from semscale.core.wording import count
+from semscale.names.labels import LabelSet
+from semscale.run.scoring import Candidates, class_scores
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from semscale.core.errors import SemscaleError
+from semscale.core.vectors import CLIP_HEAD, Head, normalize
+from semscale.core.wording import count
+from semscale.models.registry import for_model_id
 from semscale.run import pasteable
 from semscale.run.plan import NameEmbeddings
-from semscale.core.errors import SemscaleError
-from semscale.models.registry import for_model_id
-from semscale.core.vectors import CLIP_HEAD, Head, normalize
 from semscale.store.results import ResultsStore
-from semscale.core.wording import count
 
 
 @dataclass(frozen=True)

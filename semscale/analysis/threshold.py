@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from semscale.core.wording import count
 from semscale.core.stats import mcnemar
+from semscale.core.wording import count
 
 ALPHA = 0.05
 

@@ -9,11 +9,11 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from semscale.run import presets  # noqa: E402
 from semscale.analysis import tables  # noqa: E402
-from semscale.app.figures import PALETTE, aggregation_style, is_exponential, tick_labels  # noqa: E402
-from semscale.store.results import ResultsStore  # noqa: E402
 from semscale.analysis.threshold import thresholds  # noqa: E402
+from semscale.app.figures import PALETTE, aggregation_style, is_exponential, tick_labels  # noqa: E402
+from semscale.run import presets  # noqa: E402
+from semscale.store.results import ResultsStore  # noqa: E402
 
 
 def curve_png(curves, path: Path, title: str) -> None:

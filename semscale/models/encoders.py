@@ -8,8 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import queue
 import os
+import queue
 import socket
 import threading
 import time
@@ -22,9 +22,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from semscale.core.errors import SemscaleError
+from semscale.core.vectors import normalize
 from semscale.data.images import DecodedImage
 from semscale.models.settings import Backend, server_url
-from semscale.core.vectors import normalize
 
 T = TypeVar("T")
 

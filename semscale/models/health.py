@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from semscale.models import encoders
 from semscale.core.errors import SemscaleError
+from semscale.models import encoders
 from semscale.models.settings import Backend
 
 HUB_TIMEOUT = 2.0  # seconds for the hub's answer: a reachable hub answers in well under 1 s

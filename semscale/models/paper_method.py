@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from semscale.models.encoders import ClipServerEncoder
 from semscale.data.images import DecodedImage
+from semscale.models.encoders import ClipServerEncoder
 from semscale.names.labels import LabelSet
 
 

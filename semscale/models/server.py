@@ -40,11 +40,11 @@ import numpy as np  # noqa: E402
 from docarray import Document, DocumentArray  # noqa: E402
 from jina import Executor, Flow, requests  # noqa: E402
 
+from semscale.core.errors import SemscaleError  # noqa: E402
+from semscale.core.vectors import normalize  # noqa: E402
+from semscale.data.images import MAX_PIXELS, DecodedImage, ImageRejected, decode  # noqa: E402
 from semscale.models import settings  # noqa: E402
 from semscale.models.encoders import LocalEncoder  # noqa: E402
-from semscale.core.errors import SemscaleError  # noqa: E402
-from semscale.data.images import MAX_PIXELS, DecodedImage, ImageRejected, decode  # noqa: E402
-from semscale.core.vectors import normalize  # noqa: E402
 
 PROTOCOLS = ("grpc", "http", "websocket")
 DEFAULT_PORT = 51000

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from semscale.names import wordnet
 from semscale.core.errors import SemscaleError
+from semscale.names import wordnet
 from semscale.names.labels import normalize_name
 
 # Plural-only nouns WordNet 3.0 files under a singular lemma without marking them plural.

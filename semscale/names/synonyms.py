@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from semscale.names import classnames, commonness, wordnet
 from semscale.core.errors import SemscaleError
+from semscale.names import classnames, commonness, wordnet
 from semscale.names.labels import EQUIVALENT, LabelSet, name_key, normalize_name
 
 MAX_WORDNET_NAMES = 16

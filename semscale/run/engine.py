@@ -23,19 +23,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from semscale.names import classnames
-from semscale.data import datasets
-from semscale.run import plan as plans, schedule
-from semscale.models.encoders import Encoder
 from semscale.core.errors import SemscaleError
+from semscale.core.stats import bootstrap
+from semscale.core.vectors import normalize
+from semscale.data import datasets
 from semscale.data.images import DecodedImage, ImageRejected, content_hash, decode, footprint, prepare, prepared_hash
+from semscale.models.encoders import Encoder
+from semscale.names import classnames
 from semscale.names.labels import LabelSet
+from semscale.run import plan as plans
+from semscale.run import schedule
 from semscale.run.config import RunConfig
 from semscale.run.plan import Plan, image_order
-from semscale.core.stats import bootstrap
 from semscale.store.results import ResultsStore
-from semscale.core.vectors import normalize
-
 
 MAX_CACHED_BATCH = 1024  # images per batch once everything is served from the cache
 # Memory a batch may hold, its files and their decoded RGB pixels, whatever the images' sizes: a

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 from semscale.core import paths
-from semscale.store import runqueue
-from semscale.run.config import RunConfig
 from semscale.models.settings import Backend
+from semscale.run.config import RunConfig
+from semscale.store import runqueue
 from semscale.store.results import ResultsStore, RunInfo
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from semscale.names import synonyms
+from semscale.core.errors import SemscaleError
 from semscale.data import datasets
+from semscale.names import synonyms
 from semscale.run import presets, schedule
 from semscale.run.config import RunConfig
-from semscale.core.errors import SemscaleError
 
 ONE_NAME_NOTE = ("every class has one name, so the curve has one point; give the classes more names with the "
                  "paper or WordNet scheme (--scheme, or the dashboard's Synonyms page) or a label file (--labels)")

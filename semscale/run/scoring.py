@@ -13,8 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
-from semscale.run import aggregations as rules
 from semscale.core.vectors import CLIP_HEAD, Head
+from semscale.run import aggregations as rules
 
 TOP_K = 3
 CHUNK_ROWS = 2048

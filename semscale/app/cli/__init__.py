@@ -16,7 +16,6 @@ from semscale.core import paths
 from semscale.core.errors import SemscaleError
 from semscale.store.results import ResultsStore
 
-
 GROUPS = (run, reading, compare, names, server, models)
 
 
