@@ -458,8 +458,8 @@ def _records() -> dict[str, dict]:
 def _kept_set(spec: str, classes: list[str] | None = None) -> LabelSet:
     """The dataset's kept names as a LabelSet with their relations (`name`, then `user`, where not known)."""
     state = name_state()
-    return LabelSet.clean(st.session_state["labels"][spec], classes, keep_repeats=state["keep_repeats"].get(spec, False),
-                          relations=state["relations"].get(spec))
+    return LabelSet.clean(st.session_state["labels"][spec], classes,
+                          keep_repeats=state["keep_repeats"].get(spec, False), relations=state["relations"].get(spec))
 
 
 def _table(spec: str) -> dict | None:
@@ -704,8 +704,9 @@ def what_if_section(ds: datasets.Dataset, labels: LabelSet, blocked: str | None 
     mine = [r for r in finished if r.model == status.model]
     if not mine:
         others = sorted({registry.display_name(r.model) for r in finished})
-        st.caption(f"No finished run on this dataset with the backend's model {registry.display_name(status.model or '')} "
-                   f"(finished runs used {', '.join(others)}): choose their model under CLIP backend on the Run page.")
+        st.caption("No finished run on this dataset with the backend's model "
+                   f"{registry.display_name(status.model or '')} (finished runs used {', '.join(others)}): "
+                   "choose their model under CLIP backend on the Run page.")
         return
     created = {r.run_id: r.created for r in mine}  # newest first
     run_id = mine[0].run_id if len(mine) == 1 else st.selectbox(
@@ -733,7 +734,8 @@ def what_if_section(ds: datasets.Dataset, labels: LabelSet, blocked: str | None 
     st.caption("Per class at the last level (every name): accuracy on the class's own images with the run's names "
                "and with the names above; fixed: images wrong before and right now, broken: the reverse.")
     st.button("Save as a run", on_click=_save_what_if, args=(ds, run_id), disabled=blocked is not None,
-              help=blocked or f"starts a real run of these names with run {run_id}'s settings (the Run page follows it)")
+              help=blocked or f"starts a real run of these names with run {run_id}'s settings "
+                              "(the Run page follows it)")
     if answer := st.session_state.pop("what_if_answer", None):
         getattr(st, answer[0])(answer[1])
         if answer[0] == "success":

@@ -15,8 +15,8 @@ ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 LEFT_OUT_PAGE = 50  # rows of the left-out table per page
 st.title("Data")
 
-source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images with labels", "Folder or CSV on this machine"],
-                  horizontal=True)
+source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images with labels",
+                            "Folder or CSV on this machine"], horizontal=True)
 
 
 def use(spec: str) -> None:
@@ -70,7 +70,7 @@ elif source == "Images with labels":
         set_name = st.text_input("Name of this image set", value=datasets.upload_name([f.name for f in uploaded]),
                                  help="how its runs are listed; a number is added if another upload has the name")
         if st.button("Use these images", type="primary"):
-            triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"])]
+            triples = [(f.name, f.getvalue(), str(label or "")) for f, label in zip(files, table["label"], strict=True)]
             try:
                 ds = datasets.from_uploads(triples, name=set_name)
                 use(str(ds.root))
@@ -130,7 +130,7 @@ if ds is not None:
     for label, samples in by_class.items():
         st.markdown(f"**{ui.md(label)}** · {count(len(samples), 'image')}")
         cols = st.columns(8)
-        for col, sample in zip(cols, samples[:8]):
+        for col, sample in zip(cols, samples[:8], strict=False):  # a class may have fewer than 8 images
             try:
                 col.image(str(sample.path), width="stretch")
             except Exception:  # an unreadable file shows as a note, never breaks the page

@@ -35,7 +35,8 @@ rows = pd.DataFrame([{"class": c, "display name": state["display_names"][spec][c
                       "meaning": wordnet.synset(chosen[c]).definition() if c in chosen else ""} for c in ds.classes])
 shown = st.data_editor(rows, disabled=["class", "WordNet sense", "meaning"], hide_index=True,
                        width="stretch", key=f"display_{spec}_{version}")
-state["display_names"][spec] = {r["class"]: normalize_name(r["display name"]) or r["class"] for _, r in shown.iterrows()}
+state["display_names"][spec] = {r["class"]: normalize_name(r["display name"]) or r["class"]
+                                for _, r in shown.iterrows()}
 
 pick = st.columns(2)
 which = pick[0].selectbox("Pick another sense for", ds.classes, key=f"sense_class_{spec}")

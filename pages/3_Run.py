@@ -82,7 +82,8 @@ if ds is not None:
             st.error(str(exc))
             preset_failed = True
     max_names = max(len(v) for v in names.values())
-    st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, {count(len(names), 'class', 'classes')}, "
+    st.caption(f"Dataset **{ui.md(ds.name)}**: {count(len(ds.samples), 'image')}, "
+               f"{count(len(names), 'class', 'classes')}, "
                f"up to {count(max_names, 'name')} per class"
                + (" (the paper preset's)." if paper else " (edit them on the Synonyms page)."))
     try:  # what the names' builder says before a run: the domain word D and why, ...
@@ -208,6 +209,15 @@ def live() -> None:
         return
     if ui.live_every(pace(runs)) != ui.live_every(PACE):
         st.rerun()  # the whole page, to follow at the new pace
+    status(run)
+    if not run.n_done:
+        st.caption("Waiting for the first batch ...")
+        return
+    curve(run)
+
+
+def status(run) -> None:
+    """The followed run's status line, with its progress, queue place, error or log."""
     st.markdown(f"**Run {run.run_id}** · {ui.md(run.dataset)} · status **{run.status}**")
     if run.status == "running":
         rate, eta = jobs.pace(run, datetime.now(timezone.utc))
@@ -224,9 +234,10 @@ def live() -> None:
     log = jobs.log_tail(run.run_id, 3)
     if run.status in ("failed", "interrupted") and log:
         st.code(log)
-    if not run.n_done:
-        st.caption("Waiting for the first batch ...")
-        return
+
+
+def curve(run) -> None:
+    """The followed run's curve so far, from one read of its points."""
     # Said before the curve is read: that read may wait for a file the run keeps busy, and until it returns
     # the page shows what this tick has not redrawn yet (a "waiting" line of an earlier tick stayed up so).
     st.caption(f"{run.partial_note('PARTIAL') if run.partial else count(run.n_done, 'image') + ' scored'} · "

@@ -172,7 +172,8 @@ if not runs:
     st.stop()
 
 if not PRESENT:
-    st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected, "aggregations": ", ".join(r.config.get("aggregations", [])),
+    st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected,
+                   "aggregations": ", ".join(r.config.get("aggregations", [])),
                    "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
                  hide_index=True, width="stretch")
     names_pair(runs)
@@ -264,7 +265,8 @@ left, right = st.columns(2)
 with left:
     st.subheader("Per-class accuracy")
     table = tables.per_class(preds)
-    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg], f"Per-class accuracy · {run_id} · {agg}"),
+    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg],
+                                            f"Per-class accuracy · {run_id} · {agg}"),
                     width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
 with right:
     st.subheader("Who gains, who loses")
@@ -285,7 +287,7 @@ scope = at_level if true_class == "all classes" else at_level[at_level["label"] 
 st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
            + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
 thumbnails([(r.image_idx, r.path, f"**{ui.md(r.label)}** → {ui.md(r.predicted)}  \ntop-3: "
-             + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims)))
+             + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims, strict=True)))
             for r in wrong.head(GALLERY).itertuples()], "wrong")
 
 st.header("What the names did")
@@ -306,7 +308,7 @@ else:
                "the full lists; images fixed/broken; p: McNemar. Each class's most helpful name is green, its "
                "most harmful red.")
     st.dataframe(figures.name_effects_table(names_table), hide_index=True)
-    picks = {f"{n} ({c})": (c, n) for c, n in zip(names_table["class"], names_table["name"])}
+    picks = {f"{n} ({c})": (c, n) for c, n in zip(names_table["class"], names_table["name"], strict=True)}
     c1, c2 = st.columns(2)
     picked = c1.selectbox("Images flipped by", list(picks), index=len(picks) - 1, key="flip_name")
     mode = c2.radio("when the name is", list(name_effects.MODES), format_func=name_effects.MODES.get,
@@ -350,11 +352,12 @@ else:
         st.download_button("Recommended label set (YAML)",
                            yaml.safe_dump(rec.label_set().to_dict(), allow_unicode=True, sort_keys=False),
                            file_name=f"{run_id}-{agg}-labels.yaml", mime="application/x-yaml")
-        st.caption(f"Use it with `{pasteable.try_labels(ui.results_path(), run.config, f'{run_id}-{agg}-labels.yaml')}`.")
+        command = pasteable.try_labels(ui.results_path(), run.config, f"{run_id}-{agg}-labels.yaml")
+        st.caption(f"Use it with `{command}`.")
 
 st.subheader("Explain one image")
 images = run.image_table
-image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")"))
+image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")", strict=True))
 if st.session_state.get("explain_image") not in image_names or st.session_state.get("explain_run") != run_id:
     st.session_state.pop("explain_image", None)  # another run's image number names another photo here
 st.session_state["explain_run"] = run_id

@@ -70,8 +70,9 @@ def check_comparable(a: pd.DataFrame, b: pd.DataFrame) -> None:
     ia, ib = _images(a), _images(b)
     if not ia.equals(ib):
         only_a, only_b = len(set(ia) - set(ib)), len(set(ib) - set(ia))
+        reordered = ", or in another order" if not (only_a or only_b) else ""
         raise SemscaleError(f"the runs did not score the same images ({len(ia)} vs {len(ib)} images; {only_a} only in "
-                            f"run A, {only_b} only in run B{', or in another order' if not (only_a or only_b) else ''})")
+                            f"run A, {only_b} only in run B{reordered})")
     if set(a["label"]) != set(b["label"]):
         raise SemscaleError("the runs used different classes")
 
@@ -146,7 +147,8 @@ def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, labels_a: dict | None 
         rows.append((str(agg), int(n), len(g), float(ra.mean()), float(rb.mean()), only_a, only_b,
                      mcnemar(only_a, only_b), _interval(ra - rb)))
     holm = _holm([r[7] for r in rows])
-    return Comparison([LevelComparison(*r[:8], p_holm=h, low=r[8][0], high=r[8][1]) for r, h in zip(rows, holm)],
+    return Comparison([LevelComparison(*r[:8], p_holm=h, low=r[8][0], high=r[8][1])
+                       for r, h in zip(rows, holm, strict=True)],
                       orders_a, orders_b, name_differences(labels_a, labels_b))
 
 
@@ -158,8 +160,8 @@ def format_compare(comparison: Comparison, name_a: str = "A", name_b: str = "B",
              f"{r.low:+.4f} .. {r.high:+.4f}", str(r.only_a), str(r.only_b), f"{r.p_value:.4g}", f"{r.p_holm:.4g}")
             for r in comparison.levels]
     widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-             for row in (head, *body)]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in (head, *body)]
     top = [f"accuracy: {comparison.basis(name_a, name_b)}"] + ([comparison.names] if comparison.names else [])
     return "\n".join(top + lines + [differences(comparison.levels, name_a, name_b, alpha)])
 
@@ -264,7 +266,8 @@ class NamesPair:
         text = (f"run {self.have.run_id} has {kind}; a finished run with {other} on the same images, model, image "
                 "preparation, decode and prompt templates is missing")
         if self.working is not None:
-            text += f" (run {self.working.run_id} is {self.working.status}: {self.working.n_done} of {self.working.n_images} images)"
+            w = self.working
+            text += f" (run {w.run_id} is {w.status}: {w.n_done} of {w.n_images} images)"
         elif self.unmatched:
             text += f" ({self.unmatched})"
         return text

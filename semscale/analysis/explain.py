@@ -88,7 +88,8 @@ def format_explanation(ex: Explanation) -> str:
 
 def level_table(ex: Explanation) -> pd.DataFrame:
     """One row per level: prediction, right or wrong, the flip, and the top names as 'name (class) cosine'."""
-    tops = {n: "; ".join(f"{name} ({cls}) {cos:.3f}" for name, cls, cos in zip(g["name"], g["class"], g["cosine"]))
+    tops = {n: "; ".join(f"{name} ({cls}) {cos:.3f}"
+                         for name, cls, cos in zip(g["name"], g["class"], g["cosine"], strict=True))
             for n, g in ex.top.groupby("n_names")}
     table = ex.levels.assign(right=ex.levels["correct"].map({True: "right", False: "wrong"}),
                              top_names=ex.levels["n_names"].map(tops))

@@ -116,8 +116,8 @@ def name_flips(run: RunEmbeddings, aggregation: str, cls: str, name: str, mode: 
 def format_name_flips(flips: pd.DataFrame, cls: str, name: str, mode: str) -> str:
     """The `semscale names RUN --flips CLASS NAME` printout: the images, one a line."""
     head = f"{count(len(flips), 'image')} flipped by {name!r} ({cls}) {MODES[mode]}"
-    return "\n".join([head] + [f"  {r.change:<15} {r.name}  (true {r.label}; without: {r.predicted_without}, with: {r.predicted_with})"
-                               for r in flips.itertuples(index=False)])
+    return "\n".join([head] + [f"  {r.change:<15} {r.name}  (true {r.label}; without: {r.predicted_without}, "
+                                f"with: {r.predicted_with})" for r in flips.itertuples(index=False)])
 
 
 def format_name_effects(table: pd.DataFrame, aggregation: str, n_images: int) -> str:

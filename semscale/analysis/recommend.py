@@ -96,7 +96,7 @@ def select(agg: Subsets, truth: np.ndarray, rows_per_class: list[list[int]]) -> 
                 standings.set_column(k, agg.score(states[k]))
                 correct = int(counts[best])
                 changed = True
-    return [[r for r in rows if r in s.members] for rows, s in zip(rows_per_class, states)]
+    return [[r for r in rows if r in s.members] for rows, s in zip(rows_per_class, states, strict=True)]
 
 
 def stratified_folds(truth: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -143,13 +143,14 @@ def recommend(run: RunEmbeddings, aggregation: str | None = None, folds: int = 5
         votes[[r for c in chosen for r in c]] += 1
     final = choose(every)
     base, full = right(every, [r[:1] for r in rows]), right(every, rows)
-    single = [c for c, r in zip(run.classes, choices) if len(r) == 1]
+    single = [c for c, r in zip(run.classes, choices, strict=True) if len(r) == 1]
     if single:
         notes.append(f"{count(len(single), 'class', 'classes')} with one name only, kept as is: {', '.join(single[:5])}"
                      + (" ..." if len(single) > 5 else ""))
     kept = {r for c in final for r in c}
     listed = [r for c in choices for r in c]
-    names = pd.DataFrame({"class": [run.classes[run.owner[r]] for r in listed], "name": [run.name_list[r] for r in listed],
+    names = pd.DataFrame({"class": [run.classes[run.owner[r]] for r in listed],
+                          "name": [run.name_list[r] for r in listed],
                           "chosen": [r in kept for r in listed], "folds_chosen": votes[listed]})
     return Recommendation(
         run_id=run.run_id, aggregation=aggregation, folds=folds, seed=seed,
@@ -170,12 +171,13 @@ def _fold_count(run: RunEmbeddings, folds: int) -> tuple[int, list[str]]:
     smallest = int(present.min())
     cls = run.classes[int(np.flatnonzero(counts == smallest)[0])]
     if smallest < 2:
-        raise SemscaleError(f"class {cls!r} has {count(smallest, 'scored image')}; cross-validation needs at least 2 per class")
+        raise SemscaleError(f"class {cls!r} has {count(smallest, 'scored image')}; "
+                            "cross-validation needs at least 2 per class")
     notes = []
     if folds > smallest:
         notes.append(f"folds lowered from {folds} to {smallest}: class {cls!r} has only {smallest} scored images")
         folds = smallest
-    empty = [c for c, n in zip(run.classes, counts) if n == 0]
+    empty = [c for c, n in zip(run.classes, counts, strict=True) if n == 0]
     if empty:
         notes.append(f"{count(len(empty), 'class', 'classes')} with no scored image (the names can still take "
                      f"others' images): " + ", ".join(empty[:5]))

@@ -74,7 +74,8 @@ class CacheOnly:
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         shown = ", ".join(repr(t) for t in list(texts)[:3]) + (" ..." if len(texts) > 3 else "")
         raise SemscaleError(f"run {self.run_id}: the embedding cache of model {self.model_id} lacks "
-                            f"{count(len(texts), 'prompt')} ({shown}); the cache was cleared or the run came from another file")
+                            f"{count(len(texts), 'prompt')} ({shown}); the cache was cleared or the run came from "
+                            "another file")
 
 
 def load(store: ResultsStore, run_id: str, results: str | None = None) -> RunEmbeddings:
@@ -99,8 +100,9 @@ def load(store: ResultsStore, run_id: str, results: str | None = None) -> RunEmb
     cached = store.get_embeddings(info.model, list(hashes.values()))
     missing = [h for h in hashes.values() if h not in cached]
     if missing:
-        raise SemscaleError(f"run {run_id}: the cache of model {info.model} lacks {count(len(missing), 'image embedding')}; "
-                            f"the cache was cleared or the run came from another file")
+        raise SemscaleError(f"run {run_id}: the cache of model {info.model} lacks "
+                            f"{count(len(missing), 'image embedding')}; the cache was cleared or the run came "
+                            "from another file")
     images = normalize(np.stack([cached[hashes[i]] for i in table["image_idx"]]))
     index = {c: k for k, c in enumerate(classes)}
     return RunEmbeddings(

@@ -37,8 +37,9 @@ class WhatIf:
     run_id: str
     points: pd.DataFrame  # store.points' columns: the run's stored points, then the edited set's (run_id WHAT_IF)
     # one row per class x aggregation at the last level (the full name lists, unless an explicit schedule
-    # stops short), the run's against the edited set's: class, aggregation, edit (names added, removed, reordered), images, before, after (accuracy
-    # on the class's images), change, fixed and broken (images wrong -> right and right -> wrong)
+    # stops short), the run's against the edited set's: class, aggregation, edit (names added, removed,
+    # reordered), images, before, after (accuracy on the class's images), change, fixed and broken
+    # (images wrong -> right and right -> wrong)
     classes: pd.DataFrame
     encoded: int  # texts encoded for it: those neither the embedding cache nor `memo` had
 
@@ -71,13 +72,13 @@ def what_if(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, encoder: 
     points = pd.DataFrame([
         (agg, rep, ns.index(n), n, len(cand.rows), len(truth), int(right[agg].sum()), right[agg].mean(),
          *wilson(int(right[agg].sum()), len(truth)), WHAT_IF)
-        for (rep, n, cand), right in zip(plan.levels, correct) for agg in config.aggregations],
+        for (rep, n, cand), right in zip(plan.levels, correct, strict=True) for agg in config.aggregations],
         columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct", "accuracy",
                  "ci_low", "ci_high", "run_id"])
     if config.interval == "bootstrap":  # as the engine computes them when a run ends
         image_idx = run.image_table["image_idx"].to_numpy()[order]
-        outcomes = pd.DataFrame([(agg, rep, n, i, ok) for (rep, n, _), right in zip(plan.levels, correct)
-                                 for agg in config.aggregations for i, ok in zip(image_idx, right[agg])],
+        outcomes = pd.DataFrame([(agg, rep, n, i, ok) for (rep, n, _), right in zip(plan.levels, correct, strict=True)
+                                 for agg in config.aggregations for i, ok in zip(image_idx, right[agg], strict=True)],
                                 columns=["aggregation", "repeat", "n_names", "image_idx", "correct"])
         points = points.drop(columns=["ci_low", "ci_high"]).merge(
             bootstrap_intervals(outcomes, config.seed), on=["aggregation", "repeat", "n_names"])[points.columns]
@@ -111,7 +112,7 @@ def _processing_order(run: RunEmbeddings, batch_size: int) -> tuple[np.ndarray, 
         batch = run.position[order] // batch_size
     starts = np.flatnonzero(np.r_[True, batch[1:] != batch[:-1]]) if len(batch) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(batch)]
-    return order, [slice(int(a), int(b)) for a, b in zip(starts, ends)]
+    return order, [slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def _class_changes(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, order: np.ndarray,

@@ -47,7 +47,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
 def is_exponential(levels: list[int]) -> bool:
     """True when levels double (1, 2, 4, ...), possibly ending at a non-power of two."""
     levels = sorted(set(levels))
-    return len(levels) >= 3 and all(b == 2 * a for a, b in zip(levels[:-2], levels[1:-1]))
+    return len(levels) >= 3 and all(b == 2 * a for a, b in zip(levels[:-2], levels[1:-1], strict=True))
 
 
 LINEAR_TICKS = 25  # at most this many labels on a linear axis: closer ones would overlap
@@ -167,7 +167,8 @@ def per_class_lines(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     for i, (label, c) in enumerate(table.groupby("label")):
         fig.add_trace(go.Scatter(x=c["n_names"], y=c["accuracy"], mode="lines+markers", name=short(label),
                                  line={"color": CLASS_PALETTE[i % len(CLASS_PALETTE)]},
-                                 customdata=[plain(label)] * len(c), hovertemplate="%{y:.1%} %{customdata}<extra></extra>"))
+                                 customdata=[plain(label)] * len(c),
+                                 hovertemplate="%{y:.1%} %{customdata}<extra></extra>"))
     return _layout(fig, sorted(table["n_names"].unique()) if not table.empty else [], "class accuracy", title)
 
 
@@ -215,7 +216,8 @@ def name_effects_table(table: pd.DataFrame) -> Styler:
         fill = HIGHLIGHTS.get(row["verdict"])
         return [f"background-color: {fill}" if fill else ""] * len(row)
 
-    table = table[["class", "name", "highlight"] + [c for c in table.columns if c not in ("class", "name", "highlight")]]
+    first = ["class", "name", "highlight"]
+    table = table[first + [c for c in table.columns if c not in first]]
     gains = [EFFECT_HEADERS[c] for c in table.columns if "gain" in c]
     ps = [EFFECT_HEADERS[c] for c in table.columns if c.startswith("p_")]
     return (table.rename(columns=EFFECT_HEADERS).style.apply(colour, axis=1)

@@ -160,8 +160,8 @@ def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
             rejected.append(Rejected(f"{_printable(folder.name)}/", _too_long(label)))
             continue
         if name_key(label) in labels and labels[name_key(label)] != label:
-            rejected.append(Rejected(f"{_printable(folder.name)}/",
-                                     f"class name differs only in case from '{labels[name_key(label)]}'; merged into it"))
+            rejected.append(Rejected(f"{_printable(folder.name)}/", "class name differs only in case from "
+                                     f"'{labels[name_key(label)]}'; merged into it"))
         label = labels.setdefault(name_key(label), label)
         count = 0
         for path in sorted(folder.rglob("*")):

@@ -96,8 +96,8 @@ def checked_embeddings(rows, count: int, dim: int | None, source: str, what: str
 
 def files_digest(folders: dict[str, Path]) -> str:
     """sha256 over every file in `folders` ({role: folder}): each file's name as role/relative
-    path (e.g. `text/tokenizer.json`, wherever the folder is), size and whole content, streamed. Weights, preprocessor config
-    and tokenizer all change what the model computes, so all count. 350 MB take about 0.2 s
+    path (e.g. `text/tokenizer.json`, wherever the folder is), size and whole content, streamed. Weights,
+    preprocessor config and tokenizer all change what the model computes, so all count. 350 MB take about 0.2 s
     (measured with a warm page cache), so the digest is not cached."""
     h = hashlib.sha256()
     for role, folder in sorted(folders.items()):

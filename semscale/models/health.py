@@ -104,7 +104,8 @@ def model_start(backend: Backend) -> str | None:
     if reason is None:
         return None
     return (f"the model {spec.name} is not cached and no hub is reachable ({hub_url()}: {reason}). Three ways out: "
-            f"(1) a local model folder: set SEMSCALE_MODEL_DIR=DIR (or run with --local DIR) where {spec.local_layout()}; "
+            "(1) a local model folder: set SEMSCALE_MODEL_DIR=DIR (or run with --local DIR) where "
+            f"{spec.local_layout()}; "
             f"(2) a CLIP server URL: --server grpc://HOST:PORT, $SEMSCALE_SERVER, or the Run page's CLIP backend "
             f"(`semscale serve` on a machine that has the model); "
             f"(3) network access to {hub_url()} (or HF_ENDPOINT set to a mirror): the model is fetched once, "

@@ -147,4 +147,4 @@ def format_listing(rows: list[ModelRow]) -> str:
     body = [(r.name, r.image_model, r.text_model, str(r.dim), r.licence, f"{r.download_gb:.2f} GB",
              "yes" if r.cached else "no") for r in rows]
     widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in (head, *body))
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (head, *body))

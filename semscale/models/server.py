@@ -143,11 +143,11 @@ class SemscaleClip(Executor):
                 texts.append(doc)
         if images:
             vecs = self.encoder.encode_images([im for _, im in images])
-            for (doc, _), vec in zip(images, vecs):
+            for (doc, _), vec in zip(images, vecs, strict=True):
                 doc.embedding = vec.astype(np.float32)
         if texts:
             vecs = self.encoder.encode_texts([d.text for d in texts])
-            for doc, vec in zip(texts, vecs):
+            for doc, vec in zip(texts, vecs, strict=True):
                 doc.embedding = vec.astype(np.float32)
         with self._count_lock:
             self.images_encoded += len(images)
@@ -184,7 +184,7 @@ class SemscaleClip(Executor):
             logits = self.encoder.spec.head.scale * cosine  # the softmax CLIP-style; a bias would cancel
             soft = np.exp(logits - logits.max())
             soft /= soft.sum()
-            for match, cos, prob in zip(matches, cosine, soft):
+            for match, cos, prob in zip(matches, cosine, soft, strict=True):
                 match.scores["clip_score"].value = float(prob)
                 match.scores["clip_score"].op_name = "softmax"
                 match.scores["clip_score_cosine"].value = float(cos)
@@ -259,7 +259,8 @@ def serve(port: int = DEFAULT_PORT, protocol: str = "grpc", host: str = "127.0.0
         with contextlib.redirect_stdout(banner):  # Jina's "Flow is ready" table; we print one line instead
             f.__enter__()
     except Exception as exc:
-        raise SemscaleError(f"the CLIP server could not start on {host}:{port}: {str(exc).splitlines()[0][:200]}") from None
+        first_line = str(exc).splitlines()[0][:200]
+        raise SemscaleError(f"the CLIP server could not start on {host}:{port}: {first_line}") from None
     try:
         scheme = "ws" if protocol == "websocket" else protocol
         print(f"semscale CLIP server ({description}, {replicas} replica{'s' if replicas > 1 else ''}) "

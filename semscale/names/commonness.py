@@ -13,9 +13,9 @@ from functools import lru_cache
 # category, which must be an everyday word ('mammal' passes, 'vertebrate' and 'carnivore' do not).
 SYNONYM_ZIPF, KIND_ZIPF, BROADER_ZIPF = 2.5, 2.5, 3.5
 # A synonym that is another word, not a short form or spelling of the class name, must be an everyday word
-# ('infant', 'auto'; not 'serpent' 3.46, 'toad' 3.34 for frog, 'infield', 'seaport'). A category word between TAGGED_ZIPF and
-# BROADER_ZIPF is everyday when WordNet's tagged texts use it in this sense ('reptile', 'mammal'; not
-# 'canine', 'rodent', 'feline').
+# ('infant', 'auto'; not 'serpent' 3.46, 'toad' 3.34 for frog, 'infield', 'seaport'). A category word
+# between TAGGED_ZIPF and BROADER_ZIPF is everyday when WordNet's tagged texts use it in this sense
+# ('reptile', 'mammal'; not 'canine', 'rodent', 'feline').
 OTHER_WORD_ZIPF, TAGGED_ZIPF = 3.5, 3.2
 KIND_WORD_ZIPF, EVERYDAY_WORD_ZIPF = 2.0, 4.0  # each word of a kind's name ('requiem shark' passes, 'gallinaceous
 # bird' does not); each word of a two-word category ('big cat' passes, 'vascular plant' does not)

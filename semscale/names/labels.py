@@ -60,7 +60,8 @@ def _yaml_data(text: str, source: str):
         if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
             nodes += 1
             if nodes > MAX_LABEL_NODES:
-                raise SemscaleError(f"{source} has more than {MAX_LABEL_NODES:,} YAML nodes; a label set needs far fewer")
+                raise SemscaleError(f"{source} has more than {MAX_LABEL_NODES:,} YAML nodes; "
+                                    "a label set needs far fewer")
     return yaml.load(text, Loader=_YAML_LOADER)
 
 
@@ -172,7 +173,7 @@ class LabelSet:
                 table[c], kept[c] = names, rels
                 continue
             table[c], kept[c] = [], []
-            for n, r in zip(names, rels):
+            for n, r in zip(names, rels, strict=True):
                 owner = owners.get(name_key(normalize_name(n)), c)
                 if owner != c:
                     warnings.append(f"class '{c}': '{normalize_name(n)}' is already a name of '{owner}'; not added")
@@ -218,7 +219,8 @@ class LabelSet:
             data = data["classes"]
         if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
             raise SemscaleError(f"{source} must map each class to a list of names, e.g. 'dog: [dog, puppy]'")
-        nested = next((c for c, v in data.items() if isinstance(v, list) and any(isinstance(n, (list, dict)) for n in v)), None)
+        nested = next((c for c, v in data.items()
+                       if isinstance(v, list) and any(isinstance(n, (list, dict)) for n in v)), None)
         if nested is not None:
             raise SemscaleError(f"{source}: class {str(nested)[:80]!r} has a list or mapping among its names; "
                                 "each name must be plain text")
@@ -252,7 +254,7 @@ def name_rows(labels: LabelSet, glosses: dict[str, dict[str, str]] | None = None
     return [{"class": c, "name": n, "relation": r, "same thing": "yes" if r in EQUIVALENT else
              ("unknown" if r == "user" else "NO: " + RELATIONS[r].split(": ")[0]),
              "meaning": (glosses or {}).get(c, {}).get(n, ""), "use": True}
-            for c, names in labels.names.items() for n, r in zip(names, labels.relations[c])]
+            for c, names in labels.names.items() for n, r in zip(names, labels.relations[c], strict=True)]
 
 
 def emptied_bases(rows: dict[int, dict], offered: list[dict]) -> list[str]:
@@ -343,7 +345,7 @@ def _kept_relations(raw: dict, relations: dict[str, list[str]], table: dict[str,
         rels = list(relations.get(raw_class) or [])
         rels += [None] * (len(raw_names) - len(rels))
         given.setdefault(name_key(normalize_name(raw_class)), []).extend(
-            (normalize_name(n), r) for n, r in zip(raw_names, rels))
+            (normalize_name(n), r) for n, r in zip(raw_names, rels, strict=True))
     out = {}
     for c, names in table.items():
         pairs, at, kept = given.get(name_key(c), []), 0, []

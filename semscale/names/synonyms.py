@@ -274,7 +274,8 @@ REGISTRY = {scheme.name: scheme for scheme in (
 SCHEMES = tuple(REGISTRY)
 
 
-def related_names(class_name: str, chosen, relations: tuple[str, ...], others: tuple = ()) -> list[tuple[str, str, str]]:
+def related_names(class_name: str, chosen, relations: tuple[str, ...],
+                  others: tuple = ()) -> list[tuple[str, str, str]]:
     """(name, relation, gloss) for a class: its own name, then each relation's names in order, at most
     MAX_WORDNET_NAMES, a name said twice kept once (at its first relation). `others`: the other classes'
     senses (a broader name must not fit them)."""
@@ -353,7 +354,8 @@ _BUILDERS = {"paper": _paper}  # every other scheme builds its relations from Wo
 def _generated(raw, classes, scheme, notes, senses, domain, shown, domain_note=None) -> Generated:
     """Clean the (name, relation, gloss) table into a Generated, each kept name with its relation and gloss."""
     labels = LabelSet.clean({c: [n for n, _, _ in rows] for c, rows in raw.items()}, classes,
-                            keep_repeats=scheme == "paper", relations={c: [r for _, r, _ in rows] for c, rows in raw.items()})
+                            keep_repeats=scheme == "paper",
+                            relations={c: [r for _, r, _ in rows] for c, rows in raw.items()})
     relations = {c: {n: r for n, r, _ in reversed(rows)} for c, rows in raw.items()}
     glosses = {c: {n: g for n, _, g in reversed(rows) if g} for c, rows in raw.items()}
     kept = {c: set(names) for c, names in labels.names.items()}

@@ -48,7 +48,8 @@ _LEXNAMES = (
 _SYNTACTIC_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
 
 PHYSICAL = "physical_entity.n.01"
-# Usage domains (or, for 'dysphemism', a hypernym) that mark a sense (or one of its words) as an insult, vulgar or slang.
+# Usage domains (or, for 'dysphemism', a hypernym) that mark a sense (or one of its words) as an insult,
+# vulgar or slang.
 OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
                                "slang.n.02", "derogation.n.01", "dysphemism.n.01"})
 OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", "vulgar", "contemptuous")
@@ -57,7 +58,8 @@ GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whol
                      "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
                      "substance.n.01", "substance.n.07", "causal_agent.n.01", "natural_object.n.01",
                      "thing.n.12", "part.n.02", "unit.n.05", "abstraction.n.06", "container.n.01",
-                     "structure.n.01", "commodity.n.01", "consumer_goods.n.01", "covering.n.02", "material.n.01", "solid.n.01", "fluid.n.01"})
+                     "structure.n.01", "commodity.n.01", "consumer_goods.n.01", "covering.n.02", "material.n.01",
+                     "solid.n.01", "fluid.n.01"})
 
 
 # `SEMSCALE_WORDNET_HIDE_SYSTEM=1` looks only in SEMSCALE_WORDNET_DIR, NLTK_DATA and semscale's data home:
@@ -194,7 +196,8 @@ def _reader_folder(source: Path) -> Path:
     """A private copy of `source`'s database plus `lexnames`, where nltk agrees to read it (made once)."""
     names = _database_names(source)
     stats = [source.stat()] if source.suffix == ".zip" else [(source / n).stat() for n in sorted(names)]
-    key = repr([source.name if source.suffix == ".zip" else sorted(names)] + [(s.st_size, s.st_mtime_ns) for s in stats])
+    listing = source.name if source.suffix == ".zip" else sorted(names)
+    key = repr([listing] + [(s.st_size, s.st_mtime_ns) for s in stats])
     folder = _own_root() / "corpora" / f"wordnet-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / "lexnames").is_file():
         return folder
@@ -515,14 +518,14 @@ def _apart(pools: dict, names: dict, chosen: dict) -> dict:
     for key, pool in pools.items():
         others = {t for j, t in chosen.items() if j != key}
 
-        def above(s):
+        def above(s, others=others):
             return others & set(s.closure(lambda x: x.hypernyms() + x.instance_hypernyms()))
 
         if key not in chosen or not above(chosen[key]):
             continue
         word = names[key].lower().replace(" ", "_")
 
-        def used(s):
+        def used(s, word=word):
             return sum(lem.count() for lem in s.lemmas() if lem.name().lower() == word)
 
         shared = set(_ancestors(chosen[key])).intersection(
@@ -549,7 +552,7 @@ def _one_reading(pools: dict, chosen: dict) -> dict:
     best = max(common, key=lambda a: (depth[a], a), default=None)
     if best is None or depth[best] <= deepest:
         return {}
-    return {key: u[best] for key, u in zip(pools, under)}
+    return {key: u[best] for key, u in zip(pools, under, strict=True)}
 
 
 def _supported(chosen: dict) -> dict:
@@ -606,7 +609,8 @@ def hypernyms_by_distance(synset) -> list:
     """The sense's hypernyms (instance ones too), nearest first, without GENERIC ones."""
     out, level, seen = [], [synset], {synset}
     while level:
-        level = sorted({h for s in level for h in s.hypernyms() + s.instance_hypernyms()} - seen, key=lambda h: h.name())
+        level = sorted({h for s in level for h in s.hypernyms() + s.instance_hypernyms()} - seen,
+                       key=lambda h: h.name())
         seen |= set(level)
         out += [h for h in level if h.name() not in GENERIC]
     return out
@@ -644,7 +648,8 @@ def place(synset) -> bool:
 
 
 # Glosses of a sense that is a way of addressing or calling someone, not a kind of them ('sir', 'guy', 'Miss').
-TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b", re.IGNORECASE)
+TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b",
+                        re.IGNORECASE)
 
 
 # Glosses of a category of people by race or descent: a kind under one ('white man', 'black woman') sorts
@@ -674,7 +679,8 @@ def _gloss_genus(synset):
     """The category a sense's definition names first ('a vehicle carrying many passengers' -> vehicle):
     WordNet files some everyday members of a category elsewhere (the bus under 'public transport'), but
     its gloss still says what it is. The word's first noun sense; None when the gloss opens otherwise."""
-    words = re.sub(r"^(an?|the|any of (various|several|numerous|many)|one of)\s+", "", synset.definition().lower()).split()
+    opening = r"^(an?|the|any of (various|several|numerous|many)|one of)\s+"
+    words = re.sub(opening, "", synset.definition().lower()).split()
     head = words[0].strip(",;()") if words else ""
     if not head or any(is_lemma(head, pos) for pos in ("a", "s", "v", "r")):
         return None  # 'round yellow ... fruit', 'perennial', 'small': a description, not the category
@@ -755,4 +761,5 @@ def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, st
     nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
     plain = vague(nearest) and any(commonness.everyday(lem) for lem in nearest.lemmas())
     what = "too vague to name a domain" if plain else "not everyday words"
-    return None, f"the classes share only categories that are {what} (nearest: '{readable(nearest.lemmas()[0].name())}')"
+    nearest_word = readable(nearest.lemmas()[0].name())
+    return None, f"the classes share only categories that are {what} (nearest: '{nearest_word}')"

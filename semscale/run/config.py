@@ -30,7 +30,9 @@ def template_error(template: str) -> str | None:
     if any(spec or conv for _, spec, conv in fields):
         return "has a format spec or conversion; only a plain {} is allowed"
     if len(fields) != 1:
-        return "has no {} field for the name" if not fields else f"has {len(fields)} {{}} fields; exactly one {{}} is allowed"
+        if not fields:
+            return "has no {} field for the name"
+        return f"has {len(fields)} {{}} fields; exactly one {{}} is allowed"
     if template.format(PROBE_NAMES[0]) == template.format(PROBE_NAMES[1]):
         return "gives the same prompt for every name"
     return None
@@ -56,7 +58,7 @@ class RunConfig:
     domain: str | None = None  # the paper scheme's domain word D
     class_names: dict[str, str] | None = None  # class key -> the display name its names were built from
     senses: dict[str, str] | None = None  # class key -> WordNet sense id the names came from
-    relations: dict[str, list[str]] | None = None  # class key -> each name's relation (labels.RELATIONS); None: not known
+    relations: dict[str, list[str]] | None = None  # class key -> each name's relation (labels.RELATIONS); None: unknown
     name_notes: list[str] = field(default_factory=list)  # what the name generator had to say
     keep_repeats: bool = False  # keep names that repeat an earlier one exactly (a loaded paper-scheme file)
     image_prep: str = "clip"  # a key of semscale.data.images.PREPARATIONS
@@ -74,7 +76,8 @@ class RunConfig:
     def validate(self) -> None:
         bad = [a for a in self.aggregations if a not in rules.names()]
         if bad or not self.aggregations:
-            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; choose from {', '.join(rules.names())}")
+            raise SemscaleError(f"unknown aggregation {bad[0] if bad else '(none)'}; "
+                                f"choose from {', '.join(rules.names())}")
         for t in self.templates:
             problem = template_error(t)
             if problem:

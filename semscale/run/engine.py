@@ -6,7 +6,8 @@ batch it reads the files, takes cached embeddings or decodes and encodes the mis
 all levels x aggregations x name orders, and commits the batch (new embeddings, predictions,
 running accuracy) in one transaction, in a writer thread while the next batch is encoded. Readers
 see the curves grow while it works; a killed run loses at most the batches not yet committed, and
-`resume` continues the same order with the images that have no result yet. One process owns a run at a time (see `ResultsStore.claim_run`).
+`resume` continues the same order with the images that have no result yet. One process owns a run at a
+time (see `ResultsStore.claim_run`).
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class _Scored:
             lane.engine.store.commit_batch(
                 lane.run_id, lane.engine.encoder.model_id, {h: v for _, new, _, _ in parts for h, v in new.items()},
                 pa.concat_tables(tables) if tables else pa.table({}),
-                pd.DataFrame([r for batch, *_ in parts for r in batch.rejected], columns=["image_idx", "item", "reason"]),
+                pd.DataFrame([r for batch, *_ in parts for r in batch.rejected],
+                             columns=["image_idx", "item", "reason"]),
                 {k: sum(seconds[k] for *_, seconds in parts) for k in ("encode", "score", "total")})
         return self
 
@@ -179,7 +181,8 @@ class Engine:
             config.labels = {c: [n] for c, n in shown.items()}
             config.name_notes = [*config.name_notes, *shown_notes]
         # The paper scheme repeats a plural-only name on purpose (every class keeps the same k).
-        labels = LabelSet.clean(config.labels, dataset.classes, keep_repeats=config.scheme == "paper" or config.keep_repeats,
+        labels = LabelSet.clean(config.labels, dataset.classes,
+                                keep_repeats=config.scheme == "paper" or config.keep_repeats,
                                 relations=config.relations)
         config.labels, config.relations = labels.names, labels.relations
         schedule.parse(config.schedule, labels.max_names)  # refuse a bad schedule before anything is stored
@@ -192,7 +195,7 @@ class Engine:
         }).iloc[image_order(len(dataset.samples), config.seed)]
         names = pd.DataFrame(
             [(k, c, p, n, r) for k, (c, ns) in enumerate(labels.names.items())
-             for p, (n, r) in enumerate(zip(ns, labels.relations[c]))],
+             for p, (n, r) in enumerate(zip(ns, labels.relations[c], strict=True))],
             columns=["class_idx", "class", "position", "name", "relation"])
         notes = ([(None, r.item, r.reason) for r in dataset.rejected] + [(None, "names", n) for n in config.name_notes]
                  + [(None, "labels", w) for w in labels.warnings])
@@ -231,7 +234,7 @@ class Engine:
         hits = {**{h: uncommitted[h] for h in read.hashes if h in uncommitted and h not in hits}, **hits}
         batch = _Batch(read.size, rejected=list(read.rejected))
         fresh = {}
-        for row, h in zip(read.rows, read.hashes):
+        for row, h in zip(read.rows, read.hashes, strict=True):
             got = hits.get(h) if h in hits else read.decoded[h]
             if isinstance(got, str):
                 batch.rejected.append((row.image_idx, row.name, got))
@@ -244,7 +247,7 @@ class Engine:
         if fresh:
             vecs = self.encoder.encode_images(list(fresh.values()))
             self._check_dim(vecs, plan.names.matrix.shape[1])
-            new = {h: ("image", v) for h, v in zip(fresh, vecs)}
+            new = {h: ("image", v) for h, v in zip(fresh, vecs, strict=True)}
             hits.update({h: v for h, (_, v) in new.items()})
             self.encoded_images += len(fresh)
         batch.vectors = [hits[h] for h in batch.hashes]
@@ -264,14 +267,16 @@ class Engine:
         image_matrix = normalize(np.stack(batch.vectors))
         truth = np.array([plan.classes.index(r.label) for r in batch.rows])
         idx = pa.array(np.array([r.image_idx for r in batch.rows], np.int32))
-        hashes, classes, names = pa.array(batch.hashes, pa.string()), pa.array(plan.classes), pa.array(list(plan.names.index))
+        hashes, classes = pa.array(batch.hashes, pa.string()), pa.array(plan.classes)
+        names = pa.array(list(plan.names.index))
         parts = []
         for (rep, n, _), predictions in zip(plan.levels, plan.score(image_matrix, [
-                slice(start, start + block) for start in range(0, len(image_matrix), block)])):
+                slice(start, start + block) for start in range(0, len(image_matrix), block)]), strict=True):
             for agg, p in predictions.items():
                 rows = len(p.predicted)
                 parts.append(pa.table({
-                    "aggregation": pa.array([agg] * rows, pa.string()), "repeat": pa.array(np.full(rows, rep, np.int32)),
+                    "aggregation": pa.array([agg] * rows, pa.string()),
+                    "repeat": pa.array(np.full(rows, rep, np.int32)),
                     "n_names": pa.array(np.full(rows, n, np.int32)), "image_idx": idx, "image_hash": hashes,
                     "predicted": classes.take(p.predicted), "correct": pa.array(p.predicted == truth),
                     "score": pa.array(p.score.astype(np.float32)),
@@ -303,8 +308,8 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
     Raises RunOwned (and changes nothing) when another live process is working on one of the runs.
     """
     infos = [engine.store.run(run_id) for engine, run_id in runs]
-    runs = [(engine, info.run_id) for (engine, _), info in zip(runs, infos)]
-    for (engine, _), info in zip(runs, infos):
+    runs = [(engine, info.run_id) for (engine, _), info in zip(runs, infos, strict=True)]
+    for (engine, _), info in zip(runs, infos, strict=True):
         if info.model != engine.encoder.model_id:
             raise WrongModel(f"run {info.run_id} was made with model {info.model}, not {engine.encoder.model_id}")
     configs = [RunConfig.from_dict({"decode": "exact", **info.config}) for info in infos]
@@ -312,7 +317,8 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
     for engine, run_id in runs:
         todo = engine.store.run_images(run_id)  # in the run's processing order
         todos.append(todo[~todo["image_idx"].isin(engine.store.finished_images(run_id))])
-    if any(_same_work(c) != _same_work(configs[0]) or not t.equals(todos[0]) for c, t in zip(configs, todos)):
+    if any(_same_work(c) != _same_work(configs[0]) or not t.equals(todos[0])
+           for c, t in zip(configs, todos, strict=True)):
         raise SemscaleError("runs processed together need the same settings and the same images left to do; "
                             "process them one at a time")
     claimed = []
@@ -322,7 +328,7 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
             claimed.append((engine, run_id))
         lanes = [_Lane(engine, run_id, engine._plan(run_id, configs[0], LabelSet(engine.store.run_names(run_id))),
                        done=info.n_images - len(todos[0]))
-                 for (engine, run_id), info in zip(runs, infos)]
+                 for (engine, run_id), info in zip(runs, infos, strict=True)]
         status = _loop(lanes, todos[0], configs[0], progress, should_stop)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, SemscaleError) else f"{type(exc).__name__}: {exc}"
@@ -330,7 +336,7 @@ def process_together(runs: list[tuple[Engine, str]], progress: Callable[[Progres
         for engine, run_id in claimed:
             engine.store.finish_run(run_id, failed, message[:500])
         raise
-    for (engine, run_id), config in zip(runs, configs):
+    for (engine, run_id), config in zip(runs, configs, strict=True):
         if status == "done" and config.interval == "bootstrap":
             engine.store.set_intervals(run_id, bootstrap_intervals(engine.store.predictions(run_id), config.seed))
         engine.store.finish_run(run_id, status)
@@ -403,22 +409,24 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
                 position += read.size
                 uncommitted = [lane.uncommitted() for lane in lanes]
                 fresh = [{h for h in read.hashes if h not in hits and h not in recent
-                          and isinstance(read.decoded.get(h), DecodedImage)} for recent, hits in zip(uncommitted, read.hits)]
+                          and isinstance(read.decoded.get(h), DecodedImage)}
+                         for recent, hits in zip(uncommitted, read.hits, strict=True)]
                 # Batches bound the work a crash can lose; when nothing needs encoding that work is
                 # cheap, so grow the batch and spend less time opening the results file.
                 size = config.batch_size if any(fresh) else min(size * 2, MAX_CACHED_BATCH)
                 ahead = (reader.submit(_read_batch, lanes, todo.iloc[position : position + size], config, [
-                    {h: None for h in [*f, *recent]} for f, recent in zip(fresh, uncommitted)])
+                    {h: None for h in [*f, *recent]} for f, recent in zip(fresh, uncommitted, strict=True)])
                     if position < len(todo) else None)
                 work = []
-                for lane, hits, recent in zip(lanes, read.hits, uncommitted):
+                for lane, hits, recent in zip(lanes, read.hits, uncommitted, strict=True):
                     t1 = time.perf_counter()
                     batch, new = lane.engine._embed_batch(read, hits, lane.plan, recent)
                     lane.remember(new)
                     t2 = time.perf_counter()
                     predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
                     t3 = time.perf_counter()
-                    work.append((lane, batch, new, predictions, {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}))
+                    seconds = {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}
+                    work.append((lane, batch, new, predictions, seconds))
                 scored.batches.append((started, work))
         except BaseException as exc:
             if ahead is not None:
@@ -432,7 +440,8 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
                         raise failed from exc
                     landed = False
             if landed and scored.batches:  # what was scored before the error stays: a resume does not redo it
-                with contextlib.suppress(Exception):  # else the resume redoes it; the error that stopped the run is the news
+                # else the resume redoes it; the error that stopped the run is the news
+                with contextlib.suppress(Exception):
                     scored.commit()
             raise
 
@@ -466,7 +475,7 @@ def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, com
     read.hits = [lane.engine.store.get_embeddings(lane.engine.encoder.model_id, read.hashes,
                                                   dim=lane.plan.names.matrix.shape[1]) for lane in lanes]
     # Only images some run misses are decoded: a cached one decoded fine when it was encoded.
-    missing = {h: files[h] for lane_hits, ahead in zip(read.hits, coming) for h in read.hashes
+    missing = {h: files[h] for lane_hits, ahead in zip(read.hits, coming, strict=True) for h in read.hashes
                if h not in lane_hits and h not in ahead}
     read.decoded = _decode_all(lanes[0].engine, missing, config)
     return read

@@ -83,7 +83,7 @@ class NameEmbeddings:
         for start in range(0, len(missing), batch_size):
             chunk = missing[start : start + batch_size]
             vecs = encoder.encode_texts(chunk)
-            new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs)}
+            new = {text_hash(t): ("text", v) for t, v in zip(chunk, vecs, strict=True)}
             if memo is None:
                 store.put_embeddings(model_id, new)
             else:

@@ -38,6 +38,10 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# How images are prepared, by whether the paper's squash is used.
+PREP_WORDS = {True: "squashed to 224x224 (Lanczos), then CLIP preprocessing",
+              False: "CLIP preprocessing (resize shorter side, centre crop)"}
+
 def get(name: str) -> Preset:
     try:
         return PRESETS[name]
@@ -51,7 +55,8 @@ def conflicts(preset: Preset, schedule: str | None, templates: list[str], repeat
     if schedule is not None and schedule.strip().lower() not in (preset.schedule, "linear:1"):
         out.append(f"--schedule {schedule} (the {preset.name} preset uses {preset.schedule})")
     if templates and list(templates) != list(preset.templates):
-        out.append(f"--template (the {preset.name} preset uses {'the raw names' if not preset.templates else preset.templates})")
+        uses = "the raw names" if not preset.templates else preset.templates
+        out.append(f"--template (the {preset.name} preset uses {uses})")
     if repeats is not None and repeats != preset.repeats:
         out.append(f"--repeats {repeats} (the {preset.name} preset uses {preset.repeats})")
     return out
@@ -91,8 +96,8 @@ def protocol_lines(config: dict) -> list[str]:
         f"{mark(not templates)}",
         "aggregation: " + ", ".join(f"{a} ({mark(a == 'max')})" for a in aggregations),
         f"name orders: {repeats} - {mark(repeats == 1)}",
-        f"images: {'squashed to 224x224 (Lanczos), then CLIP preprocessing' if prep == 'paper' else 'CLIP preprocessing (resize shorter side, centre crop)'}"
-        f" - {mark(prep == paper.image_prep)}",
-        f"decode: {'JPEGs at a reduced DCT scale' if decode == 'draft' else 'every pixel'} - {mark(decode == paper.decode)}",
+        f"images: {PREP_WORDS[prep == 'paper']} - {mark(prep == paper.image_prep)}",
+        f"decode: {'JPEGs at a reduced DCT scale' if decode == 'draft' else 'every pixel'} "
+        f"- {mark(decode == paper.decode)}",
     ]
     return lines

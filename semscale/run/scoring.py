@@ -149,7 +149,7 @@ class Sweep:
                 ev = every if chain.in_place else np.take(every, chain.columns, axis=1)
                 for i, scores, top in chain.walk(chunk, ev, self, aggregations, head):
                     _gather(parts[i], tops[i], scores, top)
-        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, self.ks)]
+        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, self.ks, strict=True)]
 
 
 def _gather(parts: dict[str, list], tops: list, scores: dict[str, np.ndarray], top: tuple) -> None:
@@ -187,7 +187,7 @@ class _Chain:
     def extends_to(self, per_class: list[np.ndarray]) -> bool:
         last = self.per_class[-1]
         return len(last) == len(per_class) and all(
-            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class))
+            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class, strict=True))
 
     @classmethod
     def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
@@ -301,7 +301,7 @@ def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[s
         empty = np.zeros((0,), dtype=np.int64)
         return {agg: Prediction(empty, np.zeros(0, np.float32), np.zeros((0, k), np.int64),
                                 np.zeros((0, k), np.float32)) for agg in aggregations}
-    top_rows, top_sims = (np.concatenate(t) for t in zip(*tops))
+    top_rows, top_sims = (np.concatenate(t) for t in zip(*tops, strict=True))
     return {agg: Prediction(np.concatenate([p[0] for p in parts[agg]]), np.concatenate([p[1] for p in parts[agg]]),
                             top_rows, top_sims) for agg in aggregations}
 

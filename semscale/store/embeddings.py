@@ -34,7 +34,7 @@ class EmbeddingCache:
         with np.errstate(over="ignore", invalid="ignore"):
             usable = np.isfinite(matrix).all(axis=1) & (np.linalg.norm(matrix, axis=1) > 0)
         names = table.column("hash").take(pa.array(keep)).to_pylist()
-        return {h: v for h, v, ok in zip(names, matrix, usable) if ok}
+        return {h: v for h, v, ok in zip(names, matrix, usable, strict=True) if ok}
 
     def put_embeddings(self, model_id: str, items: dict[str, tuple[str, np.ndarray]]) -> None:
         with self._connect() as con:

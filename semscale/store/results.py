@@ -169,7 +169,8 @@ class ResultsStore(EmbeddingCache):
         with self._connect() as con:
             rows = con.execute(
                 "SELECT run_id, status, dataset, model, created, updated, n_images, n_done, n_rejected, elapsed, "
-                "error, config, pid, pid_started, host, image_order FROM runs WHERE run_id = ? OR (? <> '' AND starts_with(run_id, ?)) "
+                "error, config, pid, pid_started, host, image_order FROM runs "
+                "WHERE run_id = ? OR (? <> '' AND starts_with(run_id, ?)) "
                 "ORDER BY run_id = ? DESC, run_id", [run_id, run_id, run_id, run_id]).fetchall()
         if not rows:
             raise SemscaleError(f"no run {run_id!r} in {self.path}")
@@ -349,8 +350,8 @@ def _decode_paths(frame: pd.DataFrame) -> pd.DataFrame:
 def _gains(predictions: pa.Table) -> dict[tuple[str, int, int], tuple[int, int]]:
     """(images, correct) per point; a plain loop beats a group-by ~10x on a batch's few hundred rows."""
     out: dict[tuple[str, int, int], list[int]] = {}
-    keys = zip(*(predictions[c].to_pylist() for c in ("aggregation", "repeat", "n_names")))
-    for key, correct in zip(keys, predictions["correct"].to_pylist()):
+    keys = zip(*(predictions[c].to_pylist() for c in ("aggregation", "repeat", "n_names")), strict=True)
+    for key, correct in zip(keys, predictions["correct"].to_pylist(), strict=True):
         tally = out.setdefault(key, [0, 0])
         tally[0] += 1
         tally[1] += bool(correct)

@@ -77,7 +77,8 @@ def _migrate_from_1(con) -> None:
         rows = con.execute("SELECT aggregation, repeat, n_names, count(*), count(*) FILTER (correct) "
                            "FROM predictions WHERE run_id = ? GROUP BY ALL", [run_id]).fetchall()
         set_points(con, run_id, {(a, r, n): (t, k) for a, r, n, t, k in rows})
-        con.execute("UPDATE runs SET n_done = (SELECT count(*) FROM (SELECT image_idx FROM predictions WHERE run_id = ? "
+        con.execute("UPDATE runs SET n_done = (SELECT count(*) FROM ("
+                    "SELECT image_idx FROM predictions WHERE run_id = ? "
                     "UNION SELECT image_idx FROM rejected WHERE run_id = ? AND image_idx IS NOT NULL)) "
                     "WHERE run_id = ?", [run_id, run_id, run_id])
 
@@ -90,14 +91,14 @@ def set_points(con, run_id: str, totals: dict[tuple[str, int, int], tuple[int, i
     if not totals:
         return
     keys = list(totals)
-    agg, rep, n = zip(*keys)
-    total, correct = zip(*(totals[k] for k in keys))
-    low, high = zip(*(wilson(k, t) for t, k in zip(total, correct)))
+    agg, rep, n = zip(*keys, strict=True)
+    total, correct = zip(*(totals[k] for k in keys), strict=True)
+    low, high = zip(*(wilson(k, t) for t, k in zip(total, correct, strict=True)), strict=True)
     con.register("updated_points", pa.table({
         "aggregation": pa.array(agg, pa.string()), "repeat": pa.array(rep, pa.int32()),
         "n_names": pa.array(n, pa.int32()), "n_images": pa.array(total, pa.int32()),
         "correct": pa.array(correct, pa.int32()),
-        "accuracy": pa.array([k / t if t else None for t, k in zip(total, correct)], pa.float64()),
+        "accuracy": pa.array([k / t if t else None for t, k in zip(total, correct, strict=True)], pa.float64()),
         "ci_low": pa.array(low, pa.float64()), "ci_high": pa.array(high, pa.float64())}))
     con.execute(
         "UPDATE points SET n_images = u.n_images, correct = u.correct, accuracy = u.accuracy, "

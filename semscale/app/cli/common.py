@@ -49,7 +49,8 @@ def add_model(p: argparse.ArgumentParser, repeatable: bool) -> None:
 
     p.add_argument("--model", action="append" if repeatable else "store", default=None, choices=list(registry.REGISTRY),
                    help="embedded registry model (see `semscale models`; default $SEMSCALE_MODEL or "
-                        f"{registry.DEFAULT_MODEL})" + ("; repeat it to run the same experiment on several" if repeatable else ""))
+                        f"{registry.DEFAULT_MODEL})"
+                        + ("; repeat it to run the same experiment on several" if repeatable else ""))
 
 
 def backend(args, model: str | None = None, typed: bool = True) -> settings.Backend:

@@ -53,7 +53,8 @@ def cmd_labels(args) -> int:
         labels.save(args.out)
     for w in generated.notes:
         print(f"note: {w}", file=sys.stderr)
-    print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, to {args.out}")
+    print(f"wrote {count(len(labels.names), 'class', 'classes')}, up to {count(labels.max_names, 'name')} each, "
+          f"to {args.out}")
     return 0
 
 
@@ -69,7 +70,8 @@ def cmd_names(args, store: ResultsStore) -> int:
     agg = args.aggregation or run.config["aggregations"][0]
     if args.flips:
         cls, name = args.flips
-        print(name_effects.format_name_flips(name_effects.name_flips(run, agg, cls, name, args.mode), cls, name, args.mode))
+        flips = name_effects.name_flips(run, agg, cls, name, args.mode)
+        print(name_effects.format_name_flips(flips, cls, name, args.mode))
     else:
         print(name_effects.format_name_effects(name_effects.name_effects(run, agg), agg, len(run.truth)))
     return 0
@@ -78,7 +80,8 @@ def cmd_names(args, store: ResultsStore) -> int:
 def cmd_recommend(args, store: ResultsStore) -> int:
     from semscale.analysis import recommend, run_embeddings
 
-    rec = recommend.recommend(run_embeddings.load(store, args.run_id, args.results), args.aggregation, args.folds, args.seed)
+    run = run_embeddings.load(store, args.run_id, args.results)
+    rec = recommend.recommend(run, args.aggregation, args.folds, args.seed)
     print(recommend.format_recommendation(rec))
     with common.writing(args.out):
         rec.label_set().save(args.out)

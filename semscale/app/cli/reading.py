@@ -91,7 +91,7 @@ def show(store: ResultsStore, run_id: str) -> None:
 def _by_relation(names: list[str], relations: list[str | None]) -> str:
     """'name: dog | plural: dogs | modifier: large dog, small dog': runs of one relation said once."""
     groups: list[tuple[str | None, list[str]]] = []
-    for name, relation in zip(names, relations):
+    for name, relation in zip(names, relations, strict=True):
         if groups and groups[-1][0] == relation:
             groups[-1][1].append(name)
         else:

@@ -32,7 +32,8 @@ def register(sub) -> None:
     run.add_argument("--preset", choices=list(presets.PRESETS),
                      help="paper: the authors' protocol (12 modifier names, k = 1, 2, 3 ..., raw names, max)")
     run.add_argument("--scheme", choices=list(synonyms.REGISTRY), help="generate names when no --labels is given")
-    run.add_argument("--domain", help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
+    run.add_argument("--domain",
+                     help="the paper scheme's domain word D, e.g. Flower (default: WordNet's shared category)")
     run.add_argument("--schedule", help="exponential (default), linear, linear:STEP or 1,2,4,...")
     run.add_argument("--aggregation", action="append", choices=aggregations.names(), help="repeatable; default max")
     run.add_argument("--template", action="append", default=[], help="prompt template, e.g. 'a photo of a {}.'")
@@ -114,8 +115,8 @@ def _print_left_out(store: ResultsStore, run_id: str, results: str | None) -> No
     for row in left_out.head(LEFT_OUT_SHOWN).itertuples():
         print(f"  {row.item}: {row.reason}", file=sys.stderr)
     if len(left_out) > LEFT_OUT_SHOWN:
-        print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {pasteable.command(results, 'show', run_id, '--rejected')}",
-              file=sys.stderr)
+        show = pasteable.command(results, "show", run_id, "--rejected")
+        print(f"  ... and {len(left_out) - LEFT_OUT_SHOWN} more: {show}", file=sys.stderr)
 
 
 def cmd_run(args, store: ResultsStore) -> int:
@@ -140,8 +141,9 @@ def cmd_run(args, store: ResultsStore) -> int:
         engine = Engine(store, encoder)
         run_id = engine.start(config, dataset, run_id=args.run_id, queued=runqueue.queued())
         if not args.quiet:
-            print(f"run {run_id}: {count(len(dataset.samples), 'image')}, {count(len(dataset.classes), 'class', 'classes')}, "
-                  f"model {engine.encoder.model_id} -> {store.path}", file=sys.stderr)
+            print(f"run {run_id}: {count(len(dataset.samples), 'image')}, "
+                  f"{count(len(dataset.classes), 'class', 'classes')}, model {engine.encoder.model_id} "
+                  f"-> {store.path}", file=sys.stderr)
             for note in dict.fromkeys([*store.notes(run_id), *notes]):  # the domain note is among both
                 print(f"note: {note}", file=sys.stderr)
         started.append((engine, run_id))
