@@ -148,37 +148,13 @@ def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
     labels: dict[str, str] = {}
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for folder in folders:
-        reason = _symlinked_class(folder, folders, root)
-        if reason:
-            rejected.append(Rejected(f"{_printable(folder.name)}/", reason))
+        label = _class_label(folder, folders, root, labels, rejected)
+        if label is None:
             continue
-        label = clean_class_name(_printable(folder.name))
-        if not label:
-            rejected.append(Rejected(_printable(folder.name), "folder name gives an empty class name"))
-            continue
-        if len(label) > MAX_NAME_CHARS:
-            rejected.append(Rejected(f"{_printable(folder.name)}/", _too_long(label)))
-            continue
-        if name_key(label) in labels and labels[name_key(label)] != label:
-            rejected.append(Rejected(f"{_printable(folder.name)}/", "class name differs only in case from "
-                                     f"'{labels[name_key(label)]}'; merged into it"))
-        label = labels.setdefault(name_key(label), label)
-        count = 0
-        for path in sorted(folder.rglob("*")):
-            if path.is_dir() or path.name.startswith("."):
-                continue
-            shown = _printable(path.relative_to(root).as_posix())
-            if path.is_symlink() and not _inside(path.resolve(), folder):  # else counted under two classes
-                rejected.append(Rejected(shown, "symlink pointing outside its class folder"))
-                continue
-            reason = _looks_like_image(path)
-            if reason:
-                rejected.append(Rejected(shown, reason))
-                continue
-            samples.append(Sample(path, label))
-            count += 1
-        if count == 0:
+        found = _class_images(folder, root, label, rejected)
+        if not found:
             rejected.append(Rejected(f"{_printable(folder.name)}/", "class folder has no usable images; class skipped"))
+        samples += found
     stray = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES]
     for p in stray:
         rejected.append(Rejected(_printable(p.name), "image outside any class folder"))
@@ -186,6 +162,45 @@ def _scan(root: Path) -> tuple[list[Sample], list[Rejected]]:
         notes = (root / NOTES).read_text(encoding="utf-8").splitlines()
         rejected = [Rejected(*line.split("\t", 1)) for line in notes if "\t" in line] + rejected
     return samples, rejected
+
+
+def _class_label(folder: Path, folders: list[Path], root: Path, labels: dict[str, str],
+                 rejected: list[Rejected]) -> str | None:
+    """The class a folder names (the first spelling of a name that differs only in case), or None with
+    the reason added to `rejected`."""
+    reason = _symlinked_class(folder, folders, root)
+    if reason:
+        rejected.append(Rejected(f"{_printable(folder.name)}/", reason))
+        return None
+    label = clean_class_name(_printable(folder.name))
+    if not label:
+        rejected.append(Rejected(_printable(folder.name), "folder name gives an empty class name"))
+        return None
+    if len(label) > MAX_NAME_CHARS:
+        rejected.append(Rejected(f"{_printable(folder.name)}/", _too_long(label)))
+        return None
+    if name_key(label) in labels and labels[name_key(label)] != label:
+        rejected.append(Rejected(f"{_printable(folder.name)}/", "class name differs only in case from "
+                                 f"'{labels[name_key(label)]}'; merged into it"))
+    return labels.setdefault(name_key(label), label)
+
+
+def _class_images(folder: Path, root: Path, label: str, rejected: list[Rejected]) -> list[Sample]:
+    """The usable images under one class folder; the rest added to `rejected` with their reasons."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() or path.name.startswith("."):
+            continue
+        shown = _printable(path.relative_to(root).as_posix())
+        if path.is_symlink() and not _inside(path.resolve(), folder):  # else counted under two classes
+            rejected.append(Rejected(shown, "symlink pointing outside its class folder"))
+            continue
+        reason = _looks_like_image(path)
+        if reason:
+            rejected.append(Rejected(shown, reason))
+            continue
+        found.append(Sample(path, label))
+    return found
 
 
 def _checked(ds: Dataset, what: str, expected: str, noun: tuple[str, str] = ("entry", "entries")) -> Dataset:
@@ -344,16 +359,7 @@ def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int | None =
                 continue
             target = dest.joinpath(*parts)
             try:
-                with zf.open(m) as src:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    with open(target, "wb") as out:
-                        chunk_total = 0
-                        while chunk := src.read(1 << 20):
-                            chunk_total += len(chunk)
-                            written += len(chunk)
-                            if chunk_total > m.file_size or written > max_bytes:
-                                raise SemscaleError(f"{shown}: expands beyond its declared size; zip refused")
-                            out.write(chunk)
+                written = _copy_member(zf, m, target, written, max_bytes)
             except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError) as exc:
                 if target.is_file():  # a partial write; not a folder of the same name
                     target.unlink()
@@ -361,6 +367,22 @@ def extract_zip(archive: str | Path | bytes, dest: Path, max_bytes: int | None =
                     raise _disk_full() from None
                 rejected.append(Rejected(shown, _extract_failure(exc)))
     return rejected
+
+
+def _copy_member(zf: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, written: int, max_bytes: int) -> int:
+    """Stream one member to `target`, stopping as soon as it outgrows its declared size or the archive
+    outgrows `max_bytes` (a zip bomb lies about its sizes); the bytes written so far, this member's included."""
+    with zf.open(member) as src:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            own = 0
+            while chunk := src.read(1 << 20):
+                own += len(chunk)
+                written += len(chunk)
+                if own > member.file_size or written > max_bytes:
+                    raise SemscaleError(f"{_printable(member.filename)}: expands beyond its declared size; zip refused")
+                out.write(chunk)
+    return written
 
 
 def _extract_failure(exc: Exception) -> str:
@@ -489,14 +511,9 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
     for filename, data, raw_label in files:
         label = clean_class_name(raw_label or "")
         safe = re.sub(r"[^\w.\-]+", "_", Path(filename.replace("\\", "/")).name).lstrip(".") or "file"
-        if not label:
-            rejected.append(Rejected(filename, "no label given"))
-        elif len(label) > MAX_NAME_CHARS:
-            rejected.append(Rejected(filename, _too_long(label)))
-        elif not data:
-            rejected.append(Rejected(filename, "empty file (0 bytes)"))
-        elif Path(safe).suffix.lower() not in SUFFIXES:
-            rejected.append(Rejected(filename, f"not an image file type ({Path(safe).suffix or 'no extension'})"))
+        problem = _upload_problem(label, safe, data)
+        if problem:
+            rejected.append(Rejected(filename, problem))
         else:
             accepted.append((label.replace("/", "-").replace("\\", "-").lstrip("."), safe, data))
     if not accepted:
@@ -504,14 +521,7 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
     digest = hashlib.sha256()
     for label, safe, data in sorted(accepted, key=lambda t: (t[0], t[1])):
         digest.update(f"{label}\0{safe}\0".encode() + hashlib.sha256(data).digest())
-    base = re.sub(r"[^\w.\-]+", "_", name).strip("._-")[:100] or "uploads"
-    for n in itertools.count(1):
-        root = (cache or paths.data_home() / "uploads") / (base if n == 1 else f"{base}-{n}")
-        stamp = root / UPLOAD_STAMP
-        if not root.exists() or (stamp.exists() and stamp.read_text() == digest.hexdigest()):
-            break
-    root.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest.hexdigest())
+    root = _upload_folder(name, digest.hexdigest(), cache or paths.data_home() / "uploads")
     for label, safe, data in accepted:
         target = root / label / f"{hashlib.sha256(data).hexdigest()[:8]}-{safe}"
         if not target.exists():
@@ -521,6 +531,32 @@ def from_uploads(files: list[tuple[str, bytes, str]], name: str = "uploads", cac
     return _checked(Dataset(root.name, root, samples, rejected + left_out), "the upload",
                     "give each image its class", ("file", "files"))
 
+
+def _upload_problem(label: str, safe_name: str, data: bytes) -> str | None:
+    """Why an uploaded file cannot be used, or None."""
+    if not label:
+        return "no label given"
+    if len(label) > MAX_NAME_CHARS:
+        return _too_long(label)
+    if not data:
+        return "empty file (0 bytes)"
+    if Path(safe_name).suffix.lower() not in SUFFIXES:
+        return f"not an image file type ({Path(safe_name).suffix or 'no extension'})"
+    return None
+
+
+def _upload_folder(name: str, digest: str, parent: Path) -> Path:
+    """The folder for an upload called `name` with content `digest`: the name's own folder, or the first
+    free `name-N` when another upload holds it; the same upload finds its earlier folder again."""
+    base = re.sub(r"[^\w.\-]+", "_", name).strip("._-")[:100] or "uploads"
+    for n in itertools.count(1):
+        root = parent / (base if n == 1 else f"{base}-{n}")
+        stamp = root / UPLOAD_STAMP
+        if not root.exists() or (stamp.exists() and stamp.read_text() == digest):
+            break
+    root.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+    return root
 
 # --- built-in datasets -----------------------------------------------------------------------
 

@@ -132,24 +132,7 @@ class LabelSet:
             seen_class.setdefault(name_key(cname), cname)
             if isinstance(raw_names, str):
                 raw_names = [raw_names]
-            kept = table.setdefault(cname, [])
-            keys = {name_key(n) for n in kept}
-            exact = set(kept)
-            for position, raw_name in enumerate(raw_names or []):
-                name = normalize_name(raw_name)
-                if not name:
-                    warnings.append(f"class '{cname}': empty name #{position + 1} was dropped")
-                elif len(name) > MAX_NAME_CHARS:
-                    warnings.append(
-                        f"class '{cname}': a name of {len(name)} characters was dropped "
-                        f"(limit {MAX_NAME_CHARS}): '{name[:40]}...'"
-                    )
-                elif name_key(name) in keys and not (keep_repeats and name in exact):
-                    warnings.append(f"class '{cname}': duplicate name '{name}' was dropped")
-                else:
-                    kept.append(name)
-                    keys.add(name_key(name))
-                    exact.add(name)
+            _add_names(cname, raw_names or [], table.setdefault(cname, []), keep_repeats, warnings)
         if classes is not None:
             table = _align_to_dataset(table, classes, warnings)
         table = _resolve_shared_names(table, warnings)
@@ -357,6 +340,25 @@ def _kept_relations(raw: dict, relations: dict[str, list[str]], table: dict[str,
             kept.append(found or ("name" if position == 0 else "user"))
         out[c] = kept
     return out
+
+
+def _add_names(cname: str, raw_names: list[object], kept: list[str], keep_repeats: bool, warnings: list[str]) -> None:
+    """Append to `kept` (class `cname`'s names so far) each usable raw name; a warning for each dropped one."""
+    keys = {name_key(n) for n in kept}
+    exact = set(kept)
+    for position, raw_name in enumerate(raw_names):
+        name = normalize_name(raw_name)
+        if not name:
+            warnings.append(f"class '{cname}': empty name #{position + 1} was dropped")
+        elif len(name) > MAX_NAME_CHARS:
+            warnings.append(f"class '{cname}': a name of {len(name)} characters was dropped "
+                            f"(limit {MAX_NAME_CHARS}): '{name[:40]}...'")
+        elif name_key(name) in keys and not (keep_repeats and name in exact):
+            warnings.append(f"class '{cname}': duplicate name '{name}' was dropped")
+        else:
+            kept.append(name)
+            keys.add(name_key(name))
+            exact.add(name)
 
 
 def _align_to_dataset(table: dict[str, list[str]], classes: list[str], warnings: list[str]) -> dict[str, list[str]]:

@@ -126,9 +126,21 @@ def fetch(progress: Callable[[float], None] | None = None) -> Path:
     for nltk's own downloader, names a mirror's index); `progress` gets the fraction done. Offline, one
     line within FETCH_DEADLINE seconds names the ways out."""
     _import_nltk()
-    from nltk.downloader import Downloader, ErrorMessage, ProgressMessage
-
     _own_root().mkdir(parents=True, exist_ok=True)
+    _follow(_download_in_background(), progress)
+    found = find()
+    if found is not None and progress is not None:
+        progress(1.0)
+    if found is None:
+        raise SemscaleError(f"WordNet was fetched but {_own_root()} holds no corpora/wordnet; {WAYS_OUT}")
+    return found
+
+
+def _download_in_background() -> queue.Queue:
+    """nltk's downloader fetching WordNet in a daemon thread, which puts each of its messages on the queue
+    it returns, then None."""
+    from nltk.downloader import Downloader, ErrorMessage
+
     messages: queue.Queue = queue.Queue()
 
     def download() -> None:
@@ -141,6 +153,14 @@ def fetch(progress: Callable[[float], None] | None = None) -> Path:
         messages.put(None)
 
     threading.Thread(target=download, daemon=True, name="wordnet fetch").start()
+    return messages
+
+
+def _follow(messages: queue.Queue, progress: Callable[[float], None] | None) -> None:
+    """Wait for the download's end, passing its progress on; one line when it fails, is silent for
+    FETCH_DEADLINE seconds at first or stalls for FETCH_STALL seconds later."""
+    from nltk.downloader import ErrorMessage, ProgressMessage
+
     wait = FETCH_DEADLINE
     while True:
         try:
@@ -150,19 +170,12 @@ def fetch(progress: Callable[[float], None] | None = None) -> Path:
                                 f"(offline?); {WAYS_OUT}") from None
         wait = FETCH_STALL
         if message is None:
-            break
+            return
         if isinstance(message, ErrorMessage):
             reason = " ".join(str(message.message).split())[:200]
             raise SemscaleError(f"WordNet data not found, and fetching it failed ({reason}); {WAYS_OUT}")
         if isinstance(message, ProgressMessage) and progress is not None:
             progress(message.progress / 100)
-    found = find()
-    if found is not None and progress is not None:
-        progress(1.0)
-    if found is None:
-        raise SemscaleError(f"WordNet was fetched but {_own_root()} holds no corpora/wordnet; {WAYS_OUT}")
-    return found
-
 
 def ensure(progress: Callable[[float], None] | None = None) -> Path:
     """The WordNet copy to read, fetched first if the machine has none (see `fetch`)."""

@@ -408,42 +408,57 @@ def _loop(lanes: list[_Lane], todo: pd.DataFrame, config: RunConfig,
                 started, read = time.perf_counter(), ahead.result()
                 position += read.size
                 uncommitted = [lane.uncommitted() for lane in lanes]
-                fresh = [{h for h in read.hashes if h not in hits and h not in recent
-                          and isinstance(read.decoded.get(h), DecodedImage)}
-                         for recent, hits in zip(uncommitted, read.hits, strict=True)]
+                fresh = _to_encode(read, uncommitted)
                 # Batches bound the work a crash can lose; when nothing needs encoding that work is
                 # cheap, so grow the batch and spend less time opening the results file.
                 size = config.batch_size if any(fresh) else min(size * 2, MAX_CACHED_BATCH)
                 ahead = (reader.submit(_read_batch, lanes, todo.iloc[position : position + size], config, [
                     {h: None for h in [*f, *recent]} for f, recent in zip(fresh, uncommitted, strict=True)])
                     if position < len(todo) else None)
-                work = []
-                for lane, hits, recent in zip(lanes, read.hits, uncommitted, strict=True):
-                    t1 = time.perf_counter()
-                    batch, new = lane.engine._embed_batch(read, hits, lane.plan, recent)
-                    lane.remember(new)
-                    t2 = time.perf_counter()
-                    predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
-                    t3 = time.perf_counter()
-                    seconds = {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}
-                    work.append((lane, batch, new, predictions, seconds))
-                scored.batches.append((started, work))
+                scored.batches.append((started, _embed_and_score(lanes, read, uncommitted, config)))
         except BaseException as exc:
-            if ahead is not None:
-                ahead.cancel()
-            landed = True
-            if writing is not None:
-                try:
-                    writing.result()
-                except Exception as failed:  # the earlier batch failed first, as a serial loop would have said
-                    if isinstance(exc, Exception):
-                        raise failed from exc
-                    landed = False
-            if landed and scored.batches:  # what was scored before the error stays: a resume does not redo it
-                # else the resume redoes it; the error that stopped the run is the news
-                with contextlib.suppress(Exception):
-                    scored.commit()
+            _settle(exc, ahead, writing, scored)
             raise
+
+
+def _to_encode(read: _Read, uncommitted: list[dict]) -> list[set[str]]:
+    """Per lane, the hashes of the batch's decoded images that neither its cache nor its batches not yet
+    committed hold: what it must encode."""
+    return [{h for h in read.hashes if h not in hits and h not in recent
+             and isinstance(read.decoded.get(h), DecodedImage)}
+            for recent, hits in zip(uncommitted, read.hits, strict=True)]
+
+
+def _embed_and_score(lanes: list[_Lane], read: _Read, uncommitted: list[dict], config: RunConfig) -> list[tuple]:
+    """Each lane's embedded batch, new embeddings, predictions and seconds spent, for one batch read."""
+    work = []
+    for lane, hits, recent in zip(lanes, read.hits, uncommitted, strict=True):
+        t1 = time.perf_counter()
+        batch, new = lane.engine._embed_batch(read, hits, lane.plan, recent)
+        lane.remember(new)
+        t2 = time.perf_counter()
+        predictions = Engine._score_batch(lane.plan, batch, config.batch_size)
+        t3 = time.perf_counter()
+        work.append((lane, batch, new, predictions, {"encode": t2 - t1, "score": t3 - t2, "total": t3 - t1}))
+    return work
+
+
+def _settle(exc: BaseException, ahead: Future | None, writing: Future | None, scored: _Scored) -> None:
+    """After `exc` stopped the loop: the commit in flight lands, or its failure, which came first as a
+    serial loop would have said, is raised instead; then what was scored since is committed, so a resume
+    does not redo it (if that fails too, the resume redoes it: the error that stopped the run is the news)."""
+    if ahead is not None:
+        ahead.cancel()
+    if writing is not None:
+        try:
+            writing.result()
+        except Exception as failed:
+            if isinstance(exc, Exception):
+                raise failed from exc
+            return
+    if scored.batches:
+        with contextlib.suppress(Exception):
+            scored.commit()
 
 
 def _read_batch(lanes: list[_Lane], images: pd.DataFrame, config: RunConfig, coming: list[dict[str, None]]) -> _Read:
