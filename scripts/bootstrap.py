@@ -1,7 +1,7 @@
 """Set semscale up in a virtual environment and start it, or run its test suite: the README's two commands.
 
     python3 scripts/bootstrap.py start    # install into .venv, then start the dashboard
-    python3 scripts/bootstrap.py test     # install the test requirements into .venv, then run pytest
+    python3 scripts/bootstrap.py test     # install the test requirements into .venv, then run ruff and pytest
     python3 scripts/bootstrap.py smoke    # a short check of install, CLI, server and pages (CI, other Pythons)
     python3 scripts/bootstrap.py install  # only install the test requirements (CI prepares a venv early)
     python3 scripts/bootstrap.py clip-server   # the upstream clip-as-service server for the tests, in its own venv
@@ -167,6 +167,16 @@ def data_dir() -> dict[str, str]:
     return {}
 
 
+
+def lint_check(python: Path) -> int:
+    """ruff over the whole checkout with the rules in pyproject.toml; its findings are printed and fail the
+    test command, but the tests still run, so one run shows both."""
+    print("checking the code with ruff (rules and line length in pyproject.toml)", flush=True)
+    found = subprocess.call([str(python), "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT)
+    if found:
+        print("ruff found the problems above (`ruff check --fix .` fixes some); the tests run anyway", flush=True)
+    return found
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bootstrap.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "test", "smoke", "install", "clip-server"])
@@ -194,10 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         smoke = args.command == "smoke"
         chose_workers = any(a.startswith(("-n", "--numprocesses")) for a in rest)
         tests = SMOKE if smoke else [] if chose_workers else WORKERS
+        lint = 0 if smoke else lint_check(python)
         print(f"running the {'smoke ' if smoke else ''}tests with Python {'.'.join(map(str, python_version(python)))} "
               f"in {env}", flush=True)
-        return subprocess.call([str(python), "-m", "pytest", *tests, *rest], cwd=ROOT,
-                               env={**os.environ, **data_dir()})
+        tested = subprocess.call([str(python), "-m", "pytest", *tests, *rest], cwd=ROOT,
+                                 env={**os.environ, **data_dir()})
+        return tested or lint
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
