@@ -5,7 +5,7 @@ image explained)."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 import streamlit as st
@@ -161,148 +161,195 @@ def follow(run_id: str) -> None:
     st.page_link("pages/3_Run.py", label="Watch it on the Run page", icon=":material/show_chart:")
 
 
-try:
-    store = ui.store()
-    runs = store.runs()
-except SemscaleError as exc:
-    st.error(str(exc))
-    st.stop()
-if not runs:
-    st.info("No runs yet: start one on the Run page or with `python -m semscale run`.")
-    st.stop()
+@dataclass(frozen=True)
+class Shown:
+    """The runs the page shows: the results file, every run by id, their labels, and those chosen."""
 
-if not PRESENT:
+    store: ResultsStore
+    info: dict
+    label: dict[str, str]
+    chosen: list[str]
+
+    def verdicts(self, run_id: str) -> dict[str, threshold.Threshold]:
+        return verdicts(str(self.store.path), run_id, self.info[run_id].updated)
+
+    def datasets(self) -> str:
+        return ", ".join(dict.fromkeys(self.info[r].dataset for r in self.chosen))
+
+
+def every_run() -> tuple[ResultsStore, list]:
+    """The results file and its runs, newest first; the page stops with one line when there are none."""
+    try:
+        store = ui.store()
+        runs = store.runs()
+    except SemscaleError as exc:
+        st.error(str(exc))
+        st.stop()
+    if not runs:
+        st.info("No runs yet: start one on the Run page or with `python -m semscale run`.")
+        st.stop()
+    return store, runs
+
+
+def run_history(runs) -> None:
     st.dataframe([{**ui.run_row(r), "rejected": r.n_rejected,
                    "aggregations": ", ".join(r.config.get("aggregations", [])),
                    "schedule": r.config.get("schedule"), "seconds": round(r.elapsed or 0, 1)} for r in runs],
                  hide_index=True, width="stretch")
-    names_pair(runs)
-info = {r.run_id: r for r in runs}
-label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
-if "results_runs" not in st.session_state or not set(st.session_state["results_runs"]) <= set(label):
-    st.session_state["results_runs"] = [runs[0].run_id]
-with st.expander("Runs shown") if PRESENT else contextlib.nullcontext():
-    chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
-st.toggle("Present", key="present", help="the curve and its one sentence only, in large type, for a projector")
-if not chosen:
-    st.stop()
 
-curves = tables.curves(store.points(chosen))
-curves = curves[curves["n_images"] > 0]
-if PRESENT:
-    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
+
+def choose_runs(store: ResultsStore, runs) -> Shown:
+    """The runs to show (the newest, until the user picks), and the Present toggle; stops when none is chosen."""
+    label = {r.run_id: printable(figures.run_label(r.run_id, r.dataset, r.model)) for r in runs}
+    if "results_runs" not in st.session_state or not set(st.session_state["results_runs"]) <= set(label):
+        st.session_state["results_runs"] = [runs[0].run_id]
+    with st.expander("Runs shown") if PRESENT else contextlib.nullcontext():
+        chosen = st.multiselect("Runs to compare", list(label), format_func=label.get, key="results_runs")
+    st.toggle("Present", key="present", help="the curve and its one sentence only, in large type, for a projector")
+    if not chosen:
+        st.stop()
+    return Shown(store, {r.run_id: r for r in runs}, label, chosen)
+
+
+def presented(shown: Shown, curves: pd.DataFrame) -> None:
+    """The curve and each run's verdict in large type, nothing else (for a projector)."""
     if not curves.empty:
-        st.plotly_chart(figures.present(figures.accuracy_curves(curves, label, f"Accuracy against names per class · "
-                                                                               f"{datasets}")),
-                        width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
-    for rid in chosen:
-        who = f"{ui.md(label[rid])} · " if len(chosen) > 1 else ""
-        if info[rid].partial:
-            st.markdown(f"### {who}{info[rid].partial_note('PARTIAL')}.")
+        st.plotly_chart(figures.present(figures.accuracy_curves(
+                            curves, shown.label, f"Accuracy against names per class · {shown.datasets()}")),
+                        width="stretch", config=figures.export_config(f"{'-'.join(shown.chosen)}-accuracy-by-names"))
+    for rid in shown.chosen:
+        who = f"{ui.md(shown.label[rid])} · " if len(shown.chosen) > 1 else ""
+        if shown.info[rid].partial:
+            st.markdown(f"### {who}{shown.info[rid].partial_note('PARTIAL')}.")
             continue
-        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
+        for agg, t in shown.verdicts(rid).items():
             st.markdown(f"### {who}{agg}: {t.sentence()}.")
-    st.stop()
-st.subheader("Accuracy against names per class")
-st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several. "
-           "Line style and marker: the aggregation; colour: the run and aggregation.")
-if curves.empty:
-    st.caption("No scored images yet.")
-else:
-    datasets = ", ".join(dict.fromkeys(info[r].dataset for r in chosen))
-    st.plotly_chart(figures.accuracy_curves(curves, label, f"Accuracy against names per class · {datasets}"),
-                    width="stretch", config=figures.export_config(f"{'-'.join(chosen)}-accuracy-by-names"))
-    for rid in chosen:
-        if info[rid].partial:
-            st.warning(f"**{ui.md(label[rid])}** · {info[rid].partial_note('PARTIAL')}.")
+
+
+def curve_section(shown: Shown, curves: pd.DataFrame) -> None:
+    st.subheader("Accuracy against names per class")
+    st.caption("Bands: 95% Wilson interval, or the range over name orders when a run has several. "
+               "Line style and marker: the aggregation; colour: the run and aggregation.")
+    if curves.empty:
+        st.caption("No scored images yet.")
+        return
+    st.plotly_chart(figures.accuracy_curves(curves, shown.label,
+                                            f"Accuracy against names per class · {shown.datasets()}"),
+                    width="stretch", config=figures.export_config(f"{'-'.join(shown.chosen)}-accuracy-by-names"))
+    for rid in shown.chosen:
+        if shown.info[rid].partial:
+            st.warning(f"**{ui.md(shown.label[rid])}** · {shown.info[rid].partial_note('PARTIAL')}.")
             continue
-        for agg, t in verdicts(str(store.path), rid, info[rid].updated).items():
-            st.markdown(f"**{ui.md(label[rid])} · {agg}**: {t.sentence()}.")
+        for agg, t in shown.verdicts(rid).items():
+            st.markdown(f"**{ui.md(shown.label[rid])} · {agg}**: {t.sentence()}.")
     st.caption("Critical level: the first level after which no later level is significantly better "
                "(paired McNemar test over the same images, alpha 0.05).")
     st.download_button("Curve data (CSV)", curves.to_csv(index=False), file_name="curves.csv", mime="text/csv")
 
-if len(chosen) == 2:
+
+COMPARISON_HEADERS = {
+    "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
+    "only_a": "A better (images)", "only_b": "B better (images)", "p_value": "p", "p_holm": "p Holm",
+    "low": "A - B, 95% low", "high": "A - B, 95% high"}
+
+
+def two_runs(shown: Shown) -> None:
+    """Two chosen runs compared level by level on the same images (paired tests)."""
+    if len(shown.chosen) != 2:
+        if len(shown.chosen) > 2:
+            st.caption("Choose exactly two runs to compare them level by level with a paired test.")
+        return
     st.subheader("Two runs, level by level")
-    a, b = chosen
+    a, b = shown.chosen
+    info, label = shown.info, shown.label
     try:
-        compared = comparison(str(store.path), a, b, (info[a].updated, info[b].updated))
+        compared = comparison(str(shown.store.path), a, b, (info[a].updated, info[b].updated))
     except SemscaleError as exc:
         st.info(f"These two runs cannot be compared image by image: {exc}.")
-    else:
-        st.caption(f"A = {ui.md(label[a])} ({compare.names_kind(info[a].config)}), B = {ui.md(label[b])} "
-                   f"({compare.names_kind(info[b].config)}), on the same images. Accuracy: {compared.basis()}; "
-                   "p Holm is adjusted over all the levels shown.")
-        if compared.names:
-            st.info(f"**Different label sets:** {ui.md(compared.names)}.")
-        st.dataframe(pd.DataFrame(map(asdict, compared.levels)).rename(columns={
-            "n_names": "names", "n_images": "images", "accuracy_a": "accuracy A", "accuracy_b": "accuracy B",
-            "only_a": "A better (images)", "only_b": "B better (images)", "p_value": "p", "p_holm": "p Holm",
-            "low": "A - B, 95% low", "high": "A - B, 95% high"}),
-            hide_index=True, width="stretch")
-        st.markdown(f"**A vs B:** {compare.differences(compared.levels, 'A', 'B')}.")
-elif len(chosen) > 2:
-    st.caption("Choose exactly two runs to compare them level by level with a paired test.")
+        return
+    st.caption(f"A = {ui.md(label[a])} ({compare.names_kind(info[a].config)}), B = {ui.md(label[b])} "
+               f"({compare.names_kind(info[b].config)}), on the same images. Accuracy: {compared.basis()}; "
+               "p Holm is adjusted over all the levels shown.")
+    if compared.names:
+        st.info(f"**Different label sets:** {ui.md(compared.names)}.")
+    st.dataframe(pd.DataFrame(map(asdict, compared.levels)).rename(columns=COMPARISON_HEADERS),
+                 hide_index=True, width="stretch")
+    st.markdown(f"**A vs B:** {compare.differences(compared.levels, 'A', 'B')}.")
 
-run_id = st.selectbox("Look inside run", chosen, format_func=label.get)
-preds = predictions(str(store.path), run_id, info[run_id].updated)
-if preds.empty:
-    st.info(f"Run {run_id} has no scored image yet ({info[run_id].status}).")
-    st.stop()
-c1, c2 = st.columns(2)
-agg = c1.selectbox("Aggregation", sorted(preds["aggregation"].unique()))
-levels = sorted(preds["n_names"].unique())
-level = c2.select_slider("Names per class", levels, value=levels[-1])
-asked = st.session_state.get("predictions_csv") == (run_id, info[run_id].updated)
-if asked:
-    st.download_button("Predictions of this run (CSV)", predictions_csv(str(store.path), run_id, info[run_id].updated),
-                       file_name=f"{run_id}-predictions.csv", mime="text/csv")
-elif st.button("Prepare the predictions CSV", help="every image, level, aggregation and name order"):
-    st.session_state["predictions_csv"] = (run_id, info[run_id].updated)
-    st.rerun()
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Per-class accuracy")
-    table = tables.per_class(preds)
-    st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg],
-                                            f"Per-class accuracy · {run_id} · {agg}"),
-                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
-with right:
-    st.subheader("Who gains, who loses")
-    st.plotly_chart(figures.class_effect_bars(tables.class_effects(preds, agg),
-                                              f"Accuracy change per class · {run_id} · {agg}"),
-                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-class-changes"))
+def look_inside(shown: Shown) -> tuple[str, pd.DataFrame, str, int]:
+    """The run, aggregation and level the sections below show, and the run's predictions (given order);
+    the predictions CSV is built only when asked. Stops when the run has no scored image yet."""
+    run_id = st.selectbox("Look inside run", shown.chosen, format_func=shown.label.get)
+    updated = shown.info[run_id].updated
+    preds = predictions(str(shown.store.path), run_id, updated)
+    if preds.empty:
+        st.info(f"Run {run_id} has no scored image yet ({shown.info[run_id].status}).")
+        st.stop()
+    c1, c2 = st.columns(2)
+    agg = c1.selectbox("Aggregation", sorted(preds["aggregation"].unique()))
+    levels = sorted(preds["n_names"].unique())
+    level = c2.select_slider("Names per class", levels, value=levels[-1])
+    if st.session_state.get("predictions_csv") == (run_id, updated):
+        st.download_button("Predictions of this run (CSV)", predictions_csv(str(shown.store.path), run_id, updated),
+                           file_name=f"{run_id}-predictions.csv", mime="text/csv")
+    elif st.button("Prepare the predictions CSV", help="every image, level, aggregation and name order"):
+        st.session_state["predictions_csv"] = (run_id, updated)
+        st.rerun()
+    return run_id, preds, agg, level
 
-st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
-st.plotly_chart(figures.confusion_heatmap(tables.confusion(preds, agg, level),
-                                          f"Confusion at {count(level, 'name')} per class · {run_id} · {agg}"),
-                width="stretch", config=figures.export_config(f"{run_id}-{agg}-confusion-{level}-names"))
 
-st.subheader("Misclassified images")
-at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
-true_class = st.selectbox("True class", ["all classes"] + sorted(at_level["label"].unique()), key="gallery_class")
-wrong = tables.misclassified(preds, agg, level, None if true_class == "all classes" else true_class)
-scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
-st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
-           + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
-thumbnails([(r.image_idx, r.path, f"**{ui.md(r.label)}** → {ui.md(r.predicted)}  \ntop-3: "
-             + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims, strict=True)))
-            for r in wrong.head(GALLERY).itertuples()], "wrong")
+def class_sections(preds: pd.DataFrame, run_id: str, agg: str, level: int) -> None:
+    """Per-class accuracy, who gains and who loses, and the confusion matrix at the chosen level."""
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Per-class accuracy")
+        table = tables.per_class(preds)
+        st.plotly_chart(figures.per_class_lines(table[table["aggregation"] == agg],
+                                                f"Per-class accuracy · {run_id} · {agg}"),
+                        width="stretch", config=figures.export_config(f"{run_id}-{agg}-per-class-accuracy"))
+    with right:
+        st.subheader("Who gains, who loses")
+        st.plotly_chart(figures.class_effect_bars(tables.class_effects(preds, agg),
+                                                  f"Accuracy change per class · {run_id} · {agg}"),
+                        width="stretch", config=figures.export_config(f"{run_id}-{agg}-class-changes"))
+    st.subheader(f"Confusion matrix at {count(level, 'name')} per class")
+    st.plotly_chart(figures.confusion_heatmap(tables.confusion(preds, agg, level),
+                                              f"Confusion at {count(level, 'name')} per class · {run_id} · {agg}"),
+                    width="stretch", config=figures.export_config(f"{run_id}-{agg}-confusion-{level}-names"))
 
-st.header("What the names did")
-try:
-    run = embeddings(ui.results_path(), run_id)
-except SemscaleError as exc:
-    st.info(f"Per-name effects, the recommender and image explanations need a finished run: {exc}.")
-    st.stop()
 
-st.subheader("Per-name effects")
-names_table = effects(ui.results_path(), run_id, agg)
-if names_table.empty:
-    st.info("Every class of this run has one name: there are no extra names to measure or choose from. "
-            "Give classes more names on the Synonyms page (or `run --scheme`) and run again.")
-else:
+def misclassified(preds: pd.DataFrame, agg: str, level: int) -> None:
+    st.subheader("Misclassified images")
+    at_level = preds[(preds["aggregation"] == agg) & (preds["n_names"] == level) & (preds["repeat"] == 0)]
+    true_class = st.selectbox("True class", ["all classes"] + sorted(at_level["label"].unique()), key="gallery_class")
+    wrong = tables.misclassified(preds, agg, level, None if true_class == "all classes" else true_class)
+    scope = at_level if true_class == "all classes" else at_level[at_level["label"] == true_class]
+    st.caption(f"{len(wrong):,} of {count(len(scope), 'image')} wrong"
+               + (f"; the first {GALLERY}, taken in turn from each true class" if len(wrong) > GALLERY else ""))
+    thumbnails([(r.image_idx, r.path, f"**{ui.md(r.label)}** → {ui.md(r.predicted)}  \ntop-3: "
+                 + ", ".join(f"{ui.md(n)} ({s:.2f})" for n, s in zip(r.top_names, r.top_sims, strict=True)))
+                for r in wrong.head(GALLERY).itertuples()], "wrong")
+
+
+def finished_run(run_id: str):
+    """The run's embeddings for the sections that rescore it; the page stops when it is not finished."""
+    st.header("What the names did")
+    try:
+        return embeddings(ui.results_path(), run_id)
+    except SemscaleError as exc:
+        st.info(f"Per-name effects, the recommender and image explanations need a finished run: {exc}.")
+        st.stop()
+
+
+def name_effects_section(run, run_id: str, agg: str) -> bool:
+    """Each name's effect, and the images one name flips; False when the run has no extra names."""
+    st.subheader("Per-name effects")
+    names_table = effects(ui.results_path(), run_id, agg)
+    if names_table.empty:
+        st.info("Every class of this run has one name: there are no extra names to measure or choose from. "
+                "Give classes more names on the Synonyms page (or `run --scheme`) and run again.")
+        return False
     st.caption(f"{agg}, {count(len(run.truth), 'image')}. Accuracy change: with the name minus without it, "
                "overall and on its class's images, when *added* to the base names alone and when *removed* from "
                "the full lists; images fixed/broken; p: McNemar. Each class's most helpful name is green, its "
@@ -317,9 +364,14 @@ else:
     flips = name_effects.name_flips(run, agg, cls, name, mode)
     st.caption(f"{count(len(flips), 'image')} flipped by '{ui.md(name)}' ({ui.md(cls)}) {name_effects.MODES[mode]}"
                + (f"; the first {GALLERY} shown" if len(flips) > GALLERY else ""))
-    thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {ui.md(r.label)}; without: {ui.md(r.predicted_without)}, "
-                 f"with: {ui.md(r.predicted_with)}") for r in flips.head(GALLERY).itertuples()], "flip")
+    thumbnails([(r.image_idx, r.path, f"**{r.change}**: true {ui.md(r.label)}; "
+                 f"without: {ui.md(r.predicted_without)}, with: {ui.md(r.predicted_with)}")
+                for r in flips.head(GALLERY).itertuples()], "flip")
+    return True
 
+
+def recommendation(run, run_id: str, agg: str) -> None:
+    """A label set chosen by cross-validation, computed when asked, with its held-out accuracy."""
     st.subheader("Recommend a label set")
     st.caption("Per class, names chosen greedily on training folds and scored on the held-out fold, so the "
                "accuracy below was measured on images the choice never saw. The base name is always kept.")
@@ -332,44 +384,72 @@ else:
             st.session_state["recommendation"] = (asked, recommend.recommend(run, agg, folds, seed))
         except SemscaleError as exc:
             st.session_state["recommendation"] = (asked, exc)
-    shown, rec = st.session_state.get("recommendation", (None, None))
-    if shown == asked and isinstance(rec, SemscaleError):
+    made_for, rec = st.session_state.get("recommendation", (None, None))
+    if made_for != asked:
+        return
+    if isinstance(rec, SemscaleError):
         st.warning(str(rec))
-    elif shown == asked:
-        st.dataframe([{"label set": what, "held-out accuracy": e.accuracy, "95% low": e.interval[0],
-                       "95% high": e.interval[1], "right": f"{e.correct}/{e.total}"}
-                      for what, e in (("base names", rec.base), ("all names", rec.full),
-                                      ("recommended", rec.recommended))], hide_index=True,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("held-out accuracy", "95% low", "95% high")})
-        st.caption(f"{rec.folds}-fold cross-validation, seed {rec.seed}. Recommended vs base names: McNemar "
-                   f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
-                   f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
-        for note in rec.notes:
-            st.info(ui.md(note))
-        st.dataframe(rec.names.rename(columns={"folds_chosen": f"chosen in folds (of {rec.folds})"}),
-                     hide_index=True, width="stretch")
-        st.download_button("Recommended label set (YAML)",
-                           yaml.safe_dump(rec.label_set().to_dict(), allow_unicode=True, sort_keys=False),
-                           file_name=f"{run_id}-{agg}-labels.yaml", mime="application/x-yaml")
-        command = pasteable.try_labels(ui.results_path(), run.config, f"{run_id}-{agg}-labels.yaml")
-        st.caption(f"Use it with `{command}`.")
+        return
+    st.dataframe([{"label set": what, "held-out accuracy": e.accuracy, "95% low": e.interval[0],
+                   "95% high": e.interval[1], "right": f"{e.correct}/{e.total}"}
+                  for what, e in (("base names", rec.base), ("all names", rec.full),
+                                  ("recommended", rec.recommended))], hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("held-out accuracy", "95% low", "95% high")})
+    st.caption(f"{rec.folds}-fold cross-validation, seed {rec.seed}. Recommended vs base names: McNemar "
+               f"p = {rec.p_vs_base:.3g}; vs all names: p = {rec.p_vs_full:.3g}. On the images it was chosen "
+               f"on the set scores {rec.in_sample.accuracy:.3f}: optimistic, not an estimate.")
+    for note in rec.notes:
+        st.info(ui.md(note))
+    st.dataframe(rec.names.rename(columns={"folds_chosen": f"chosen in folds (of {rec.folds})"}),
+                 hide_index=True, width="stretch")
+    st.download_button("Recommended label set (YAML)",
+                       yaml.safe_dump(rec.label_set().to_dict(), allow_unicode=True, sort_keys=False),
+                       file_name=f"{run_id}-{agg}-labels.yaml", mime="application/x-yaml")
+    command = pasteable.try_labels(ui.results_path(), run.config, f"{run_id}-{agg}-labels.yaml")
+    st.caption(f"Use it with `{command}`.")
 
-st.subheader("Explain one image")
-images = run.image_table
-image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")", strict=True))
-if st.session_state.get("explain_image") not in image_names or st.session_state.get("explain_run") != run_id:
-    st.session_state.pop("explain_image", None)  # another run's image number names another photo here
-st.session_state["explain_run"] = run_id
-picked_image = st.selectbox("Image (or press Explain under a thumbnail above)", list(image_names),
-                            format_func=image_names.get, key="explain_image")
-why = explain.explain(run, int(picked_image), agg)
-left, right = st.columns([1, 3])
-try:
-    left.image(why.path, width="stretch")
-except Exception:  # the file may have moved since the run
-    left.caption("(image no longer on disk)")
-left.caption(f"{ui.md(why.image)}, true class **{ui.md(why.label)}**")
-right.markdown(f"**{explain.summary(why)}**")
-right.dataframe(explain.level_table(why), hide_index=True,
-                column_config={"top_names": st.column_config.TextColumn("top names (class) cosine", width="large")})
+
+def explain_one(run, run_id: str, agg: str) -> None:
+    """One image's prediction at every level, with its top names."""
+    st.subheader("Explain one image")
+    images = run.image_table
+    image_names = dict(zip(images["image_idx"].astype(int), images["name"] + " (" + images["label"] + ")",
+                           strict=True))
+    if st.session_state.get("explain_image") not in image_names or st.session_state.get("explain_run") != run_id:
+        st.session_state.pop("explain_image", None)  # another run's image number names another photo here
+    st.session_state["explain_run"] = run_id
+    picked_image = st.selectbox("Image (or press Explain under a thumbnail above)", list(image_names),
+                                format_func=image_names.get, key="explain_image")
+    why = explain.explain(run, int(picked_image), agg)
+    left, right = st.columns([1, 3])
+    try:
+        left.image(why.path, width="stretch")
+    except Exception:  # the file may have moved since the run
+        left.caption("(image no longer on disk)")
+    left.caption(f"{ui.md(why.image)}, true class **{ui.md(why.label)}**")
+    right.markdown(f"**{explain.summary(why)}**")
+    right.dataframe(explain.level_table(why), hide_index=True,
+                    column_config={"top_names": st.column_config.TextColumn("top names (class) cosine",
+                                                                            width="large")})
+
+
+store, runs = every_run()
+if not PRESENT:
+    run_history(runs)
+    names_pair(runs)
+shown = choose_runs(store, runs)
+curves = tables.curves(store.points(shown.chosen))
+curves = curves[curves["n_images"] > 0]
+if PRESENT:
+    presented(shown, curves)
+    st.stop()
+curve_section(shown, curves)
+two_runs(shown)
+run_id, preds, agg, level = look_inside(shown)
+class_sections(preds, run_id, agg, level)
+misclassified(preds, agg, level)
+run = finished_run(run_id)
+if name_effects_section(run, run_id, agg):
+    recommendation(run, run_id, agg)
+explain_one(run, run_id, agg)
