@@ -15,10 +15,6 @@ ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 LEFT_OUT_PAGE = 50  # rows of the left-out table per page
 st.title("Data")
 
-source = st.radio("Source", ["Built-in dataset", "Zip of class folders", "Images with labels",
-                            "Folder or CSV on this machine"], horizontal=True)
-
-
 def use(spec: str) -> None:
     """Pick `spec`; a path is listed afresh (its files may have changed), a built-in set never changes."""
     st.session_state["dataset"] = spec
@@ -26,7 +22,8 @@ def use(spec: str) -> None:
         ui.load_dataset.clear(spec, ui.data_roots())
 
 
-if source == "Built-in dataset":
+def builtin_source() -> None:
+    """A dataset semscale knows, with its source and licence."""
     name = st.selectbox("Dataset", list(datasets.BUILTINS), key="builtin",
                         format_func=lambda n: f"{n}: {datasets.BUILTINS[n].description}")
     b = datasets.BUILTINS[name]
@@ -35,7 +32,9 @@ if source == "Built-in dataset":
     # page's (the user went on to the Run page before this page had rerun), so the pick always lands.
     st.button("Use this dataset", type="primary", on_click=lambda: use(st.session_state["builtin"]))
 
-elif source == "Zip of class folders":
+
+def zip_source() -> None:
+    """An uploaded zip of class folders, kept under the name the user gave it."""
     upload = st.file_uploader("A .zip with one folder of images per class", key="zip_upload")
     if upload is not None:
         try:
@@ -46,20 +45,14 @@ elif source == "Zip of class folders":
         except SemscaleError as exc:
             st.error(f"{upload.name}: {exc}")
 
-elif source == "Images with labels":
+
+def labelled_images() -> None:
+    """Uploaded images, labelled by a manifest, by their file names' prefix, or by hand in the table."""
     uploaded = st.file_uploader("Images (JPEG, PNG, ...), and optionally a CSV manifest (path,label) that labels "
                                 "them by file name", accept_multiple_files=True, key="image_upload")
     manifests = [f for f in uploaded or [] if f.name.lower().endswith(".csv")]
     files = [f for f in uploaded or [] if f not in manifests]
-    from_manifest: dict[str, str] = {}
-    for manifest in manifests:
-        try:
-            labels, unlabelled = datasets.manifest_labels(manifest.getvalue(), manifest.name)
-            from_manifest.update(labels)
-            for r in unlabelled:
-                st.warning(ui.md(str(r)))
-        except SemscaleError as exc:
-            st.error(ui.md(f"{manifest.name}: {exc}"))
+    from_manifest = manifest_labels(manifests)
     if manifests and files:
         listed = sum(f.name in from_manifest for f in files)
         st.caption(f"The manifest labels {listed:,} of the {count(len(files), 'image')}; edit any label below.")
@@ -80,7 +73,23 @@ elif source == "Images with labels":
             except SemscaleError as exc:
                 st.error(str(exc))
 
-else:
+
+def manifest_labels(manifests) -> dict[str, str]:
+    """File name -> label from the uploaded CSV manifests; a line for each row or file that gives none."""
+    from_manifest: dict[str, str] = {}
+    for manifest in manifests:
+        try:
+            labels, unlabelled = datasets.manifest_labels(manifest.getvalue(), manifest.name)
+            from_manifest.update(labels)
+            for r in unlabelled:
+                st.warning(ui.md(str(r)))
+        except SemscaleError as exc:
+            st.error(ui.md(f"{manifest.name}: {exc}"))
+    return from_manifest
+
+
+def path_source() -> None:
+    """A folder, zip or CSV manifest on the machine running the dashboard (only under its data roots)."""
     path = st.text_input("Folder with one sub-folder per class, a .zip or a CSV manifest (path,label)")
     if path and st.button("Use this path", type="primary"):
         try:
@@ -89,10 +98,13 @@ else:
         except SemscaleError as exc:
             st.error(str(exc))
 
-st.divider()
-ds = ui.current_dataset()
-ui.save_workspace()  # the dataset picked, kept for a reload
-if ds is not None:
+
+SOURCES = {"Built-in dataset": builtin_source, "Zip of class folders": zip_source,
+           "Images with labels": labelled_images, "Folder or CSV on this machine": path_source}
+
+
+def counts_and_decoding(ds: datasets.Dataset) -> datasets.Dataset:
+    """The images per class, and the check that every image decodes; the dataset without what it found."""
     checked = st.session_state.setdefault("undecodable", {})
     spec = st.session_state["dataset"]
     listed = len(ds.samples)
@@ -112,6 +124,11 @@ if ds is not None:
                    "every run (listed below).")
     else:
         st.success(f"Every one of the {count(listed, 'image')} decodes.")
+    return ds
+
+
+def left_out_table(ds: datasets.Dataset) -> None:
+    """Every file or class left out, with its reason, a page of LEFT_OUT_PAGE at a time."""
     left_out = ds.rejected
     if left_out:
         with st.expander(f"{count(len(left_out), 'file or class', 'files or classes')} left out", expanded=True):
@@ -123,6 +140,10 @@ if ds is not None:
                          hide_index=True, width="stretch")
             if pages > 1:
                 st.caption(f"{first + 1:,}-{first + len(shown):,} of {len(left_out):,}")
+
+
+def thumbnails(ds: datasets.Dataset) -> None:
+    """Up to 8 images of each class."""
     st.subheader("Thumbnails")
     by_class: dict[str, list] = {}
     for s in ds.samples:
@@ -135,3 +156,14 @@ if ds is not None:
                 col.image(str(sample.path), width="stretch")
             except Exception:  # an unreadable file shows as a note, never breaks the page
                 col.caption(f"⚠️ {ui.md(ds.display_name(sample))} cannot be shown")
+
+
+source = st.radio("Source", list(SOURCES), horizontal=True)
+SOURCES[source]()
+st.divider()
+dataset = ui.current_dataset()
+ui.save_workspace()  # the dataset picked, kept for a reload
+if dataset is not None:
+    dataset = counts_and_decoding(dataset)
+    left_out_table(dataset)
+    thumbnails(dataset)
