@@ -24,48 +24,59 @@ ui.open_workspace()  # the names and settings kept under the URL's ?ws=
 st.title("Run")
 SCHEDULES = ["exponential", "linear", "explicit"]
 
-with st.expander("CLIP backend", expanded=False):
-    current = ui.backend()
-    kind = st.radio("Backend", ["Embedded model", "CLIP server"], horizontal=True,
-                    index=1 if current.server else 0)
-    if kind == "CLIP server":
-        url = st.text_input("Server URL", value=current.server or "grpc://127.0.0.1:51000",
-                            help="grpc, grpcs, http, https, ws or wss")
-        token = st.text_input("Token (optional)", type="password", value="",
-                              help="Kept in this browser session only; never stored with results. Left empty, "
-                                   "the configured token goes to the configured server only.")
-        named = st.text_input("Server's model (optional)", value=current.server_model or "", key="server_model",
-                              help="e.g. ViT-B-32::openai: stored with each run beside the model's fingerprint, "
-                                   "since clip-as-service never says which model it serves")
-        if st.button("Use this server"):
-            try:
-                url = settings.server_url(url)
-                settings.check_server_target(url, ui.shared())
-                st.session_state["backend"] = settings.Backend(
-                    server=url, token=settings.token_for(url, token or None, previous=current),
-                    server_model=named.strip() or None)
-                st.rerun()
-            except SemscaleError as exc:
-                st.error(str(exc))
-    elif current.server and st.button("Use the embedded model"):
-        st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
-        st.rerun()
-    else:  # a server serves its own model; the embedded one is picked from the registry
-        chosen = current.model or registry.get().name
-        pick = st.selectbox("Embedded model", list(registry.REGISTRY), index=list(registry.REGISTRY).index(chosen),
-                            key="model", help="see `semscale models`; fetched once on first use",
-                            format_func=lambda m: f"{m} ({registry.REGISTRY[m].licence}, "
-                                                  f"{registry.REGISTRY[m].download_gb():.2f} GB download)")
-        if pick != chosen:
-            st.session_state["backend"] = dataclasses.replace(current, model=pick)
+def server_backend(current: settings.Backend) -> None:
+    """A clip-as-service server by URL, with its token and the model it serves, checked before use."""
+    url = st.text_input("Server URL", value=current.server or "grpc://127.0.0.1:51000",
+                        help="grpc, grpcs, http, https, ws or wss")
+    token = st.text_input("Token (optional)", type="password", value="",
+                          help="Kept in this browser session only; never stored with results. Left empty, "
+                               "the configured token goes to the configured server only.")
+    named = st.text_input("Server's model (optional)", value=current.server_model or "", key="server_model",
+                          help="e.g. ViT-B-32::openai: stored with each run beside the model's fingerprint, "
+                               "since clip-as-service never says which model it serves")
+    if st.button("Use this server"):
+        try:
+            url = settings.server_url(url)
+            settings.check_server_target(url, ui.shared())
+            st.session_state["backend"] = settings.Backend(
+                server=url, token=settings.token_for(url, token or None, previous=current),
+                server_model=named.strip() or None)
             st.rerun()
-    health = ui.backend_badge()
+        except SemscaleError as exc:
+            st.error(str(exc))
 
 
+def embedded_model(current: settings.Backend) -> None:
+    """The registry model the embedded backend runs (a server serves its own)."""
+    chosen = current.model or registry.get().name
+    pick = st.selectbox("Embedded model", list(registry.REGISTRY), index=list(registry.REGISTRY).index(chosen),
+                        key="model", help="see `semscale models`; fetched once on first use",
+                        format_func=lambda m: f"{m} ({registry.REGISTRY[m].licence}, "
+                                              f"{registry.REGISTRY[m].download_gb():.2f} GB download)")
+    if pick != chosen:
+        st.session_state["backend"] = dataclasses.replace(current, model=pick)
+        st.rerun()
 
-ds = ui.current_dataset()
-if ds is not None:
-    backend = ui.backend()
+
+def backend_section():
+    """The CLIP backend expander; its health as the badge last read it (None while it starts)."""
+    with st.expander("CLIP backend", expanded=False):
+        current = ui.backend()
+        kind = st.radio("Backend", ["Embedded model", "CLIP server"], horizontal=True,
+                        index=1 if current.server else 0)
+        if kind == "CLIP server":
+            server_backend(current)
+        elif current.server and st.button("Use the embedded model"):
+            st.session_state["backend"] = settings.Backend(server=None, model_dir=current.model_dir)
+            st.rerun()
+        else:
+            embedded_model(current)
+        return ui.backend_badge()
+
+
+def protocol(ds) -> tuple[bool, dict[str, list[str]], bool]:
+    """Paper preset or Custom; the names the run will use (the preset's own, or the user's), and whether the
+    preset's names could not be made. Says what the names' builder says before a run."""
     paper = st.radio("Protocol", ["Custom", "Paper preset"], horizontal=True,
                      key=ui.kept("protocol", "Custom", ["Custom", "Paper preset"]),
                      help="Paper preset: exactly what the study's authors did. Custom: semscale's extensions "
@@ -92,49 +103,83 @@ if ds is not None:
         name_notes = [str(exc)]
     for note in name_notes:
         st.info(note[0].upper() + note[1:] + ".")
-    c1, c2, c3 = st.columns(3)
+    return paper, names, preset_failed
+
+
+def paper_settings(c2) -> tuple[dict, list[str]]:
+    """The preset's settings, plus any of semscale's aggregations beside its max; no template problems."""
     preset = presets.PRESETS["paper"]
-    if paper:
-        spec, template_lines, repeats, bad_templates = preset.schedule, list(preset.templates), preset.repeats, []
-        extras = [a for a in aggregations.names() if a != "max"]
-        extra = c2.multiselect("Extra aggregations (semscale's, beside max)", extras,
-                               key=ui.kept("extra_aggregations", [], extras))
-        aggs = list(dict.fromkeys([*preset.aggregations, *extra]))
-        seed = 0
-    else:
-        kind = c1.selectbox("Schedule", SCHEDULES, key=ui.kept("schedule", "exponential", SCHEDULES))
-        spec = kind
-        if kind == "linear":
-            spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1, range(1, 65)))}"
-        elif kind == "explicit":
-            spec = c1.text_input("Levels", help="names per class, comma-separated", key=ui.kept("levels", "1,2,3"))
-        aggs = c2.multiselect("Aggregations", aggregations.names(),
-                              key=ui.kept("aggregations", ["max"], aggregations.names()),
-                              help="; ".join(f"{a}: {aggregations.get(a).help}" for a in aggregations.names()))
-        templates = c3.text_area("Prompt templates (one per line, {} is the name)", height=90,
-                                 key=ui.kept("templates", ""))
-        template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
-        bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
-        for message in bad_templates:
-            c3.error(message)
-        repeats = c2.number_input("Name orders (repeats)", 1, 50, help="extra orders shuffle each class's extra names",
-                                  key=ui.kept("repeats", 1, range(1, 51)))
-        seed = c3.number_input("Seed", 0, 2**31 - 1, key=ui.kept("seed", 0, range(2**31)))
+    extras = [a for a in aggregations.names() if a != "max"]
+    extra = c2.multiselect("Extra aggregations (semscale's, beside max)", extras,
+                           key=ui.kept("extra_aggregations", [], extras))
+    return dict(schedule=preset.schedule, aggregations=list(dict.fromkeys([*preset.aggregations, *extra])),
+                templates=list(preset.templates), repeats=preset.repeats, seed=0), []
+
+
+def custom_settings(c1, c2, c3) -> tuple[dict, list[str]]:
+    """Schedule, aggregations, templates, name orders and seed as chosen (kept across pages and reloads);
+    and what is wrong with the templates."""
+    kind = c1.selectbox("Schedule", SCHEDULES, key=ui.kept("schedule", "exponential", SCHEDULES))
+    spec = kind
+    if kind == "linear":
+        spec = f"linear:{c1.number_input('Step', 1, 64, key=ui.kept('step', 1, range(1, 65)))}"
+    elif kind == "explicit":
+        spec = c1.text_input("Levels", help="names per class, comma-separated", key=ui.kept("levels", "1,2,3"))
+    aggs = c2.multiselect("Aggregations", aggregations.names(),
+                          key=ui.kept("aggregations", ["max"], aggregations.names()),
+                          help="; ".join(f"{a}: {aggregations.get(a).help}" for a in aggregations.names()))
+    templates = c3.text_area("Prompt templates (one per line, {} is the name)", height=90,
+                             key=ui.kept("templates", ""))
+    template_lines = [t.strip() for t in templates.splitlines() if t.strip()]
+    bad_templates = [f"Template {t!r} {problem}." for t in template_lines if (problem := template_error(t))]
+    for message in bad_templates:
+        c3.error(message)
+    repeats = c2.number_input("Name orders (repeats)", 1, 50, help="extra orders shuffle each class's extra names",
+                              key=ui.kept("repeats", 1, range(1, 51)))
+    seed = c3.number_input("Seed", 0, 2**31 - 1, key=ui.kept("seed", 0, range(2**31)))
+    return dict(schedule=spec, aggregations=aggs, templates=template_lines, repeats=int(repeats),
+                seed=int(seed)), bad_templates
+
+
+def levels_preview(c1, spec: str, max_names: int) -> list[int] | None:
+    """The levels the schedule gives for these names (None when it is not valid, with why)."""
     try:
         levels = schedule.parse(spec, max_names)
-        c1.caption(f"Levels: {', '.join(map(str, levels))}")
-        if cut := schedule.cut_note(spec, max_names):
-            c1.warning(cut[0].upper() + cut[1:] + ".")
     except SemscaleError as exc:
         c1.error(str(exc))
-        levels = None
+        return None
+    c1.caption(f"Levels: {', '.join(map(str, levels))}")
+    if cut := schedule.cut_note(spec, max_names):
+        c1.warning(cut[0].upper() + cut[1:] + ".")
+    return levels
+
+
+def start_run(ds, paper: bool, backend: settings.Backend, chosen: dict) -> None:
+    """Start's callback, with the settings shown when it was clicked: it runs even when the click's
+    rerun merges into a Live tick's (a fragment run, in which the page body below does not run)."""
+    try:
+        config, _ = ui.run_config(ds, presets.PRESETS["paper"].name if paper else None, **chosen)
+        run_id, _ = jobs.start(config, ui.results_path(), backend)
+        st.session_state["watch_run"] = run_id
+        st.session_state["start_answer"] = ("success", f"Started run {run_id}; Live below follows it.")
+    except SemscaleError as exc:
+        st.session_state["start_answer"] = ("error", str(exc))
+
+
+def run_settings(ds, health) -> None:
+    """The protocol, the run's settings and the Start button (disabled, with why, until a run can start)."""
+    backend = ui.backend()
+    paper, names, preset_failed = protocol(ds)
+    c1, c2, c3 = st.columns(3)
+    chosen, bad_templates = paper_settings(c2) if paper else custom_settings(c1, c2, c3)
+    levels = levels_preview(c1, chosen["schedule"], max(len(v) for v in names.values()))
     if paper and not preset_failed:
-        settings_preview, _ = ui.run_config(ds, preset.name, aggregations=aggs)  # what Start will run
-        c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(settings_preview))[1:]))
-    if not aggs:
+        preview, _ = ui.run_config(ds, "paper", aggregations=chosen["aggregations"])  # what Start will run
+        c3.markdown("\n".join(f"- {line}" for line in presets.protocol_lines(vars(preview))[1:]))
+    if not chosen["aggregations"]:
         c2.error("Choose at least one aggregation.")
     blockers = [why for blocked, why in (
-        (not aggs, "choose at least one aggregation"),
+        (not chosen["aggregations"], "choose at least one aggregation"),
         (levels is None, "the schedule is not valid (see above)"),
         (bool(bad_templates), "every prompt template needs exactly one plain {} for the name"),
         (preset_failed, "the paper preset's names could not be made (see above)"),
@@ -144,23 +189,16 @@ if ds is not None:
     start, why = st.columns([1, 6], vertical_alignment="center")
     if blockers:
         why.caption("Start is disabled: " + "; ".join(blockers) + ".")
-
-    def start_run(settings: dict) -> None:
-        """Start's callback, with the settings shown when it was clicked: it runs even when the click's
-        rerun merges into a Live tick's (a fragment run, in which the page body below does not run)."""
-        try:
-            config, _ = ui.run_config(ds, preset.name if paper else None, **settings)
-            run_id, _ = jobs.start(config, ui.results_path(), backend)
-            st.session_state["watch_run"] = run_id
-            st.session_state["start_answer"] = ("success", f"Started run {run_id}; Live below follows it.")
-        except SemscaleError as exc:
-            st.session_state["start_answer"] = ("error", str(exc))
-
-    start.button("Start", type="primary", disabled=bool(blockers), on_click=start_run, args=(dict(
-        schedule=spec, aggregations=aggs, templates=template_lines, repeats=int(repeats), seed=int(seed)),))
+    start.button("Start", type="primary", disabled=bool(blockers), on_click=start_run,
+                 args=(ds, paper, backend, chosen))
     if answer := st.session_state.pop("start_answer", None):  # the click's answer, even when Live shows the run late
         getattr(st, answer[0])(answer[1])
 
+
+backend_health = backend_section()
+dataset = ui.current_dataset()
+if dataset is not None:
+    run_settings(dataset, backend_health)
 ui.save_workspace()  # what this run changed, kept for a reload
 
 st.divider()
