@@ -160,10 +160,10 @@ def main() -> None:
         for n in levels:
             engine_n = engine_preds[engine_preds["n_names"] == n].sort_values("image_idx")["predicted"].tolist()
             paper_n = paper_run.predictions[n]
-            agree = sum(a == b for a, b in zip(engine_n, paper_n))
+            agree = sum(a == b for a, b in zip(engine_n, paper_n, strict=True))
             same += agree
             total += len(paper_n)
-            acc = sum(p == s.label for p, s in zip(paper_n, ds.samples)) / len(ds.samples)
+            acc = sum(p == s.label for p, s in zip(paper_n, ds.samples, strict=True)) / len(ds.samples)
             rows_levels.append([n, len(labels.classes) * n, f"{agree}/{len(paper_n)}", f"{acc:.3f}"])
     finally:
         server.stop()

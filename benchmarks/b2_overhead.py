@@ -51,7 +51,7 @@ def engine_run(encoder, folders, labels, results_path, timer: C.Timer | None = N
     engine = Engine(store, encoder)
     if timer:
         instrument(engine, store, timer)
-    for folder, names in zip(folders, labels):
+    for folder, names in zip(folders, labels, strict=True):
         engine.run(RunConfig(dataset=str(folder), labels=names, aggregations=AGGREGATIONS, batch_size=BATCH))
     return time.perf_counter() - t, engine
 
@@ -59,7 +59,7 @@ def engine_run(encoder, folders, labels, results_path, timer: C.Timer | None = N
 def bare_run(encoder, folders, labels) -> float:
     """Read, decode and encode every file in batches, encode every distinct name once."""
     t = time.perf_counter()
-    for folder, names in zip(folders, labels):
+    for folder, names in zip(folders, labels, strict=True):
         paths = [s.path for s in datasets.from_folder(folder).samples]
         for start in range(0, len(paths), BATCH):
             images = []

@@ -66,7 +66,7 @@ def main() -> None:
             seen: list[float] = []
             t = time.perf_counter()
             run_id = engine.run(RunConfig(dataset=str(folder), labels=names, aggregations=AGGREGATIONS, batch_size=batch),
-                                progress=lambda p: seen.append(time.perf_counter() - t))
+                                progress=lambda p, seen=seen, t=t: seen.append(time.perf_counter() - t))
             times.append(time.perf_counter() - t)
             firsts.append(seen[0])
             pts = store.points(run_id)

@@ -97,7 +97,7 @@ def main() -> None:
                 best = s.argmax(axis=1)
                 scores[a].append((best, s[np.arange(len(s)), best]))
             tops.append(top)
-        top_rows, top_sims = (np.concatenate(t) for t in zip(*tops))
+        top_rows, top_sims = (np.concatenate(t) for t in zip(*tops, strict=True))
         return {a: scoring.Prediction(np.concatenate([p for p, _ in scores[a]]), np.concatenate([s for _, s in scores[a]]),
                                       top_rows, top_sims) for a in AGGREGATIONS}
 

@@ -257,7 +257,7 @@ async def classroom(url: str, server: int) -> dict:
         out["pressed_s"] = time.perf_counter() - t0
         pin_browser()
         await asyncio.gather(*(first_look(page, out) for page in pages))
-        await asyncio.gather(*(student(page, wire, r, t0, out) for page, wire, r in zip(pages, wires, run_ids)))
+        await asyncio.gather(*(student(page, wire, r, t0, out) for page, wire, r in zip(pages, wires, run_ids, strict=True)))
         out["total_s"] = time.perf_counter() - t0
         out["cpu"] = {k: v - cpu0[k] for k, v in cpu_seconds(server).items()}
         out["run_ids"] = run_ids

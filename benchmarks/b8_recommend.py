@@ -46,8 +46,8 @@ def store_run(run, path) -> tuple[ResultsStore, str]:
     store.create_run("b8", "synthetic", model, {"aggregations": ["max"], "templates": [], "schedule": "1"}, images,
                      names, pd.DataFrame(columns=["image_idx", "item", "reason"]))
     hashes = [f"image{i}" for i in range(n)]
-    store.put_embeddings(model, {text_hash(name): ("text", v) for name, v in zip(run.name_list, run.name_matrix)})
-    store.put_embeddings(model, {h: ("image", v) for h, v in zip(hashes, run.images)})
+    store.put_embeddings(model, {text_hash(name): ("text", v) for name, v in zip(run.name_list, run.name_matrix, strict=True)})
+    store.put_embeddings(model, {h: ("image", v) for h, v in zip(hashes, run.images, strict=True)})
     store.commit_batch("b8", model, {}, pd.DataFrame({
         "aggregation": "max", "repeat": 0, "n_names": 1, "image_idx": np.arange(n), "image_hash": hashes,
         "predicted": run.classes[0], "correct": False, "score": np.float32(0), "top_names": [[]] * n,

@@ -11,6 +11,7 @@ from semscale.analysis.compare import _holm, compare_predictions, differences, f
 from semscale.core.errors import SemscaleError
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
+from semscale.store.results import RunInfo
 
 
 def frame(correct_by_level: dict[int, list[bool]], names=None, repeat: int = 0) -> pd.DataFrame:
@@ -146,10 +147,8 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
 # --- the paper-names vs WordNet-names pair --------------------------------------------------------
 
 def info(run_id: str, scheme: str | None, *, dataset: str = "colours", model: str = "clip-onnx:aaa",
-         status: str = "done", done: int = 24, **config) -> "RunInfo":
+         status: str = "done", done: int = 24, **config) -> RunInfo:
     from datetime import datetime
-
-    from semscale.store.results import RunInfo
 
     return RunInfo(run_id, status, dataset.rsplit("/", 1)[-1], model, datetime(2025, 1, 1), datetime(2025, 1, 1), 24, done, 0, 1.0,
                    None, {"dataset": dataset, "scheme": scheme, "image_prep": "clip", "decode": "draft", "templates": [], **config})

@@ -63,7 +63,7 @@ def counts(path: Path) -> dict[str, int]:
 
 def notes(store, run_id) -> dict[str, str]:
     frame = store.rejected(run_id)
-    return dict(zip(frame["item"], frame["reason"]))
+    return dict(zip(frame["item"], frame["reason"], strict=True))
 
 
 def cached(path: Path, kind: str) -> set[str]:

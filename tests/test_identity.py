@@ -128,7 +128,7 @@ def test_resume_follows_the_model_not_the_address(model_dir, other_model_dir, en
                                batch_size=8, backend=Backend(server=a.url, timeout=20, retries=0).public())
             runs.append(engine.start(config))
             batches = []
-            assert engine.process(runs[-1], progress=batches.append, should_stop=lambda: len(batches) >= 1) \
+            assert engine.process(runs[-1], progress=batches.append, should_stop=lambda batches=batches: len(batches) >= 1) \
                 == "cancelled"
         assert [store.run(r).n_done for r in runs] == [8, 8]
 

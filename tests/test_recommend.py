@@ -112,7 +112,7 @@ def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
                       run.choice_rows) == rows
         scores = class_scores(run.images, run.name_matrix, Candidates.build(run.name_rows), "probsum", head)
         assert (scores.argmax(axis=1) == run.truth).sum() == right
-    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]])}
+    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]], strict=True)}
     assert rec.full.correct == 410
     names = rec.names.set_index("name")["chosen"]  # the table says the same: the three base names only
     assert names[names].index.tolist() == [run.name_list[r] for r in (0, 5, 9)] and len(names) > 3

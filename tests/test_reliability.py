@@ -501,5 +501,5 @@ def test_threads_opening_a_new_results_file_at_once(tmp_path):
     for attempt in range(10):
         path = tmp_path / f"new{attempt}.duckdb"
         with ThreadPoolExecutor(8) as pool:
-            stores = list(pool.map(lambda _: ResultsStore(path), range(8)))
+            stores = list(pool.map(lambda _, path=path: ResultsStore(path), range(8)))
         assert all(s.runs() == [] for s in stores)

@@ -129,7 +129,7 @@ def test_a_failed_server_install_fails_and_is_tried_again(tmp_path, monkeypatch)
 def test_ping_over_grpc_http_and_ws(clip_server, tmp_path):
     with ThreadPoolExecutor(3) as pool:  # three CLI processes at once: each takes seconds to import Jina
         answers = dict(zip(clip_server.urls, pool.map(lambda url: semscale("ping", url, "--timeout", "60", cwd=tmp_path),
-                                                      clip_server.urls.values())))
+                                                      clip_server.urls.values()), strict=True))
     probe = fingerprint(clip_server.url)
     assert probe.startswith("server-probe:")
     for scheme, out in answers.items():
@@ -211,7 +211,7 @@ def test_paper_preset_and_the_servers_model_name(clip_server, flowers, tmp_path)
     at.run()
     assert not at.exception, at.exception
     shown = next(d.value for d in at.dataframe if "model" in d.value.columns)
-    assert dict(zip(shown["run"], shown["model"])) == {a.run_id: with_name, b.run_id: without}
+    assert dict(zip(shown["run"], shown["model"], strict=True)) == {a.run_id: with_name, b.run_id: without}
 
 
 def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model_dir):

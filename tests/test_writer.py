@@ -93,7 +93,7 @@ def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, en
     again = Engine(store, encoder)
     again_id = again.run(config)
     assert again.encoded_images == again.decoded_images == 0
-    for got, want in zip(comparable(store, run_id), comparable(store, again_id)):
+    for got, want in zip(comparable(store, run_id), comparable(store, again_id), strict=True):
         assert got.equals(want)
     assert len(store.predictions(run_id)) == 24 * 2 * 2
 
@@ -123,7 +123,7 @@ def test_a_fast_encoder_commits_several_batches_at_once(tmp_path, encoder, monke
     monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 1)
     alone = ResultsStore(tmp_path / "alone.duckdb")
     alone_id = Engine(alone, encoder).run(config)
-    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
+    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id), strict=True):
         assert got.equals(want)
 
 
@@ -234,7 +234,7 @@ def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_pat
     assert Engine(store, encoder).process(run_id) == "done"
     alone = ResultsStore(tmp_path / "alone.duckdb")
     alone_id = Engine(alone, encoder).run(config)
-    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
+    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id), strict=True):
         assert got.equals(want)
 
 
