@@ -46,7 +46,8 @@ def store_run(run, path) -> tuple[ResultsStore, str]:
     store.create_run("b8", "synthetic", model, {"aggregations": ["max"], "templates": [], "schedule": "1"}, images,
                      names, pd.DataFrame(columns=["image_idx", "item", "reason"]))
     hashes = [f"image{i}" for i in range(n)]
-    store.put_embeddings(model, {text_hash(name): ("text", v) for name, v in zip(run.name_list, run.name_matrix, strict=True)})
+    store.put_embeddings(model, {text_hash(name): ("text", v)
+                                 for name, v in zip(run.name_list, run.name_matrix, strict=True)})
     store.put_embeddings(model, {h: ("image", v) for h, v in zip(hashes, run.images, strict=True)})
     store.commit_batch("b8", model, {}, pd.DataFrame({
         "aggregation": "max", "repeat": 0, "n_names": 1, "image_idx": np.arange(n), "image_hash": hashes,
@@ -82,7 +83,8 @@ def main() -> None:
     t = time.perf_counter()
     loaded = run_embeddings.load(store, run_id)
     t_load = time.perf_counter() - t
-    assert np.allclose(loaded.images, run.images, atol=1e-6) and np.allclose(loaded.name_matrix, run.name_matrix, atol=1e-6)
+    assert (np.allclose(loaded.images, run.images, atol=1e-6)
+            and np.allclose(loaded.name_matrix, run.name_matrix, atol=1e-6))
     verdicts.append(f"reading the {images} x {classes} x {names} run from a results file: {t_load:.2f} s")
     print(f"peak RSS {C.peak_rss_mb():.0f} MB")
     for v in verdicts:

@@ -331,7 +331,8 @@ def test_a_schema_2_file_gains_the_names_relations_unknown(tmp_path, colour_dir,
     con.close()
 
 
-def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch, per_batch_commits):
+def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch,
+                                                           per_batch_commits):
     from streamlit.testing.v1 import AppTest
 
     db = tmp_path / "dash.duckdb"

@@ -169,7 +169,8 @@ def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs
     for agg, full in (("max", 4), ("mean", 4), ("probsum", 5)):
         rec = recommend(run, agg, folds=5)
         assert (rec.base.correct, rec.full.correct, rec.recommended.correct) == (6, full, 6)
-        assert rec.full.correct == points.loc[(agg, 3), "correct"] and rec.base.correct == points.loc[(agg, 1), "correct"]
+        assert rec.full.correct == points.loc[(agg, 3), "correct"]
+        assert rec.base.correct == points.loc[(agg, 1), "correct"]
         assert rec.folds == 2 and any("lowered from 5 to 2" in n for n in rec.notes)
         assert rec.chosen == {c: [v[0]] for c, v in designed.LABELS.items()}
     text = format_recommendation(rec)

@@ -65,7 +65,8 @@ def test_draft_leaves_what_it_cannot_reduce_alone(data):
     exact, draft = decode(data), decode(data, draft=DRAFT_SIDE)
     assert exact.pixels.tobytes() == draft.pixels.tobytes() and draft.normalized == exact.normalized
     for prep in ("clip", "paper"):  # and so does its cache key
-        assert prepared_hash(content_hash(data), prep, draft_scale(data, DRAFT_SIDE)) == prepared_hash(content_hash(data), prep)
+        assert (prepared_hash(content_hash(data), prep, draft_scale(data, DRAFT_SIDE))
+                == prepared_hash(content_hash(data), prep))
 
 
 def test_cache_key_differs_when_the_draft_changes_the_pixels():
@@ -92,7 +93,8 @@ def test_exact_mode_reproduces_the_full_decode_bit_for_bit_and_draft_mode_caches
     assert results.count_embeddings(encoder.model_id)["image"] == 24
     keys = [prepared_hash(h, "clip", 2) for h in hashes]
     drafted = results.get_embeddings(encoder.model_id, keys)
-    a, b = (np.stack([v / np.linalg.norm(v) for v in vs]) for vs in ([stored[h] for h in hashes], [drafted[k] for k in keys]))
+    a, b = (np.stack([v / np.linalg.norm(v) for v in vs])
+            for vs in ([stored[h] for h in hashes], [drafted[k] for k in keys]))
     assert (np.sum(a * b, axis=1) > 0.99).all()
     cols = ["aggregation", "n_names", "accuracy"]
     assert results.points(draft_id)[cols].equals(results.points(exact_id)[cols])
