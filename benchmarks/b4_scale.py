@@ -133,7 +133,8 @@ def create_run(store: ResultsStore, truth: np.ndarray, classes: list[str], name_
         "image_idx": np.arange(N_IMAGES), "name": [f"img{i}.jpg" for i in range(N_IMAGES)],
         "label": [classes[k] for k in truth], "path": [f"/data/img{i}.jpg".encode() for i in range(N_IMAGES)]}),
         pd.DataFrame({"class_idx": np.repeat(np.arange(N_CLASSES), N_NAMES), "class": np.repeat(classes, N_NAMES),
-                      "position": np.tile(np.arange(N_NAMES), N_CLASSES), "name": name_list}),
+                      "position": np.tile(np.arange(N_NAMES), N_CLASSES), "name": name_list,
+                      "relation": None}),  # synthetic names: their relation to the class is not known
         pd.DataFrame(columns=["image_idx", "item", "reason"]))
     store.init_points("b4", pd.DataFrame([("max", 0, i, n, N_CLASSES * n, 0, 0, None, 0.0, 1.0)
                                           for i, n in enumerate(LEVELS)],

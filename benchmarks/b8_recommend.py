@@ -21,10 +21,11 @@ from population import Population
 from semscale.analysis import run_embeddings
 from semscale.analysis.name_effects import name_effects
 from semscale.analysis.recommend import recommend
+from semscale.run.aggregations import names as aggregation_names
 from semscale.run.plan import text_hash
-from semscale.run.scoring import AGGREGATIONS
 from semscale.store.results import ResultsStore
 
+AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 KINDS = ["helper", "chance", "random", "harmful", "chance", "helper", "random", "chance"]
 NOISE = 2.0  # hard: base names are often wrong, so the greedy search takes hundreds of steps
 SIZES = [(1_000, 10, 12, 5.0), (10_000, 100, 16, 60.0)]
@@ -41,8 +42,9 @@ def store_run(run, path) -> tuple[ResultsStore, str]:
     store = ResultsStore(path)
     model, n = "synthetic-512", len(run.truth)
     images = run.image_table.assign(path=[p.encode() for p in run.image_table["path"]])
-    names = pd.DataFrame([(k, c, p, name) for k, c in enumerate(run.classes) for p, name in enumerate(run.names[c])],
-                         columns=["class_idx", "class", "position", "name"])
+    names = pd.DataFrame([(k, c, p, name, None) for k, c in enumerate(run.classes)
+                          for p, name in enumerate(run.names[c])],
+                         columns=["class_idx", "class", "position", "name", "relation"])  # relations: not known
     store.create_run("b8", "synthetic", model, {"aggregations": ["max"], "templates": [], "schedule": "1"}, images,
                      names, pd.DataFrame(columns=["image_idx", "item", "reason"]))
     hashes = [f"image{i}" for i in range(n)]
