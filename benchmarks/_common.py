@@ -48,7 +48,8 @@ def dataset_folder(name: str, tmp: Path, classes: int = 10, per_class: int = 100
     real = data_dir() / name
     if real.is_dir() and any(p.is_dir() for p in real.iterdir()):
         return real, f"{name} (real photos, {real})"
-    return synth_images(tmp / f"synthetic-{name}", classes, per_class, size), f"{name} (SYNTHETIC PIL images, real set not found)"
+    return (synth_images(tmp / f"synthetic-{name}", classes, per_class, size),
+            f"{name} (SYNTHETIC PIL images, real set not found)")
 
 
 def synth_images(root: Path, classes: int, per_class: int, size: int = 64, seed: int = 0) -> Path:
@@ -80,8 +81,9 @@ def machine() -> str:
     import duckdb
     import numpy
 
-    return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {platform.system()}, Python {platform.python_version()}, "
-            f"numpy {numpy.__version__}, duckdb {duckdb.__version__}; load average {os.getloadavg()[0]:.1f} "
+    return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), {platform.system()}, "
+            f"Python {platform.python_version()}, numpy {numpy.__version__}, duckdb {duckdb.__version__}; "
+            f"load average {os.getloadavg()[0]:.1f} "
             "(the machine is shared: other jobs run beside the benchmark)")
 
 
@@ -125,7 +127,7 @@ def table(header: list[str], rows: list[list], title: str | None = None) -> str:
     """A plain fixed-width table (also valid Markdown)."""
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
     out = [title] if title else []
     out += [line(cells[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells[1:]]
     return "\n".join(out)

@@ -39,7 +39,8 @@ def _exec(func, ctx, _real=script_runner.exec_func_with_error_handling):
     finally:
         ended = time.perf_counter()
         page = ctx.pages_manager.get_pages().get(ctx.page_script_hash, {})
-        line = {"session": ctx.session_id, "page": page.get("page_name", "?"), "fragment": bool(ctx.fragment_ids_this_run),
+        line = {"session": ctx.session_id, "page": page.get("page_name", "?"),
+                "fragment": bool(ctx.fragment_ids_this_run),
                 "asked": asked, "began": began, "ended": ended, "cpu": time.thread_time() - cpu}
         with _WRITE:
             _LOG.write(json.dumps(line) + "\n")

@@ -147,7 +147,8 @@ def main() -> None:
                     engine_preds = store.predictions(run_id, "max")
                     client = (engine.encoded_images, engine.encoded_texts)
                 else:
-                    paper_run = rank_predictions(server.url, images, labels, levels, batch_size=8, timeout=300, retries=1)
+                    paper_run = rank_predictions(server.url, images, labels, levels, batch_size=8, timeout=300,
+                                                 retries=1)
                     elapsed = time.perf_counter() - t
                     client = (paper_run.image_encodes, paper_run.text_encodes)
                 after = server.counters()
@@ -160,10 +161,10 @@ def main() -> None:
         for n in levels:
             engine_n = engine_preds[engine_preds["n_names"] == n].sort_values("image_idx")["predicted"].tolist()
             paper_n = paper_run.predictions[n]
-            agree = sum(a == b for a, b in zip(engine_n, paper_n))
+            agree = sum(a == b for a, b in zip(engine_n, paper_n, strict=True))
             same += agree
             total += len(paper_n)
-            acc = sum(p == s.label for p, s in zip(paper_n, ds.samples)) / len(ds.samples)
+            acc = sum(p == s.label for p, s in zip(paper_n, ds.samples, strict=True)) / len(ds.samples)
             rows_levels.append([n, len(labels.classes) * n, f"{agree}/{len(paper_n)}", f"{acc:.3f}"])
     finally:
         server.stop()
@@ -171,7 +172,8 @@ def main() -> None:
     sem_s, pap_s = C.median(times["semscale"]), C.median(times["paper"])
     (si, st, sc), (pi, pt, pc) = encodes["semscale"], encodes["paper"]
     print()
-    print(C.table(["names/class", "candidates", "top-1 identical", "accuracy"], rows_levels, "Predictions, level by level:"))
+    print(C.table(["names/class", "candidates", "top-1 identical", "accuracy"], rows_levels,
+                  "Predictions, level by level:"))
     print()
     print(C.table(["measure", "semscale engine", "paper /rank method", "paper / semscale"], [
         ["wall s, median", f"{sem_s:.2f} ({', '.join(f'{x:.1f}' for x in times['semscale'])})",
@@ -184,7 +186,8 @@ def main() -> None:
     ], "Sweep:"))
     ident = "identical" if same == total else f"NOT identical ({total - same} differ)"
     print(f"B1 sweep: semscale {pap_s / sem_s:.1f}x faster than the paper's method (target >= 10x), "
-          f"{(pi + pt) / max(si + st, 1):.0f}x fewer encodes (images {pi / max(si, 1):.0f}x, texts {pt / max(st, 1):.0f}x; "
+          f"{(pi + pt) / max(si + st, 1):.0f}x fewer encodes "
+          f"(images {pi / max(si, 1):.0f}x, texts {pt / max(st, 1):.0f}x; "
           f"target >= 20x), top-1 {ident} on {total} image-levels")
 
 

@@ -51,7 +51,7 @@ def engine_run(encoder, folders, labels, results_path, timer: C.Timer | None = N
     engine = Engine(store, encoder)
     if timer:
         instrument(engine, store, timer)
-    for folder, names in zip(folders, labels):
+    for folder, names in zip(folders, labels, strict=True):
         engine.run(RunConfig(dataset=str(folder), labels=names, aggregations=AGGREGATIONS, batch_size=BATCH))
     return time.perf_counter() - t, engine
 
@@ -59,7 +59,7 @@ def engine_run(encoder, folders, labels, results_path, timer: C.Timer | None = N
 def bare_run(encoder, folders, labels) -> float:
     """Read, decode and encode every file in batches, encode every distinct name once."""
     t = time.perf_counter()
-    for folder, names in zip(folders, labels):
+    for folder, names in zip(folders, labels, strict=True):
         paths = [s.path for s in datasets.from_folder(folder).samples]
         for start in range(0, len(paths), BATCH):
             images = []
@@ -138,7 +138,8 @@ def main() -> None:
         bare.append(bare_run(encoder, folders, labels))
         seconds, engine = engine_run(encoder, folders, labels, tmp / f"round{r}.duckdb")
         full.append(seconds)
-        assert engine.encoded_images <= n_images and engine.encoded_texts == n_texts, (engine.encoded_images, engine.encoded_texts)
+        assert (engine.encoded_images <= n_images
+                and engine.encoded_texts == n_texts), (engine.encoded_images, engine.encoded_texts)
     bare_s, full_s = C.median(bare), C.median(full)
 
     timer = C.Timer()
@@ -150,14 +151,17 @@ def main() -> None:
     for part, s in timer.seconds.items():
         if not part.startswith("  "):
             accounted += s
-        rows.append([part, f"{s:.3f}", f"{1000 * s / n_images:.2f}", f"{100 * s / traced_s:.1f}%", timer.calls.get(part, "")])
-    rows.append(["other (waiting for the read or writer thread, engine loop, listing, labels)", f"{traced_s - accounted:.3f}",
-                 f"{1000 * (traced_s - accounted) / n_images:.2f}", f"{100 * (traced_s - accounted) / traced_s:.1f}%", ""])
+        rows.append([part, f"{s:.3f}", f"{1000 * s / n_images:.2f}", f"{100 * s / traced_s:.1f}%",
+                     timer.calls.get(part, "")])
+    rows.append(["other (waiting for the read or writer thread, engine loop, listing, labels)",
+                 f"{traced_s - accounted:.3f}", f"{1000 * (traced_s - accounted) / n_images:.2f}",
+                 f"{100 * (traced_s - accounted) / traced_s:.1f}%", ""])
     rows.append(["total (instrumented run)", f"{traced_s:.3f}", f"{1000 * traced_s / n_images:.2f}", "100%", ""])
     rows.append(["(DuckDB file attaches, inside the DuckDB rows)", f"{connects[0]:.3f}",
                  f"{1000 * connects[0] / n_images:.2f}", f"{100 * connects[0] / traced_s:.1f}%", connects[1]])
     print()
-    print(C.table(["part of one engine run", "s", "ms/image", "share", "calls"], rows, "Breakdown (one instrumented run):"))
+    print(C.table(["part of one engine run", "s", "ms/image", "share", "calls"], rows,
+                  "Breakdown (one instrumented run):"))
 
     overhead_ms = 1000 * (full_s - bare_s) / n_images
     print()

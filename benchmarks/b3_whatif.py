@@ -65,13 +65,15 @@ def main() -> None:
             engine = Engine(store, encoder)
             seen: list[float] = []
             t = time.perf_counter()
-            run_id = engine.run(RunConfig(dataset=str(folder), labels=names, aggregations=AGGREGATIONS, batch_size=batch),
-                                progress=lambda p: seen.append(time.perf_counter() - t))
+            run_id = engine.run(RunConfig(dataset=str(folder), labels=names, aggregations=AGGREGATIONS,
+                                          batch_size=batch),
+                                progress=lambda p, seen=seen, t=t: seen.append(time.perf_counter() - t))
             times.append(time.perf_counter() - t)
             firsts.append(seen[0])
             pts = store.points(run_id)
             assert (pts["n_images"] == len(ds.samples)).all() and pts["accuracy"].notna().all()
-            assert engine.encoded_images == 0 and engine.encoded_texts == len(new), (engine.encoded_images, engine.encoded_texts)
+            assert (engine.encoded_images == 0
+                    and engine.encoded_texts == len(new)), (engine.encoded_images, engine.encoded_texts)
         results[batch] = C.median(times)
         rows.append([f"edited re-run, median of {REPEATS}", batch, f"{C.median(times):.3f}", f"{C.median(firsts):.3f}",
                      engine.encoded_images, engine.encoded_texts])
@@ -88,8 +90,9 @@ def main() -> None:
     for batch in (32, 1000):
         names, new = edited_labels(labels, f"cli{batch}")
         label_file.write_text(yaml.safe_dump({"classes": names}))
-        cmd = [sys.executable, "-m", "semscale", "--results", str(tmp / "results.duckdb"), "run", "--dataset", str(folder),
-               "--labels", str(label_file), "--local", str(model), "--batch-size", str(batch)]
+        cmd = [sys.executable, "-m", "semscale", "--results", str(tmp / "results.duckdb"), "run",
+               "--dataset", str(folder), "--labels", str(label_file), "--local", str(model),
+               "--batch-size", str(batch)]
         for agg in AGGREGATIONS:
             cmd += ["--aggregation", agg]
         t = time.perf_counter()

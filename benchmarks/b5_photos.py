@@ -91,7 +91,8 @@ def main() -> None:
     med = {m: statistics.median(v) for m, v in ms.items()}
     rows = [[m, f"{statistics.median(decode_ms[m]):.1f}", f"{med[m]:.1f}", f"{sum(ms[m]) / 1000:.1f}"] for m in modes]
     print()
-    print(C.table(["decode", "decode ms/image (median)", "decode + CLIP preprocessing ms/image (median)", "total s"], rows,
+    print(C.table(["decode", "decode ms/image (median)", "decode + CLIP preprocessing ms/image (median)", "total s"],
+                  rows,
                   f"Per image ({len(files)} photos; draft decodes to {sorted(sizes)} (size, DCT scale 1/n)):"))
 
     embeddings = {}

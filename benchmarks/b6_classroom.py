@@ -99,7 +99,8 @@ def serve(tmp, model, env_extra: dict) -> tuple[subprocess.Popen, str]:
     env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(tmp / "class.duckdb"),
                SEMSCALE_HOME=str(tmp / "home"), SEMSCALE_DATA_DIR=str(C.data_dir()), PYTHONPATH=str(C.ROOT),
                SCRIPT_TIMING_LOG=str(tmp / "script-runs.jsonl"), **env_extra)
-    return start_dashboard(env, tmp / "streamlit.log", launcher=(str(C.ROOT / "benchmarks" / "_script_timing.py"), "run", "app.py"))
+    return start_dashboard(env, tmp / "streamlit.log",
+                           launcher=(str(C.ROOT / "benchmarks" / "_script_timing.py"), "run", "app.py"))
 
 
 def server_runs(tmp, since: float, page: str) -> dict[str, list[float]]:
@@ -113,7 +114,8 @@ def server_runs(tmp, since: float, page: str) -> dict[str, list[float]]:
             "waiting": [r["began"] - r["asked"] for r in mine if r["asked"] is not None],
             "running": [r["ended"] - r["began"] for r in mine], "cpu": [r["cpu"] for r in mine],
             "beside": [sum(o["began"] <= r["began"] < o["ended"] for o in runs) - 1 for r in mine],
-            "all_runs": [sum(o["began"] >= since for o in runs)], "all_cpu": [sum(o["cpu"] for o in runs if o["began"] >= since)]}
+            "all_runs": [sum(o["began"] >= since for o in runs)],
+            "all_cpu": [sum(o["cpu"] for o in runs if o["began"] >= since)]}
 
 
 TRIES = 5  # a click not answered in WAIT is clicked again, and counted: a slow page, or a click lost when
@@ -204,7 +206,8 @@ async def student(page, wire: Wire, run_id: str, t0: float, out: dict) -> None:
 def retried(retries: list[str]) -> str:
     """'3 (Run link try 1 x2, Data link try 1)': how many clicks were done again, and which."""
     kinds = {r: retries.count(r) for r in dict.fromkeys(retries)}
-    return f"{len(retries)}" + (" (" + ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in kinds.items()) + ")" if kinds else "")
+    return f"{len(retries)}" + (" (" + ", ".join(k + (f" x{n}" if n > 1 else "") for k, n in kinds.items()) + ")"
+                                if kinds else "")
 
 
 def cpu_seconds(server: int) -> dict[str, float]:
@@ -257,7 +260,8 @@ async def classroom(url: str, server: int) -> dict:
         out["pressed_s"] = time.perf_counter() - t0
         pin_browser()
         await asyncio.gather(*(first_look(page, out) for page in pages))
-        await asyncio.gather(*(student(page, wire, r, t0, out) for page, wire, r in zip(pages, wires, run_ids)))
+        await asyncio.gather(*(student(page, wire, r, t0, out)
+                               for page, wire, r in zip(pages, wires, run_ids, strict=True)))
         out["total_s"] = time.perf_counter() - t0
         out["cpu"] = {k: v - cpu0[k] for k, v in cpu_seconds(server).items()}
         out["run_ids"] = run_ids
@@ -281,7 +285,8 @@ def main() -> None:
     proc, url = serve(tmp, model, {runqueue.ENV: capacity})
     print(f"machine: {C.machine()}")
     print(f"model: {model_note}; {SESSIONS} browser sessions (Chromium on CPUs {BROWSER_CPUS} of "
-          f"{os.cpu_count()} once Start is pressed; the server on all, its runs at nice {runqueue.NICENESS}), dataset {DATASET}, at most {capacity} runs at once")
+          f"{os.cpu_count()} once Start is pressed; the server on all, its runs at nice {runqueue.NICENESS}), "
+          f"dataset {DATASET}, at most {capacity} runs at once")
     try:
         seen = asyncio.run(classroom(url, proc.pid))
     finally:
@@ -320,7 +325,8 @@ def main() -> None:
          spread(on_wire, f"of the {len(renders)} renders, seen on the wire")],
         ["the Run page in the server: request arrived to script ended, median / p95 / max",
          spread(server["answered"], "whole-page runs asked for")],
-        ["  request arrived to script began, median / p95 / max", spread(server["waiting"], "whole-page runs asked for")],
+        ["  request arrived to script began, median / p95 / max",
+         spread(server["waiting"], "whole-page runs asked for")],
         ["  script began to script ended, median / p95 / max", spread(server["running"], "whole-page runs")],
         ["  of which the script thread's CPU, median / p95 / max", spread(server["cpu"], "whole-page runs")],
         ["  other script runs going on in the server as one began, median / max",
@@ -328,14 +334,20 @@ def main() -> None:
         ["all script runs in the server after Start (Live ticks included): CPU",
          f"{server['all_cpu'][0]:.1f} s in {server['all_runs'][0]} runs"],
         ["CPU while the runs went on: Streamlit server / Chromium (all students)",
-         f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s of {os.cpu_count() * seen['total_s']:.0f} core-s"],
+         f"{seen['cpu']['server']:.0f} s / {seen['cpu']['chromium']:.0f} s "
+         f"of {os.cpu_count() * seen['total_s']:.0f} core-s"],
         ["load average (1 / 5 / 15 min) at the end", " / ".join(f"{x:.1f}" for x in load)],
-        ["queue places seen (examples)", "; ".join(sorted(places, key=lambda s: int(re.search(r"\d+", s).group()))[:6])],
+        ["queue places seen (examples)",
+         "; ".join(sorted(places, key=lambda s: int(re.search(r"\d+", s).group()))[:6])],
     ], "Classroom:"))
-    print(f"B6 classroom: {SESSIONS} sessions, {identical}/{SESSIONS} runs identical to a lone run, done in {seen['total_s']:.0f} s; "
-          f"Run page render p95 {p95(renders):.2f} s (median {statistics.median(renders):.2f} s), on the wire (request sent to page finished) p95 "
-          f"{p95(on_wire):.2f} s (median {statistics.median(on_wire):.2f} s), in the server (request arrived to script ended) p95 "
-          f"{p95(server['answered']):.2f} s (median {statistics.median(server['answered']):.2f} s), at most {capacity} runs at once")
+    print(f"B6 classroom: {SESSIONS} sessions, {identical}/{SESSIONS} runs identical to a lone run, "
+          f"done in {seen['total_s']:.0f} s; "
+          f"Run page render p95 {p95(renders):.2f} s (median {statistics.median(renders):.2f} s), "
+          f"on the wire (request sent to page finished) p95 "
+          f"{p95(on_wire):.2f} s (median {statistics.median(on_wire):.2f} s), "
+          f"in the server (request arrived to script ended) p95 "
+          f"{p95(server['answered']):.2f} s (median {statistics.median(server['answered']):.2f} s), "
+          f"at most {capacity} runs at once")
 
 
 if __name__ == "__main__":

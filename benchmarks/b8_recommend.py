@@ -21,10 +21,11 @@ from population import Population
 from semscale.analysis import run_embeddings
 from semscale.analysis.name_effects import name_effects
 from semscale.analysis.recommend import recommend
+from semscale.run.aggregations import names as aggregation_names
 from semscale.run.plan import text_hash
-from semscale.run.scoring import AGGREGATIONS
 from semscale.store.results import ResultsStore
 
+AGGREGATIONS = tuple(aggregation_names())  # every registered rule
 KINDS = ["helper", "chance", "random", "harmful", "chance", "helper", "random", "chance"]
 NOISE = 2.0  # hard: base names are often wrong, so the greedy search takes hundreds of steps
 SIZES = [(1_000, 10, 12, 5.0), (10_000, 100, 16, 60.0)]
@@ -41,13 +42,15 @@ def store_run(run, path) -> tuple[ResultsStore, str]:
     store = ResultsStore(path)
     model, n = "synthetic-512", len(run.truth)
     images = run.image_table.assign(path=[p.encode() for p in run.image_table["path"]])
-    names = pd.DataFrame([(k, c, p, name) for k, c in enumerate(run.classes) for p, name in enumerate(run.names[c])],
-                         columns=["class_idx", "class", "position", "name"])
+    names = pd.DataFrame([(k, c, p, name, None) for k, c in enumerate(run.classes)
+                          for p, name in enumerate(run.names[c])],
+                         columns=["class_idx", "class", "position", "name", "relation"])  # relations: not known
     store.create_run("b8", "synthetic", model, {"aggregations": ["max"], "templates": [], "schedule": "1"}, images,
                      names, pd.DataFrame(columns=["image_idx", "item", "reason"]))
     hashes = [f"image{i}" for i in range(n)]
-    store.put_embeddings(model, {text_hash(name): ("text", v) for name, v in zip(run.name_list, run.name_matrix)})
-    store.put_embeddings(model, {h: ("image", v) for h, v in zip(hashes, run.images)})
+    store.put_embeddings(model, {text_hash(name): ("text", v)
+                                 for name, v in zip(run.name_list, run.name_matrix, strict=True)})
+    store.put_embeddings(model, {h: ("image", v) for h, v in zip(hashes, run.images, strict=True)})
     store.commit_batch("b8", model, {}, pd.DataFrame({
         "aggregation": "max", "repeat": 0, "n_names": 1, "image_idx": np.arange(n), "image_hash": hashes,
         "predicted": run.classes[0], "correct": False, "score": np.float32(0), "top_names": [[]] * n,
@@ -82,7 +85,8 @@ def main() -> None:
     t = time.perf_counter()
     loaded = run_embeddings.load(store, run_id)
     t_load = time.perf_counter() - t
-    assert np.allclose(loaded.images, run.images, atol=1e-6) and np.allclose(loaded.name_matrix, run.name_matrix, atol=1e-6)
+    assert (np.allclose(loaded.images, run.images, atol=1e-6)
+            and np.allclose(loaded.name_matrix, run.name_matrix, atol=1e-6))
     verdicts.append(f"reading the {images} x {classes} x {names} run from a results file: {t_load:.2f} s")
     print(f"peak RSS {C.peak_rss_mb():.0f} MB")
     for v in verdicts:

@@ -120,7 +120,8 @@ def test_packages(env: Path) -> None:
 
 
 def cache_dir() -> Path:
-    """Where semscale keeps what outlives a clone: $SEMSCALE_CACHE, else $XDG_CACHE_HOME/semscale or ~/.cache/semscale."""
+    """Where semscale keeps what outlives a clone: $SEMSCALE_CACHE, else $XDG_CACHE_HOME/semscale or
+    ~/.cache/semscale."""
     if os.environ.get("SEMSCALE_CACHE"):
         return Path(os.environ["SEMSCALE_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "semscale"
@@ -180,7 +181,8 @@ def lint_check(python: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bootstrap.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "test", "smoke", "install", "clip-server"])
-    parser.add_argument("--venv", type=Path, help="the virtual environment to use (default: the active one, else .venv)")
+    parser.add_argument("--venv", type=Path,
+                        help="the virtual environment to use (default: the active one, else .venv)")
     parser.add_argument("--python", help="the Python to make a new environment with (default: this one)")
     args, rest = parser.parse_known_args(argv)
     try:

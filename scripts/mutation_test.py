@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SCORING_TESTS = ["tests/test_scoring.py", *(f"tests/test_speed_paths.py::{t}" for t in (
-    "test_a_sweep_scores_every_level_as_each_level_alone", "test_a_sweep_with_random_cosines_predicts_as_each_level_alone",
+    "test_a_sweep_scores_every_level_as_each_level_alone",
+    "test_a_sweep_with_random_cosines_predicts_as_each_level_alone",
     "test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly",
     "test_a_level_far_below_the_sweeps_best_name_keeps_its_probabilities"))]
 # module -> the fast tests that check its numbers (no browser, no dashboard, no subprocess CLI runs)
@@ -53,7 +54,8 @@ MODULES = {
     "commonness": ["tests/test_synonyms.py"],
 }
 # module -> its path in the package, e.g. "stats" -> "core/stats"
-WHERE = {p.stem: p.relative_to(ROOT / "semscale").with_suffix("").as_posix() for p in (ROOT / "semscale").glob("*/*.py")}
+WHERE = {p.stem: p.relative_to(ROOT / "semscale").with_suffix("").as_posix()
+         for p in (ROOT / "semscale").glob("*/*.py")}
 # left out of every run: minutes per mutant. The held-out estimate's test scores 16 recommendations on
 # 100,000 fresh images each (90 s on a loaded machine); the engine's tests decode images and run ONNX.
 SLOW = ["tests/test_recommend.py::test_held_out_estimate_is_unbiased_where_the_in_sample_one_is_not"]
@@ -92,8 +94,10 @@ def mutant_glob(spec: str) -> str:
     """mutmut's name for the mutants of MODULE.FUNCTION or MODULE.CLASS.METHOD."""
     module, *rest = spec.split(".")
     if module not in MODULES or len(rest) not in (1, 2):
-        raise SystemExit(f"--only {spec}: give MODULE.FUNCTION or MODULE.CLASS.METHOD, MODULE one of {', '.join(MODULES)}")
-    return f"semscale.{WHERE[module].replace('/', '.')}.x" + ("_" + rest[0] if len(rest) == 1 else "ǁ" + "ǁ".join(rest)) + "__mutmut_*"
+        raise SystemExit(f"--only {spec}: give MODULE.FUNCTION or MODULE.CLASS.METHOD, "
+                         f"MODULE one of {', '.join(MODULES)}")
+    return (f"semscale.{WHERE[module].replace('/', '.')}.x"
+            + ("_" + rest[0] if len(rest) == 1 else "ǁ" + "ǁ".join(rest)) + "__mutmut_*")
 
 
 def scores(work: Path, modules: list[str]) -> list[str]:

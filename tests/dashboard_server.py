@@ -39,5 +39,5 @@ def start_dashboard(env: dict, log: Path, timeout: float = 90,
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError("streamlit did not start:\n" + log.read_text(errors="replace")[-2000:])
+                raise RuntimeError("streamlit did not start:\n" + log.read_text(errors="replace")[-2000:]) from None
             time.sleep(0.3)

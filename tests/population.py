@@ -55,7 +55,8 @@ class Population:
                              classes=self.classes, names=self.names, name_matrix=self.name_matrix,
                              owner=self.owner, images=images, truth=truth, image_table=table)
 
-    def true_accuracy(self, chosen: dict[str, list[str]], aggregation: str, n: int = 200_000, seed: int = 10**6) -> float:
+    def true_accuracy(self, chosen: dict[str, list[str]], aggregation: str, n: int = 200_000,
+                      seed: int = 10**6) -> float:
         """Accuracy of a label set on a large independent draw."""
         flat = [name for c in self.classes for name in self.names[c]]
         images, truth = self.draw(n, seed)

@@ -91,7 +91,8 @@ def test_misclassified_keeps_the_wrong_images_of_one_level_dealt_round_the_class
     right = [False, True, False, False, False, False, False, True]
     base = pd.DataFrame({"aggregation": "max", "repeat": 0, "n_names": 2, "image_idx": range(8), "label": labels,
                          "correct": right, "predicted": "x"})
-    noise = [base.assign(correct=False, **change) for change in ({"repeat": 1}, {"n_names": 1}, {"aggregation": "mean"})]
+    noise = [base.assign(correct=False, **change)
+             for change in ({"repeat": 1}, {"n_names": 1}, {"aggregation": "mean"})]
     preds = pd.concat([base, *noise], ignore_index=True)
     assert tables.misclassified(preds, "max", 2)["image_idx"].tolist() == [3, 0, 4, 5, 2, 6]
     assert tables.misclassified(preds, "max", 2, "cat")["image_idx"].tolist() == [0, 2, 6]

@@ -19,7 +19,8 @@ def semscale(*args, env=None, cwd=None):
 @pytest.mark.smoke
 def test_run_list_show_export(tmp_path, colour_dir, model_dir):
     labels = tmp_path / "labels.yaml"
-    labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"] for c in ["red", "green", "blue", "yellow"]},
+    labels.write_text(yaml.safe_dump({"classes": {c: [c, f"large {c} thing"]
+                                                  for c in ["red", "green", "blue", "yellow"]},
                                       "relations": {"red": ["name", "modifier"]}}))
     db = str(tmp_path / "r.duckdb")
     out = semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
@@ -84,7 +85,8 @@ def test_show_names_the_threshold_and_report_writes_figures(tmp_path, colour_dir
     db = str(tmp_path / "r.duckdb")
     labels = tmp_path / "labels.yaml"
     # Level 2 adds a wrong name to 'red' that steals 'blue' images: a drop the threshold must name.
-    labels.write_text(yaml.safe_dump({"red": ["red", "blue"], "green": ["green"], "blue": ["navy"], "yellow": ["yellow"]}))
+    labels.write_text(yaml.safe_dump({"red": ["red", "blue"], "green": ["green"], "blue": ["navy"],
+                                      "yellow": ["yellow"]}))
     assert semscale("--results", db, "run", "--dataset", str(colour_dir), "--labels", str(labels),
                     "--local", str(model_dir), "--repeats", "2").returncode == 0
     run_id = semscale("--results", db, "list").stdout.split()[0]

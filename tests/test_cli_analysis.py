@@ -50,7 +50,8 @@ def test_two_models_on_one_experiment_and_their_comparison(tmp_path, colour_dir,
     db, clip_run = colour_run(tmp_path, colour_dir, model_dir)
     _, nomic_run = colour_run(tmp_path, colour_dir, nomic, "--model", "nomic-v1.5")
     store = ResultsStore(db)
-    assert store.run(nomic_run).model.startswith("nomic-v1.5-onnx:") and store.run(clip_run).model.startswith("clip-onnx:")
+    assert (store.run(nomic_run).model.startswith("nomic-v1.5-onnx:")
+            and store.run(clip_run).model.startswith("clip-onnx:"))
     compared = semscale("--results", db, "compare", clip_run, nomic_run)
     assert compared.returncode == 0, compared.stderr
     lines = compared.stdout.splitlines()

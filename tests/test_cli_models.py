@@ -29,13 +29,15 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "SEMSCALE_MODEL_DIR"}
-    env |= {"FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT), "SEMSCALE_HOME": str(tmp_path / "home"),
+    env |= {"FASTEMBED_CACHE_PATH": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
+            "SEMSCALE_HOME": str(tmp_path / "home"),
             runqueue.ENV: "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     db = tmp_path / "r.duckdb"
     holder = runqueue._try_lock(runqueue._folder() / "slot-0")  # both runs wait in line until it is released
     with FakeHub(repos, chunk=1 << 20, pause=0) as hub:
         env["HF_ENDPOINT"] = hub.url
-        proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset", str(colour_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run",
+                                 "--dataset", str(colour_dir),
                                  "--model", "clip-vit-b32", "--model", "nomic-v1.5"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env | {runqueue.QUEUED_ENV: str(time.time_ns())})
         try:
@@ -43,16 +45,19 @@ def test_a_failed_run_of_several_models_names_every_run_in_commands_that_finish_
             while not runqueue._line():
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.1)
-            text_model = next((tmp_path / "cache" / "models--nomic-ai--nomic-embed-text-v1.5").rglob("model.onnx")).resolve()
+            text_model = next((tmp_path / "cache" / "models--nomic-ai--nomic-embed-text-v1.5")
+                              .rglob("model.onnx")).resolve()
             good = text_model.read_bytes()
             text_model.write_bytes(b"not an onnx model")
         finally:
             os.close(holder)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, err
-        clip_run, nomic_run = (r.run_id for r in sorted(ResultsStore(db).runs(), key=lambda r: r.model.startswith("nomic")))
+        clip_run, nomic_run = (r.run_id for r in sorted(ResultsStore(db).runs(),
+                                                        key=lambda r: r.model.startswith("nomic")))
         line = err.strip().splitlines()[-1]
-        assert line == (f"what was done is kept; finish them with: python -m semscale --results {db} resume {clip_run}; "
+        assert line == (f"what was done is kept; finish them with: "
+                        f"python -m semscale --results {db} resume {clip_run}; "
                         f"python -m semscale --results {db} resume {nomic_run}"), err
         assert "could not load the model nomic-v1.5" in err
 
@@ -80,9 +85,11 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     line = err.strip().splitlines()[-1]
     assert line == f"interrupted; finish it with: python -m semscale --results {db} resume {run_id}", err
     command = line.split("finish it with: ", 1)[1].replace("python", sys.executable, 1)
-    for words in (["names", run_id], ["explain", run_id, "0"], ["recommend", run_id, "--out", str(tmp_path / "l.yaml")]):
+    for words in (["names", run_id], ["explain", run_id, "0"],
+                  ["recommend", run_id, "--out", str(tmp_path / "l.yaml")]):
+        # they need a finished run: the same command finishes it
         early = subprocess.run([sys.executable, "-m", "semscale", "--results", str(db), *words], capture_output=True,
-                               text=True, env=env, timeout=120)  # they need a finished run: the same command finishes it
+                               text=True, env=env, timeout=120)
         assert early.returncode == 2 and early.stderr.strip().endswith(
             f"finish it first: python -m semscale --results {db} resume {run_id}"), early.stderr
     resumed = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, timeout=300)

@@ -11,6 +11,7 @@ from semscale.analysis.compare import _holm, compare_predictions, differences, f
 from semscale.core.errors import SemscaleError
 from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
+from semscale.store.results import RunInfo
 
 
 def frame(correct_by_level: dict[int, list[bool]], names=None, repeat: int = 0) -> pd.DataFrame:
@@ -91,7 +92,8 @@ def test_format_compare_says_where_the_runs_differ():
                                 "interval", "clip", "better", "siglip", "better", "p", "p", "Holm"]
     assert lines[2].split()[:5] == ["max", "1", "30", "1.0000", "0.6000"]
     assert lines[2].split()[-4:] == ["12", "0", "0.0004883", "0.0009766"]
-    assert lines[3].split()[:5] == ["max", "2", "30", "0.9333", "0.9000"] and lines[3].split()[-4:] == ["3", "2", "1", "1"]
+    assert lines[3].split()[:5] == ["max", "2", "30", "0.9333", "0.9000"]
+    assert lines[3].split()[-4:] == ["3", "2", "1", "1"]
     assert lines[4] == "differ at p < 0.05 after Holm's adjustment over 2 levels: max 1 name: clip better"
     same = format_compare(compare_predictions(A, A))
     assert same.splitlines()[-1] == "no level differs at p < 0.05 after Holm's adjustment over 2 levels"
@@ -130,7 +132,8 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
     labels = {c: [c, f"large {c} thing"] for c in ("red", "green", "blue", "yellow")}
     config = RunConfig(dataset=str(colour_dir), labels=labels, aggregations=["max", "probsum"])
     run_a = Engine(results, encoder).run(config)
-    run_b = Engine(results, LocalEncoder(tinyclip.build(tmp_path / "b", family="nomic-v1.5"), model="nomic-v1.5")).run(config)
+    run_b = Engine(results, LocalEncoder(tinyclip.build(tmp_path / "b", family="nomic-v1.5"),
+                                         model="nomic-v1.5")).run(config)
     rows = compare_predictions(results.outcomes(run_a), results.outcomes(run_b)).levels
     assert [(r.aggregation, r.n_names, r.n_images) for r in rows] == [("max", 1, 24), ("max", 2, 24),
                                                                       ("probsum", 1, 24), ("probsum", 2, 24)]
@@ -146,13 +149,12 @@ def test_two_models_on_one_dataset_from_a_real_results_file(colour_dir, results,
 # --- the paper-names vs WordNet-names pair --------------------------------------------------------
 
 def info(run_id: str, scheme: str | None, *, dataset: str = "colours", model: str = "clip-onnx:aaa",
-         status: str = "done", done: int = 24, **config) -> "RunInfo":
+         status: str = "done", done: int = 24, **config) -> RunInfo:
     from datetime import datetime
 
-    from semscale.store.results import RunInfo
-
-    return RunInfo(run_id, status, dataset.rsplit("/", 1)[-1], model, datetime(2025, 1, 1), datetime(2025, 1, 1), 24, done, 0, 1.0,
-                   None, {"dataset": dataset, "scheme": scheme, "image_prep": "clip", "decode": "draft", "templates": [], **config})
+    return RunInfo(run_id, status, dataset.rsplit("/", 1)[-1], model, datetime(2025, 1, 1), datetime(2025, 1, 1),
+                   24, done, 0, 1.0, None, {"dataset": dataset, "scheme": scheme, "image_prep": "clip",
+                                            "decode": "draft", "templates": [], **config})
 
 
 def test_the_newest_matching_paper_and_wordnet_runs_pair_up():

@@ -293,7 +293,8 @@ def test_run_page_starts_a_run_and_results_page_explains_it(env):
     text = " ".join(m.value for m in results.markdown)
     assert f"{run_id} \\(cifar10\\-1k, clip\\-vit\\-b32\\:" in text and "\\) · max" in text and "best accuracy" in text
     assert any("Confusion matrix at 3 names per class" in s.value for s in results.subheader)
-    assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set", "Explain one image"]
+    assert [s.value for s in results.subheader][-3:] == ["Per-name effects", "Recommend a label set",
+                                                         "Explain one image"]
     # a finished run with three names per class has effects to show; the one note: no paper-vs-WordNet pair yet
     assert [i.value[:40] for i in results.info] == ["No finished run on cifar10\\-1k has paper"]
 
@@ -468,7 +469,8 @@ def test_live_view_shows_progress_from_the_first_commit_and_cancel_signals_at_on
         assert not at.exception
         said = [c.value for c in at.caption]
         assert said[-2:] == ["PARTIAL: 5 of 1,000 images, in random order; no significance verdicts · updated "
-                             + said[-2].rsplit(" ", 1)[-1], "The curve follows at the next read of the results file ..."]
+                             + said[-2].rsplit(" ", 1)[-1],
+                             "The curve follows at the next read of the results file ..."]
         assert "Waiting for the first batch ..." not in [c.value for c in at.caption]
         assert at.get("progress")[0].proto.text.startswith("5/1000 images · 2.5 images/s · ETA ")
         next(b for b in at.button if b.label == "Cancel").click().run()

@@ -164,7 +164,7 @@ def test_the_model_embeds_as_designed(designed_encoder, designed_images):
     np.testing.assert_allclose(images[:, :6], np.eye(6), atol=1e-6)
     vectors = designed.name_vectors()
     texts = designed_encoder.encode_texts(list(vectors))
-    for name, got in zip(vectors, texts):
+    for name, got in zip(vectors, texts, strict=True):
         want = [designed.COSINES[designed.TWINS.get(name, name)].get(k, 0.0) for k in range(6)]
         np.testing.assert_allclose(got[:6], want, atol=1e-6, err_msg=name)
         assert np.linalg.norm(got) == pytest.approx(1, abs=1e-6)

@@ -240,7 +240,8 @@ def test_a_batch_holds_at_most_its_memory_budget_of_files_and_pixels(tmp_path, r
         side = (40, 300, 90)[i % 3]
         folder = tmp_path / "mixed" / ("red", "blue")[i % 2]
         folder.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 60, (side, side, 3), np.uint8) + np.array((180, 0, 0) if i % 2 else (0, 0, 180), np.uint8)
+        pixels = (rng.integers(0, 60, (side, side, 3), np.uint8)
+                  + np.array((180, 0, 0) if i % 2 else (0, 0, 180), np.uint8))
         Image.fromarray(pixels).save(folder / f"{i:02d}.png")
     spec = str(tmp_path / "mixed")
     unbounded = Engine(results, encoder).run(RunConfig(dataset=spec, batch_size=12, decode="exact"))

@@ -39,7 +39,8 @@ def garbage(model_dir, tmp_path_factory):
     """(server, mode file): one misbehaving server for every case, healthy while the file is empty."""
     logs = tmp_path_factory.mktemp("garbage")
     mode = logs / "mode"
-    srv = Server(model_dir, logs, command=[sys.executable, str(ROOT / "tests" / "garbage_server.py"), str(mode)]).start()
+    srv = Server(model_dir, logs,
+                 command=[sys.executable, str(ROOT / "tests" / "garbage_server.py"), str(mode)]).start()
     yield srv, mode
     srv.stop()
     srv.kill()
@@ -136,7 +137,8 @@ def test_unusable_vectors_already_in_the_cache_are_encoded_again(colour_dir, enc
     first = Engine(store, encoder).run(config)
     with duckdb.connect(str(store.path)) as con:
         hashes = [h for (h,) in con.execute("SELECT hash FROM embeddings ORDER BY kind, hash").fetchall()]
-        spoiled = {hashes[0]: "list_transform(vec, lambda x: 'nan'::FLOAT)", hashes[1]: "list_transform(vec, lambda x: 0::FLOAT)",
+        spoiled = {hashes[0]: "list_transform(vec, lambda x: 'nan'::FLOAT)",
+                   hashes[1]: "list_transform(vec, lambda x: 0::FLOAT)",
                    hashes[2]: "vec[1:7]", hashes[-1]: "list_transform(vec, lambda x: 'inf'::FLOAT)"}
         for h, value in spoiled.items():
             con.execute(f"UPDATE embeddings SET vec = {value} WHERE hash = ?", [h])

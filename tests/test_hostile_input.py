@@ -55,7 +55,8 @@ def counts(path: Path) -> dict[str, int]:
     try:
         out = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         for kind in ("image", "text"):
-            out[f"{kind} embeddings"] = con.execute("SELECT count(*) FROM embeddings WHERE kind=?", [kind]).fetchone()[0]
+            out[f"{kind} embeddings"] = con.execute("SELECT count(*) FROM embeddings WHERE kind=?",
+                                                    [kind]).fetchone()[0]
     finally:
         con.close()
     return out
@@ -63,7 +64,7 @@ def counts(path: Path) -> dict[str, int]:
 
 def notes(store, run_id) -> dict[str, str]:
     frame = store.rejected(run_id)
-    return dict(zip(frame["item"], frame["reason"]))
+    return dict(zip(frame["item"], frame["reason"], strict=True))
 
 
 def cached(path: Path, kind: str) -> set[str]:
@@ -160,7 +161,8 @@ def make_zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) 
 
 
 def dataset_entries(folder: Path, top: str = "set") -> dict[str, bytes]:
-    return {f"{top}/{p.relative_to(folder).as_posix()}": p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {f"{top}/{p.relative_to(folder).as_posix()}": p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def declare_size(archive: bytes, member: str, size: int) -> bytes:
@@ -295,7 +297,8 @@ def test_zip_slip(data, results, encoder, tmp_path):
         "../../../zipslip-evil.png": "path leaves the archive folder ('..'); skipped",
         "set/red/../../../zipslip-evil2.png": "path leaves the archive folder"})
     for name in ("zipslip-evil.png", "zipslip-evil2.png"):
-        assert no_file_named(name, tmp_path) and not (tmp_path.parent / name).exists() and not Path("/tmp", name).exists()
+        assert (no_file_named(name, tmp_path) and not (tmp_path.parent / name).exists()
+                and not Path("/tmp", name).exists())
 
 
 def test_absolute_paths_in_zip(data, results, encoder, tmp_path):
@@ -623,7 +626,8 @@ def test_yaml_alias_bomb_is_refused_at_once(data, tmp_path):
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "semscale", "--results", str(tmp_path / "r.duckdb"), "run",
                           "--dataset", str(data), "--labels", str(bomb)],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 2 and out.stdout == "", out.stderr
     assert out.stderr == f"error: {err.value}\n"
     assert time.perf_counter() - started < 5  # the interpreter's start included; expanded it took 54 s and 5 GB
@@ -631,7 +635,8 @@ def test_yaml_alias_bomb_is_refused_at_once(data, tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("red: [red, [crimson, scarlet]]\n", "class 'red' has a list or mapping among its names; each name must be plain text"),
+    ("red: [red, [crimson, scarlet]]\n",
+     "class 'red' has a list or mapping among its names; each name must be plain text"),
     ("red: [red, {a: b}]\n", "class 'red' has a list or mapping among its names"),
     ("base: &b [red]\nclasses: {red: *b}\n", "uses a YAML alias (*b) at line 2"),
     ("red: &r [red]\nblue: {<<: *r}\n", "uses a YAML alias (*r) at line 2"),
@@ -756,7 +761,8 @@ def test_data_page_names_what_a_zip_left_out_without_server_paths(data, dashboar
     at.file_uploader[0].set_value(("clash.zip", make_zip(entries), "application/zip")).run()
     assert not at.exception and not at.error
     shown = " ".join([*(e.value.to_csv() for e in at.dataframe),
-                      *(e.value for kind in ("success", "markdown", "caption", "subheader") for e in getattr(at, kind))])
+                      *(e.value for kind in ("success", "markdown", "caption", "subheader")
+                        for e in getattr(at, kind))])
     assert "a file and a folder in the zip have the same name" in shown and "name over 255 bytes" in shown
     assert str(dashboard_env) not in shown and "/tmp" not in shown
 

@@ -54,7 +54,8 @@ def test_digest_reads_whole_files(tmp_path):
     (tmp_path / "b" / "vision" / "model.onnx").rename(tmp_path / "b" / "vision" / "other.onnx")
     blob[(9 << 20) // 2] ^= 1
     (tmp_path / "b" / "vision" / "other.onnx").write_bytes(blob)
-    assert files_digest({"vision": tmp_path / "a" / "vision"}) != files_digest({"vision": tmp_path / "b" / "vision"})  # names count
+    # names count
+    assert files_digest({"vision": tmp_path / "a" / "vision"}) != files_digest({"vision": tmp_path / "b" / "vision"})
 
 
 def test_probe_id_is_stable_across_batches_and_tells_models_apart(encoder, other_model_dir):
@@ -128,8 +129,8 @@ def test_resume_follows_the_model_not_the_address(model_dir, other_model_dir, en
                                batch_size=8, backend=Backend(server=a.url, timeout=20, retries=0).public())
             runs.append(engine.start(config))
             batches = []
-            assert engine.process(runs[-1], progress=batches.append, should_stop=lambda: len(batches) >= 1) \
-                == "cancelled"
+            assert engine.process(runs[-1], progress=batches.append,
+                                  should_stop=lambda batches=batches: len(batches) >= 1) == "cancelled"
         assert [store.run(r).n_done for r in runs] == [8, 8]
 
         a2 = Server(model_dir, tmp_path / "a2").start()  # the same model at another port

@@ -9,7 +9,8 @@ from semscale.run import schedule
 
 
 def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():
-    ls = LabelSet.clean({"dog": ["dog", "", "  Dog ", "puppy", "x" * 5000, None], "golden_retriever": ["golden_retriever"]})
+    ls = LabelSet.clean({"dog": ["dog", "", "  Dog ", "puppy", "x" * 5000, None],
+                         "golden_retriever": ["golden_retriever"]})
     assert ls.names == {"dog": ["dog", "puppy"], "golden retriever": ["golden retriever"]}
     text = " | ".join(ls.warnings)
     assert "empty name #2" in text and "duplicate name 'Dog'" in text and "5000 characters" in text

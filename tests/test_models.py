@@ -201,7 +201,8 @@ def test_the_sessions_are_created_by_the_first_encode_once_whichever_thread_come
         monkeypatch.setattr(part, "load_onnx_model", slow_load)
     red = flat((255, 0, 0))
     with ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda i: encoder.encode_texts(["red"]) if i % 2 else encoder.encode_images([red]), range(8)))
+        got = list(pool.map(lambda i: encoder.encode_texts(["red"]) if i % 2 else encoder.encode_images([red]),
+                            range(8)))
     assert len(loads) == 2
     reference = LocalEncoder(folder).load()
     np.testing.assert_array_equal(got[0], reference.encode_images([red]))

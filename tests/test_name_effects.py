@@ -180,7 +180,8 @@ def test_designed_run_effects_are_the_hand_computed_ones(designed_runs):
     assert table.loc["bell", "gain_added"] == pytest.approx(-1 / 6)
     assert table.loc["cloud", "class_gain_added"] == 0  # cat keeps both its images; ant loses one
     flips = name_flips(run, "max", "bee", "bell")
-    assert flips[["name", "predicted_without", "predicted_with", "change"]].values.tolist() == [["cat/k4.png", "cat", "bee", "right -> wrong"]]
+    assert flips[["name", "predicted_without", "predicted_with", "change"]].values.tolist() == [
+        ["cat/k4.png", "cat", "bee", "right -> wrong"]]
     text = format_name_effects(name_effects(run, "max"), "max", 6)
     assert "bell" in text and "-16.7" in text and "most harmful" in text
     assert format_name_flips(flips, "bee", "bell", "added").splitlines() == [

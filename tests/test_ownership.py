@@ -285,7 +285,7 @@ def old_results_file(path, colour_dir, duplicates: int) -> str:
     for i, s in enumerate(ds.samples):
         con.execute("INSERT INTO run_images VALUES ('oldrun', ?, ?, ?, ?)",
                     [i, ds.display_name(s), s.label, os.fsencode(s.path)])
-        for copy in range(2 if i < duplicates else 1):
+        for _copy in range(2 if i < duplicates else 1):
             con.execute("INSERT INTO predictions VALUES ('oldrun', 'max', 0, 1, ?, 'h', ?, true, 0.9, ['x'], [0.9])",
                         [i, s.label])
     for k, c in enumerate(ds.classes):
@@ -331,7 +331,8 @@ def test_a_schema_2_file_gains_the_names_relations_unknown(tmp_path, colour_dir,
     con.close()
 
 
-def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch, per_batch_commits):
+def test_the_pages_label_a_partial_run_and_give_no_verdict(tmp_path, colour_dir, model_dir, encoder, monkeypatch,
+                                                           per_batch_commits):
     from streamlit.testing.v1 import AppTest
 
     db = tmp_path / "dash.duckdb"

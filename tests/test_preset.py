@@ -18,7 +18,8 @@ from semscale.run.config import RunConfig
 from semscale.run.engine import Engine
 from semscale.store.results import ResultsStore
 
-FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250), "sunflower": (250, 170, 0)}
+FLOWER_FOLDERS = {"ROSES": (220, 30, 60), "tulip": (240, 200, 20), "DAISIES": (250, 250, 250),
+                  "sunflower": (250, 170, 0)}
 ROSE_NAMES = ["rose", "roses", "large rose", "large roses", "small rose", "small roses", "medium rose",
               "medium roses", "Flower rose", "Flower roses", "tiny rose", "tiny roses"]
 

@@ -34,7 +34,8 @@ def queue_env(tmp_path, monkeypatch):
 
 def start(colour_dir, db, model_dir) -> str:
     backend = Backend(server=None, model_dir=str(model_dir), batch_size=5)
-    run_id, _ = jobs.start(RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"], batch_size=2),
+    run_id, _ = jobs.start(RunConfig(dataset=str(colour_dir), labels=LABELS, aggregations=["max", "mean"],
+                                     batch_size=2),
                            db, backend)
     return run_id
 
@@ -160,7 +161,8 @@ def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
 
     from conftest import ROOT
 
-    env = dict(os.environ, B6_SESSIONS="4", SEMSCALE_MAX_RUNS="1", B6_TIMEOUT="400", SEMSCALE_DATA_DIR=str(shared_datasets))
+    env = dict(os.environ, B6_SESSIONS="4", SEMSCALE_MAX_RUNS="1", B6_TIMEOUT="400",
+               SEMSCALE_DATA_DIR=str(shared_datasets))
     out = subprocess.run([sys.executable, "benchmarks/b6_classroom.py"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -171,7 +173,8 @@ def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
 
 @pytest.fixture(scope="module")
 def vit_model(tmp_path_factory, model_dir):
-    """A ViT-B/32-shaped model (benchmarks/_vit_shaped.py): 350 MB of weights, plain in a process's memory once loaded."""
+    """A ViT-B/32-shaped model (benchmarks/_vit_shaped.py): 350 MB of weights, plain in a process's memory
+    once loaded."""
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import _vit_shaped
 

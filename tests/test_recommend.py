@@ -112,7 +112,7 @@ def test_a_sigmoid_run_is_chosen_and_scored_with_its_own_head():
                       run.choice_rows) == rows
         scores = class_scores(run.images, run.name_matrix, Candidates.build(run.name_rows), "probsum", head)
         assert (scores.argmax(axis=1) == run.truth).sum() == right
-    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]])}
+    assert rec.chosen == {c: [run.name_list[r]] for c, [r] in zip(run.classes, [[0], [5], [9]], strict=True)}
     assert rec.full.correct == 410
     names = rec.names.set_index("name")["chosen"]  # the table says the same: the three base names only
     assert names[names].index.tolist() == [run.name_list[r] for r in (0, 5, 9)] and len(names) > 3
@@ -169,7 +169,8 @@ def test_designed_run_estimates_match_the_engine_and_the_yaml_runs(designed_runs
     for agg, full in (("max", 4), ("mean", 4), ("probsum", 5)):
         rec = recommend(run, agg, folds=5)
         assert (rec.base.correct, rec.full.correct, rec.recommended.correct) == (6, full, 6)
-        assert rec.full.correct == points.loc[(agg, 3), "correct"] and rec.base.correct == points.loc[(agg, 1), "correct"]
+        assert rec.full.correct == points.loc[(agg, 3), "correct"]
+        assert rec.base.correct == points.loc[(agg, 1), "correct"]
         assert rec.folds == 2 and any("lowered from 5 to 2" in n for n in rec.notes)
         assert rec.chosen == {c: [v[0]] for c, v in designed.LABELS.items()}
     text = format_recommendation(rec)

@@ -417,7 +417,8 @@ def test_token_of_a_failed_server_run_is_never_stored_exported_or_shown(tmp_path
     refused = run_cli(db, "run", "--dataset", colour_dir, *backend, env=env)
     assert refused.returncode == 2 and url in refused.stderr, refused.stderr
     outputs = [refused] + [run_cli(db, *args, env=env) for args in (
-        ["resume", run_id, *backend], ["list"], ["show", run_id], ["export", run_id, "--csv", "--out", tmp_path / "csv"])]
+        ["resume", run_id, *backend], ["list"], ["show", run_id],
+        ["export", run_id, "--csv", "--out", tmp_path / "csv"])]
     assert [o.returncode for o in outputs] == [2, 1, 0, 0, 0], [o.stderr for o in outputs]
     assert "failed to encode" in outputs[1].stderr
     info = ResultsStore(db).run(run_id)
@@ -501,5 +502,5 @@ def test_threads_opening_a_new_results_file_at_once(tmp_path):
     for attempt in range(10):
         path = tmp_path / f"new{attempt}.duckdb"
         with ThreadPoolExecutor(8) as pool:
-            stores = list(pool.map(lambda _: ResultsStore(path), range(8)))
+            stores = list(pool.map(lambda _, path=path: ResultsStore(path), range(8)))
         assert all(s.runs() == [] for s in stores)

@@ -95,7 +95,8 @@ def test_the_harmful_name_is_red_the_helpful_green_and_its_flips_are_shown(desig
     assert [names[i] for i in coloured(effects, figures.HIGHLIGHTS["most helpful"])] == ["ant"]
     assert names[0] == "ant" and effects.value["accuracy change when added"].iloc[0] == pytest.approx(1 / 6)  # sorted
     assert not [c for c in effects.value.columns if "_" in c]  # headers in words, not identifiers
-    red, green = (tuple(int(figures.HIGHLIGHTS[k][i : i + 2], 16) for i in (1, 3)) for k in ("most harmful", "most helpful"))
+    red, green = (tuple(int(figures.HIGHLIGHTS[k][i : i + 2], 16) for i in (1, 3))
+                  for k in ("most harmful", "most helpful"))
     assert red[0] > red[1] and green[1] > green[0]  # as the caption says: harmful red, helpful green
 
     at.selectbox(key="flip_name").select("bell (bee)").run()
@@ -190,7 +191,8 @@ def test_two_models_are_compared_level_by_level(tmp_path, colour_dir, model_dir)
 
 
 def test_runs_on_other_label_sets_are_compared_and_the_names_said(tmp_path, colour_dir, model_dir):
-    """Plain names (one per class) against LABELS ('blue' under red, 'navy' for blue): both right on all 24 at 1 name."""
+    """Plain names (one per class) against LABELS ('blue' under red, 'navy' for blue): both right on
+    all 24 at 1 name."""
     db, first = colour_run(tmp_path, colour_dir, model_dir)
     labels = tmp_path / "plain.yaml"
     labels.write_text(yaml.safe_dump({c: [c] for c in ("red", "green", "blue", "yellow")}))
@@ -224,7 +226,8 @@ def test_one_click_compares_paper_names_with_wordnet_names(tmp_path, colour_dir,
     next(b for b in at.button if b.label == "Compare paper names vs WordNet names").click().run()
     assert not at.exception, at.exception
     assert at.multiselect[0].value == [paper, wordnet]
-    assert any(f"({ui.md('paper names')}), B = " in c and "(WordNet names (synonyms scheme))" in c for c in captions(at))
+    assert any(f"({ui.md('paper names')}), B = " in c and "(WordNet names (synonyms scheme))" in c
+               for c in captions(at))
     said = next(i.value for i in at.info if i.value.startswith("**Different label sets:**"))
     assert "A has 44 names B lacks" in said, said  # 4 x 12 paper names; no colour has a plain WordNet synonym
     table = frame_with(at, "p Holm").value  # the levels both measured: one name each ('common' for green, the
@@ -261,7 +264,8 @@ def test_a_linear_schedule_labels_every_level():
 
 
 def test_per_class_chart_has_24_distinct_colours():
-    table = pd.DataFrame([{"label": f"class {k:02d}", "n_names": n, "accuracy": 0.5} for k in range(24) for n in (1, 2)])
+    table = pd.DataFrame([{"label": f"class {k:02d}", "n_names": n, "accuracy": 0.5}
+                          for k in range(24) for n in (1, 2)])
     fig = figures.per_class_lines(table)
     assert len({t.line.color for t in fig.data}) == 24
 

@@ -82,9 +82,10 @@ def test_chunks_bounded_by_cells_give_the_whole_answer(monkeypatch):
     whole = predict_levels(images, names, levels, ["max", "probsum"])
     monkeypatch.setattr(scoring, "CHUNK_CELLS", 20)
     chunked = predict_levels(images, names, levels, ["max", "probsum"])
-    for w, c in zip(whole, chunked):
+    for w, c in zip(whole, chunked, strict=True):
         for agg in ("max", "probsum"):
-            assert np.array_equal(w[agg].predicted, c[agg].predicted) and np.array_equal(w[agg].top_rows, c[agg].top_rows)
+            assert np.array_equal(w[agg].predicted, c[agg].predicted)
+            assert np.array_equal(w[agg].top_rows, c[agg].top_rows)
             np.testing.assert_allclose(c[agg].score, w[agg].score, rtol=1e-6)
 
 
@@ -111,8 +112,10 @@ def test_a_chunk_holding_nan_is_scored_level_by_level_as_by_hand():
     sigmoid = Head(scale=10.0, bias=-5.0)  # the chunk is scored with the run's head, not CLIP's
     with np.errstate(invalid="ignore"):  # the NaN row's own sigmoid is NaN, as it should be
         got = predict_levels(images, NAMES, [large], ["probsum"], sigmoid)[0]["probsum"]
-    np.testing.assert_allclose(got.score[:2], class_scores(IMAGES, NAMES, large, "probsum", sigmoid).max(axis=1), rtol=1e-6)
-    np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)  # class 1's one name at cosine 1
+    np.testing.assert_allclose(got.score[:2], class_scores(IMAGES, NAMES, large, "probsum", sigmoid).max(axis=1),
+                               rtol=1e-6)
+    # class 1's one name at cosine 1
+    np.testing.assert_allclose(got.score[1], 1 / (1 + np.exp(-(10 * 1.0 - 5))), rtol=1e-6)
 
 
 def test_levels_of_one_name_order_form_one_chain():
@@ -139,7 +142,7 @@ def test_a_chain_whose_classes_gain_names_at_different_levels_scores_each_level_
     images = normalize(rng.normal(size=(40, 6)))
     levels = [Candidates.build(c) for c in ([[0], [3], [6]], [[0], [3, 4], [6]], [[0, 1], [3, 4], [6, 7]])]
     got = predict_levels(images, names, levels, ["max", "mean", "probsum"])
-    for cand, result in zip(levels, got):
+    for cand, result in zip(levels, got, strict=True):
         for agg in ("max", "mean", "probsum"):
             want = class_scores(images, names, cand, agg)
             assert np.array_equal(result[agg].predicted, want.argmax(axis=1)), agg
@@ -166,9 +169,10 @@ def test_no_images_give_empty_predictions_of_the_usual_shapes():
 
     small = Candidates.build([[0], [2]])  # 2 candidates: k = 2; CAND has 3: k = 3
     got = predict_levels(np.zeros((0, 2), np.float32), NAMES, [small, CAND], ["max", "probsum"])
-    for level, k in zip(got, (2, 3)):
+    for level, k in zip(got, (2, 3), strict=True):
         for p in level.values():
-            assert (p.predicted.shape, p.score.shape, p.top_rows.shape, p.top_sims.shape) == ((0,), (0,), (0, k), (0, k))
+            assert (p.predicted.shape, p.score.shape, p.top_rows.shape, p.top_sims.shape) == (
+                (0,), (0,), (0, k), (0, k))
             assert [a.dtype for a in (p.predicted, p.score, p.top_rows, p.top_sims)] == [np.int64, np.float32, np.int64,
                                                                                           np.float32]
 

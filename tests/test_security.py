@@ -196,10 +196,12 @@ def test_a_server_url_is_never_redirected_and_its_answer_never_shown(tmp_path):
 
     answering = Answering()
     try:
-        pinged = {url: semscale("ping", url, "--timeout", "5", cwd=tmp_path) for url in (answering.inside, answering.door)}
+        pinged = {url: semscale("ping", url, "--timeout", "5", cwd=tmp_path)
+                  for url in (answering.inside, answering.door)}
         assert answering.inside_paths  # the inside server was asked and answered its body
         asked = len(answering.inside_paths)
-        page = health.check(settings.Backend(server=answering.door, timeout=5, retries=0), timeout=5)  # the Run page's check
+        # the Run page's check
+        page = health.check(settings.Backend(server=answering.door, timeout=5, retries=0), timeout=5)
         assert len(answering.inside_paths) == asked  # the redirects led nowhere
     finally:
         answering.close()

@@ -289,7 +289,7 @@ def test_rank_scores_and_drop_image_content(server, encoder, colour_dir):
     from jina import Client as JinaClient
 
     ds, images = images_of(colour_dir)
-    first = {s.label: im for s, im in reversed(list(zip(ds.samples, images)))}
+    first = {s.label: im for s, im in reversed(list(zip(ds.samples, images, strict=True)))}
     red, green, blue = first["red"], first["green"], first["blue"]
     names = ["blue", "large red thing", "green", "yellow", "red"]
     client = Client(server.url)

@@ -37,7 +37,7 @@ def photo(size: tuple[int, int], rgb=(200, 40, 40), orientation: int | None = No
 def large_photo_dir(root: Path, per_class: int = 3) -> Path:
     """Class folders of 1200 x 900 JPEGs (large enough for a 1/2 draft), one of them rotated by EXIF."""
     rng = random.Random(0)
-    for k, (name, rgb) in enumerate(COLOURS.items()):
+    for name, rgb in COLOURS.items():
         (root / name).mkdir(parents=True)
         for i in range(per_class):
             (root / name / f"{i}.jpg").write_bytes(photo((1200, 900), rgb, 6 if i == 0 else None,
@@ -65,7 +65,8 @@ def test_draft_leaves_what_it_cannot_reduce_alone(data):
     exact, draft = decode(data), decode(data, draft=DRAFT_SIDE)
     assert exact.pixels.tobytes() == draft.pixels.tobytes() and draft.normalized == exact.normalized
     for prep in ("clip", "paper"):  # and so does its cache key
-        assert prepared_hash(content_hash(data), prep, draft_scale(data, DRAFT_SIDE)) == prepared_hash(content_hash(data), prep)
+        assert (prepared_hash(content_hash(data), prep, draft_scale(data, DRAFT_SIDE))
+                == prepared_hash(content_hash(data), prep))
 
 
 def test_cache_key_differs_when_the_draft_changes_the_pixels():
@@ -83,7 +84,7 @@ def test_exact_mode_reproduces_the_full_decode_bit_for_bit_and_draft_mode_caches
     datas = [f.read_bytes() for f in files]
     hashes = [content_hash(d) for d in datas]
     stored = results.get_embeddings(encoder.model_id, hashes)
-    today = encoder.encode_images([decode(d, f.name) for d, f in zip(datas, files)])
+    today = encoder.encode_images([decode(d, f.name) for d, f in zip(datas, files, strict=True)])
     assert np.array_equal(np.stack([stored[h] for h in hashes]), today)
 
     draft = Engine(results, encoder)
@@ -92,7 +93,8 @@ def test_exact_mode_reproduces_the_full_decode_bit_for_bit_and_draft_mode_caches
     assert results.count_embeddings(encoder.model_id)["image"] == 24
     keys = [prepared_hash(h, "clip", 2) for h in hashes]
     drafted = results.get_embeddings(encoder.model_id, keys)
-    a, b = (np.stack([v / np.linalg.norm(v) for v in vs]) for vs in ([stored[h] for h in hashes], [drafted[k] for k in keys]))
+    a, b = (np.stack([v / np.linalg.norm(v) for v in vs])
+            for vs in ([stored[h] for h in hashes], [drafted[k] for k in keys]))
     assert (np.sum(a * b, axis=1) > 0.99).all()
     cols = ["aggregation", "n_names", "accuracy"]
     assert results.points(draft_id)[cols].equals(results.points(exact_id)[cols])
@@ -142,10 +144,10 @@ def test_several_models_share_one_decode_and_equal_their_lone_runs(tmp_path, res
 
     engines = [Engine(results, enc) for enc in (encoder, second_encoder)]
     ids = [e.start(RunConfig(**config)) for e in engines]
-    assert process_together(list(zip(engines, ids))) == ["done", "done"]
+    assert process_together(list(zip(engines, ids, strict=True))) == ["done", "done"]
     assert engines[0].decoded_images == 13 and engines[1].decoded_images == 0  # once per file, for both
     assert [e.encoded_images for e in engines] == [12, 12]
-    for run_id, lone_id in zip(ids, alone_ids):
+    for run_id, lone_id in zip(ids, alone_ids, strict=True):
         got, want = results.predictions(run_id), alone_store.predictions(lone_id)
         assert len(got) == 12 * 2 * 2
         assert got.equals(want)
@@ -205,7 +207,7 @@ def test_a_sweep_scores_every_level_as_each_level_alone(head):
     levels = _levels(classes, per_class, (1, 2, 3, 5), rng)
     got = predict_levels(images, names, levels, AGGREGATIONS, head)
     ties = 0
-    for cand, result in zip(levels, got):
+    for cand, result in zip(levels, got, strict=True):
         scores, top_rows, top_sims = _plain(images, names, cand, head)
         for agg in AGGREGATIONS:
             s = scores[agg]
@@ -238,7 +240,7 @@ def test_a_sweep_with_random_cosines_predicts_as_each_level_alone():
     names = normalize(rng.standard_normal((classes * per_class, 16)))
     images = normalize(rng.standard_normal((2000, 16)))
     levels = _levels(classes, per_class, (1, 2, 4, 8), rng)
-    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS)):
+    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS), strict=True):
         scores, top_rows, top_sims = _plain(images, names, cand, CLIP_HEAD)
         for agg in AGGREGATIONS:
             assert np.array_equal(result[agg].predicted, scores[agg].argmax(axis=1)), agg
@@ -262,7 +264,7 @@ def test_levels_that_extend_no_other_and_uneven_lists_are_scored_alone_correctly
     levels.append(levels[1])
     levels.append(Candidates.build([ls[-1:] for ls in lists]))  # last names only: no prefix of the others
     head = Head(scale=1.0)
-    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS, head)):
+    for cand, result in zip(levels, predict_levels(images, names, levels, AGGREGATIONS, head), strict=True):
         scores, top_rows, top_sims = _plain(images, names, cand, head)
         for agg in ("max", "probsum"):  # integer cosines: exact; mean's ties are checked above
             assert np.array_equal(result[agg].predicted, scores[agg].argmax(axis=1)), agg

@@ -47,7 +47,8 @@ def test_a_picked_sense_and_an_edited_display_name_drive_the_next_generation(pag
     button(page, "WordNet synonyms").click().run()
     assert not page.exception
     pants = page.session_state["labels"]["clothing"]["pants"]
-    assert "slacks" not in pants  # the trousers' kinds went with their sense (issue 24: the underwear's are rare or regional)
+    # the trousers' kinds went with their sense (issue 24: the underwear's are rare or regional)
+    assert "slacks" not in pants
     assert page.session_state["labels"]["clothing"]["shirt"][0] == "shirt"
 
 
@@ -103,7 +104,8 @@ def test_an_emptied_base_name_is_not_replaced_by_the_next_name_and_save_waits(pa
     assert page.session_state["labels"]["clothing"][first] == before  # not its plural as the base name
     assert page.session_state["relations"]["clothing"][first] == relations
     assert [e.value for e in page.error] == [f"Class '{first}': its first row (its base name) is empty; fill it in. "
-                                             "Until then the class keeps its names from before this edit, and Save waits."]
+                                             "Until then the class keeps its names from before this edit, "
+                                             "and Save waits."]
     assert next(b for b in page.get("download_button") if b.proto.label == "Save as YAML").proto.disabled
 
 

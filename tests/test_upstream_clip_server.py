@@ -121,15 +121,17 @@ def test_a_failed_server_install_fails_and_is_tried_again(tmp_path, monkeypatch)
     monkeypatch.setattr(bootstrap, "ROOT", clone)
     monkeypatch.setenv("SEMSCALE_CACHE", str(tmp_path / "cache"))
     for _ in range(2):
-        with pytest.raises(bootstrap.SetupError, match=r"this step failed \(exit 1\): .* -m pip install .*no-such\.whl"):
+        with pytest.raises(bootstrap.SetupError,
+                           match=r"this step failed \(exit 1\): .* -m pip install .*no-such\.whl"):
             bootstrap.clip_server_env()
     assert not list((tmp_path / "cache").glob("clip-server-*/.semscale-clip-server"))
 
 
 def test_ping_over_grpc_http_and_ws(clip_server, tmp_path):
     with ThreadPoolExecutor(3) as pool:  # three CLI processes at once: each takes seconds to import Jina
-        answers = dict(zip(clip_server.urls, pool.map(lambda url: semscale("ping", url, "--timeout", "60", cwd=tmp_path),
-                                                      clip_server.urls.values())))
+        answers = dict(zip(clip_server.urls,
+                           pool.map(lambda url: semscale("ping", url, "--timeout", "60", cwd=tmp_path),
+                                    clip_server.urls.values()), strict=True))
     probe = fingerprint(clip_server.url)
     assert probe.startswith("server-probe:")
     for scheme, out in answers.items():
@@ -197,12 +199,14 @@ def test_paper_preset_and_the_servers_model_name(clip_server, flowers, tmp_path)
     probe = fingerprint(clip_server.url)
     assert a.model == b.model == probe and a.config["preset"] == "paper"
     assert (a.config["backend"]["server_model"], b.config["backend"]["server_model"]) == (MODEL, None)
-    with_name, without = f"{probe} ({MODEL}, as named by the user)", f"{probe} (model name unknown: the server does not say it)"
+    with_name = f"{probe} ({MODEL}, as named by the user)"
+    without = f"{probe} (model name unknown: the server does not say it)"
     assert f"model={with_name}\n" in named.stdout and f"model={without}\n" in unnamed.stdout
     assert f"model={with_name}\n" in semscale("--results", db, "show", a.run_id, cwd=tmp_path).stdout
     compared = semscale("--results", db, "compare", a.run_id, b.run_id, cwd=tmp_path)
     assert compared.stdout.startswith(f"A = run {a.run_id} ({with_name}), B = run {b.run_id} ({without}),")
-    assert semscale("--results", db, "report", a.run_id, b.run_id, "--out", tmp_path / "report", cwd=tmp_path).returncode == 0
+    assert semscale("--results", db, "report", a.run_id, b.run_id, "--out", tmp_path / "report",
+                    cwd=tmp_path).returncode == 0
     report = (tmp_path / "report" / "report.md").read_text()
     assert f"- model: `{with_name}`" in report and f"- model: `{without}`" in report
 
@@ -211,7 +215,7 @@ def test_paper_preset_and_the_servers_model_name(clip_server, flowers, tmp_path)
     at.run()
     assert not at.exception, at.exception
     shown = next(d.value for d in at.dataframe if "model" in d.value.columns)
-    assert dict(zip(shown["run"], shown["model"])) == {a.run_id: with_name, b.run_id: without}
+    assert dict(zip(shown["run"], shown["model"], strict=True)) == {a.run_id: with_name, b.run_id: without}
 
 
 def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model_dir):
@@ -225,9 +229,11 @@ def test_a_server_model_without_a_server_is_one_line(colour_dir, tmp_path, model
     # recommend's "try it" command starts a run against the same server under the same name
     assert Backend.from_saved({"server": "grpc://h:1", "server_model": MODEL}).to_cli_args() == [
         "--server", "grpc://h:1", "--server-model", MODEL]
-    out = semscale("--results", str(tmp_path / "r.duckdb"), "resume", "0123456789", "--server-model", MODEL, cwd=tmp_path)
+    out = semscale("--results", str(tmp_path / "r.duckdb"), "resume", "0123456789", "--server-model", MODEL,
+                   cwd=tmp_path)
     assert (out.returncode, out.stdout) == (2, "")
-    assert out.stderr == "error: a run keeps the server's model name given when it started: resume takes no --server-model\n"
+    assert out.stderr == ("error: a run keeps the server's model name given when it started: "
+                          "resume takes no --server-model\n")
 
 
 def test_run_page_names_the_servers_model(clip_server, colour_dir, tmp_path, monkeypatch):
@@ -317,5 +323,6 @@ def test_lost_server_resumed_and_swapped_model_refused(server_python, models, cl
     cols = ["aggregation", "repeat", "n_names", "n_images", "correct", "accuracy"]
     assert store.points(run_id)[cols].equals(whole_store.points(whole)[cols])
     keys = ["aggregation", "repeat", "n_names", "image_idx"]
-    a, b = (s.predictions(r).sort_values(keys).reset_index(drop=True) for s, r in ((store, run_id), (whole_store, whole)))
+    a, b = (s.predictions(r).sort_values(keys).reset_index(drop=True)
+            for s, r in ((store, run_id), (whole_store, whole)))
     assert len(a) == 80 * 2 * 3 and a[keys + ["predicted", "score"]].equals(b[keys + ["predicted", "score"]])

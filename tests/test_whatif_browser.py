@@ -38,7 +38,8 @@ def designed_dashboard(tmp_path):
     db = tmp_path / "browser.duckdb"
     run_id = Engine(ResultsStore(db), LocalEncoder(model)).run(RunConfig(
         dataset=str(images), labels=designed.LABELS, aggregations=["max", "mean", "probsum"], schedule="1,2,3"))
-    env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(db), SEMSCALE_HOME=str(tmp_path / "home"),
+    env = dict(os.environ, SEMSCALE_MODEL_DIR=str(model), SEMSCALE_RESULTS=str(db),
+               SEMSCALE_HOME=str(tmp_path / "home"),
                PYTHONPATH=str(ROOT), SEMSCALE_DATA_ROOTS=str(tmp_path))
     proc, url = start_dashboard(env, tmp_path / "streamlit.log")
     yield url, images, db, run_id

@@ -80,7 +80,8 @@ def test_without_a_finished_run_the_page_says_so_in_one_line_and_stores_no_run(s
     at = page(images)
     assert not at.exception
     assert any(c.value.startswith("No finished run on this dataset yet") for c in at.caption)
-    assert not at.get("plotly_chart") and not ResultsStore(tmp_path / "dash.duckdb").runs()  # (the page's workspace is kept there)
+    # (the page's workspace is kept there)
+    assert not at.get("plotly_chart") and not ResultsStore(tmp_path / "dash.duckdb").runs()
 
 
 def test_an_edit_shows_the_edited_curve_beside_the_runs_stores_nothing_and_save_runs_what_it_showed(setup):

@@ -93,7 +93,7 @@ def test_an_image_repeated_over_consecutive_batches_is_encoded_once(tmp_path, en
     again = Engine(store, encoder)
     again_id = again.run(config)
     assert again.encoded_images == again.decoded_images == 0
-    for got, want in zip(comparable(store, run_id), comparable(store, again_id)):
+    for got, want in zip(comparable(store, run_id), comparable(store, again_id), strict=True):
         assert got.equals(want)
     assert len(store.predictions(run_id)) == 24 * 2 * 2
 
@@ -123,11 +123,12 @@ def test_a_fast_encoder_commits_several_batches_at_once(tmp_path, encoder, monke
     monkeypatch.setattr(engine_mod, "COMMIT_BATCHES", 1)
     alone = ResultsStore(tmp_path / "alone.duckdb")
     alone_id = Engine(alone, encoder).run(config)
-    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
+    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id), strict=True):
         assert got.equals(want)
 
 
-def test_progress_is_reported_only_once_the_batch_is_in_the_file(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
+def test_progress_is_reported_only_once_the_batch_is_in_the_file(tmp_path, colour_dir, encoder, monkeypatch,
+                                                                 per_batch_commits):
     store = ResultsStore(tmp_path / "r.duckdb")
     reader = ResultsStore(store.path)  # what the dashboard reads
     engine = Engine(store, encoder)
@@ -151,7 +152,8 @@ def planted_duplicate(store: ResultsStore, run_id: str, image_idx: int) -> None:
     subprocess.run([sys.executable, "-c", code, str(store.path), run_id, str(image_idx)], check=True)
 
 
-def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
+def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, colour_dir, encoder, monkeypatch,
+                                                                      per_batch_commits):
     """Batch 3's commit is refused (another process stored one of its images) while batch 4 is
     already encoded: the run fails with that error, batches 1-2 stay, nothing of 3 or 4 is stored."""
     store = ResultsStore(tmp_path / "r.duckdb")
@@ -219,7 +221,8 @@ class Interrupted:
         return self.encoder.encode_images(images)
 
 
-def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_path, colour_dir, encoder, monkeypatch, per_batch_commits):
+def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_path, colour_dir, encoder,
+                                                                         monkeypatch, per_batch_commits):
     store = ResultsStore(tmp_path / "r.duckdb")
     config = RunConfig(dataset=str(colour_dir), labels=LABELS, batch_size=BATCH)
     engine = Engine(store, Interrupted(encoder, at=3))
@@ -234,7 +237,7 @@ def test_an_interrupt_lets_the_commit_in_flight_land_and_the_run_resumes(tmp_pat
     assert Engine(store, encoder).process(run_id) == "done"
     alone = ResultsStore(tmp_path / "alone.duckdb")
     alone_id = Engine(alone, encoder).run(config)
-    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id)):
+    for got, want in zip(comparable(store, run_id), comparable(alone, alone_id), strict=True):
         assert got.equals(want)
 
 

@@ -66,7 +66,8 @@ class Tiny:
     vision_out: str = "embeds"  # embeds: image_embeds | pooled: last_hidden_state, pooler_output | tokens: CLS first
     text_inputs: tuple = ("input_ids", "attention_mask")
     text_out: str = "embeds"  # embeds: text_embeds (masked mean) | pooled: as vision | tokens: per-token rows
-    tokenizer: str = "wordpiece"  # wordpiece (lower-casing) | wordpiece-cls ([CLS] .. [SEP]) | pieces (SentencePiece-style)
+    # wordpiece (lower-casing) | wordpiece-cls ([CLS] .. [SEP]) | pieces (SentencePiece-style)
+    tokenizer: str = "wordpiece"
     max_length: int = 77
     extra_words: tuple = field(default=())
 
@@ -82,7 +83,8 @@ FAMILIES = {t.name: t for t in (
     Tiny("jina-clip-v1", 768, _jina_processor, text_inputs=("input_ids",), tokenizer="wordpiece-cls", max_length=512),
     Tiny("siglip2-base", 768, _siglip_processor, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), vision_out="pooled",
          text_inputs=("input_ids",), text_out="pooled", tokenizer="pieces", max_length=64),
-    Tiny("nomic-v1.5", 768, _clip_processor, vision_out="tokens", text_inputs=("input_ids", "token_type_ids", "attention_mask"),
+    Tiny("nomic-v1.5", 768, _clip_processor, vision_out="tokens",
+         text_inputs=("input_ids", "token_type_ids", "attention_mask"),
          text_out="tokens", tokenizer="wordpiece-cls", max_length=512, extra_words=("search", "query", "_", ":")),
 )}
 CLIP = FAMILIES["clip-vit-b32"]
@@ -111,7 +113,8 @@ def _outputs(emb: str, dim: int, style: str, prefix: str) -> tuple[list, list]:
     `tokens` put a decoy (-emb) where a reader taking the wrong output or token would look."""
     out = helper.make_tensor_value_info
     if style == "embeds":
-        return [helper.make_node("Identity", [emb], [f"{prefix}_embeds"])], [out(f"{prefix}_embeds", TensorProto.FLOAT, ["batch", dim])]
+        return ([helper.make_node("Identity", [emb], [f"{prefix}_embeds"])],
+                [out(f"{prefix}_embeds", TensorProto.FLOAT, ["batch", dim])])
     nodes = [helper.make_node("Neg", [emb], ["decoy"]),
              helper.make_node("Unsqueeze", [emb, "axis1"], ["emb_3d"]),
              helper.make_node("Unsqueeze", ["decoy", "axis1"], ["decoy_3d"])]
@@ -124,7 +127,8 @@ def _outputs(emb: str, dim: int, style: str, prefix: str) -> tuple[list, list]:
     return nodes, [out("last_hidden_state", TensorProto.FLOAT, ["batch", 2, dim])]
 
 
-def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD, family: Tiny = CLIP) -> None:
+def write_vision(path: Path, proj: np.ndarray, mean: np.ndarray = MEAN, std: np.ndarray = STD,
+                 family: Tiny = CLIP) -> None:
     """A vision model whose embedding is `cells @ proj`: `cells` (B, 48) are the pixel values
     (x / 255 - mean) / std averaged over 8x8 blocks, channel-major (R cells 0..15 row by row, then
     G, then B), presented as `family`'s real model presents its embedding."""
@@ -142,7 +146,8 @@ def _vision_graph(proj: np.ndarray, family: Tiny = CLIP, size: int = SIZE):
     flat = helper.make_node("Flatten", ["pooled"], ["flat"], axis=1)  # (B, 3*4*4)
     matmul = helper.make_node("MatMul", ["flat", "proj"], ["emb"])
     nodes, outputs = _outputs("emb", proj.shape[1], family.vision_out, "image")
-    inits = [numpy_helper.from_array(proj.astype(np.float32), "proj"), numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+    inits = [numpy_helper.from_array(proj.astype(np.float32), "proj"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis1")]
     used = {i for n in nodes for i in n.input} | {"proj"}
     return helper.make_graph(
         [pool, flat, matmul, *nodes], "tiny_vision",
@@ -200,8 +205,10 @@ def _text_graph(table: np.ndarray, family: Tiny, ids: int = TensorProto.INT64, s
                   helper.make_node("Div", ["summed", "count"], ["emb"])]
         emb_nodes, outputs = _outputs("emb", dim, "embeds", "text")
     inits = [numpy_helper.from_array(table.astype(np.float32), "table"),
-             numpy_helper.from_array(np.array([2], np.int64), "axis2"), numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-             numpy_helper.from_array(np.array(0, np.int64), "pad_id"), numpy_helper.from_array(np.zeros((2, dim), np.float32), "type_table")]
+             numpy_helper.from_array(np.array([2], np.int64), "axis2"),
+             numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+             numpy_helper.from_array(np.array(0, np.int64), "pad_id"),
+             numpy_helper.from_array(np.zeros((2, dim), np.float32), "type_table")]
     used = {i for n in nodes + emb_nodes for i in n.input}
     return helper.make_graph(
         nodes + emb_nodes, "tiny_text",
@@ -213,8 +220,10 @@ def _tokenizer(vocab: list[str], family: Tiny) -> dict:
     if family.tokenizer == "pieces":  # SentencePiece-style: case kept, words start with U+2581
         special = PIECE_SPECIAL
         model = {"type": "Unigram", "unk_id": vocab.index("<unk>"), "byte_fallback": False,
-                 "vocab": [[w, 0.0 if w in special else (-1.0 if w.startswith("\u2581") and len(w) > 1 else -10.0)] for w in vocab]}
-        normalizer, pre = None, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
+                 "vocab": [[w, 0.0 if w in special else (-1.0 if w.startswith("\u2581") and len(w) > 1 else -10.0)]
+                           for w in vocab]}
+        normalizer, pre = None, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+                                 "split": True}
         post = None
     else:
         special = SPECIAL
@@ -230,7 +239,8 @@ def _tokenizer(vocab: list[str], family: Tiny) -> dict:
             "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
             "special_tokens": {t: {"id": t, "ids": [vocab.index(t)], "tokens": [t]} for t in ("[CLS]", "[SEP]")}}
     return {"version": "1.0", "truncation": None, "padding": None,
-            "added_tokens": [{"id": vocab.index(t), "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+            "added_tokens": [{"id": vocab.index(t), "content": t, "single_word": False, "lstrip": False,
+                              "rstrip": False,
                               "normalized": False, "special": True} for t in special],
             "normalizer": normalizer, "pre_tokenizer": pre, "post_processor": post, "decoder": None, "model": model}
 
@@ -290,4 +300,5 @@ def build_clip_server(folder: str | Path, seed: int = 0) -> Path:
 if __name__ == "__main__":
     import sys
 
-    print(build(sys.argv[1] if len(sys.argv) > 1 else "tiny-clip", family=sys.argv[2] if len(sys.argv) > 2 else "clip-vit-b32"))
+    print(build(sys.argv[1] if len(sys.argv) > 1 else "tiny-clip",
+                family=sys.argv[2] if len(sys.argv) > 2 else "clip-vit-b32"))
