@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from semscale.analysis import compare
 from semscale.app import cli
 from semscale.names import synonyms
 from semscale.names.labels import LabelSet
@@ -42,3 +43,4 @@ def test_a_registered_toy_scheme_builds_a_run_and_the_cli_offers_it(tmp_path, mo
     out = tmp_path / "toy.yaml"
     assert cli.main(["labels", str(folder), "--scheme", "toy", "--out", str(out)]) == 0
     assert LabelSet.load(out).names == broader.labels
+    assert compare.names_kind(config.__dict__) == "WordNet names (toy scheme)"  # the comparison knows it too

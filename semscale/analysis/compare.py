@@ -18,8 +18,8 @@ import pandas as pd
 from semscale.core.errors import SemscaleError
 from semscale.core.stats import Z95, mcnemar
 from semscale.core.wording import count
+from semscale.names import synonyms
 from semscale.names.labels import name_key
-from semscale.names.synonyms import SCHEMES
 from semscale.store.results import ResultsStore, RunInfo
 
 KEYS = ["aggregation", "n_names"]
@@ -190,7 +190,6 @@ def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> Comparison:
 
 # --- paper names vs WordNet names: the comparison a class demo leads to -----------------------------------
 
-WORDNET_SCHEMES = tuple(s for s in SCHEMES if s != "paper")
 WORDNET_FOR_PAIR = "synonyms"  # the WordNet scheme a missing run gets: other words for the same thing
 # Settings two runs must share for their difference to be the names' alone (not the pixels or the prompts).
 SAME = {"image_prep": "image preparation", "decode": "decode", "templates": "prompt templates"}
@@ -203,15 +202,21 @@ def dataset_spec(r: RunInfo) -> str:
     return r.config.get("dataset") or r.dataset
 
 
+def from_wordnet(scheme: str | None) -> bool:
+    """Whether a run's names came from a WordNet scheme: any registered scheme but the paper's, read from
+    the registry when asked, so a scheme registered later counts too."""
+    return scheme in synonyms.REGISTRY and scheme != "paper"
+
+
 def _side(r: RunInfo) -> str | None:
     scheme = r.config.get("scheme")
-    return "paper" if scheme == "paper" else "wordnet" if scheme in WORDNET_SCHEMES else None
+    return "paper" if scheme == "paper" else "wordnet" if from_wordnet(scheme) else None
 
 
 def names_kind(config: dict) -> str:
     """Where a run's names came from, in words: paper names, WordNet names (which scheme), or the user's own."""
     scheme = config.get("scheme")
-    return ("paper names" if scheme == "paper" else f"WordNet names ({scheme} scheme)" if scheme in WORDNET_SCHEMES
+    return ("paper names" if scheme == "paper" else f"WordNet names ({scheme} scheme)" if from_wordnet(scheme)
             else "the user's own names" if config.get("labels") else "one name per class")
 
 
