@@ -8,7 +8,11 @@ end (see benchmarks/b7_names.py). The test half was rated once (issue 24) and is
 
 `name_lists_heldout.json` holds 20 more lists in neither half, frozen before the tuning that followed that
 rating; `HELDOUT_SHA256` pins the file so that an edit made after seeing its names cannot pass unnoticed.
-Only the rating step reads it.
+Only the rating step reads it. It was rated once and is used up too.
+
+`name_lists_fresh.json` holds 34 more lists (401 classes) in none of the above, frozen (and pinned by
+`FRESH_SHA256`) before the tuning that followed the held-out rating. Every earlier list is development data
+now (`half("rated")`); only the rating step reads the fresh lists.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from pathlib import Path
 DATA = Path(__file__).with_name("name_lists.json")
 HELDOUT = Path(__file__).with_name("name_lists_heldout.json")
 HELDOUT_SHA256 = "b7f51d73d1b450011937e6951fed9e2d3ce5440b1ef5322125b9cf000e829855"  # as frozen
+FRESH = Path(__file__).with_name("name_lists_fresh.json")
+FRESH_SHA256 = "f627aa62303c10a6122d779eb435913080c468e46a6b0d89f89e74c27af50875"  # as frozen
 SEED = 24  # the issue's number; fixed before the split was drawn
-HALVES = ("development", "test", "heldout")
+HALVES = ("development", "test", "heldout", "fresh", "rated")
+BLIND = ("heldout", "fresh")  # splits frozen for a blind rater: their names go to a file, never to the screen
 
 
 def split(names: list[str], seed: int = SEED) -> tuple[list[str], list[str]]:
@@ -42,17 +49,30 @@ def load() -> dict:
     return data
 
 
-def heldout() -> dict[str, dict]:
-    """The held-out lists, checked unchanged since they were frozen: name -> {source, classes, ...}."""
-    raw = HELDOUT.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != HELDOUT_SHA256:
-        raise ValueError(f"{HELDOUT.name} changed after it was frozen")
+def _frozen(path: Path, sha256: str) -> dict[str, dict]:
+    """A frozen split's lists, checked unchanged since it was frozen: name -> {source, classes, ...}."""
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ValueError(f"{path.name} changed after it was frozen")
     return json.loads(raw)["lists"]
 
 
+def heldout() -> dict[str, dict]:
+    """The held-out lists, checked unchanged since they were frozen."""
+    return _frozen(HELDOUT, HELDOUT_SHA256)
+
+
+def fresh() -> dict[str, dict]:
+    """The fresh lists, checked unchanged since they were frozen."""
+    return _frozen(FRESH, FRESH_SHA256)
+
+
 def half(which: str) -> dict[str, dict]:
-    """The lists of one split ('development', 'test' or 'heldout'): name -> {source, classes}."""
-    if which == "heldout":
-        return heldout()
+    """The lists of one split ('development', 'test', 'heldout', 'fresh', or 'rated': every list rated so far,
+    all development data now): name -> {source, classes}."""
+    if which == "rated":
+        return {**half("development"), **half("test"), **heldout()}
+    if which in BLIND:
+        return heldout() if which == "heldout" else fresh()
     data = load()
     return {name: data["lists"][name] for name in data["split"][which]}

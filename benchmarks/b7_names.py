@@ -2,16 +2,19 @@
 
 The evaluation set is `name_lists.json` (39 public class lists, 1,025 classes), split once before any
 tuning into a development half and a test half (see `_name_lists.py`; the test half was rated once and is
-used up), and `name_lists_heldout.json` (20 more lists, 368 classes, frozen before the tuning that followed).
-Tune on the development half only:
+used up), `name_lists_heldout.json` (20 more lists, 368 classes, frozen before the tuning that followed; rated
+once and used up too) and `name_lists_fresh.json` (34 more lists, 401 classes, frozen before the tuning that
+followed the held-out rating). Every list rated so far is development data now; tune on those only:
 
-    python benchmarks/b7_names.py development          # every name with its relation, per list and scheme
+    python benchmarks/b7_names.py rated                # every rated list's names with their relations
+    python benchmarks/b7_names.py development          # the same for the first development half only
     python benchmarks/b7_names.py test --write FILE    # the test half's names, to a file for rating (not shown)
-    python benchmarks/b7_names.py heldout --heldout-out FILE   # the held-out names, for a blind rater (never shown)
+    python benchmarks/b7_names.py heldout --blind-out FILE   # the held-out names, for a blind rater (never shown)
+    python benchmarks/b7_names.py fresh --blind-out FILE     # the fresh names, for a blind rater (never shown)
     python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
     python benchmarks/b7_names.py score --ratings FILE # the same for another ratings file (the held-out rater's)
 
-A ratings file maps each rated split to {"names_file": the file the --write/--heldout-out run made
+A ratings file maps each rated split to {"names_file": the file the --write/--blind-out run made
 (relative to the ratings file), "rated_by", "domain": {list: [the domain words a person would choose, null
 for none]}, "rejected": [{"list", "scheme", "class", "name", "reason"}, ...]}: every rejected name with its
 reason (an insult's reason starts with "insult"), so the figures can be re-checked. `b7_ratings.json` holds
@@ -105,8 +108,8 @@ def score(path: Path = RATINGS) -> None:
         generated = json.loads((path.parent / rated["names_file"]).read_text(encoding="utf-8"))
         accept = rated.get("domain", {})
         misses = sorted(k for k, e in generated.items() if k in accept and e["domain"] not in accept[k])
-        # the test and held-out lists stay unseen: only a count for them
-        shown = "" if half.startswith(("test", "heldout")) else f" (misses: {', '.join(misses) or 'none'})"
+        # the test and blind lists stay unseen: only a count for them
+        shown = "" if half.startswith(("test", *_name_lists.BLIND)) else f" (misses: {', '.join(misses) or 'none'})"
         print(f"| {half} | {len(accept)} | {len(accept) - len(misses)} of {len(accept)}{shown} |")
 
 
@@ -114,17 +117,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("half", choices=(*_name_lists.HALVES, "score"))
     parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
-    parser.add_argument("--heldout-out", type=Path, help="write the held-out names to this JSON file for a blind "
-                                                         "rater; they are never printed")
+    parser.add_argument("--blind-out", "--heldout-out", type=Path, dest="blind_out",
+                        help="write a blind split's names (heldout, fresh) to this JSON file for a blind rater; "
+                             "they are never printed")
     parser.add_argument("--ratings", type=Path, default=RATINGS, help="the ratings file `score` reads")
     args = parser.parse_args()
-    out = args.heldout_out or args.write
+    out = args.blind_out or args.write
+    blind = args.half in _name_lists.BLIND
     if args.half == "score":
         score(args.ratings)
-    elif args.half == "heldout" and not args.heldout_out:
-        parser.error("the held-out names are for a blind rater: write them with --heldout-out FILE, never print them")
-    elif args.heldout_out and args.half != "heldout":
-        parser.error("--heldout-out writes the held-out split only")
+    elif blind and not args.blind_out:
+        parser.error(f"the {args.half} names are for a blind rater: write them with --blind-out FILE, never print them")
+    elif args.blind_out and not blind:
+        parser.error(f"--blind-out writes a blind split only ({', '.join(_name_lists.BLIND)})")
     elif out:
         made = names_of(args.half)
         out.write_text(json.dumps(made, indent=1, ensure_ascii=False), encoding="utf-8")

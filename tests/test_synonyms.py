@@ -445,6 +445,44 @@ def test_a_broader_name_is_a_word_people_use_for_the_category_not_a_lexicographe
     assert wordnet.label_phrase(lemma["writing_implement"])
 
 
+def test_a_broader_name_is_its_categorys_headword():
+    """WordNet lists a sense's usual word first; a later one is often another thing's name first: the
+    anchor's category 'claw, hook' (an animal's claw first), the rose's 'shrub, bush'. Neither is said."""
+    assert names_by(["anchor", "apple", "chair", "piano"], "broader")["anchor"] == ["anchor"]
+    assert names_by(["orchid", "poppy", "rose", "sunflower", "tulip"], "broader")["rose"] == ["rose"]
+
+
+def test_a_category_of_artifacts_far_above_must_be_what_the_class_is_called():
+    """Two or more levels up WordNet files artifacts by function: scissors under 'lever', a menorah under
+    'holder', a cup under 'ware' (then 'article'), none in the class's gloss. A food keeps its category
+    ('dessert' for sorbet, three levels up), and a direct category stays ('aircraft' for airplane)."""
+    made = names_by(["scissors", "menorah", "cup", "apple", "piano"], "broader")
+    assert [made[c] for c in ("scissors", "menorah", "cup")] == [["scissors"], ["menorah"], ["cup"]], made
+    assert names_by(["sorbet", "apple", "chair"], "broader")["sorbet"] == ["sorbet", "dessert"]
+
+
+def test_a_broader_name_needs_a_sure_sense():
+    """'nautilus' (a submarine, two molluscs) and 'dolphin' (the fish, the whale) beside unrelated things:
+    WordNet's first sense is a guess (no tagged use decides, no other class supports it), so no 'submarine'
+    and no 'fish'. Beside boats the submarine is supported; 'dog' is sure by its tagged uses (42 to 1)."""
+    made = names_by(["nautilus", "dolphin", "apple", "chair", "piano", "lamp"], "broader")
+    assert made["nautilus"] == ["nautilus"] and made["dolphin"] == ["dolphin"], made
+    assert names_by(["nautilus", "ferry", "canoe", "airplane"], "broader")["nautilus"] == ["nautilus", "submarine"]
+    assert names_by(["dog", "apple", "chair", "piano"], "broader")["dog"] == ["dog", "domestic animal"]
+
+
+def test_a_category_phrase_nobody_uses_gives_way_to_its_head_word_or_goes():
+    """Phrases WordNet's tagged texts never use: 'sea boat' gives way to 'boat', 'false fruit' to 'fruit';
+    'bass horn' (a horn is an animal's first) and 'wall unit' (a unit of measure) end in no category of
+    the class and go. Where the head word fits another class too ('ship' beside a container ship) the
+    phrase stays: 'passenger ship'."""
+    made = names_by(["lifeboat", "euphonium", "entertainment center", "apple"], "broader")
+    assert made["lifeboat"] == ["lifeboat", "boat"] and made["apple"] == ["apple", "fruit"], made
+    assert "bass horn" not in made["euphonium"] and made["entertainment center"] == ["entertainment center"]
+    ships = names_by(["ocean liner", "container ship", "apple"], "broader")
+    assert ships["ocean liner"] == ["ocean liner", "passenger ship"], ships
+
+
 def test_a_list_wordnet_mostly_does_not_know_keeps_its_own_names():
     """Car models, two of which WordNet knows as other things (a horse, an insect): no WordNet name for
     any class, whatever the relation, and a note says why."""

@@ -187,24 +187,70 @@ def _names_above(lemma, chosen, heads: set[str]) -> bool:
 
 def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
     """Everyday categories above the chosen sense, nearest first, at most MAX_BROADER (the nearest is the
-    surest; higher ones drift to 'nutrition', 'implement'): a hypernym's word that is common
+    surest; higher ones drift to 'nutrition', 'implement'): a hypernym's headword that is common
     (`commonness.everyday`: 'dog', 'sandwich', 'animal'; not 'canine', 'placental', 'conveyance'),
     so it fits every photo of the class, and above no other class's sense in `others` ('dog' is no name
-    for a beagle among other breeds: it fits them all). A place or building gets none (`wordnet.place`)."""
+    for a beagle among other breeds: it fits them all). A place or building gets none (`wordnet.place`),
+    and so does a class whose sense is a guess (`_sure_sense`). Fewer, surer: see `_category_word`."""
     own = _own_words(class_name)
     shared = {a for other in others for a in wordnet.hypernyms_by_distance(other)}
     out: list[tuple[str, str]] = []
-    if wordnet.place(chosen):
+    if wordnet.place(chosen) or not _sure_sense(class_name, chosen, others):
         return out  # see `wordnet.place`
-    for above in (a for a in wordnet.hypernyms_by_distance(chosen) if a not in shared and not wordnet.vague(a)
-                  and not wordnet.jargon(a)):
-        lemma = next((lem for lem in above.lemmas() if _usable(lem, above, own) and commonness.everyday(lem)
-                      and _means_first(lem) and not wordnet.label_phrase(lem, wordnet.is_person(above))), None)
+    above_all = wordnet.hypernyms_by_distance(chosen)
+    allowed = [a for a in above_all if a not in shared and not wordnet.vague(a) and not wordnet.jargon(a)]
+    for above in allowed:
+        lemma = _category_word(class_name, chosen, above, own, allowed)
         if lemma is not None:
             out.append((_spoken(lemma), above.definition()))
         if len(out) == MAX_BROADER:
             break
     return out
+
+
+def _sure_sense(class_name: str, chosen, others: tuple) -> bool:
+    """A broader name says what the thing is, so the class's sense must be sure: the name's only candidate
+    sense, the one WordNet's tagged texts use it in DOMINANCE times as often as any other, or one the set
+    supports (it shares a category with at least half the other classes). A guess among equals gets none
+    ('dolphin' the fish, 'nautilus' the submarine, in a set of 100 unrelated things)."""
+    candidates = wordnet.senses_of(class_name)
+    if len(candidates) <= 1:
+        return True
+    word = class_name.lower().replace(" ", "_")
+
+    def used(synset) -> int:
+        return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word), default=0)
+
+    rivals = [wordnet.synset(c.id) for c in candidates if c.id != chosen.name()]
+    if used(chosen) > 0 and all(used(chosen) >= DOMINANCE * used(r) for r in rivals):
+        return True
+    return 2 * sum(1 for other in others if wordnet.closeness(chosen, other)) >= len(others) > 0
+
+
+def _category_word(class_name: str, chosen, above, own: frozenset[str], allowed: list):
+    """The category's word for a broader name, or None. Only its headword: WordNet lists a sense's usual
+    word first, and a later one is often another thing's name first ('claw' for an anchor's category,
+    'bush' for the shrub). A category of artifacts two or more levels up must be named in the class's own
+    gloss or name: WordNet files artifacts by function and mechanism, and its higher categories are seldom
+    what a person calls the thing ('lever' for scissors, 'holder' for a menorah, 'ware' for a cup; a
+    sorbet is still a 'dessert'). A phrase WordNet's tagged texts never use must end
+    in a word whose first sense is a category of the class ('passenger ship' is a ship; 'bass horn' is no
+    horn, 'wall unit' no unit), and gives way to that word where it is allowed itself ('boat', not 'sea
+    boat')."""
+    lemma = above.lemmas()[0]
+    if not (_usable(lemma, above, own) and commonness.everyday(lemma) and _means_first(lemma)
+            and not wordnet.label_phrase(lemma, wordnet.is_person(above))):
+        return None
+    word = wordnet.readable(lemma.name()).lower()
+    if wordnet.artifact(above) and above not in chosen.hypernyms() + chosen.instance_hypernyms() and not re.search(
+            rf"\b{re.escape(word)}", f"{chosen.definition()} {class_name}".lower()):
+        return None
+    if "_" in lemma.name() and lemma.count() == 0:
+        head = wordnet.reader().synsets(lemma.name().rsplit("_", 1)[-1], "n")[:1]
+        ancestors = wordnet.hypernyms_by_distance(chosen)
+        if not head or head[0] not in ancestors or head[0] in allowed:
+            return None
+    return lemma
 
 
 def _means_first(lemma) -> bool:

@@ -47,7 +47,7 @@ _LEXNAMES = (
 ).split()
 _SYNTACTIC_CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
 
-PHYSICAL = "physical_entity.n.01"
+PHYSICAL, ARTIFACT = "physical_entity.n.01", "artifact.n.01"
 # Usage domains (or, for 'dysphemism', a hypernym) that mark a sense (or one of its words) as an insult,
 # vulgar or slang.
 OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
@@ -422,6 +422,11 @@ def physical(synset) -> bool:
     return any(s.name() == PHYSICAL for path in synset.hypernym_paths() for s in path)
 
 
+def artifact(synset) -> bool:
+    """A made thing or a category of them ('ware', 'article'): artifact.n.01 is the sense or above it."""
+    return any(s.name() == ARTIFACT for path in synset.hypernym_paths() for s in path)
+
+
 def is_person(synset) -> bool:
     return synset.lexname() == "noun.person"
 
@@ -459,7 +464,7 @@ def _ancestors(synset) -> dict[str, int]:
     return out
 
 
-def _closeness(a, b) -> int:
+def closeness(a, b) -> int:
     """Depth of the deepest specific hypernym two senses share (0: nothing specific)."""
     shared = _ancestors(a).keys() & _ancestors(b).keys()
     return max((_ancestors(a)[k] for k in shared), default=0)
@@ -469,8 +474,8 @@ def _best(pool: list, others: list):
     """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average, rounded,
     then the more frequent sense); a less frequent sense must be close to at least
     half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins."""
-    support = [sum(1 for t in others if _closeness(s, t)) for s in pool]
-    depth = [sum(_closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
+    support = [sum(1 for t in others if closeness(s, t)) for s in pool]
+    depth = [sum(closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
     best = max(range(len(pool)), key=lambda i: (support[i], round(depth[i] / max(1, len(others))), -i))
     return pool[best] if best == 0 or 2 * support[best] >= len(others) else pool[0]
 
@@ -571,7 +576,7 @@ def _one_reading(pools: dict, chosen: dict) -> dict:
 def _supported(chosen: dict) -> dict:
     """Class key -> how many other classes' senses share a specific category with its sense."""
     known = {k: s for k, s in chosen.items() if s is not None}
-    return {k: sum(1 for j, t in known.items() if j != k and _closeness(s, t)) for k, s in known.items()}
+    return {k: sum(1 for j, t in known.items() if j != k and closeness(s, t)) for k, s in known.items()}
 
 
 def unsupported(chosen: dict) -> set:
