@@ -176,6 +176,40 @@ def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, 
     assert stored == {content_hash(Path(p).read_bytes()) for p in images["path"][: 2 * BATCH]}
 
 
+class FailsAt:
+    """The real encoder, failing with one line during its `at`-th image batch (a server that went away)."""
+
+    def __init__(self, encoder, at: int):
+        self.encoder, self.at, self.calls = encoder, at, 0
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def encode_images(self, images):
+        self.calls += 1
+        if self.calls == self.at:
+            raise SemscaleError("the CLIP server went away")
+        return self.encoder.encode_images(images)
+
+
+def test_a_failed_commit_is_the_error_reported_when_a_later_batch_fails_during_it(tmp_path, colour_dir, encoder,
+                                                                                  monkeypatch, per_batch_commits):
+    """Batch 3's commit is refused while batch 4's encode fails: the commit failed first, so the run
+    reports it, as a serial loop would have (the encode error is its cause, not its replacement)."""
+    store = ResultsStore(tmp_path / "r.duckdb")
+    engine = Engine(store, FailsAt(encoder, at=4))
+    run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=LABELS, batch_size=BATCH))
+    images = store.run_images(run_id)
+    landed = slow_commits(store, monkeypatch, before=lambda number: number == 2 and planted_duplicate(
+        store, run_id, int(images["image_idx"][2 * BATCH])))
+    with pytest.raises(SemscaleError, match="already has predictions") as raised:
+        engine.process(run_id)
+    assert "went away" in str(raised.value.__cause__)  # batch 4's encode did fail, during commit 3
+    info = store.run(run_id)
+    assert info.status == "failed" and "already has predictions" in info.error
+    assert landed == [1, 2] and info.n_done == 2 * BATCH
+
+
 TAKE_OVER = ("import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); con.execute('UPDATE runs SET pid=?, "
              "pid_started=?, host=? WHERE run_id=?', [int(sys.argv[3]), float(sys.argv[4]), os.uname().nodename, "
              "sys.argv[2]]); con.close()")
