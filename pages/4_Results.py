@@ -47,14 +47,22 @@ def predictions(path: str, run_id: str, updated) -> pd.DataFrame:
     return ResultsStore(path).predictions(run_id, repeat=0)
 
 
+@st.cache_resource(max_entries=4, show_spinner="Reading who was right where ...")
+def outcomes(path: str, run_id: str, updated) -> pd.DataFrame:
+    """Every order's right and wrong, read once per change of the run for its verdicts and any comparison
+    (2 s for 1.8 M rows of 1,000 images x 50 orders); shared, not copied: nothing may change it in place."""
+    return ResultsStore(path).outcomes(run_id)
+
+
 @st.cache_data(max_entries=16, show_spinner="Judging each curve ...")
 def verdicts(path: str, run_id: str, updated) -> dict[str, threshold.Threshold]:
-    return threshold.thresholds(ResultsStore(path).outcomes(run_id))
+    return threshold.thresholds(outcomes(path, run_id, updated))
 
 
 @st.cache_data(max_entries=8, show_spinner="Comparing the two runs image by image ...")
 def comparison(path: str, run_a: str, run_b: str, updated) -> compare.Comparison:
-    return compare.compare_runs(ResultsStore(path), run_a, run_b)
+    store = ResultsStore(path)
+    return compare.compare_runs(store, run_a, run_b, lambda run_id: outcomes(path, run_id, store.run(run_id).updated))
 
 
 @st.cache_data(max_entries=2, show_spinner="Writing the CSV ...")

@@ -10,6 +10,7 @@ many levels some p-values fall below 0.05 by chance, so Holm's step-down adjustm
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,7 @@ def check_comparable(a: pd.DataFrame, b: pd.DataFrame) -> None:
         reordered = ", or in another order" if not (only_a or only_b) else ""
         raise SemscaleError(f"the runs did not score the same images ({len(ia)} vs {len(ib)} images; {only_a} only in "
                             f"run A, {only_b} only in run B{reordered})")
-    if set(a["label"]) != set(b["label"]):
+    if set(a["label"].unique()) != set(b["label"].unique()):  # not row by row: millions with many name orders
         raise SemscaleError("the runs used different classes")
 
 
@@ -177,15 +178,17 @@ def differences(rows: list[LevelComparison], name_a: str = "A", name_b: str = "B
     return f"differ at p < {alpha:g} {over}: {where}"
 
 
-def compare_runs(store: ResultsStore, run_a: str, run_b: str) -> Comparison:
-    """`compare_predictions` of two stored runs; a run that is not finished is refused with how far it got."""
+def compare_runs(store: ResultsStore, run_a: str, run_b: str,
+                 outcomes: Callable[[str], pd.DataFrame] | None = None) -> Comparison:
+    """`compare_predictions` of two stored runs; a run that is not finished is refused with how far it got.
+    `outcomes` reads a run's outcomes (default `store.outcomes`; the Results page passes its cached read)."""
     infos = [store.run(run_a), store.run(run_b)]
     for info in infos:
         if info.partial:
             raise SemscaleError(f"run {info.run_id} is {info.status} ({info.n_done} of {info.n_images} images); "
                                 "only finished runs are compared")
-    return compare_predictions(*(store.outcomes(i.run_id) for i in infos),
-                               *(store.run_names(i.run_id) for i in infos))
+    read = outcomes or store.outcomes
+    return compare_predictions(*(read(i.run_id) for i in infos), *(store.run_names(i.run_id) for i in infos))
 
 
 # --- paper names vs WordNet names: the comparison a class demo leads to -----------------------------------
