@@ -182,9 +182,9 @@ def test_the_what_if_scores_the_blocks_of_images_the_engine_scored(results, enco
     score = Plan.score
 
     def recording(where):
-        def record(plan, image_matrix, blocks):
+        def record(plan, image_matrix, blocks, **options):
             seen[where] += [[row.tobytes() for row in image_matrix[rows]] for rows in blocks]
-            return score(plan, image_matrix, blocks)
+            return score(plan, image_matrix, blocks, **options)
         return record
 
     monkeypatch.setattr(Plan, "score", recording("engine"))
