@@ -218,21 +218,22 @@ class _Chain:
     they belong to.
     """
 
-    def __init__(self, first: int, per_class: list[np.ndarray]):
+    def __init__(self, first: int, per_class: tuple[tuple[int, ...], ...]):
         self.levels = [first]
-        self.per_class = [per_class]
+        self.per_class = [per_class]  # per level, each class's names rows
 
-    def extends_to(self, per_class: list[np.ndarray]) -> bool:
-        last = self.per_class[-1]
+    def extends_to(self, per_class: tuple[tuple[int, ...], ...]) -> bool:
+        last = self.per_class[-1]  # tuples of ints: a run's hundreds of levels x orders compare at once
         return len(last) == len(per_class) and all(
-            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class, strict=True))
+            len(a) <= len(b) and b[: len(a)] == a for a, b in zip(last, per_class, strict=True))
 
     @classmethod
     def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
         """The levels as chains, each level in the first chain it extends (smallest levels first)."""
         chains: list[_Chain] = []
         for i in sorted(range(len(levels)), key=lambda i: len(levels[i].rows)):
-            per_class = np.split(levels[i].rows, levels[i].starts[1:])
+            rows, bounds = levels[i].rows.tolist(), [*levels[i].starts.tolist(), len(levels[i].rows)]
+            per_class = tuple(tuple(rows[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
             chain = next((c for c in chains if c.extends_to(per_class)), None)
             if chain is None:
                 chains.append(cls(i, per_class))
@@ -259,13 +260,12 @@ class _Chain:
         self.rows = rows
         # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
         self.steps = []
-        before = np.zeros(self.n_classes, np.int64)
+        before, positions = np.zeros(self.n_classes, np.int64), np.arange(width)
         for now in self.lengths:
             blocks = []
-            for j in range(width):
-                gains = np.flatnonzero((before <= j) & (now > j))
-                if not len(gains):
-                    continue
+            gained = (before[:, None] <= positions) & (now[:, None] > positions)  # class c gains its j-th name
+            for j in np.flatnonzero(gained.any(axis=0)):
+                gains = np.flatnonzero(gained[:, j])
                 cols = self.column_at[gains, j]
                 if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
                     cols = slice(int(cols[0]), int(cols[-1]) + 1)
