@@ -227,3 +227,44 @@ def test_the_registry_gives_each_family_its_head(model, head):
     from semscale.models.registry import get
 
     assert (get(model).head.scale, get(model).head.bias) == head
+
+
+def test_blocks_walked_together_give_each_blocks_own_numbers():
+    """A run scores its batches in blocks, and a float32 product's last bits depend on its rows (OpenBLAS
+    takes other kernels for a few rows than for many), so `Sweep.predict` with `blocks` computes each
+    block's cosines by a product of its own and walks them together. Its answer must be, bit for bit,
+    every block scored alone, here with blocks of 1 to 6 of 40 images (512-d), a block holding a NaN
+    image (scored the plain way), and probsum rows re-scored the plain way in several blocks: a level
+    whose names all lie far below the chunk's best name ('close', the images' common direction, cosine
+    ~0.9, in the larger level only) would underflow, so those rows are re-scored per block."""
+    from semscale.run.scoring import Sweep
+
+    rng = np.random.default_rng(3)
+    common = normalize(rng.normal(size=(1, 512)))
+    images = normalize(common + 0.5 * normalize(rng.normal(size=(40, 512))) + 0.02 * rng.normal(size=(40, 512)))
+    images[17, 3] = np.nan
+    names = normalize(np.vstack([rng.normal(size=(8, 512)), common]))  # name 8: 'close'
+    levels = [Candidates.build(c) for c in ([[0], [3], [6]], [[0, 1], [3, 4], [6, 7]], [[0, 1, 8], [3, 4, 5], [6, 7]],
+                                            [[2], [5, 4], [7]])]
+    sizes = [1, 2, 3, 1, 5, 6, 2, 4, 3, 1, 6, 2, 4]
+    assert sum(sizes) == 40
+    ends = np.cumsum(sizes)
+    blocks = [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
+    aggregations = ["max", "mean", "probsum"]
+    sweep = Sweep(names, levels)
+    together = sweep.predict(images, aggregations, blocks=blocks)
+    alone = [sweep.predict(images[b], aggregations) for b in blocks]
+    far = np.isfinite(images).all(axis=1)  # every finite row: "close" is far above level 0's names
+    assert 100 * (images[far] @ names[8] - (images[far] @ names[[0, 3, 6]].T).max(axis=1)).min() > 40
+    for i in range(len(levels)):
+        for agg in aggregations:
+            for field in ("predicted", "score", "top_rows", "top_sims"):
+                want = np.concatenate([getattr(a[i][agg], field) for a in alone])
+                floats = field in ("score", "top_sims")
+                assert np.array_equal(getattr(together[i][agg], field), want, equal_nan=floats), (i, agg, field)
+    whole = sweep.predict(images, aggregations)  # one product of every row: other bits somewhere
+    assert any(not np.array_equal(whole[i][agg].score, together[i][agg].score, equal_nan=True)
+               for i in range(len(levels)) for agg in aggregations)
+    bare = sweep.predict(images, aggregations, blocks=blocks, top_names=False)
+    assert all(np.array_equal(bare[i][a].predicted, together[i][a].predicted) and bare[i][a].top_rows.shape == (40, 0)
+               for i in range(len(levels)) for a in aggregations)

@@ -128,6 +128,35 @@ def test_name_orders_templates_and_image_blocks_give_a_real_runs_numbers(results
     assert curve(result.points, first).equals(curve(results.points(first), first))
 
 
+def test_three_name_orders_give_the_hand_computed_curve_of_each_order(designed_runs):
+    """Seed 87 shuffles the extra names of the edited set (ant [ant apple arrow], bee [bee bell bread], cat [cat
+    cloud zebra]) into order 1: every class's two extra names swapped, and order 2: cat's swapped only. Level 1
+    (base names) is 6/6 and level 3 (every name) 4/6 under every aggregation in every order (above); order 0's
+    level 2 is 4/6 (above). Level 2 of the other orders, cosines from designed.COSINES:
+    order 1: ant + arrow, bee + bread, cat + zebra.
+      max     k1 ant .795; k4 cat .84 (no bell); k5 cat .4 > bee .395: 6/6.
+      mean    |ant + arrow| = 1.7187 (ant.arrow = .477), |bee + bread| = 1.5206 (.156), |cat + zebra| = sqrt(2):
+              k5 bee .79/1.5206 = .520 > cat .4/1.4142 = .283 (wrong); the rest have one class above 0: 5/6.
+      probsum k5 bee 2e^39.5 = 1.213 e^40 > cat e^40 + 1 (wrong): 5/6.
+    order 2: ant + apple, bee + bell, cat + zebra.
+      max     k4 bee (bell) .85 > cat .84 (wrong); k5 cat .4 > bee .395; k0 ant .6 > bell .3: 5/6.
+      mean    k0 ant (.6 - .6)/1.4947 = 0 < bee .3/1.5738 = .191 (wrong); k4 bee .85/1.5738 = .540 < cat .84/1.4142
+              = .594; k5 bee .695/1.5738 = .442 > cat .283 (wrong): 4/6.
+      probsum k4 bee e^85 > cat e^84 (wrong); k5 cat e^40 > bee e^39.5 + e^30: 5/6.
+    Summed over the orders at level 2: max 15/18, mean 13/18, probsum 14/18."""
+    run_id = designed_runs.run(repeats=3, seed=87)
+    run = run_embeddings.load(designed_runs.store, run_id)
+    result = what_if(designed_runs.store, run, LabelSet(EDITED), designed_runs.encoder, {})
+    got = result.points[result.points["run_id"] == WHAT_IF].set_index(["aggregation", "repeat", "n_names"])["correct"]
+    level2 = {0: (4, 4, 4), 1: (6, 5, 5), 2: (5, 4, 5)}  # max, mean, probsum
+    want = {(agg, rep, n): 6 if n == 1 else 4 if n == 3 else level2[rep][a]
+            for a, agg in enumerate(("max", "mean", "probsum")) for rep in range(3) for n in (1, 2, 3)}
+    assert got.to_dict() == want
+    assert got.xs(2, level="n_names").groupby("aggregation").sum().to_dict() == {"max": 15, "mean": 13, "probsum": 14}
+    assert set(result.points.loc[result.points["run_id"] == run_id, "repeat"]) == {0, 1, 2}  # the run's own orders
+    table = result.classes.set_index(["aggregation", "class"])  # the given order's last level, as with one order
+    assert table.loc[("probsum", "cat"), ["before", "after", "fixed", "broken"]].tolist() == [0.5, 0.0, 0, 1]
+
 def test_names_not_in_the_cache_need_the_runs_model(designed_runs, encoder):
     run_id = designed_runs.run()
     run = run_embeddings.load(designed_runs.store, run_id)
@@ -182,9 +211,9 @@ def test_the_what_if_scores_the_blocks_of_images_the_engine_scored(results, enco
     score = Plan.score
 
     def recording(where):
-        def record(plan, image_matrix, blocks):
+        def record(plan, image_matrix, blocks, **options):
             seen[where] += [[row.tobytes() for row in image_matrix[rows]] for rows in blocks]
-            return score(plan, image_matrix, blocks)
+            return score(plan, image_matrix, blocks, **options)
         return record
 
     monkeypatch.setattr(Plan, "score", recording("engine"))

@@ -98,7 +98,7 @@ def _score_on_one_thread(plan: plans.Plan, images: np.ndarray, blocks: list[slic
     took 2.2 s instead of 0.7 s at load 10 on 2 cores (benchmarks/b11_whatif_page.py). The thread count
     does not change a product's bits; its blocks do, and they are the engine's."""
     with _BLAS_LIMIT, threadpool_limits(1, user_api="blas"):
-        return plan.score(images, blocks)
+        return plan.score(images, blocks, top_names=False)  # the predicted classes are all it reads
 
 
 def _processing_order(run: RunEmbeddings, batch_size: int) -> tuple[np.ndarray, list[slice]]:

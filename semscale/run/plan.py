@@ -4,7 +4,7 @@ name orders, each name's embedding (encoded once, cached), and every (order, lev
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,14 +53,13 @@ class Plan:
     def __post_init__(self):
         self.sweep = Sweep(self.names.matrix, [cand for _, _, cand in self.levels])
 
-    def score(self, image_matrix: np.ndarray, blocks: list[slice]) -> list[dict[str, Prediction]]:
+    def score(self, image_matrix: np.ndarray, blocks: list[slice],
+              top_names: bool = True) -> list[dict[str, Prediction]]:
         """Per level of `levels`, each aggregation's Prediction for every row of the unit `image_matrix`:
         every level of every name order from one cosine matrix per block of rows (`blocks` cover the rows
-        in order; a float32 product's last bits depend on the rows it is computed with)."""
-        scored = [self.sweep.predict(image_matrix[rows], self.aggregations, self.head) for rows in blocks]
-        return [{agg: Prediction(*(np.concatenate([getattr(b[level][agg], f.name) for b in scored])
-                                   for f in fields(Prediction))) for agg in self.aggregations}
-                for level in range(len(self.levels))]
+        in order; a float32 product's last bits depend on the rows it is computed with). Without
+        `top_names` the Predictions hold no top names (a what-if needs the predicted classes only)."""
+        return self.sweep.predict(image_matrix, self.aggregations, self.head, blocks, top_names)
 
 
 class NameEmbeddings:

@@ -131,25 +131,63 @@ class Sweep:
         self.matrix = names[columns]
         self.ks = [min(TOP_K, len(cand.rows)) for cand in self.levels]
 
-    def predict(self, images: np.ndarray, aggregations: list[str] | tuple[str, ...],
-                head: Head = CLIP_HEAD) -> list[dict[str, Prediction]]:
-        """Per level, the predicted class, its score and the top names of every image, per aggregation."""
+    def predict(self, images: np.ndarray, aggregations: list[str] | tuple[str, ...], head: Head = CLIP_HEAD,
+                blocks: Sequence[slice] | None = None, top_names: bool = True) -> list[dict[str, Prediction]]:
+        """Per level, the predicted class, its score and the top names of every image, per aggregation
+        (without `top_names`, no top names: Prediction's top arrays have no columns).
+
+        `blocks` (slices covering the rows in order; None: one block of every row) are the rows whose
+        cosines come from one product, cut into chunks of at most `step` rows, as a run scores its
+        batches: a float32 product's last bits depend on its rows. Everything after the product is
+        computed row by row (a rule's plain re-scoring of rows too, within their own chunk), so the
+        chunks of many blocks are walked together: the numbers are those of each block scored alone,
+        and a run's levels cost one walk per `step` rows instead of one per block."""
+        ks = self.ks if top_names else [0] * len(self.levels)
         step = max(1, min(CHUNK_ROWS, CHUNK_CELLS // max(1, len(self.matrix))))
+        units = [slice(a, min(a + step, stop)) for b in (blocks or [slice(0, len(images))])
+                 for start, stop, _ in [b.indices(len(images))] for a in range(start, stop, step)]
         parts: list[dict[str, list]] = [{agg: [] for agg in aggregations} for _ in self.levels]
         tops: list[list] = [[] for _ in self.levels]
-        for start in range(0, len(images), step):
-            chunk = images[start : start + step]
-            every = chunk @ self.matrix.T
-            if not np.isfinite(every).all():  # NaN or inf: the plain rule, level by level
+        for rows, every, starts in self._cosines(images, units, step):
+            chunk = images[rows]
+            if starts is None:  # NaN or inf: the plain rule, level by level
                 for i, cand in enumerate(self.levels):
-                    alone = _score_alone(chunk, self.names[cand.rows], cand, self.ks[i], aggregations, head)
+                    alone = _score_alone(chunk, self.names[cand.rows], cand, ks[i], aggregations, head)
                     _gather(parts[i], tops[i], *alone)
                 continue
             for chain in self.chains:
                 ev = every if chain.in_place else np.take(every, chain.columns, axis=1)
-                for i, scores, top in chain.walk(chunk, ev, self, aggregations, head):
+                for i, scores, top in chain.walk(chunk, ev, starts, self, ks, aggregations, head):
                     _gather(parts[i], tops[i], scores, top)
-        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, self.ks, strict=True)]
+        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, ks, strict=True)]
+
+    def _cosines(self, images: np.ndarray, units: list[slice], step: int):
+        """(rows, cosines, first row of each unit within them) of consecutive `units` (slices of `images`
+        in order) up to `step` rows, each unit's cosines from its own product; a unit holding NaN or inf
+        comes alone, with None for its starts."""
+        pending: list[np.ndarray] = []
+        first = 0
+        for unit in units:
+            cos = images[unit] @ self.matrix.T
+            finite = bool(np.isfinite(cos).all())
+            if pending and (not finite or sum(map(len, pending)) + len(cos) > step):
+                yield _joined(first, pending)
+                pending = []
+            if not finite:
+                yield unit, cos, None
+                continue
+            if not pending:
+                first = unit.start
+            pending.append(cos)
+        if pending:
+            yield _joined(first, pending)
+
+
+def _joined(first: int, cosines: list[np.ndarray]) -> tuple[slice, np.ndarray, np.ndarray]:
+    """Consecutive units' cosines as one matrix, with the rows they cover and where each unit starts."""
+    sizes = [len(c) for c in cosines]
+    every = cosines[0] if len(cosines) == 1 else np.concatenate(cosines)
+    return slice(first, first + sum(sizes)), every, np.cumsum([0, *sizes[:-1]])
 
 
 def _gather(parts: dict[str, list], tops: list, scores: dict[str, np.ndarray], top: tuple) -> None:
@@ -180,21 +218,22 @@ class _Chain:
     they belong to.
     """
 
-    def __init__(self, first: int, per_class: list[np.ndarray]):
+    def __init__(self, first: int, per_class: tuple[tuple[int, ...], ...]):
         self.levels = [first]
-        self.per_class = [per_class]
+        self.per_class = [per_class]  # per level, each class's names rows
 
-    def extends_to(self, per_class: list[np.ndarray]) -> bool:
-        last = self.per_class[-1]
+    def extends_to(self, per_class: tuple[tuple[int, ...], ...]) -> bool:
+        last = self.per_class[-1]  # tuples of ints: a run's hundreds of levels x orders compare at once
         return len(last) == len(per_class) and all(
-            len(a) <= len(b) and np.array_equal(a, b[: len(a)]) for a, b in zip(last, per_class, strict=True))
+            len(a) <= len(b) and b[: len(a)] == a for a, b in zip(last, per_class, strict=True))
 
     @classmethod
     def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
         """The levels as chains, each level in the first chain it extends (smallest levels first)."""
         chains: list[_Chain] = []
         for i in sorted(range(len(levels)), key=lambda i: len(levels[i].rows)):
-            per_class = np.split(levels[i].rows, levels[i].starts[1:])
+            rows, bounds = levels[i].rows.tolist(), [*levels[i].starts.tolist(), len(levels[i].rows)]
+            per_class = tuple(tuple(rows[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
             chain = next((c for c in chains if c.extends_to(per_class)), None)
             if chain is None:
                 chains.append(cls(i, per_class))
@@ -221,13 +260,12 @@ class _Chain:
         self.rows = rows
         # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
         self.steps = []
-        before = np.zeros(self.n_classes, np.int64)
+        before, positions = np.zeros(self.n_classes, np.int64), np.arange(width)
         for now in self.lengths:
             blocks = []
-            for j in range(width):
-                gains = np.flatnonzero((before <= j) & (now > j))
-                if not len(gains):
-                    continue
+            gained = (before[:, None] <= positions) & (now[:, None] > positions)  # class c gains its j-th name
+            for j in np.flatnonzero(gained.any(axis=0)):
+                gains = np.flatnonzero(gained[:, j])
                 cols = self.column_at[gains, j]
                 if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
                     cols = slice(int(cols[0]), int(cols[-1]) + 1)
@@ -242,11 +280,12 @@ class _Chain:
         self.in_place = np.array_equal(self.columns, np.arange(len(self.columns)))
         self.norms = [rules.class_norms(names[levels[i].rows], levels[i].starts) for i in self.levels]
 
-    def walk(self, chunk: np.ndarray, ev: np.ndarray, sweep: Sweep, aggregations, head: Head):
-        """(level index, class scores per aggregation, top names) for each level of the chain, in
-        order, from `ev`: the chunk's cosines to this chain's columns. Each rule's class totals grow
-        block by block of new names; the score arrays grow on with the next level: use them before
-        asking for it."""
+    def walk(self, chunk: np.ndarray, ev: np.ndarray, starts: np.ndarray, sweep: Sweep, ks: list[int], aggregations,
+             head: Head):
+        """(level index, class scores per aggregation, its ks[i] top names) for each level i of the chain,
+        in order, from `ev`: the chunk's cosines to this chain's columns (`starts`: where each of the
+        chunk's units begins, see `Sweep.predict`). Each rule's class totals grow block by block of new
+        names; the score arrays grow on with the next level: use them before asking for it."""
         # max is always grown: the top names and the rules' underflow checks need each class's best cosine
         grown = {rules.MAX.name: rules.MAX} | {agg: rules.get(agg) for agg in aggregations}
         totals = {agg: np.full((len(chunk), self.n_classes), rule.empty, np.float32) for agg, rule in grown.items()}
@@ -266,10 +305,8 @@ class _Chain:
                 if len(redo):
                     if scores[agg] is totals[agg]:  # never write into a running total
                         scores[agg] = scores[agg].copy()
-                    alone, _ = _score_alone(chunk[redo], sweep.names[sweep.levels[i].rows], sweep.levels[i],
-                                            sweep.ks[i], (agg,), head)
-                    scores[agg][redo] = alone[agg]
-            yield i, scores, self._top(ev, best, level, sweep.ks[i])
+                    _rescore(scores[agg], agg, chunk, redo, starts, sweep, i, head)
+            yield i, scores, self._top(ev, best, level, ks[i])
 
     def _top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The level's k best names, ties to the earlier class and then the earlier name: they lie
@@ -285,6 +322,17 @@ class _Chain:
         vals[~(np.arange(width) < self.lengths[level][classes][..., None]).reshape(n, -1)] = -np.inf
         picked, top_sims, _ = _top_k(vals, k)
         return self.rows_at[classes, :width].reshape(n, -1)[np.arange(n)[:, None], picked], top_sims
+
+
+def _rescore(scores: np.ndarray, agg: str, chunk: np.ndarray, redo: np.ndarray, starts: np.ndarray,
+             sweep: Sweep, i: int, head: Head) -> None:
+    """Rows `redo` of level i's `scores` the plain way, each unit's rows from a product of their own
+    (no top names: the walk's are kept)."""
+    cand = sweep.levels[i]
+    for rows in np.split(redo, np.searchsorted(redo, starts[1:])):
+        if len(rows):
+            alone, _ = _score_alone(chunk[rows], sweep.names[cand.rows], cand, 0, (agg,), head)
+            scores[rows] = alone[agg]
 
 
 def _grow(totals: np.ndarray, block: np.ndarray, classes: np.ndarray | None, op) -> None:
