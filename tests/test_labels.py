@@ -41,6 +41,25 @@ def test_unicode_quotes_and_sql_look_alikes_survive_a_file_round_trip(tmp_path):
         assert LabelSet.load(path).names == ls.names
 
 
+
+def test_a_saved_label_file_is_what_its_suffix_says_readable_and_in_class_order(tmp_path):
+    """A user opens and edits the saved file: .json is JSON, .yaml YAML, accents written as they are, and the
+    classes in the set's order (not sorted)."""
+    import json
+
+    import yaml
+
+    ls = LabelSet.clean({"zèbre": ["zèbre", "zèbres"], "ant": ["ant"]})
+    ls.save(tmp_path / "l.json")
+    ls.save(tmp_path / "l.yaml")
+    as_json, as_yaml = ((tmp_path / f"l.{s}").read_text(encoding="utf-8") for s in ("json", "yaml"))
+    assert json.loads(as_json)["classes"] == {"zèbre": ["zèbre", "zèbres"], "ant": ["ant"]}
+    assert not as_yaml.lstrip().startswith("{") and yaml.safe_load(as_yaml)["classes"]["ant"] == ["ant"]
+    assert "zèbres" in as_json and "zèbres" in as_yaml
+    assert as_yaml.index("zèbre") < as_yaml.index("ant")
+    assert list(LabelSet.load(tmp_path / "l.yaml").names) == ["zèbre", "ant"]
+
+
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
     ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
     assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
@@ -120,6 +139,17 @@ def test_an_edit_never_takes_a_name_from_another_class():
     aligned = LabelSet.edited(before, {"cat": before["cat"], "emu": ["emu"]}, ["cat", "dog"])
     assert aligned.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog"]}
 
+
+
+def test_an_edited_row_keeps_each_kept_names_relation_and_an_unchanged_row_its_own():
+    """The Synonyms page's relations (its "same thing" column, the runs' name records) survive an edit: in the
+    changed row a name taken from another class is dropped with its relation, the others keep theirs in order."""
+    before = {"dog": ["dog", "puppy"], "cat": ["cat", "kitty"]}
+    raw = {"dog": ["dog", "kitty", "puppy", "hound"], "cat": ["cat", "kitty"]}
+    relations = {"dog": ["name", "synonym", "synonym", "user"], "cat": ["name", "plural"]}
+    after = LabelSet.edited(before, raw, ["dog", "cat"], relations=relations)
+    assert after.names == {"dog": ["dog", "puppy", "hound"], "cat": ["cat", "kitty"]}
+    assert after.relations == {"dog": ["name", "synonym", "user"], "cat": ["name", "plural"]}
 
 def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
