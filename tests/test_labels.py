@@ -60,6 +60,20 @@ def test_a_saved_label_file_is_what_its_suffix_says_readable_and_in_class_order(
     assert list(LabelSet.load(tmp_path / "l.yaml").names) == ["zèbre", "ant"]
 
 
+
+def test_a_label_file_at_the_size_cap_is_read_whole_and_one_byte_past_it_refused(tmp_path):
+    """A file of exactly MAX_LABEL_BYTES keeps its last name (nothing cut off); one byte more is refused."""
+    from semscale.names.labels import MAX_LABEL_BYTES
+
+    names = "dog: [dog, puppy]"  # no newline after it: a byte cut off would break the list
+    at, past = tmp_path / "at.yaml", tmp_path / "past.yaml"
+    at.write_text("#" * (MAX_LABEL_BYTES - len(names) - 1) + "\n" + names, encoding="utf-8")
+    past.write_text("#" * (MAX_LABEL_BYTES - len(names)) + "\n" + names, encoding="utf-8")
+    assert at.stat().st_size == MAX_LABEL_BYTES and past.stat().st_size == MAX_LABEL_BYTES + 1
+    assert LabelSet.load(at).names == {"dog": ["dog", "puppy"]}
+    with pytest.raises(SemscaleError, match="larger than 1 MB"):
+        LabelSet.load(past)
+
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
     ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
     assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
