@@ -90,6 +90,11 @@ def test_bad_label_files_get_one_clear_sentence(tmp_path):
         LabelSet.load(bad)
     with pytest.raises(SemscaleError, match="does not exist"):
         LabelSet.load(tmp_path / "missing.yaml")
+    with pytest.raises(SemscaleError, match="is a folder; name a YAML or JSON file"):
+        LabelSet.load(tmp_path)
+    bad.write_bytes("dog: [chien, bébé]".encode("latin-1"))
+    with pytest.raises(SemscaleError, match="bad.yaml is not UTF-8 text"):
+        LabelSet.load(bad)
 
 
 @pytest.mark.parametrize("spec,max_names,expected", [
