@@ -83,7 +83,7 @@ def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
 def test_bad_label_files_get_one_clear_sentence(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("dog: [dog, puppy\ncat: cat\n")
-    with pytest.raises(SemscaleError, match="not valid YAML"):
+    with pytest.raises(SemscaleError, match=r"^label file \S+bad\.yaml is not valid YAML"):
         LabelSet.load(bad)
     bad.write_text("- just\n- a list\n")
     with pytest.raises(SemscaleError, match="must map each class"):
@@ -205,10 +205,14 @@ def test_relations_in_a_label_file_stay_with_their_names(tmp_path):
 def test_a_label_file_without_relations_holds_the_users_names():
     plain = LabelSet.parse("dog: [dog, puppy, hound]")
     assert plain.relations == {"dog": ["name", "user", "user"]}
+    single = LabelSet.parse("classes:\n  dog: hound\nrelations:\n  dog: synonym\n")  # one name, no list
+    assert single.names == {"dog": ["hound"]} and single.relations == {"dog": ["synonym"]}
 
 
-@pytest.mark.parametrize("relations, words", [("dog: [name]", "one relation per name"),
-                                              ("dog: [name, cousin]", "'cousin'; use one of name, plural"),
+@pytest.mark.parametrize("relations, words", [("dog: [name]", "class 'dog' needs one relation per name"),
+                                              ("cat: [name]", "class 'cat' needs one relation per name"),
+                                              ("dog: [name, cousin]",
+                                               "class 'dog' has the relation 'cousin'; use one of name, plural"),
                                               ("[name, plural]", "must map each class")])
 def test_bad_relations_get_one_clear_sentence(relations, words):
     with pytest.raises(SemscaleError, match=words):
