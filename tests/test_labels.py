@@ -74,6 +74,18 @@ def test_a_label_file_at_the_size_cap_is_read_whole_and_one_byte_past_it_refused
     with pytest.raises(SemscaleError, match=r"^label file \S+past\.yaml is larger than 1 MB"):
         LabelSet.load(past)
 
+
+def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_refused():
+    """The node cap counts every scalar and collection: a mapping, its key, the list and its names."""
+    from semscale.names.labels import MAX_LABEL_NODES
+
+    def text(n_names: int) -> str:
+        return "dog: [" + ", ".join(f"n{i}" for i in range(n_names)) + "]"
+
+    assert len(LabelSet.parse(text(MAX_LABEL_NODES - 3)).names["dog"]) == MAX_LABEL_NODES - 3
+    with pytest.raises(SemscaleError, match="more than 50,000 YAML nodes"):
+        LabelSet.parse(text(MAX_LABEL_NODES - 2))
+
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
     ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
     assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
