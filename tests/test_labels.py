@@ -75,7 +75,7 @@ def test_a_label_file_at_the_size_cap_is_read_whole_and_one_byte_past_it_refused
         LabelSet.load(past)
 
 
-def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_refused():
+def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_or_an_alias_refused():
     """The node cap counts every scalar and collection: a mapping, its key, the list and its names."""
     from semscale.names.labels import MAX_LABEL_NODES
 
@@ -85,6 +85,8 @@ def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_refus
     assert len(LabelSet.parse(text(MAX_LABEL_NODES - 3)).names["dog"]) == MAX_LABEL_NODES - 3
     with pytest.raises(SemscaleError, match="more than 50,000 YAML nodes"):
         LabelSet.parse(text(MAX_LABEL_NODES - 2))
+    with pytest.raises(SemscaleError, match=r"^label file uses a YAML alias \(\*x\) at line 2; write the names out"):
+        LabelSet.parse("a: &x [dog]\nb: *x\n")
 
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
     ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
