@@ -13,10 +13,13 @@ finished" for the whole page (which comes after the status line, the page going 
 the time before the request left is this machine's Chromium, which in a real classroom runs on
 each student's own computer. The server's own account of the same pages comes from
 benchmarks/_script_timing.py (which starts the dashboard): when each Run page request reached the
-server, when its script began and ended, and its CPU. Every queue place a page shows ("queued: 5th
-of 12") is recorded. At the end every run must be done, its predictions identical to a lone run of
-the same settings in another results file, and the shared results file must hold exactly one
-prediction per image and level (no corruption).
+server, when its script began and ended, and its CPU. The benchmark holds every run slot from before
+the Start presses until each page has shown its own run's place in line ("queued: 5th of 20", checked
+against the queue's line), so that check waits for an event, not a race with the runs starting; the
+times of the runs are from the slots' release. Every other queue place a page shows is recorded.
+At the end every run must be done, its predictions identical to a lone run of the same settings in
+another results file, and the shared results file must hold exactly one prediction per image and
+level (no corruption).
 
     python benchmarks/b6_classroom.py                      # B6_SESSIONS=4 SEMSCALE_MAX_RUNS=2 for a quick look
 """
@@ -167,19 +170,47 @@ async def press_start(page, retries: list) -> str:
 
 
 PLACE = re.compile(r"queued: \d+\w\w of \d+")
+PLACE_WAIT = 120.0  # s for every page to show its own place in line while the slots are held
 
 
-async def first_look(page, out: dict, wait: float = 10.0) -> None:
-    """The page's first account of its run right after Start: its place in line while it waits (the
-    runs of a small class can all be done before the students' first round trip to the Data page)."""
-    for _ in range(int(wait / 0.5)):
-        text = await page.inner_text("body")
-        if m := PLACE.search(text):
-            out["places"].add(m.group(0))
-            return
-        if re.search(r"status (running|done)", text):
-            return
+def hold_slots(home, capacity: int) -> list[int]:
+    """Takes every slot of the dashboard's run queue (semscale.store.runqueue's lock files under `home`),
+    so every run started waits in line until `release`: the pages' places in line are then not a race
+    with the runs starting."""
+    (home / "slots").mkdir(parents=True, exist_ok=True)
+    held = [runqueue._try_lock(home / "slots" / f"slot-{i}") for i in range(capacity)]
+    assert None not in held, "a run slot was already taken"
+    return held
+
+
+def release(held: list[int]) -> None:
+    for fd in held:
+        os.close(fd)
+
+
+async def line_of(home, n: int) -> list[str]:
+    """The run ids in line, first first, once all `n` have their ticket in it (runqueue: by Start's time)."""
+    for _ in range(int(PLACE_WAIT / 0.2)):
+        tickets = sorted(t.name for t in (home / "slots" / "line").glob("*-*"))
+        if len(tickets) == n:
+            return [t.split("-", 1)[1] for t in tickets]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{len(tickets)} of {n} runs in line after {PLACE_WAIT:.0f} s")
+
+
+async def own_place(page, run_id: str, want: tuple[int, int]) -> str:
+    """The place in line the page shows under its own run's status line, once it is `want` (position,
+    waiting): a page redraws a queued run every few seconds (ui.IDLE_EVERY) and may show the line of
+    a moment before; one still wrong after PLACE_WAIT is a wrong place."""
+    mine = re.compile(rf"Run {run_id} · \S+ · status queued\s+({PLACE.pattern})")
+    shown = None
+    for _ in range(int(PLACE_WAIT / 0.5)):
+        if m := mine.search(await page.inner_text("body")):
+            shown = m.group(1)
+            if tuple(map(int, re.findall(r"\d+", shown))) == want:
+                return shown
         await asyncio.sleep(0.5)
+    raise AssertionError(f"run {run_id} is {want[0]} of {want[1]} in line, its page showed {shown!r}")
 
 
 async def student(page, wire: Wire, run_id: str, t0: float, out: dict) -> None:
@@ -236,8 +267,9 @@ def pin_browser() -> None:
                                stdout=subprocess.DEVNULL)
 
 
-async def classroom(url: str, server: int) -> dict:
-    """All students open the dashboard and pick the dataset together, then all press Start together."""
+async def classroom(url: str, server: int, home, capacity: int) -> dict:
+    """All students open the dashboard and pick the dataset together, then all press Start together
+    while the benchmark holds every run slot (`hold_slots`) until each page has shown its run's place in line."""
     from playwright.async_api import async_playwright
 
     out = {"renders": [], "wire": [], "places": set(), "statuses": {}, "retries": []}
@@ -254,12 +286,21 @@ async def classroom(url: str, server: int) -> dict:
         await asyncio.gather(*(page.goto(url) for page in pages))
         await asyncio.gather(*(pick_dataset(page, out["retries"]) for page in pages))
         out["setup_s"] = time.perf_counter() - t
+        held = hold_slots(home, capacity)
+        try:
+            t = time.perf_counter()
+            run_ids = await asyncio.gather(*(press_start(page, out["retries"]) for page in pages))
+            out["pressed_s"] = time.perf_counter() - t
+            pin_browser()
+            line = await line_of(home, SESSIONS)
+            out["own_places"] = await asyncio.gather(*(own_place(page, r, (line.index(r) + 1, SESSIONS))
+                                                       for page, r in zip(pages, run_ids, strict=True)))
+            out["held_s"] = time.perf_counter() - t
+        finally:
+            release(held)
+        out["places"].update(out["own_places"])
         t0, cpu0 = time.perf_counter(), cpu_seconds(server)
         out["t0"] = t0
-        run_ids = await asyncio.gather(*(press_start(page, out["retries"]) for page in pages))
-        out["pressed_s"] = time.perf_counter() - t0
-        pin_browser()
-        await asyncio.gather(*(first_look(page, out) for page in pages))
         await asyncio.gather(*(student(page, wire, r, t0, out)
                                for page, wire, r in zip(pages, wires, run_ids, strict=True)))
         out["total_s"] = time.perf_counter() - t0
@@ -288,7 +329,7 @@ def main() -> None:
           f"{os.cpu_count()} once Start is pressed; the server on all, its runs at nice {runqueue.NICENESS}), "
           f"dataset {DATASET}, at most {capacity} runs at once")
     try:
-        seen = asyncio.run(classroom(url, proc.pid))
+        seen = asyncio.run(classroom(url, proc.pid, tmp / "home", int(capacity)))
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -317,7 +358,9 @@ def main() -> None:
         ["all students opened the page and picked the dataset within", f"{seen['setup_s']:.0f} s"],
         ["all Start buttons pressed (together) and answered within", f"{seen['pressed_s']:.1f} s"],
         ["clicks not answered within 60 s, so clicked again", retried(seen['retries'])],
-        ["last run done after the Start presses", f"{seen['total_s']:.0f} s"],
+        ["every page showed its own run's place in line (all slots held until then), after the Start presses",
+         f"{seen['held_s']:.1f} s: " + "; ".join(sorted(seen["own_places"], key=lambda s: int(s.split()[1][:-2])))],
+        ["last run done after the slots were released", f"{seen['total_s']:.0f} s"],
         ["runs identical to a lone run (predictions)", f"{identical} of {SESSIONS}"],
         ["predictions per run (all equal, one per image and level)", f"{counts[0]}"],
         ["Run page render, click to status line: median / p95 / max", spread(renders, "renders")],

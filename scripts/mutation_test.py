@@ -49,7 +49,8 @@ MODULES = {
     "aggregations": [*SCORING_TESTS, "tests/test_name_effects.py"],  # the rules themselves (moved out of scoring)
     "name_subsets": ["tests/test_name_effects.py", "tests/test_recommend.py"],
     "recommend": ["tests/test_recommend.py"],
-    "labels": ["tests/test_labels.py"],
+    # the Synonyms page's editor rules (name_rows, as_left, ticked) have their fast test beside the workspace's
+    "labels": ["tests/test_labels.py", "tests/test_workspace.py::test_the_editor_is_offered_again_as_the_user_left_it"],
     "synonyms": ["tests/test_synonyms.py", "tests/test_labels.py"],
     "commonness": ["tests/test_synonyms.py"],
 }

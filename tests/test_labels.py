@@ -41,6 +41,53 @@ def test_unicode_quotes_and_sql_look_alikes_survive_a_file_round_trip(tmp_path):
         assert LabelSet.load(path).names == ls.names
 
 
+
+def test_a_saved_label_file_is_what_its_suffix_says_readable_and_in_class_order(tmp_path):
+    """A user opens and edits the saved file: .json is JSON, .yaml YAML, accents written as they are, and the
+    classes in the set's order (not sorted)."""
+    import json
+
+    import yaml
+
+    ls = LabelSet.clean({"zèbre": ["zèbre", "zèbres"], "ant": ["ant"]})
+    ls.save(tmp_path / "l.json")
+    ls.save(tmp_path / "l.yaml")
+    as_json, as_yaml = ((tmp_path / f"l.{s}").read_text(encoding="utf-8") for s in ("json", "yaml"))
+    assert json.loads(as_json)["classes"] == {"zèbre": ["zèbre", "zèbres"], "ant": ["ant"]}
+    assert not as_yaml.lstrip().startswith("{") and yaml.safe_load(as_yaml)["classes"]["ant"] == ["ant"]
+    assert "zèbres" in as_json and "zèbres" in as_yaml
+    assert as_yaml.index("zèbre") < as_yaml.index("ant")
+    assert list(LabelSet.load(tmp_path / "l.yaml").names) == ["zèbre", "ant"]
+
+
+
+def test_a_label_file_at_the_size_cap_is_read_whole_and_one_byte_past_it_refused(tmp_path):
+    """A file of exactly MAX_LABEL_BYTES keeps its last name (nothing cut off); one byte more is refused."""
+    from semscale.names.labels import MAX_LABEL_BYTES
+
+    names = "dog: [dog, puppy]"  # no newline after it: a byte cut off would break the list
+    at, past = tmp_path / "at.yaml", tmp_path / "past.yaml"
+    at.write_text("#" * (MAX_LABEL_BYTES - len(names) - 1) + "\n" + names, encoding="utf-8")
+    past.write_text("#" * (MAX_LABEL_BYTES - len(names)) + "\n" + names, encoding="utf-8")
+    assert at.stat().st_size == MAX_LABEL_BYTES and past.stat().st_size == MAX_LABEL_BYTES + 1
+    assert LabelSet.load(at).names == {"dog": ["dog", "puppy"]}
+    with pytest.raises(SemscaleError, match=r"^label file \S+past\.yaml is larger than 1 MB"):
+        LabelSet.load(past)
+
+
+def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_or_an_alias_refused():
+    """The node cap counts every scalar and collection: a mapping, its key, the list and its names."""
+    from semscale.names.labels import MAX_LABEL_NODES
+
+    def text(n_names: int) -> str:
+        return "dog: [" + ", ".join(f"n{i}" for i in range(n_names)) + "]"
+
+    assert len(LabelSet.parse(text(MAX_LABEL_NODES - 3)).names["dog"]) == MAX_LABEL_NODES - 3
+    with pytest.raises(SemscaleError, match="more than 50,000 YAML nodes; a label set needs far fewer"):
+        LabelSet.parse(text(MAX_LABEL_NODES - 2))
+    with pytest.raises(SemscaleError, match=r"^label file uses a YAML alias \(\*x\) at line 2; write the names out"):
+        LabelSet.parse("a: &x [dog]\nb: *x\n")
+
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
     ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
     assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
@@ -50,13 +97,18 @@ def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
 def test_bad_label_files_get_one_clear_sentence(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("dog: [dog, puppy\ncat: cat\n")
-    with pytest.raises(SemscaleError, match="not valid YAML"):
+    with pytest.raises(SemscaleError, match=r"^label file \S+bad\.yaml is not valid YAML"):
         LabelSet.load(bad)
     bad.write_text("- just\n- a list\n")
     with pytest.raises(SemscaleError, match="must map each class"):
         LabelSet.load(bad)
     with pytest.raises(SemscaleError, match="does not exist"):
         LabelSet.load(tmp_path / "missing.yaml")
+    with pytest.raises(SemscaleError, match="is a folder; name a YAML or JSON file"):
+        LabelSet.load(tmp_path)
+    bad.write_bytes("dog: [chien, bébé]".encode("latin-1"))
+    with pytest.raises(SemscaleError, match="bad.yaml is not UTF-8 text"):
+        LabelSet.load(bad)
 
 
 @pytest.mark.parametrize("spec,max_names,expected", [
@@ -121,6 +173,17 @@ def test_an_edit_never_takes_a_name_from_another_class():
     assert aligned.names == {"cat": ["cat", "cats", "kitty"], "dog": ["dog"]}
 
 
+
+def test_an_edited_row_keeps_each_kept_names_relation_and_an_unchanged_row_its_own():
+    """The Synonyms page's relations (its "same thing" column, the runs' name records) survive an edit: in the
+    changed row a name taken from another class is dropped with its relation, the others keep theirs in order."""
+    before = {"dog": ["dog", "puppy"], "cat": ["cat", "kitty"]}
+    raw = {"dog": ["dog", "kitty", "puppy", "hound"], "cat": ["cat", "kitty"]}
+    relations = {"dog": ["name", "synonym", "synonym", "user"], "cat": ["name", "plural"]}
+    after = LabelSet.edited(before, raw, ["dog", "cat"], relations=relations)
+    assert after.names == {"dog": ["dog", "puppy", "hound"], "cat": ["cat", "kitty"]}
+    assert after.relations == {"dog": ["name", "synonym", "user"], "cat": ["name", "plural"]}
+
 def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
     assert ls.names["airplane"][:3] == ["airplane", "aeroplane", "plane"]
@@ -156,10 +219,14 @@ def test_relations_in_a_label_file_stay_with_their_names(tmp_path):
 def test_a_label_file_without_relations_holds_the_users_names():
     plain = LabelSet.parse("dog: [dog, puppy, hound]")
     assert plain.relations == {"dog": ["name", "user", "user"]}
+    single = LabelSet.parse("classes:\n  dog: hound\nrelations:\n  dog: synonym\n")  # one name, no list
+    assert single.names == {"dog": ["hound"]} and single.relations == {"dog": ["synonym"]}
 
 
-@pytest.mark.parametrize("relations, words", [("dog: [name]", "one relation per name"),
-                                              ("dog: [name, cousin]", "'cousin'; use one of name, plural"),
+@pytest.mark.parametrize("relations, words", [("dog: [name]", "class 'dog' needs one relation per name"),
+                                              ("cat: [name]", "class 'cat' needs one relation per name"),
+                                              ("dog: [name, cousin]",
+                                               "class 'dog' has the relation 'cousin'; use one of name, plural"),
                                               ("[name, plural]", "must map each class")])
 def test_bad_relations_get_one_clear_sentence(relations, words):
     with pytest.raises(SemscaleError, match=words):

@@ -153,9 +153,9 @@ def test_a_killed_running_run_frees_its_slot(queue_env, model_dir, monkeypatch):
 
 
 def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
-    """B6 at test size: 4 browser sessions press Start at once, one run works at a time (so three wait
-    long enough to be seen in line); every run finishes identical to a lone run and the pages show
-    places in line (benchmarks/b6_classroom.py)."""
+    """B6 at test size: 4 browser sessions press Start at once while the benchmark holds the one run slot,
+    so all four wait in line until each page has shown its own place (1st to 4th of 4, checked against the
+    queue's line by the benchmark); every run then finishes identical to a lone run (benchmarks/b6_classroom.py)."""
     import subprocess
     import sys
 
@@ -164,11 +164,11 @@ def test_a_small_classroom_in_the_browser(tmp_path, shared_datasets):
     env = dict(os.environ, B6_SESSIONS="4", SEMSCALE_MAX_RUNS="1", B6_TIMEOUT="400",
                SEMSCALE_DATA_DIR=str(shared_datasets))
     out = subprocess.run([sys.executable, "benchmarks/b6_classroom.py"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
+                         text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "4/4 runs identical to a lone run" in out.stdout, out.stdout[-3000:]
-    places = re.search(r"queue places seen \(examples\)\s*\|([^|]*)\|", out.stdout)
-    assert places and re.search(r"queued: [123](st|nd|rd) of [1-4]", places.group(1)), out.stdout[-3000:]
+    assert re.search(r"\d s: queued: 1st of 4; queued: 2nd of 4; queued: 3rd of 4; queued: 4th of 4\b", out.stdout), \
+        out.stdout[-3000:]
 
 
 @pytest.fixture(scope="module")
