@@ -15,10 +15,10 @@ from semscale.names.labels import LabelSet
 from semscale.run import runs
 from semscale.run.engine import Engine
 
-CLASSES = ["beagle", "dalmatian"]
+CLASSES = ["beagle", "tabby"]  # each gets a broader name (dog, cat); two dog breeds would share theirs
 
 
-def dog_folder(root: Path) -> Path:
+def pet_folder(root: Path) -> Path:
     for cls in CLASSES:
         (root / cls).mkdir(parents=True)
         Image.new("RGB", (32, 32), (120, 90, 60)).save(root / cls / f"{cls}.png")
@@ -27,7 +27,7 @@ def dog_folder(root: Path) -> Path:
 
 def test_a_registered_toy_scheme_builds_a_run_and_the_cli_offers_it(tmp_path, monkeypatch, results, encoder):
     monkeypatch.setitem(synonyms.REGISTRY, "toy", synonyms.Scheme("toy", ("broader",), "toy: broader names only"))
-    folder = dog_folder(tmp_path / "dogs")
+    folder = pet_folder(tmp_path / "pets")
 
     config, _ = runs.build(str(folder), CLASSES, scheme="toy")
     broader, _ = runs.build(str(folder), CLASSES, scheme="broader")  # the relation the toy takes, built-in

@@ -198,9 +198,11 @@ def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
     if wordnet.place(chosen) or not _sure_sense(class_name, chosen, others):
         return out  # see `wordnet.place`
     above_all = wordnet.hypernyms_by_distance(chosen)
+    # from a grouping WordNet defines only by a genus up, the categories are a botanist's ('viola', 'herb')
+    above_all = above_all[:next((i for i, a in enumerate(above_all) if wordnet.genus_gloss(a)), None)]
     allowed = [a for a in above_all if a not in shared and not wordnet.vague(a) and not wordnet.jargon(a)]
     for above in allowed:
-        lemma = _category_word(class_name, chosen, above, own, allowed)
+        lemma = _category_word(class_name, chosen, above, own)
         if lemma is not None:
             out.append((_spoken(lemma), above.definition()))
         if len(out) == MAX_BROADER:
@@ -212,7 +214,9 @@ def _sure_sense(class_name: str, chosen, others: tuple) -> bool:
     """A broader name says what the thing is, so the class's sense must be sure: the name's only candidate
     sense, the one WordNet's tagged texts use it in DOMINANCE times as often as any other, or one the set
     supports (it shares a category with at least half the other classes). A guess among equals gets none
-    ('dolphin' the fish, 'nautilus' the submarine, in a set of 100 unrelated things)."""
+    ('dolphin' the fish, 'nautilus' the submarine, in a set of 100 unrelated things). A person is no rival
+    for a thing: beside things a class is never read as one (`wordnet.choose_senses`), so the dog is
+    the only reading of 'dalmatian' (the other: a native of Dalmatia)."""
     candidates = wordnet.senses_of(class_name)
     if len(candidates) <= 1:
         return True
@@ -221,42 +225,63 @@ def _sure_sense(class_name: str, chosen, others: tuple) -> bool:
     def used(synset) -> int:
         return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word), default=0)
 
-    rivals = [wordnet.synset(c.id) for c in candidates if c.id != chosen.name()]
-    if used(chosen) > 0 and all(used(chosen) >= DOMINANCE * used(r) for r in rivals):
+    rivals = [wordnet.synset(c.id) for c in candidates if c.id != chosen.name()
+              and (wordnet.is_person(chosen) or not wordnet.is_person(wordnet.synset(c.id)))]
+    if not rivals or used(chosen) > 0 and all(used(chosen) >= DOMINANCE * used(r) for r in rivals):
         return True
     return 2 * sum(1 for other in others if wordnet.closeness(chosen, other)) >= len(others) > 0
 
 
-def _category_word(class_name: str, chosen, above, own: frozenset[str], allowed: list):
+def _category_word(class_name: str, chosen, above, own: frozenset[str]):
     """The category's word for a broader name, or None. Only its headword: WordNet lists a sense's usual
     word first, and a later one is often another thing's name first ('claw' for an anchor's category,
     'bush' for the shrub). A category of artifacts two or more levels up must be named in the class's own
     gloss or name: WordNet files artifacts by function and mechanism, and its higher categories are seldom
     what a person calls the thing ('lever' for scissors, 'holder' for a menorah, 'ware' for a cup; a
-    sorbet is still a 'dessert'). A phrase WordNet's tagged texts never use must end
-    in a word whose first sense is a category of the class ('passenger ship' is a ship; 'bass horn' is no
-    horn, 'wall unit' no unit), and gives way to that word where it is allowed itself ('boat', not 'sea
-    boat')."""
+    sorbet is still a 'dessert'; see `_called`). A phrase WordNet's tagged texts never use is none: some
+    read as a person's ('passenger ship'), others as a lexicographer's ('sea boat', 'straight chair', 'bass
+    horn', 'wall unit'), and nothing tells them apart; the next category up may take its place ('boat')."""
     lemma = above.lemmas()[0]
     if not (_usable(lemma, above, own) and commonness.everyday(lemma) and _means_first(lemma)
             and not wordnet.label_phrase(lemma, wordnet.is_person(above))):
         return None
     word = wordnet.readable(lemma.name()).lower()
-    if wordnet.artifact(above) and above not in chosen.hypernyms() + chosen.instance_hypernyms() and not re.search(
-            rf"\b{re.escape(word)}", f"{chosen.definition()} {class_name}".lower()):
+    if wordnet.artifact(above) and above not in chosen.hypernyms() + chosen.instance_hypernyms() and not _called(
+            word, class_name, chosen):
         return None
     if "_" in lemma.name() and lemma.count() == 0:
-        head = wordnet.reader().synsets(lemma.name().rsplit("_", 1)[-1], "n")[:1]
-        ancestors = wordnet.hypernyms_by_distance(chosen)
-        if not head or head[0] not in ancestors or head[0] in allowed:
-            return None
+        return None
     return lemma
+
+
+def _called(word: str, class_name: str, chosen) -> bool:
+    """The class is said to be a `word`: by its name or gloss, or by the words of a direct category its
+    gloss names, as a word or a word's end ('a mobile radiotelephone', also 'wireless telephone': a
+    telephone). Not by that category's own gloss: a moped is 'a motorbike', 'a small motorcycle', but no
+    motorcycle to a person."""
+    gloss = chosen.definition().lower()
+    if re.search(rf"\b{re.escape(word)}", f"{class_name.lower()} | {gloss}"):
+        return True
+    for above in chosen.hypernyms() + chosen.instance_hypernyms():
+        words = [wordnet.readable(lem.name()).lower() for lem in above.lemmas()]
+        if any(re.search(rf"\b{re.escape(w)}", gloss) for w in words) and any(
+                _squash(w).endswith(_squash(word)) for w in words):
+            return True
+    return False
 
 
 def _means_first(lemma) -> bool:
     """A category word a person hears in this sense: its first sense, or one WordNet's tagged texts use it
-    in ('vessel' the ship; not 'fixing' the fastener, 'paw' the hand)."""
-    return lemma.count() > 0 or wordnet.reader().synsets(lemma.name(), "n")[:1] == [lemma.synset()]
+    in ('vessel' the ship; not 'fixing' the fastener, 'paw' the hand), unless they use it DOMINANCE times as
+    often for another kind of thing ('brass' the alloy 11 times, the instrument 2: no 'brass' for a euphonium)."""
+    senses = wordnet.reader().synsets(lemma.name(), "n")
+    if senses[:1] == [lemma.synset()]:
+        return True
+    used = lemma.count()
+    return used > 0 and not any(
+        other.lexname() != lemma.synset().lexname()
+        and max((x.count() for x in other.lemmas() if x.name().lower() == lemma.name().lower()), default=0)
+        >= DOMINANCE * used for other in senses)
 
 
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:

@@ -584,13 +584,15 @@ def unsupported(chosen: dict) -> set:
     least 3 known classes most of which do share one: no sense of the word fits the dataset ('Hearts'
     as the organ beside card suits), so WordNet's words for it would be wrong. In any set of 3 or more,
     so too a class read as a person or a named individual that shares nothing with the rest (a breed
-    named after a nationality or a city: 'Iranian', 'Mumbai' are no names for a cat)."""
+    named after a nationality or a city: 'Iranian', 'Mumbai' are no names for a cat). Where most classes
+    share a category, a named individual must share one with at least half the others: two breeds named
+    after places ('Bengal', 'Bombay') read as the region and the city support only each other."""
     support = _supported(chosen)
     if len(support) < 3:
         return set()
     lone = {k for k, n in support.items() if n == 0}
     if 2 * sum(1 for n in support.values() if n) > len(support):
-        return lone
+        return lone | {k for k, n in support.items() if chosen[k].instance_hypernyms() and 2 * n < len(support) - 1}
     return {k for k in lone if is_person(chosen[k]) or chosen[k].instance_hypernyms()}
 
 
@@ -691,6 +693,17 @@ def genus_name(lemma) -> bool:
     name = lemma.name()
     return name[:1].isupper() and bool(lemma.synset().member_holonyms()) and "_" not in name \
         or any(w in {"genus", "family", "order", "suborder", "subfamily"} for w in name.lower().split("_"))
+
+
+# A gloss that says no more than "members of a genus": 'any of the numerous plants of the genus Viola'.
+GENUS_GLOSS = re.compile(r"^(any of (the )?(numerous|various|several|many) )?(\w+ )?\w+ of the (genus|family) \w+$",
+                         re.IGNORECASE)
+
+
+def genus_gloss(synset) -> bool:
+    """A category WordNet defines only as a genus's or family's members: a botanist's or zoologist's
+    grouping, often named by the genus itself ('viola' for a pansy), not the word a person says."""
+    return bool(GENUS_GLOSS.match(synset.definition().strip()))
 
 
 def _gloss_genus(synset):
