@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -143,6 +144,24 @@ def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: f
                     proc.send_signal(sig)
                     return row[0]
         time.sleep(0.05)
+
+
+def stop_between_commits(proc: subprocess.Popen, db: Path, timeout: float = 120) -> str:
+    """SIGSTOP the `semscale run` in `proc` once it has committed images, at a moment it does not hold the
+    results file: stopped while it held it (seen once under load), no other process could open the file
+    until SIGCONT, so it is let go on and stopped again. Returns the run id."""
+    from semscale.store.files import ResultsBusy
+    from semscale.store.results import ResultsStore
+
+    deadline = time.monotonic() + timeout
+    while True:
+        run_id = signal_once_committed(proc, db, signal.SIGSTOP, deadline - time.monotonic())
+        try:
+            with ResultsStore(db, wait=5.0)._connect():
+                return run_id
+        except ResultsBusy:
+            proc.send_signal(signal.SIGCONT)
+            assert time.monotonic() < deadline, "the run held the results file whenever it was stopped"
 
 
 @pytest.fixture(autouse=True, scope="session")

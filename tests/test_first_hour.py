@@ -168,7 +168,8 @@ def test_recommend_try_it_hint_runs_as_pasted(tmp_path, colour_dir, model_dir):
 
 def test_offline_cli_names_the_three_ways_out_within_5_seconds(tmp_path, colour_dir):
     """Within 5 s on a quiet machine; timed against the same run refused before any network call (a model
-    folder that is not one), run just before, so the difference is what the offline hub costs, at any load."""
+    folder that is not one), each timed twice in turn and the faster taken, so the difference is what the
+    offline hub costs, at any load (one pair at load 6 differed by 2.7 s with no delay in the code)."""
     def run(*extra):
         t0 = time.monotonic()
         out = subprocess.run([sys.executable, "-m", "semscale", "run", "--dataset", str(colour_dir), "--results",
@@ -177,8 +178,11 @@ def test_offline_cli_names_the_three_ways_out_within_5_seconds(tmp_path, colour_
         return out, time.monotonic() - t0
 
     refused, baseline = run("--local", str(tmp_path / "no-model"))
-    assert refused.returncode == 2, refused.stderr
     out, took = run()
+    if took >= 5 and took - baseline >= 2:  # once more each, in turn: the noise of a busy machine is not the code's
+        baseline = min(baseline, run("--local", str(tmp_path / "no-model"))[1])
+        took = min(took, run()[1])
+    assert refused.returncode == 2, refused.stderr
     assert out.returncode == 2 and (took < 5 or took - baseline < 2), (took, baseline, out.stderr)
     message = out.stderr
     assert "clip-vit-b32 is not cached and no hub is reachable" in message and "connection refused" in message.lower()

@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 import psutil
 import pytest
-from conftest import ROOT, signal_once_committed
+from conftest import ROOT, stop_between_commits
 from test_engine import COLOUR_LABELS
 
 from semscale.core.errors import SemscaleError
@@ -53,7 +53,7 @@ def test_resume_of_a_running_run_names_its_owner_and_leaves_it_alone(tmp_path, m
                              str(shared_datasets / "cifar10-1k"), "--local", str(model_dir), "--batch-size", "2"],
                             stdout=subprocess.DEVNULL, stderr=err, env=ENV)
     # paused (SIGSTOP) between two commits, so it is alive and unfinished while the resume looks at it
-    run_id = signal_once_committed(proc, db, signal.SIGSTOP)
+    run_id = stop_between_commits(proc, db)
     try:
         second = semscale("--results", db, "resume", run_id)
         assert proc.poll() is None
