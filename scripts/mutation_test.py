@@ -46,13 +46,18 @@ MODULES = {
     "schedule": ["tests/test_labels.py"],
     # the sweep's tests on cosines alone: the engine's (decode, ONNX, stored runs) take minutes per mutant
     "scoring": SCORING_TESTS,
-    "aggregations": [*SCORING_TESTS, "tests/test_name_effects.py"],  # the rules themselves (moved out of scoring)
+    # the rules themselves (moved out of scoring), and the registry's own tests (a rule added, one refused)
+    "aggregations": [*SCORING_TESTS, "tests/test_name_effects.py",
+                     *(f"tests/test_designed.py::{t}" for t in ("test_a_registered_aggregation_flows_through_a_run",
+                                                                "test_an_unregistered_aggregation_is_refused"))],
     "name_subsets": ["tests/test_name_effects.py", "tests/test_recommend.py"],
     "recommend": ["tests/test_recommend.py"],
     # the Synonyms page's editor rules (name_rows, as_left, ticked) have their fast test beside the workspace's
     "labels": ["tests/test_labels.py", "tests/test_workspace.py::test_the_editor_is_offered_again_as_the_user_left_it"],
     "synonyms": ["tests/test_synonyms.py", "tests/test_labels.py"],
     "commonness": ["tests/test_synonyms.py"],
+    # WordNet's sense and insult filters: loads WordNet in every mutant, so run it with --only on a few functions
+    "wordnet": ["tests/test_synonyms.py"],
 }
 # module -> its path in the package, e.g. "stats" -> "core/stats"
 WHERE = {p.stem: p.relative_to(ROOT / "semscale").with_suffix("").as_posix()

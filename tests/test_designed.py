@@ -249,6 +249,9 @@ def test_a_registered_aggregation_flows_through_a_run(toy_min, designed_encoder,
     """One `register` call: the CLI offers it, the sweep, the plain rule and name subsets score it as
     computed by hand above, and figures draw it in its own style; unregistered, it is refused again."""
     assert cli.parser().parse_args(["run", "--dataset", "x", "--aggregation", "min"]).aggregation == ["min"]
+    with pytest.raises(ValueError, match="aggregation 'min' is already registered"):
+        aggregations.register(TOY_MIN)  # a second rule of the same name would replace the first unseen
+    assert aggregations.get("min") is TOY_MIN
     run_id = Engine(results, designed_encoder).run(RunConfig(dataset=str(designed_images), labels=designed.LABELS,
                                                              schedule="1,2,3", aggregations=["max", "min"]))
     for level, (want, correct) in TOY_MIN_EXPECTED.items():

@@ -268,3 +268,56 @@ def test_blocks_walked_together_give_each_blocks_own_numbers():
     bare = sweep.predict(images, aggregations, blocks=blocks, top_names=False)
     assert all(np.array_equal(bare[i][a].predicted, together[i][a].predicted) and bare[i][a].top_rows.shape == (40, 0)
                for i in range(len(levels)) for a in aggregations)
+
+
+def test_a_sum_of_a_class_names_that_cancels_out_has_length_one():
+    """mean's centroid lengths (the sweep divides each class's summed cosines by them): 1 for names
+    (1, 0) and (-1, 0), whose sum is zero (its cosines sum to 0, and 0/1 stays 0, not 0/0); sqrt(2)
+    for (1, 0) and (0, 1); 1 for one name."""
+    from semscale.run.aggregations import class_norms
+
+    names = np.array([[1, 0], [-1, 0], [1, 0], [0, 1], [0, 1]], np.float32)
+    np.testing.assert_allclose(class_norms(names, np.array([0, 2, 4])), [1, math.sqrt(2), 1], rtol=1e-6)
+
+
+# Two images in 2-D; class 0's names (1, 0) and (0, 1), class 1's (0.8, 0.6).
+# mean: class 0's centroid (1, 1)/sqrt(2): image (1, 0) scores 1/sqrt(2) = .7071 < .8 (class 1), image (0, 1)
+# .7071 > .6. probsum at scale 5 ln 2 (a cosine c gives 2^(5c)): image (1, 0): 32, 1 | 16 -> 33/49, 16/49;
+# image (0, 1): 1, 32 | 8 -> 33/41, 8/41.
+RULE_IMAGES = np.array([[1, 0], [0, 1]], np.float32)
+RULE_NAMES = normalize(np.array([[1, 0], [0, 1], [0.8, 0.6]], np.float32))
+RULE_STARTS = np.array([0, 2])
+RULE_WANT = {"mean": [[1 / math.sqrt(2), 0.8], [1 / math.sqrt(2), 0.6]],
+             "probsum": [[33 / 49, 16 / 49], [33 / 41, 8 / 41]]}
+
+
+@pytest.mark.parametrize("agg", ["mean", "probsum"])
+def test_the_plain_rule_of_a_new_aggregation_uses_its_names_values_norms_and_head(agg):
+    """A registered rule that changes what a name adds, how totals are finished (mean's norms) or
+    normalised (probsum's denominator, from the head) gets `Aggregation.scores` as its plain rule: it
+    must give what mean's centroid and probsum's softmax give, computed by hand above."""
+    from semscale.core.vectors import Head
+    from semscale.run import aggregations
+
+    rule = aggregations.get(agg)
+    head = Head(scale=5 * math.log(2))
+    via_totals = aggregations.Aggregation.scores(rule, RULE_IMAGES, RULE_NAMES, RULE_STARTS, head)
+    np.testing.assert_allclose(via_totals, RULE_WANT[agg], rtol=1e-5)
+    np.testing.assert_allclose(rule.scores(RULE_IMAGES, RULE_NAMES, RULE_STARTS, head), RULE_WANT[agg], rtol=1e-5)
+
+
+def test_probsum_rescores_each_image_whose_level_lies_far_below_its_own_best_name():
+    """The sweep shifts each image's logits by its own best (scale 100 x cosine); a level whose best is
+    40 or more below that, per image, is scored alone. Image 0's small level (cosines .02 and .01, both
+    positive) lies ~98 below its best name (.99975): shifted, its values are float32 subnormals of a few
+    bits (e^-98), so the class probabilities must come from the plain rule: sigmoid(100 x .01) = .731.
+    Image 1's small level is its best (cosine 1): it must not hide image 0's gap."""
+    from semscale.run.scoring import predict_levels
+
+    names = np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 0.6, 0.8]], np.float32)
+    images = normalize(np.array([[1, 0.02, 0.01], [0, 1, 0]], np.float32))
+    small, large = Candidates.build([[0], [1]]), Candidates.build([[0, 2], [1, 3]])
+    got = predict_levels(images, names, [small, large], ["probsum"])[0]["probsum"]
+    assert got.predicted.tolist() == [0, 0]
+    np.testing.assert_allclose(got.score, [1 / (1 + math.exp(-100 * 0.01 / 1.00025)), 1.0], rtol=1e-5)
+    np.testing.assert_allclose(got.score, class_scores(images, names, small, "probsum").max(axis=1), rtol=1e-5)

@@ -133,11 +133,16 @@ def test_never_an_insult_nor_a_person_for_a_thing(scheme):
 
 @pytest.mark.parametrize("classes,cls,insult,kept", [
     (["rustic", "peasant"], "rustic", "coon", None),  # 'coon' also has an ethnic-slur sense (and is rare here)
-    (["donor", "recipient"], "donor", "Indian giver", "philanthropist"),  # kind filter: marked disparagement
-    (["film", "movie"], "film", "peepshow", "feature film"),  # kind filter: under 'skin flick', marked slang
+    # marked disparagement: left out by the kind filter and by the word filter
+    (["donor", "recipient"], "donor", "Indian giver", "philanthropist"),
+    # under 'skin flick', marked slang (the kind filter); 'movie' fills its 4 kinds before reaching it today
+    (["film", "movie"], "film", "peepshow", "feature film"),
     (["dog", "cat", "horse", "bird"], "dog", "cur", "puppy"),  # insult_word: 'a cowardly and despicable person'
     # insult_word: 'jackass', 'a stupid incompetent fool'
     (["penguin", "gull", "pelican"], "penguin", "jackass penguin", "emperor penguin"),
+    # kind filter alone: 'funny house' ('pejorative terms for an insane asylum') is a kind of 'mental hospital'
+    # ('a hospital for mentally incompetent...'), an insult kind left out with everything under it
+    (["hospital", "school", "church"], "hospital", "funny house", "field hospital"),
 ])
 def test_wordnet_scheme_leaves_out_insults_that_wordnet_lists_as_names(classes, cls, insult, kept):
     """Each insult is a WordNet word or kind of the class, and comes out as its name without its filter
@@ -290,6 +295,33 @@ def test_no_insult_in_any_salient_sense_nor_a_compound_of_one():
     made = synonyms.generate(["dog", "cat", "horse", "penguin"], "wordnet")
     names = {n.casefold() for names in made.labels.names.values() for n in names}
     assert not names & {"cur", "mongrel", "mutt", "jackass penguin", "hound"}
+
+
+@pytest.mark.parametrize("word,why", [
+    ("pansy", "any offensive sense, not only the first: the flower's third sense is a slur"),
+    ("gringo", "the gloss alone ('a Latin American (disparaging) term for foreigners'): no usage domain"),
+    ("pommy", "the gloss alone ('a disparaging term for a British person')"),
+    ("hillbilly", "the gloss alone ('a disparaging term for an unsophisticated person')"),
+    ("lump", "an epithet for a person beyond the first two senses ('an awkward stupid person', the third)"),
+    ("cop", "an abusive first sense however common ('uncomplimentary terms for a policeman', tagged 20 times)"),
+    ("hound", "a rarely tagged first sense (3 < 5) before 'someone who is morally reprehensible'"),
+    ("baggage", "the word's own count (1), not its sense's other words ('luggage'): 'a worthless or immoral woman'"),
+])
+def test_each_way_the_word_filter_finds_an_insult(word, why):
+    """Each of `insult_word`'s paths catches an insult no other path does (found by switching each off
+    over WordNet's single-word nouns; mutmut skips `insult_word`, which is cached)."""
+    assert wordnet.offensive_word(word), why
+
+
+def test_the_word_filter_keeps_a_salient_thing_and_the_class_own_words():
+    # 'rat' is first the rodent, tagged exactly SALIENT_COUNT (5) times; its 'a despicable person' is third
+    assert not wordnet.offensive_word("rat")
+    # a class's own words are the user's choice, whole or word by word
+    assert not wordnet.offensive_word("black sheep", frozenset({"black", "sheep", "black sheep"}))
+    assert not wordnet.offensive_word("jackass penguin", frozenset({"jackass"}))
+    assert wordnet.offensive_word("jackass penguin", frozenset({"penguin"}))
+    # a title is a way of calling someone, not a kind of person, though its gloss says no 'term of address'
+    assert wordnet.term_of_address(wordnet.synset("reverend.n.02"))  # 'a title of respect for a clergyman'
 
 
 @pytest.mark.parametrize("classes,domain", [
