@@ -574,3 +574,13 @@ def test_a_class_read_as_a_person_or_a_place_beside_nothing_of_its_kind_keeps_it
     made = synonyms.generate(classes, "broader")
     assert made.labels.names["Dakota"] == ["Dakota"], made.labels.names
     assert any("'Dakota' fits beside" in n for n in made.notes), made.notes
+
+
+def test_a_gloss_marks_abuse_by_its_words_not_by_letters_inside_others():
+    """'inoffensive' (the tapir's gloss), 'counteroffensive' and the offensive team or odor are no insult: the
+    tapir kept no WordNet sense at all while the gloss words were matched as substrings."""
+    assert [s.id for s in wordnet.senses_of("tapir")] == ["tapir.n.01"]
+    for sense in ("tapir.n.01", "running_back.n.01", "tight_end.n.01", "skunkweed.n.01", "zhukov.n.01"):
+        assert not wordnet.offensive(wordnet.synset(sense)), sense
+    for sense in ("gringo.n.01", "hillbilly.n.01", "kike.n.01", "disparagement.n.02"):  # 'contemptuously' too
+        assert wordnet.offensive(wordnet.synset(sense)), sense

@@ -53,6 +53,11 @@ PHYSICAL, ARTIFACT = "physical_entity.n.01", "artifact.n.01"
 OFFENSIVE_DOMAINS = frozenset({"ethnic_slur.n.01", "disparagement.n.01", "obscenity.n.02", "vulgarism.n.01",
                                "slang.n.02", "derogation.n.01", "dysphemism.n.01"})
 OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", "vulgar", "contemptuous")
+# Words that begin with one of those ('contemptuously'; not 'inoffensive', 'counteroffensive'), 'offensive' not in
+# its senses of attack or smell ('the offensive team', 'an offensive odor'): what marks a gloss as a term of abuse.
+OFFENSIVE_GLOSS_RE = re.compile(
+    r"\b(?!offensive\s+(team|play|player|odor|odour|smell|back|end|line|lineman|tackle|guard|military|operation|"
+    r"move|formation|against)\b)(" + "|".join(OFFENSIVE_GLOSS) + r")")
 # Hypernyms too general to say two classes belong together, or to serve as a domain word.
 GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whole.n.02", "artifact.n.01",
                      "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
@@ -339,8 +344,7 @@ def offensive(synset) -> bool:
         domains |= {d.name() for d in lemma.usage_domains()}
     if domains & OFFENSIVE_DOMAINS:
         return True
-    gloss = synset.definition().lower()
-    return any(word in gloss for word in OFFENSIVE_GLOSS)
+    return OFFENSIVE_GLOSS_RE.search(synset.definition().lower()) is not None
 
 
 # Glosses of a person sense (or of a thing's own sense: 'an inferior dog') that make the word a term of abuse.
