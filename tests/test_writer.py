@@ -176,28 +176,12 @@ def test_a_failed_commit_stops_the_run_and_nothing_after_it_is_stored(tmp_path, 
     assert stored == {content_hash(Path(p).read_bytes()) for p in images["path"][: 2 * BATCH]}
 
 
-class FailsAt:
-    """The real encoder, failing with one line during its `at`-th image batch (a server that went away)."""
-
-    def __init__(self, encoder, at: int):
-        self.encoder, self.at, self.calls = encoder, at, 0
-
-    def __getattr__(self, name):
-        return getattr(self.encoder, name)
-
-    def encode_images(self, images):
-        self.calls += 1
-        if self.calls == self.at:
-            raise SemscaleError("the CLIP server went away")
-        return self.encoder.encode_images(images)
-
-
 def test_a_failed_commit_is_the_error_reported_when_a_later_batch_fails_during_it(tmp_path, colour_dir, encoder,
                                                                                   monkeypatch, per_batch_commits):
     """Batch 3's commit is refused while batch 4's encode fails: the commit failed first, so the run
     reports it, as a serial loop would have (the encode error is its cause, not its replacement)."""
     store = ResultsStore(tmp_path / "r.duckdb")
-    engine = Engine(store, FailsAt(encoder, at=4))
+    engine = Engine(store, Interrupted(encoder, at=4, error=SemscaleError("the CLIP server went away")))
     run_id = engine.start(RunConfig(dataset=str(colour_dir), labels=LABELS, batch_size=BATCH))
     images = store.run_images(run_id)
     landed = slow_commits(store, monkeypatch, before=lambda number: number == 2 and planted_duplicate(
@@ -240,10 +224,10 @@ def test_a_run_taken_over_mid_commit_writes_nothing_more(tmp_path, colour_dir, e
 
 
 class Interrupted:
-    """The real encoder, with Ctrl-C pressed during its `at`-th image batch."""
+    """The real encoder, with Ctrl-C pressed (or another error raised) during its `at`-th image batch."""
 
-    def __init__(self, encoder, at: int):
-        self.encoder, self.at, self.calls = encoder, at, 0
+    def __init__(self, encoder, at: int, error: BaseException | type[BaseException] = KeyboardInterrupt):
+        self.encoder, self.at, self.error, self.calls = encoder, at, error, 0
 
     def __getattr__(self, name):
         return getattr(self.encoder, name)
@@ -251,7 +235,7 @@ class Interrupted:
     def encode_images(self, images):
         self.calls += 1
         if self.calls == self.at:
-            raise KeyboardInterrupt
+            raise self.error
         return self.encoder.encode_images(images)
 
 
