@@ -26,6 +26,18 @@ def names_cell(page, column: int, row: int):  # noqa: F811
     return page.locator("[data-testid=stDataFrame]").nth(1).locator(f"[data-testid=glide-cell-{column}-{row}]")
 
 
+def steady_box(locator) -> dict:
+    """Where `locator` is once it stopped moving: a page still laying out moved the grid under a click at
+    coordinates measured before, and the click then edited the display-name grid above it."""
+    box = locator.bounding_box()
+    while True:
+        locator.page.wait_for_timeout(300)
+        again = locator.bounding_box()
+        if again == box:
+            return box
+        box = again
+
+
 def type_name(page, row: int, name: str) -> None:  # noqa: F811
     """Type `name` over the name in `row` of the name table, as a user does: select the row's class cell,
     step right, open the cell's editor, replace its text, Enter."""
@@ -35,7 +47,7 @@ def type_name(page, row: int, name: str) -> None:  # noqa: F811
         idle(page)
         grid = page.locator("[data-testid=stDataFrame]").nth(1)
         grid.scroll_into_view_if_needed()
-        box = grid.locator("canvas").first.bounding_box()
+        box = steady_box(grid.locator("canvas").first)
         page.mouse.click(box["x"] + 80, box["y"] + 35 * (row + 1) + 17)  # below the 35 px header, 35 px rows
         page.keyboard.press("ArrowRight")
         page.keyboard.press("Enter")
