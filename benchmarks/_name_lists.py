@@ -11,8 +11,12 @@ rating; `HELDOUT_SHA256` pins the file so that an edit made after seeing its nam
 Only the rating step reads it. It was rated once and is used up too.
 
 `name_lists_fresh.json` holds 34 more lists (401 classes) in none of the above, frozen (and pinned by
-`FRESH_SHA256`) before the tuning that followed the held-out rating. Every earlier list is development data
-now (`half("rated")`); only the rating step reads the fresh lists.
+`FRESH_SHA256`) before the tuning that followed the held-out rating. It was rated once and is used up too.
+
+`name_lists_fresh2.json` holds 60 more lists (1,014 classes: LVIS by WordNet hypernym, whole segmentation and
+fashion datasets, CUB bird groups, SUN397 scenes) with no class of any list above, frozen (and pinned by
+`FRESH2_SHA256`) before the tuning that follows the fresh rating. Every earlier list, the fresh ones included,
+is development data now (`half("rated")`); only the rating step reads the fresh2 lists.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ HELDOUT = Path(__file__).with_name("name_lists_heldout.json")
 HELDOUT_SHA256 = "b7f51d73d1b450011937e6951fed9e2d3ce5440b1ef5322125b9cf000e829855"  # as frozen
 FRESH = Path(__file__).with_name("name_lists_fresh.json")
 FRESH_SHA256 = "f627aa62303c10a6122d779eb435913080c468e46a6b0d89f89e74c27af50875"  # as frozen
+FRESH2 = Path(__file__).with_name("name_lists_fresh2.json")
+FRESH2_SHA256 = "71905cc1d0359e4992b6d4699fb818812d3e4830ee85953ad6db2487dcb4a9ab"  # as frozen
 SEED = 24  # the issue's number; fixed before the split was drawn
-HALVES = ("development", "test", "heldout", "fresh", "rated")
-BLIND = ("heldout", "fresh")  # splits frozen for a blind rater: their names go to a file, never to the screen
+HALVES = ("development", "test", "heldout", "fresh", "fresh2", "rated")
+BLIND = ("heldout", "fresh", "fresh2")  # splits frozen for a blind rater: their names go to a file, never to the screen
 
 
 def split(names: list[str], seed: int = SEED) -> tuple[list[str], list[str]]:
@@ -67,12 +73,17 @@ def fresh() -> dict[str, dict]:
     return _frozen(FRESH, FRESH_SHA256)
 
 
+def fresh2() -> dict[str, dict]:
+    """The second fresh lists, checked unchanged since they were frozen."""
+    return _frozen(FRESH2, FRESH2_SHA256)
+
+
 def half(which: str) -> dict[str, dict]:
-    """The lists of one split ('development', 'test', 'heldout', 'fresh', or 'rated': every list rated so far,
-    all development data now): name -> {source, classes}."""
+    """The lists of one split ('development', 'test', 'heldout', 'fresh', 'fresh2', or 'rated': every list rated so
+    far, all development data now): name -> {source, classes}."""
     if which == "rated":
-        return {**half("development"), **half("test"), **heldout()}
+        return {**half("development"), **half("test"), **heldout(), **fresh()}
     if which in BLIND:
-        return heldout() if which == "heldout" else fresh()
+        return {"heldout": heldout, "fresh": fresh, "fresh2": fresh2}[which]()
     data = load()
     return {name: data["lists"][name] for name in data["split"][which]}
