@@ -60,9 +60,10 @@ def common(lemma, floor: float, said: str | None = None) -> bool:
     return zipf(text) >= floor
 
 
-def everyday(lemma) -> bool:
-    """A word for a category a person uses (a broader name, a domain word): `common` at BROADER_ZIPF, or a
-    single unmarked word at least TAGGED_ZIPF that WordNet's tagged texts use in this sense ('reptile')."""
+def everyday(lemma, tagged: bool = True) -> bool:
+    """A word for a category a person uses (a broader name, a domain word): `common` at BROADER_ZIPF, or
+    (with `tagged`) a single unmarked word at least TAGGED_ZIPF that WordNet's tagged texts use in this
+    sense ('reptile')."""
     text = lemma.name().replace("_", " ")
-    return common(lemma, BROADER_ZIPF) or (" " not in text and "-" not in text and not marked(lemma)
+    return common(lemma, BROADER_ZIPF) or (tagged and " " not in text and "-" not in text and not marked(lemma)
                                            and lemma.count() > 0 and zipf(text) >= TAGGED_ZIPF)

@@ -141,12 +141,15 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
     each common and unmarked (not 'sinker', 'jitney', 'motorcar', 'mahimahi'), another word an everyday
     one (not 'toad' for frog, 'serpent', 'infield'), meaning this thing first and clearly (not 'Cardigan'
     for the corgi, 'castle' for palace: see `_dominant`), not a phrase naming a category above it
-    ('railroad terminal'), never a form of address ('miss'), and more than a respelling of the class
-    name ('icecream')."""
+    ('railroad terminal'), nor the class name's head alone where it names other things too (`_head_alone`),
+    none where the class name itself is split between senses (`_clearly`), never a form of address ('miss'),
+    and more than a respelling of the class name ('icecream')."""
     own = _own_words(class_name)
     whole = _squash(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])}
     out = []
+    if not _clearly(class_name, chosen):
+        return out
     for i, lemma in enumerate(chosen.lemmas()):
         word = _squash(lemma.name())
         spelled = (whole.endswith(word) or whole.startswith(word)
@@ -154,10 +157,30 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
         floor = commonness.SYNONYM_ZIPF if spelled else commonness.OTHER_WORD_ZIPF
         if (word != whole and _dominant(lemma, chosen) and _usable(lemma, chosen, own)
                 and commonness.common(lemma, floor, _spoken(lemma)) and (i == 0 or lemma.count() > 0 or spelled)
-                and not _names_above(lemma, chosen, heads)
+                and not _names_above(lemma, chosen, heads) and not _head_alone(lemma, class_name)
                 and not any(wordnet.term_of_address(s) for s in wordnet.reader().synsets(lemma.name(), "n"))):
             out.append((_spoken(lemma), chosen.definition()))
     return out
+
+
+def _clearly(class_name: str, chosen) -> bool:
+    """The class name means the chosen sense clearly: WordNet's tagged texts use it DOMINANCE times as often
+    there as in any other sense of the same kind. Else the sense's other words may name another thing:
+    'castle' is the stately home 3 times, the fortress once, so no 'palace' for a castle."""
+    if wordnet.is_person(chosen):
+        return True  # WordNet splits people finely (a girl: a child, a young woman, a daughter); a person stays one
+    word = class_name.strip().lower().replace(" ", "_")
+    return all(_used_as(word, chosen) >= DOMINANCE * _used_as(word, other)
+               for other in wordnet.noun_synsets(class_name) if other != chosen and other.lexname() == chosen.lexname())
+
+
+def _head_alone(lemma, class_name: str) -> bool:
+    """The class name without its modifier ('glove' for 'baseball glove', 'bonnet' for 'poke bonnet', 'bars'
+    for 'parallel bars') where that word also names something else: said alone it is the wider thing or
+    another one, whatever WordNet files under the kind. A word that names nothing else stays ('mower')."""
+    words = class_name.strip().lower().split()
+    return (len(words) > 1 and _squash(lemma.name()) == _squash(words[-1])
+            and len(wordnet.reader().synsets(lemma.name(), "n")) > 1)
 
 
 DOMINANCE = 4  # a synonym's sense is used at least this many times as often as its next sense of the same kind
@@ -166,13 +189,16 @@ DOMINANCE = 4  # a synonym's sense is used at least this many times as often as 
 def _dominant(lemma, chosen) -> bool:
     """The word means this sense first ('toad' is a toad first, 'cardigan' a sweater), and clearly: WordNet's
     tagged texts use it DOMINANCE times as often here as in another sense of the same kind ('castle': the
-    stately home 3, the fortress 1)."""
+    stately home 3, the fortress 1), and at least DOMINANCE times when this is an animal or a plant and the
+    other sense a kin of it: their common names wander between related species ('panther', used twice for
+    the jaguar, is also the cougar and the black leopard)."""
     senses = wordnet.reader().synsets(lemma.name(), "n")
     if senses[:1] != [chosen]:
         return False
-    count = {s: max((lem.count() for lem in s.lemmas() if lem.name().lower() == lemma.name().lower()), default=0)
-             for s in senses}
-    return all(count[chosen] >= DOMINANCE * count[s] for s in senses[1:] if s.lexname() == chosen.lexname())
+    count = {s: _used_as(lemma.name(), s) for s in senses}
+    natural = chosen.lexname() in ("noun.animal", "noun.plant")
+    return all(count[chosen] >= DOMINANCE * max(count[s], natural and wordnet.closeness(s, chosen) > 0)
+               for s in senses[1:] if s.lexname() == chosen.lexname())
 
 
 def _names_above(lemma, chosen, heads: set[str]) -> bool:
@@ -203,6 +229,8 @@ def broader_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
     allowed = [a for a in above_all if a not in shared and not wordnet.vague(a) and not wordnet.jargon(a)]
     for above in allowed:
         lemma = _category_word(class_name, chosen, above, own)
+        if lemma is not None and _another_thing_first(lemma):
+            break  # the nearest everyday category is not what its word says; one further up is too far off
         if lemma is not None:
             out.append((_spoken(lemma), above.definition()))
         if len(out) == MAX_BROADER:
@@ -235,19 +263,25 @@ def _sure_sense(class_name: str, chosen, others: tuple) -> bool:
 def _category_word(class_name: str, chosen, above, own: frozenset[str]):
     """The category's word for a broader name, or None. Only its headword: WordNet lists a sense's usual
     word first, and a later one is often another thing's name first ('claw' for an anchor's category,
-    'bush' for the shrub). A category of artifacts two or more levels up must be named in the class's own
-    gloss or name: WordNet files artifacts by function and mechanism, and its higher categories are seldom
-    what a person calls the thing ('lever' for scissors, 'holder' for a menorah, 'ware' for a cup; a
-    sorbet is still a 'dessert'; see `_called`). A phrase WordNet's tagged texts never use is none: some
+    'bush' for the shrub). A made thing's category (an artifact's, the nearest too; a prepared food's
+    nearest: see `wordnet.made`) must be named in the class's own gloss or name: WordNet files made things
+    by function and mechanism, and their categories are often not what a person calls the thing ('lever'
+    for scissors, 'holder' for a menorah, 'ware' for a cup, 'stereo' for an iPod, 'lamp' for a candle, 'bun'
+    for a bagel, which its gloss calls a roll); a food's higher categories are broad enough to fit (a sorbet
+    is still a 'dessert'; see `_called`). A phrase WordNet's tagged texts never use is none: some
     read as a person's ('passenger ship'), others as a lexicographer's ('sea boat', 'straight chair', 'bass
-    horn', 'wall unit'), and nothing tells them apart; the next category up may take its place ('boat')."""
+    horn', 'wall unit'), and nothing tells them apart; the next category up may take its place ('boat').
+    A made thing's category must be an everyday word outright (`commonness.everyday` without its tagged
+    texts' allowance): the rarer words for them are a trade's ('blower', 'pendulum'), while the rarer
+    words for animals and plants are a schoolbook's ('reptile', 'ape')."""
     lemma = above.lemmas()[0]
-    if not (_usable(lemma, above, own) and commonness.everyday(lemma) and _means_first(lemma)
+    if not (_usable(lemma, above, own) and commonness.everyday(lemma, tagged=not wordnet.made(above))
+            and _means_first(lemma)
             and not wordnet.label_phrase(lemma, wordnet.is_person(above))):
         return None
     word = wordnet.readable(lemma.name()).lower()
-    if wordnet.artifact(above) and above not in chosen.hypernyms() + chosen.instance_hypernyms() and not _called(
-            word, class_name, chosen):
+    named = wordnet.artifact(chosen) or above in chosen.hypernyms() + chosen.instance_hypernyms()
+    if wordnet.made(chosen) and named and not _called(word, class_name, chosen):
         return None
     if "_" in lemma.name() and lemma.count() == 0:
         return None
@@ -257,15 +291,19 @@ def _category_word(class_name: str, chosen, above, own: frozenset[str]):
 def _called(word: str, class_name: str, chosen) -> bool:
     """The class is said to be a `word`: by its name or gloss, or by the words of a direct category its
     gloss names, as a word or a word's end ('a mobile radiotelephone', also 'wireless telephone': a
-    telephone). Not by that category's own gloss: a moped is 'a motorbike', 'a small motorcycle', but no
-    motorcycle to a person."""
+    telephone), by a word that means that category among its first two senses ('a woman's very brief bathing
+    suit': a swimsuit; not 'a doughnut-shaped roll', since 'roll' is a turn or a list first, so no 'bun' for a
+    bagel). Not
+    by that category's own gloss: a moped is 'a motorbike', 'a small motorcycle', but no motorcycle to a
+    person."""
     gloss = chosen.definition().lower()
     if re.search(rf"\b{re.escape(word)}", f"{class_name.lower()} | {gloss}"):
         return True
     for above in chosen.hypernyms() + chosen.instance_hypernyms():
         words = [wordnet.readable(lem.name()).lower() for lem in above.lemmas()]
-        if any(re.search(rf"\b{re.escape(w)}", gloss) for w in words) and any(
-                _squash(w).endswith(_squash(word)) for w in words):
+        said = [lem for lem in above.lemmas() if above in wordnet.reader().synsets(lem.name(), "n")[:2]
+                and re.search(rf"\b{re.escape(wordnet.readable(lem.name()).lower())}", gloss)]
+        if said and any(_squash(w).endswith(_squash(word)) for w in words):
             return True
     return False
 
@@ -278,10 +316,22 @@ def _means_first(lemma) -> bool:
     if senses[:1] == [lemma.synset()]:
         return True
     used = lemma.count()
-    return used > 0 and not any(
-        other.lexname() != lemma.synset().lexname()
-        and max((x.count() for x in other.lemmas() if x.name().lower() == lemma.name().lower()), default=0)
-        >= DOMINANCE * used for other in senses)
+    return used > 0 and not any(other.lexname() != lemma.synset().lexname()
+                                and _used_as(lemma.name(), other) >= DOMINANCE * used for other in senses)
+
+
+def _another_thing_first(lemma) -> bool:
+    """Said alone, the category's word names another thing of the same kind, its first sense, at least as
+    often: 'car' is an automobile before a railway car, 'belt' a drive belt as often as the one worn (no
+    'belt' for a seat belt), 'shelter' a building before a bird's shelter."""
+    first = wordnet.reader().synsets(lemma.name(), "n")[:1]
+    return bool(first) and first[0] != lemma.synset() and first[0].lexname() == lemma.synset().lexname() and (
+        _used_as(lemma.name(), first[0]) >= lemma.count())
+
+
+def _used_as(word: str, synset) -> int:
+    """How often WordNet's tagged texts use `word` in this sense."""
+    return max((x.count() for x in synset.lemmas() if x.name().lower() == word.lower()), default=0)
 
 
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:
@@ -407,14 +457,18 @@ def _related(classes, display, chosen, domain, notes, relations) -> dict[str, li
         notes.append(f"WordNet knows only {known} of the {len(chosen)} classes: the words it knows may be other "
                      "things of the same name, so every class keeps only its own name")
         return {c: [(display[c], "name", "")] for c in classes}
-    astray = wordnet.unsupported(chosen)
+    astray, unsure = wordnet.unsupported(chosen), wordnet.doubtful({c: display[c] for c in chosen}, chosen)
     for c in classes:
         if chosen.get(c) is None:
             notes.append(f"WordNet does not know {display[c]!r} (as a physical thing): it keeps only its own name")
+        elif c in unsure and c not in astray:
+            notes.append(f"{display[c]!r}: its usual WordNet sense ({chosen[c].name()}) shares no category with the "
+                         f"other classes, a rarer one ({unsure[c].name()}) shares one with few: unsure which is "
+                         "meant, it keeps only its own name")
         elif c in astray:
             notes.append(f"no WordNet sense of {display[c]!r} fits beside the other classes (the nearest, "
                          f"{chosen[c].name()}, shares no category with them): it keeps only its own name")
-    senses = {c: chosen[c] for c in classes if chosen.get(c) is not None and c not in astray}
+    senses = {c: chosen[c] for c in classes if chosen.get(c) is not None and c not in astray and c not in unsure}
     return {c: related_names(display[c], senses[c], relations, tuple(s for k, s in senses.items() if k != c))
             if c in senses else [(display[c], "name", "")] for c in classes}
 

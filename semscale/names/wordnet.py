@@ -58,6 +58,7 @@ OFFENSIVE_GLOSS = ("offensive", "disparaging", "slur", "derogatory", "obscene", 
 OFFENSIVE_GLOSS_RE = re.compile(
     r"\b(?!offensive\s+(team|play|player|odor|odour|smell|back|end|line|lineman|tackle|guard|military|operation|"
     r"move|formation|against)\b)(" + "|".join(OFFENSIVE_GLOSS) + r")")
+DOMINANCE = 4  # a word used this many times as often in one sense as in another means the first, whatever the set
 # Hypernyms too general to say two classes belong together, or to serve as a domain word.
 GENERIC = frozenset({"entity.n.01", "physical_entity.n.01", "object.n.01", "whole.n.02", "artifact.n.01",
                      "instrumentality.n.03", "living_thing.n.01", "organism.n.01", "matter.n.03",
@@ -431,6 +432,13 @@ def artifact(synset) -> bool:
     return any(s.name() == ARTIFACT for path in synset.hypernym_paths() for s in path)
 
 
+def made(synset) -> bool:
+    """A made thing: an artifact, or a food that is not produce ('a bagel', 'meatloaf'; not 'a strawberry',
+    which WordNet files, as it does animals and plants, by what it is rather than by what it is for)."""
+    return artifact(synset) or synset.lexname() == "noun.food" and not any(
+        a.name() == "produce.n.01" for path in synset.hypernym_paths() for a in path)
+
+
 def is_person(synset) -> bool:
     return synset.lexname() == "noun.person"
 
@@ -477,7 +485,7 @@ def closeness(a, b) -> int:
 def _best(pool: list, others: list):
     """The sense in `pool` close to the most `others` (ties: shared hypernyms deeper by a level on average, rounded,
     then the more frequent sense); a less frequent sense must be close to at least
-    half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins."""
+    half of them, so one chance match ('dog' as a frankfurter beside 'apple') never wins (see `doubtful`)."""
     support = [sum(1 for t in others if closeness(s, t)) for s in pool]
     depth = [sum(closeness(s, t) for t in others) for s in pool]  # then: kinship closer by a whole level
     best = max(range(len(pool)), key=lambda i: (support[i], round(depth[i] / max(1, len(others))), -i))
@@ -598,6 +606,33 @@ def unsupported(chosen: dict) -> set:
     if 2 * sum(1 for n in support.values() if n) > len(support):
         return lone | {k for k, n in support.items() if chosen[k].instance_hypernyms() and 2 * n < len(support) - 1}
     return {k for k in lone if is_person(chosen[k]) or chosen[k].instance_hypernyms()}
+
+
+def doubtful(names: dict[str, str], chosen: dict) -> dict:
+    """Class key -> a rarer sense of its word, for classes whose chosen sense (the word's usual one) shares
+    no specific category with any other class's while that rarer sense shares one: 'plate' beside bottle,
+    bowl, can and cup is the baseball base by WordNet's counts, but the dish is kin to the cup; 'cake' beside
+    COCO's foods is a cake of soap, while a patty is kin to the sandwich. Too little to pick the rarer sense
+    (one chance match), too much to trust the usual one: its names would be another thing's. Unless WordNet's
+    tagged texts use the word in its usual sense DOMINANCE times as often (at least DOMINANCE times): 'dog'
+    beside 'apple' is the dog (42 uses), not the frankfurter (1)."""
+    known = {k: s for k, s in chosen.items() if s is not None}
+    out = {}
+    for key, sense in known.items():
+        others = [t for j, t in known.items() if j != key]
+        if len(others) < 2 or any(closeness(sense, t) for t in others):
+            continue
+        word = names[key].strip().lower().replace(" ", "_")
+
+        def used(synset, word=word) -> int:
+            return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word), default=0)
+
+        rival = next((s for s in _candidates(names[key]) if s != sense and not is_person(s)
+                      and any(closeness(s, t) for t in others)
+                      and used(sense) < DOMINANCE * max(1, used(s))), None)
+        if rival is not None:
+            out[key] = rival
+    return out
 
 
 def mostly_unknown(chosen: dict) -> bool:
