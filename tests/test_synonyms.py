@@ -408,6 +408,17 @@ def test_the_domain_word_is_the_categorys_own_word_and_a_word_may_span_two_sense
     assert synonyms.generate(dishes, "paper").domain == "food"
 
 
+def test_a_domain_word_names_its_category_as_a_thing_and_the_more_common_word_wins():
+    """'fixing' means fasteners only second, after a repair (an act, no thing): a person hears the repair,
+    so fasteners get no domain word. Of a category's words that mean it equally, the more common one:
+    'retail store' (Zipf 4.4), not 'outlet' (4.0, and a power socket to most readers)."""
+    made = synonyms.generate(["buckle", "padlock", "safety pin", "screw", "nail"], "paper")
+    assert made.domain is None and any("nearest: 'fastener'" in n for n in made.notes), made.notes
+    shops = ["bakery", "bookstore", "grocery store", "toy store", "shoe store"]
+    assert synonyms.generate(shops, "paper").domain == "retail store"
+    assert synonyms.generate(["bakery", "bookstore", "toy store"], "paper").domain == "shop"  # all under 'shop'
+
+
 def test_no_domain_word_when_wordnet_knows_at_most_half_the_classes():
     """Model names WordNet does not know, and two it knows as something else (a horse, an insect): a word
     that fits the two would be wrong for the rest, so none, and the note says why."""

@@ -777,10 +777,15 @@ def _categories(synset) -> set:
 
 @lru_cache(maxsize=20000)
 def _domain_lemmas(category) -> tuple:
-    """A category's everyday words that mean it among their first two senses."""
+    """A category's everyday words that mean it among their first two senses, where the first is a thing
+    too: 'food', 'plant' or 'turtle' name a thing first, 'fixing' names a repair, no fastener."""
     from semscale.names import commonness
 
-    return tuple(lem for lem in category.lemmas() if category in reader().synsets(lem.name(), "n")[:2]
+    def heard(lem):
+        senses = reader().synsets(lem.name(), "n")[:2]
+        return category in senses and (senses[0] == category or physical(senses[0]))
+
+    return tuple(lem for lem in category.lemmas() if heard(lem)
                  and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
 
 
@@ -810,14 +815,18 @@ def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, st
         return None, f"WordNet knows only {len(kinds)} of the {total} classes, so no word is known to fit them all"
     common = set.intersection(*(_categories(s) for s in kinds))
     found = [_domain_words(s) for s in kinds]
+    from semscale.names import commonness
+
     shared = set.intersection(*(set(f) for f in found))
     if shared:
         def nearest(word):
             """The nearest category first; of its words, WordNet's headword ('frog', not 'toad'; 'plant', not
-            'plant life'; 'food', not 'solid food'), then one that means it first."""
+            'plant life'; 'food', not 'solid food'), then one that means it first, then the more common
+            word ('retail store', not 'outlet')."""
             category, lem = found[0][word]
             depth = min(f[word][0].max_depth() for f in found)
-            return -depth, lem != category.lemmas()[0], reader().synsets(lem.name(), "n").index(category), word
+            return (-depth, lem != category.lemmas()[0], reader().synsets(lem.name(), "n").index(category),
+                    -commonness.zipf(word), word)
 
         word = min(shared, key=nearest)
         category = min((f[word][0] for f in found), key=lambda a: a.max_depth())
@@ -826,8 +835,6 @@ def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, st
             f"{category.definition()})")
     if not common:
         return None, "the classes share no WordNet category more specific than 'object', 'whole' or 'artifact'"
-    from semscale.names import commonness
-
     nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
     plain = vague(nearest) and any(commonness.everyday(lem) for lem in nearest.lemmas())
     what = "too vague to name a domain" if plain else "not everyday words"
