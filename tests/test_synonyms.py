@@ -660,3 +660,18 @@ def test_a_compound_without_a_synset_of_its_own_gets_none_of_its_head_words_name
         assert "graduation cap" not in made.senses and made.labels.names["graduation cap"] == ["graduation cap"]
     assert names_by(["graduation cap", "cowboy hat", "baseball cap", "sock"], "broader")["baseball cap"] == [
         "baseball cap", "cap"]
+
+
+def test_a_kind_heard_first_as_no_thing_or_a_whole_phylum_is_no_kind_name():
+    """'white elephant' is a costly burden first, 'trial balloon' a test of opinion, 'fifth wheel' someone
+    unneeded: no kinds. 'teaspoon' is a measure first, but a measure the spoon holds, so it stays. The
+    worms under a whole phylum ('nematode worm', 'segmented worm') are a zoologist's grouping; the kinds
+    below them ('hookworm') are named instead."""
+    assert names_by(["elephant", "lion", "zebra"], "kinds")["elephant"] == [
+        "elephant", "Indian elephant", "African elephant"]
+    balloon = names_by(["balloon", "airship", "airliner"], "kinds")["balloon"]
+    assert "hot-air balloon" in balloon and "trial balloon" not in balloon
+    assert names_by(["car wheel", "hook", "gear"], "kinds")["car wheel"] == ["car wheel"]
+    assert {"teaspoon", "tablespoon"} <= set(names_by(["spoon", "fork", "knife"], "kinds")["spoon"])
+    worm = names_by(["worm", "snail", "crab", "spider"], "kinds")["worm"]
+    assert "hookworm" in worm and not {"nematode worm", "segmented worm", "beard worm"} & set(worm), worm

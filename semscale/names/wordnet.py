@@ -412,6 +412,25 @@ def taxon_word(lemma) -> bool:
     return any(len(w) >= 5 and t.startswith(w) for w in words for t in taxa)
 
 
+# Taxonomic ranks above an order: a kind that is a whole phylum or class ('nematode worm', 'segmented worm')
+# is a zoologist's grouping, no kind a person names from a photo.
+HIGH_RANKS = frozenset({"phylum.n.02", "subphylum.n.01", "superclass.n.01", "class.n.07", "subclass.n.01",
+                        "division.n.08"})
+
+
+def high_taxon(synset) -> bool:
+    """The sense is a whole phylum or class (its member holonym is one: Nematoda, a phylum)."""
+    return any(rank.name() in HIGH_RANKS for taxon in synset.member_holonyms() for rank in taxon.hypernyms())
+
+
+def heard_as_thing(lemma) -> bool:
+    """Said alone, the word names a thing first: this sense, another thing, or a measure one holds ('a
+    teaspoon'), not an act, an idea or a state ('fixing' is a repair first, 'trial balloon' a test of
+    opinion, 'white elephant' a costly burden, 'fishbowl' a life without privacy)."""
+    first = reader().synsets(lemma.name(), "n")[:1]
+    return not first or first[0] == lemma.synset() or physical(first[0]) or first[0].lexname() == "noun.quantity"
+
+
 def wild_kinds(synset) -> set:
     """Hyponyms of a sense that has a domestic kind which live in the wild ('wildcat' beside 'domestic
     cat' under 'cat'): a photo of a cat is a house cat, not a lynx or a cougar."""
@@ -777,16 +796,12 @@ def _categories(synset) -> set:
 
 @lru_cache(maxsize=20000)
 def _domain_lemmas(category) -> tuple:
-    """A category's everyday words that mean it among their first two senses, where the first is a thing
-    too: 'food', 'plant' or 'turtle' name a thing first, 'fixing' names a repair, no fastener."""
+    """A category's everyday words that mean it among their first two senses and are heard as a thing
+    (see `heard_as_thing`: not 'fixing' for fasteners, which says a repair first)."""
     from semscale.names import commonness
 
-    def heard(lem):
-        senses = reader().synsets(lem.name(), "n")[:2]
-        return category in senses and (senses[0] == category or physical(senses[0]))
-
-    return tuple(lem for lem in category.lemmas() if heard(lem)
-                 and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
+    return tuple(lem for lem in category.lemmas() if category in reader().synsets(lem.name(), "n")[:2]
+                 and heard_as_thing(lem) and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
 
 
 def _domain_words(synset) -> dict[str, tuple]:
