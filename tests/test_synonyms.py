@@ -675,3 +675,11 @@ def test_a_kind_heard_first_as_no_thing_or_a_whole_phylum_is_no_kind_name():
     assert {"teaspoon", "tablespoon"} <= set(names_by(["spoon", "fork", "knife"], "kinds")["spoon"])
     worm = names_by(["worm", "snail", "crab", "spider"], "kinds")["worm"]
     assert "hookworm" in worm and not {"nematode worm", "segmented worm", "beard worm"} & set(worm), worm
+
+
+def test_the_class_word_is_no_taxon_word_in_its_own_kinds():
+    """'bison' and 'gorilla' also name their genus, so a kind built on the genus's name would be a
+    biologist's term; but the class's own word is the lay word: 'American bison' (not the rejected
+    'buffalo', which is mostly read as the water buffalo), 'mountain gorilla'."""
+    assert names_by(["bison", "zebra", "camel"], "kinds")["bison"] == ["bison", "American bison"]
+    assert "mountain gorilla" in names_by(["gorilla", "chimpanzee", "orangutan"], "kinds")["gorilla"]

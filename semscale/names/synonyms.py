@@ -94,7 +94,7 @@ def _familiar(lemma, heads: set[str]) -> bool:
     """A name a person would know: WordNet's tagged texts use the word in this sense (`count()`), or it
     says what it is by ending in the class's own word ('wine bottle', 'teacup', 'cheeseburger'), and no
     mark of register or rarity (`commonness.common`). Never a biologist's term."""
-    if wordnet.taxon_word(lemma) or commonness.marked(lemma):
+    if wordnet.taxon_word(lemma, frozenset(heads)) or commonness.marked(lemma):
         return False
     name = _squash(lemma.name())
     if any(name.endswith(h) and name != h for h in heads):

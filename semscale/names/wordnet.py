@@ -402,14 +402,15 @@ def past_kind(synset) -> bool:
     return bool(PAST_GLOSS.search(synset.definition()))
 
 
-def taxon_word(lemma) -> bool:
+def taxon_word(lemma, own: frozenset[str] = frozenset()) -> bool:
     """A lemma built on a taxon's name ('nymphalid' from Nymphalidae, 'helianthus' the genus) or a
-    taxonomist's 'true X': a biologist's term, not what a person calls a photo."""
+    taxonomist's 'true X': a biologist's term, not what a person calls a photo. A word in `own` (the
+    class's own word) is no taxon's: 'bison' names the genus Bison too, yet 'American bison' is plain."""
     words = lemma.name().lower().split("_")
     if words[0] == "true" and len(words) > 1:
         return True
     taxa = {t.name().lower().split("_", 1)[-1] for h in lemma.synset().member_holonyms() for t in h.lemmas()}
-    return any(len(w) >= 5 and t.startswith(w) for w in words for t in taxa)
+    return any(len(w) >= 5 and w not in own and t.startswith(w) for w in words for t in taxa)
 
 
 # Taxonomic ranks above an order: a kind that is a whole phylum or class ('nematode worm', 'segmented worm')
