@@ -16,6 +16,7 @@ now; tune on those only:
     python benchmarks/b7_names.py fresh2 --blind-out FILE    # the second fresh names, for a blind rater (never shown)
     python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
     python benchmarks/b7_names.py score --ratings FILE # the same for another ratings file (the held-out rater's)
+    python benchmarks/b7_names.py domains              # today's domain word D on every rated list vs its rater's
 
 A ratings file maps each rated split to {"names_file": the file the --write/--blind-out run made
 (relative to the ratings file), "rated_by", "domain": {list: [the domain words a person would choose, null
@@ -116,9 +117,23 @@ def score(path: Path = RATINGS) -> None:
         print(f"| {half} | {len(accept)} | {len(accept) - len(misses)} of {len(accept)}{shown} |")
 
 
+def domains(path: Path = RATINGS) -> None:
+    """The paper scheme's domain word D as generated now, on every rated list (all development data now),
+    against the words its rater would choose (None: no word fits every class)."""
+    accept = {}
+    for rated in json.loads(path.read_text(encoding="utf-8")).values():
+        accept.update(rated.get("domain", {}))
+    lists, agree = _name_lists.half("rated"), 0
+    for key in sorted(accept):
+        made = synonyms.generate(lists[key]["classes"], "paper")
+        agree += made.domain in accept[key]
+        print(f"{'ok  ' if made.domain in accept[key] else 'MISS'} {key}: {made.domain!r} (accepted: {accept[key]})")
+    print(f"\ndomain word D agrees on {agree} of {len(accept)} rated lists")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("half", choices=(*_name_lists.HALVES, "score"))
+    parser.add_argument("half", choices=(*_name_lists.HALVES, "score", "domains"))
     parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
     parser.add_argument("--blind-out", "--heldout-out", type=Path, dest="blind_out",
                         help="write a blind split's names (heldout, fresh, fresh2) to this JSON file for a blind "
@@ -129,6 +144,8 @@ def main() -> None:
     blind = args.half in _name_lists.BLIND
     if args.half == "score":
         score(args.ratings)
+    elif args.half == "domains":
+        domains(args.ratings)
     elif blind and not args.blind_out:
         parser.error(f"the {args.half} names are for a blind rater: write them with --blind-out FILE, never print them")
     elif args.blind_out and not blind:

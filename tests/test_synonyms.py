@@ -408,6 +408,17 @@ def test_the_domain_word_is_the_categorys_own_word_and_a_word_may_span_two_sense
     assert synonyms.generate(dishes, "paper").domain == "food"
 
 
+def test_a_domain_word_names_its_category_as_a_thing_and_the_more_common_word_wins():
+    """'fixing' means fasteners only second, after a repair (an act, no thing): a person hears the repair,
+    so fasteners get no domain word. Of a category's words that mean it equally, the more common one:
+    'retail store' (Zipf 4.4), not 'outlet' (4.0, and a power socket to most readers)."""
+    made = synonyms.generate(["buckle", "padlock", "safety pin", "screw", "nail"], "paper")
+    assert made.domain is None and any("nearest: 'fastener'" in n for n in made.notes), made.notes
+    shops = ["bakery", "bookstore", "grocery store", "toy store", "shoe store"]
+    assert synonyms.generate(shops, "paper").domain == "retail store"
+    assert synonyms.generate(["bakery", "bookstore", "toy store"], "paper").domain == "shop"  # all under 'shop'
+
+
 def test_no_domain_word_when_wordnet_knows_at_most_half_the_classes():
     """Model names WordNet does not know, and two it knows as something else (a horse, an insect): a word
     that fits the two would be wrong for the rest, so none, and the note says why."""
@@ -649,3 +660,26 @@ def test_a_compound_without_a_synset_of_its_own_gets_none_of_its_head_words_name
         assert "graduation cap" not in made.senses and made.labels.names["graduation cap"] == ["graduation cap"]
     assert names_by(["graduation cap", "cowboy hat", "baseball cap", "sock"], "broader")["baseball cap"] == [
         "baseball cap", "cap"]
+
+
+def test_a_kind_heard_first_as_no_thing_or_a_whole_phylum_is_no_kind_name():
+    """'white elephant' is a costly burden first, 'trial balloon' a test of opinion, 'fifth wheel' someone
+    unneeded: no kinds. 'teaspoon' is a measure first, but a measure the spoon holds, so it stays. The
+    worms under a whole phylum ('nematode worm', 'segmented worm') are a zoologist's grouping; the kinds
+    below them ('hookworm') are named instead."""
+    assert names_by(["elephant", "lion", "zebra"], "kinds")["elephant"] == [
+        "elephant", "Indian elephant", "African elephant"]
+    balloon = names_by(["balloon", "airship", "airliner"], "kinds")["balloon"]
+    assert "hot-air balloon" in balloon and "trial balloon" not in balloon
+    assert names_by(["car wheel", "hook", "gear"], "kinds")["car wheel"] == ["car wheel"]
+    assert {"teaspoon", "tablespoon"} <= set(names_by(["spoon", "fork", "knife"], "kinds")["spoon"])
+    worm = names_by(["worm", "snail", "crab", "spider"], "kinds")["worm"]
+    assert "hookworm" in worm and not {"nematode worm", "segmented worm", "beard worm"} & set(worm), worm
+
+
+def test_the_class_word_is_no_taxon_word_in_its_own_kinds():
+    """'bison' and 'gorilla' also name their genus, so a kind built on the genus's name would be a
+    biologist's term; but the class's own word is the lay word: 'American bison' (not the rejected
+    'buffalo', which is mostly read as the water buffalo), 'mountain gorilla'."""
+    assert names_by(["bison", "zebra", "camel"], "kinds")["bison"] == ["bison", "American bison"]
+    assert "mountain gorilla" in names_by(["gorilla", "chimpanzee", "orangutan"], "kinds")["gorilla"]

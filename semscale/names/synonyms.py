@@ -94,7 +94,7 @@ def _familiar(lemma, heads: set[str]) -> bool:
     """A name a person would know: WordNet's tagged texts use the word in this sense (`count()`), or it
     says what it is by ending in the class's own word ('wine bottle', 'teacup', 'cheeseburger'), and no
     mark of register or rarity (`commonness.common`). Never a biologist's term."""
-    if wordnet.taxon_word(lemma) or commonness.marked(lemma):
+    if wordnet.taxon_word(lemma, frozenset(heads)) or commonness.marked(lemma):
         return False
     name = _squash(lemma.name())
     if any(name.endswith(h) and name != h for h in heads):
@@ -105,7 +105,7 @@ def _familiar(lemma, heads: set[str]) -> bool:
 def _kind_name(kind, chosen, heads: set[str], own: frozenset[str]):
     """The word for a kind: the first usable one that names the class ('thresher shark', not
     'thresher'), else the first usable one; None when no usable word is familiar."""
-    usable = [lem for lem in kind.lemmas() if _usable(lem, chosen, own)]
+    usable = [lem for lem in kind.lemmas() if _usable(lem, chosen, own) and wordnet.heard_as_thing(lem)]
     usable.sort(key=lambda lem: not any(_squash(lem.name()).endswith(h) for h in heads))
     return next((lem for lem in usable if _familiar(lem, heads)), None)
 
@@ -352,7 +352,7 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
                         and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
                        key=_kind_order)
         for kind in level:
-            lemma = _kind_name(kind, chosen, heads, own)
+            lemma = None if wordnet.high_taxon(kind) else _kind_name(kind, chosen, heads, own)
             if (lemma is not None and len(out) < MAX_KINDS and _plain_words(lemma, own | heads)
                     and _squash(lemma.name()) not in {_squash(n) for n, _ in out}):
                 out.append((_spoken(lemma), kind.definition()))

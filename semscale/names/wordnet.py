@@ -402,14 +402,34 @@ def past_kind(synset) -> bool:
     return bool(PAST_GLOSS.search(synset.definition()))
 
 
-def taxon_word(lemma) -> bool:
+def taxon_word(lemma, own: frozenset[str] = frozenset()) -> bool:
     """A lemma built on a taxon's name ('nymphalid' from Nymphalidae, 'helianthus' the genus) or a
-    taxonomist's 'true X': a biologist's term, not what a person calls a photo."""
+    taxonomist's 'true X': a biologist's term, not what a person calls a photo. A word in `own` (the
+    class's own word) is no taxon's: 'bison' names the genus Bison too, yet 'American bison' is plain."""
     words = lemma.name().lower().split("_")
     if words[0] == "true" and len(words) > 1:
         return True
     taxa = {t.name().lower().split("_", 1)[-1] for h in lemma.synset().member_holonyms() for t in h.lemmas()}
-    return any(len(w) >= 5 and t.startswith(w) for w in words for t in taxa)
+    return any(len(w) >= 5 and w not in own and t.startswith(w) for w in words for t in taxa)
+
+
+# Taxonomic ranks above an order: a kind that is a whole phylum or class ('nematode worm', 'segmented worm')
+# is a zoologist's grouping, no kind a person names from a photo.
+HIGH_RANKS = frozenset({"phylum.n.02", "subphylum.n.01", "superclass.n.01", "class.n.07", "subclass.n.01",
+                        "division.n.08"})
+
+
+def high_taxon(synset) -> bool:
+    """The sense is a whole phylum or class (its member holonym is one: Nematoda, a phylum)."""
+    return any(rank.name() in HIGH_RANKS for taxon in synset.member_holonyms() for rank in taxon.hypernyms())
+
+
+def heard_as_thing(lemma) -> bool:
+    """Said alone, the word names a thing first: this sense, another thing, or a measure one holds ('a
+    teaspoon'), not an act, an idea or a state ('fixing' is a repair first, 'trial balloon' a test of
+    opinion, 'white elephant' a costly burden, 'fishbowl' a life without privacy)."""
+    first = reader().synsets(lemma.name(), "n")[:1]
+    return not first or first[0] == lemma.synset() or physical(first[0]) or first[0].lexname() == "noun.quantity"
 
 
 def wild_kinds(synset) -> set:
@@ -777,11 +797,12 @@ def _categories(synset) -> set:
 
 @lru_cache(maxsize=20000)
 def _domain_lemmas(category) -> tuple:
-    """A category's everyday words that mean it among their first two senses."""
+    """A category's everyday words that mean it among their first two senses and are heard as a thing
+    (see `heard_as_thing`: not 'fixing' for fasteners, which says a repair first)."""
     from semscale.names import commonness
 
     return tuple(lem for lem in category.lemmas() if category in reader().synsets(lem.name(), "n")[:2]
-                 and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
+                 and heard_as_thing(lem) and commonness.everyday(lem) and not label_phrase(lem, is_person(category)))
 
 
 def _domain_words(synset) -> dict[str, tuple]:
@@ -810,14 +831,18 @@ def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, st
         return None, f"WordNet knows only {len(kinds)} of the {total} classes, so no word is known to fit them all"
     common = set.intersection(*(_categories(s) for s in kinds))
     found = [_domain_words(s) for s in kinds]
+    from semscale.names import commonness
+
     shared = set.intersection(*(set(f) for f in found))
     if shared:
         def nearest(word):
             """The nearest category first; of its words, WordNet's headword ('frog', not 'toad'; 'plant', not
-            'plant life'; 'food', not 'solid food'), then one that means it first."""
+            'plant life'; 'food', not 'solid food'), then one that means it first, then the more common
+            word ('retail store', not 'outlet')."""
             category, lem = found[0][word]
             depth = min(f[word][0].max_depth() for f in found)
-            return -depth, lem != category.lemmas()[0], reader().synsets(lem.name(), "n").index(category), word
+            return (-depth, lem != category.lemmas()[0], reader().synsets(lem.name(), "n").index(category),
+                    -commonness.zipf(word), word)
 
         word = min(shared, key=nearest)
         category = min((f[word][0] for f in found), key=lambda a: a.max_depth())
@@ -826,8 +851,6 @@ def domain_word(synsets: list, total: int | None = None) -> tuple[str | None, st
             f"{category.definition()})")
     if not common:
         return None, "the classes share no WordNet category more specific than 'object', 'whole' or 'artifact'"
-    from semscale.names import commonness
-
     nearest = max(common, key=lambda a: (a.max_depth(), a.min_depth(), a.name()))
     plain = vague(nearest) and any(commonness.everyday(lem) for lem in nearest.lemmas())
     what = "too vague to name a domain" if plain else "not everyday words"
