@@ -338,7 +338,10 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
     """Familiar kinds of the chosen sense (hyponyms, nearest and most used first), at most MAX_KINDS.
     Kinds of the past (extinct, ancient) and wild kinds of a sense with a domestic kind are left out with
     everything under them, and so are insults, ways of calling someone ('guy', 'sir'), people sorted by
-    race ('white man') and people (unless the class is about people)."""
+    race ('white man') and people (unless the class is about people). A body part gets none: its kinds
+    judge someone's body ('pudding face', 'potbelly', 'hooknose'), and WordNet marks none of them."""
+    if chosen.lexname() == "noun.body":
+        return []
     own = _own_words(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])} | {_squash(lem.name().rsplit("_", 1)[-1])
                                                         for lem in chosen.lemmas() if _usable(lem, chosen, own)}
