@@ -622,6 +622,12 @@ def embeddings(path: str, run_id: str) -> run_embeddings.RunEmbeddings:
     return run_embeddings.load(ResultsStore(path), run_id, results=str(path))
 
 
+@st.cache_resource(max_entries=4)
+def _what_if_baseline(path: str, run_id: str) -> whatif.Baseline:
+    """The run's stored curve and last-level outcomes, read once per run as its embeddings are."""
+    return whatif.baseline(ResultsStore(path), embeddings(path, run_id))
+
+
 @st.cache_resource
 def _what_if_encoders() -> dict:
     """One encoder per backend for every session's what-ifs: its model loads once, at the first new name."""
@@ -658,7 +664,7 @@ def _what_if(path: str, run_id: str, names: tuple, model: str, _encoder: encoder
     (any other click on the page) reuses it: a run with many name orders takes seconds to score."""
     started = time.perf_counter()
     result = whatif.what_if(ResultsStore(path), embeddings(path, run_id), LabelSet({c: list(v) for c, v in names}),
-                            _encoder, _memo)
+                            _encoder, _memo, _what_if_baseline(path, run_id))
     return result, time.perf_counter() - started
 
 

@@ -5,9 +5,9 @@ each level, max + mean + probsum, B11_ORDERS name orders (default: 1 and 50), em
 (the tiny test model's cheap vision and text graphs widened to 512 dimensions, as a ViT-B/32's embeddings
 are: its embeddings are synthetic, their size is real). Then, per run:
 
-- library: `whatif.what_if` as the page calls it, with the page's memo: the first edit of a dashboard
-  process (the run's embeddings read from the results file), and later edits (each adds two names never
-  seen, so each encodes exactly their two texts), median of B11_REPEATS;
+- library: `whatif.what_if` as the page calls it, with the page's memo and the run's baseline: the first
+  edit of a dashboard process (the run's embeddings and baseline read from the results file), and later
+  edits (each adds two names never seen, so each encodes exactly their two texts), median of B11_REPEATS;
 - page: the Synonyms page's whole script run after such an edit, under Streamlit's AppTest (the
   backend is the same model folder; no browser: drawing the chart in the browser comes on top).
 
@@ -27,7 +27,7 @@ import _vit_shaped
 import numpy as np
 
 from semscale.analysis import run_embeddings
-from semscale.analysis.whatif import what_if
+from semscale.analysis.whatif import baseline, what_if
 from semscale.data import datasets
 from semscale.models.encoders import LocalEncoder
 from semscale.names.labels import LabelSet
@@ -64,15 +64,16 @@ def library(store: ResultsStore, run_id: str, encoder: LocalEncoder, names: dict
     encoder.encode_texts = timer.wrap("encode", encoder.encode_texts)
     t = time.perf_counter()
     run = run_embeddings.load(store, run_id)
-    result = what_if(store, run, LabelSet(edit(names, "first")), encoder, memo)
+    base = baseline(store, run)
+    result = what_if(store, run, LabelSet(edit(names, "first")), encoder, memo, base)
     first = time.perf_counter() - t
-    rows = [["first edit (run's embeddings read from the file)", f"{first:.3f}", f"{timer.seconds['encode']:.3f}",
-             result.encoded]]
+    rows = [["first edit (run's embeddings and baseline read from the file)", f"{first:.3f}",
+             f"{timer.seconds['encode']:.3f}", result.encoded]]
     times, encodes = [], []
     for r in range(REPEATS):
         before = timer.seconds["encode"]
         t = time.perf_counter()
-        result = what_if(store, run, LabelSet(edit(names, f"later{r}")), encoder, memo)
+        result = what_if(store, run, LabelSet(edit(names, f"later{r}")), encoder, memo, base)
         times.append(time.perf_counter() - t)
         encodes.append(timer.seconds["encode"] - before)
         assert result.encoded == 2, result.encoded

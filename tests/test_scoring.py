@@ -321,3 +321,116 @@ def test_probsum_rescores_each_image_whose_level_lies_far_below_its_own_best_nam
     assert got.predicted.tolist() == [0, 0]
     np.testing.assert_allclose(got.score, [1 / (1 + math.exp(-100 * 0.01 / 1.00025)), 1.0], rtol=1e-5)
     np.testing.assert_allclose(got.score, class_scores(images, names, small, "probsum").max(axis=1), rtol=1e-5)
+
+
+def _orders(lists: list[list[int]], levels: tuple[int, ...], n_orders: int, seed: int) -> list[Candidates]:
+    """Each (order, level)'s candidates as a run's plan builds them: order 0 the lists as given, the
+    others each class's extra names shuffled, level n each class's first n names."""
+    rng = np.random.default_rng(seed)
+    orders = [lists] + [[ls[:1] + list(rng.permutation(ls[1:])) for ls in lists] for _ in range(n_orders - 1)]
+    return [Candidates.build([[int(r) for r in ls[:n]] for ls in order]) for order in orders for n in levels]
+
+
+@pytest.mark.parametrize("levels", [(2, 3), (1, 2, 3, 4)])
+@pytest.mark.parametrize("head", ["softmax", "sigmoid"])
+def test_name_orders_walked_together_give_each_orders_own_numbers(monkeypatch, levels, head):
+    """A run's name orders form chains of one layout (every class gains a name at each level), walked together
+    as one array per aggregation; with room for one chain at a time (CHUNK_CELLS = the sweep's columns x its
+    rows, a chain's columns more than half of them) they walk one by one. Both give the same bits: 6 orders of
+    9 classes x 4 names, in 13 blocks. Levels 2, 3 stop short of the lists (each order's last level holds 27
+    of the 36 names), so order 0's chain, whose columns begin the cosine matrix and whose softmax is shifted by
+    the matrix's best, shares its layout with the others; at levels 1-4 every order's level 1 is one level,
+    scored once. A name close to the images' common direction, an extra name of class 4, leaves the levels
+    without it so far below that probsum re-scores their rows the plain way."""
+    import semscale.run.scoring as scoring
+    from semscale.core.vectors import Head
+    from semscale.run.scoring import Sweep
+
+    rng = np.random.default_rng(11)
+    common = normalize(rng.normal(size=(1, 64)))
+    images = normalize(common + 0.5 * normalize(rng.normal(size=(40, 64))) + 0.02 * rng.normal(size=(40, 64)))
+    names = normalize(rng.normal(size=(36, 64)))
+    names[17] = common[0]
+    lists = [list(range(4 * k, 4 * k + 4)) for k in range(9)]
+    cands = _orders(lists, levels, 6, seed=5)
+    sweep = Sweep(names, cands)
+    shared = [c for c in sweep.chains if sum(d.layout is c.layout for d in sweep.chains) > 1]
+    assert len(shared) >= 5 and any(c.in_place for c in shared) == (levels == (2, 3))
+    assert len(sweep.chains[0].rows) < len(sweep.matrix) or levels != (2, 3)
+    sizes = [1, 2, 3, 7, 5, 1, 2, 4, 3, 1, 6, 2, 3]
+    ends = np.cumsum(sizes)
+    blocks = [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
+    chosen = Head(scale=100.0) if head == "softmax" else Head(scale=10.0, bias=-5.0)
+    aggregations = ["max", "mean", "probsum"]
+    together = sweep.predict(images, aggregations, chosen, blocks)
+    monkeypatch.setattr(scoring, "CHUNK_CELLS", len(sweep.matrix) * len(images))
+    alone = sweep.predict(images, aggregations, chosen, blocks)
+    for i in range(len(cands)):
+        for agg in aggregations:
+            for field in ("predicted", "score", "top_rows", "top_sims"):
+                assert np.array_equal(getattr(together[i][agg], field), getattr(alone[i][agg], field)), (i, agg, field)
+    if levels == (1, 2, 3, 4):
+        assert all(together[i] is together[0] for i in range(0, len(cands), 4))  # every order's level 1, once
+
+
+def test_probsum_divides_by_each_rows_classes_summed_in_numpys_order():
+    """The sweep lays each class's scores out together, but probsum's stored scores divide by the sum of each
+    row's classes taken side by side, in NumPy's pairwise order (12 classes: 8 partial sums, then the rest), as
+    the sweep always has: the scores of a level of one name per class are exactly e / e.sum(axis=1), e the
+    names' exp(100 x cosine - 100 x the row's best). Summed class after class, some of the 300 rows' sums differ
+    in their last bits."""
+    from semscale.run.scoring import predict_levels
+
+    rng = np.random.default_rng(2)
+    images, names = normalize(rng.normal(size=(300, 16))), normalize(rng.normal(size=(12, 16)))
+    got = predict_levels(images, names, [Candidates.build([[k] for k in range(12)])], ["probsum"])[0]["probsum"]
+    logits = 100 * (images @ names.T)
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    pairwise = e.sum(axis=1, keepdims=True)
+    assert np.array_equal(got.score, (e / pairwise)[np.arange(300), got.predicted])
+    one_by_one = np.zeros_like(pairwise)
+    for k in range(12):
+        one_by_one[:, 0] += e[:, k]
+    assert not np.array_equal(pairwise, one_by_one)
+
+
+def test_the_first_maximal_class_and_its_score_as_argmax_gives_them():
+    """Scores laid out class by class (a sweep's): the predicted class is the first maximal one, a NaN the
+    first NaN, and the score the predicted class's own, a -0.0 included. By hand: [1, 3, 3] -> 1 (score 3);
+    [-0.0, 0.0, -1] -> 0 (score -0.0: 0.0 ties with it); [2, NaN, NaN] -> 1; [-inf, -inf] -> 0; and 2,000
+    tie-heavy rows against np.argmax."""
+    from semscale.run.scoring import _argmax
+
+    by_class = np.full((3, 4), -np.inf, np.float32)  # classes x rows
+    by_class[:, 0], by_class[:, 1], by_class[:, 2] = [1, 3, 3], [-0.0, 0.0, -1], [2, np.nan, np.nan]
+    by_class[:2, 3] = -np.inf
+    first, score = _argmax(by_class.T)
+    assert first.tolist() == [1, 0, 1, 0]
+    assert score[0] == 3 and score[1] == 0 and np.signbit(score[1]) and np.isnan(score[2]) and score[3] == -np.inf
+    rng = np.random.default_rng(4)
+    values = np.array([0.0, -0.0, 1.0, 0.5, -1.0, np.inf, -np.inf], np.float32)
+    many = np.ascontiguousarray(rng.choice(values, size=(2000, 3, 9)).transpose(2, 1, 0)).transpose(2, 1, 0)
+    first, score = _argmax(many)
+    want = many.argmax(axis=-1)
+    assert np.array_equal(first, want)
+    picked = np.take_along_axis(many, want[..., None], axis=-1)[..., 0]
+    assert np.array_equal(score, picked) and np.array_equal(np.signbit(score), np.signbit(picked))
+
+
+def test_probsum_rescores_every_level_of_a_chain_far_below_its_best_name():
+    """Rows stop being checked for underflow only after a level where none needs it (a class's best cosine
+    only grows along a chain). Image (1, .02, .01)/n, n = 1.00025: class 0's names e1, (0, .6, .8) and then
+    e0, 'close' (cosine 1/n); class 1's e2, (0, .8, .6). The two levels without 'close' lie ~98 below it (scale
+    100), both re-scored the plain way; by hand, with exponents 100 x cosine: level 1 e^(2/n) : e^(1/n), class
+    0 sigmoid(1/n) = .731; level 2 2e^(2/n) : e^(1/n) + e^(2.2/n), class 0 .557; level 3 'close' alone, ~1."""
+    from semscale.run.scoring import predict_levels
+
+    names = np.array([[0, 1, 0], [0, 0, 1], [0, 0.6, 0.8], [0, 0.8, 0.6], [1, 0, 0]], np.float32)
+    image = normalize(np.array([[1, 0.02, 0.01]], np.float32))
+    levels = [Candidates.build(c) for c in ([[0], [1]], [[0, 2], [1, 3]], [[0, 2, 4], [1, 3]])]
+    got = [level["probsum"] for level in predict_levels(image, names, levels, ["probsum"])]
+    n = math.sqrt(1.0005)
+    first = 1 / (1 + math.exp(-1 / n))
+    second = 2 * math.exp(2 / n) / (2 * math.exp(2 / n) + math.exp(1 / n) + math.exp(2.2 / n))
+    assert [p.predicted[0] for p in got] == [0, 0, 0]
+    np.testing.assert_allclose([p.score[0] for p in got], [first, second, 1.0], rtol=1e-5)

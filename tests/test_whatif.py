@@ -38,7 +38,7 @@ import pandas as pd
 import pytest
 
 from semscale.analysis import run_embeddings
-from semscale.analysis.whatif import WHAT_IF, run_settings, what_if
+from semscale.analysis.whatif import WHAT_IF, baseline, run_settings, what_if
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
 from semscale.run.config import RunConfig
@@ -93,6 +93,27 @@ def test_the_edited_curve_and_class_changes_are_the_hand_computed_ones_and_nothi
     again = what_if(designed_runs.store, run, LabelSet(EDITED), designed_runs.encoder, memo)
     assert again.encoded == 0 and again.points.equals(result.points)  # the memo spares the next edit's encode
     assert contents(designed_runs.store) == before
+
+
+def test_a_kept_baseline_spares_every_read_of_the_runs_results(designed_runs, monkeypatch):
+    """The Synonyms page keeps each run's baseline (a finished run never changes): its stored curve and its
+    given order's outcomes at its last level, here tests/test_designed.py's level 3 (max "ant cat bee bee bee
+    cat", mean "bee ant bee bee cat bee", probsum "ant ant bee bee cat bee" for k0 .. k5, two images per class).
+    With it, an edit reads none of the results file's runs, points or predictions, and its what-if is the one
+    read afresh."""
+    store = designed_runs.store
+    run = run_embeddings.load(store, designed_runs.run())
+    before = baseline(store, run)
+    names = run.image_table["name"].tolist()  # class/kN.png
+    assert {agg: "".join("1" if right[names.index(f"{c}/k{k}.png")] else "0" for c, ks in designed.IMAGES.items()
+                         for k in ks)
+            for agg, right in before.correct.items()} == {"max": "101101", "mean": "011110", "probsum": "111110"}
+    fresh = what_if(store, run, LabelSet(EDITED), designed_runs.encoder, {})
+    for method in ("run", "points", "predictions"):
+        monkeypatch.setattr(type(store), method, lambda *args, method=method, **kwargs: pytest.fail(f"read {method}"))
+    kept = what_if(store, run, LabelSet(EDITED), designed_runs.encoder, {}, before)
+    pd.testing.assert_frame_equal(kept.points, fresh.points)
+    pd.testing.assert_frame_equal(kept.classes, fresh.classes)
 
 
 def test_the_what_if_curve_is_what_a_real_run_of_the_edited_names_stores(designed_runs):

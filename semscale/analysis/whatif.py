@@ -44,22 +44,50 @@ class WhatIf:
     encoded: int  # texts encoded for it: those neither the embedding cache nor `memo` had
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a what-if reads of its run's stored results: a finished run never changes, so a caller that
+    keeps it (the Synonyms page) reads the results file once per run, not at every edit."""
+
+    model: str
+    points: pd.DataFrame  # the run's stored points
+    correct: dict[str, np.ndarray]  # per aggregation, each image (in `run`'s order) right at the run's last
+    # level, in the given name order
+
+
+def baseline(store: ResultsStore, run: RunEmbeddings) -> Baseline:
+    """The run's stored points and its given order's predictions at its last level."""
+    points = store.points(run.run_id)
+    last = int(points["n_names"].max())
+    stored = store.predictions(run.run_id, n_names=last, repeat=0)
+    correct = {}
+    for agg in _config(run).aggregations:
+        right = stored[stored["aggregation"] == agg].set_index("image_idx")["correct"].reindex(
+            run.image_table["image_idx"])
+        if right.isna().any():
+            raise SemscaleError(f"run {run.run_id} lacks the {agg} predictions of {int(right.isna().sum())} "
+                                f"images at {last} names")
+        correct[agg] = right.to_numpy(bool)
+    return Baseline(store.run(run.run_id).model, points, correct)
+
+
 def what_if(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, encoder: Encoder | None = None,
-            memo: dict[str, np.ndarray] | None = None) -> WhatIf:
+            memo: dict[str, np.ndarray] | None = None, before: Baseline | None = None) -> WhatIf:
     """The run's curve and the curve of `labels` with the run's settings, and the per-class changes.
 
     `encoder` must compute the run's model (None: names missing from the cache are an error);
-    `memo` (text hash -> vector) keeps what it encodes, so the next edit encodes only its new names.
+    `memo` (text hash -> vector) keeps what it encodes, so the next edit encodes only its new names;
+    `before`: the run's `baseline`, when the caller keeps it (None: read now).
     """
-    info = store.run(run.run_id)
     if set(labels.classes) != set(run.classes):
         extra, missing = set(labels.classes) - set(run.classes), set(run.classes) - set(labels.classes)
         raise SemscaleError(f"the label set's classes are not run {run.run_id}'s: "
                             + "; ".join(f"{what}: {', '.join(sorted(cs))}" for what, cs in
                                         (("not in the run", extra), ("missing", missing)) if cs))
-    encoder = encoder or CacheOnly(info.model, run.run_id)
-    if encoder.model_id != info.model:
-        raise SemscaleError(f"run {run.run_id} was made with model {info.model}, the backend computes "
+    before = before or baseline(store, run)
+    encoder = encoder or CacheOnly(before.model, run.run_id)
+    if encoder.model_id != before.model:
+        raise SemscaleError(f"run {run.run_id} was made with model {before.model}, the backend computes "
                             f"{encoder.model_id}: a what-if needs the run's model")
     labels = LabelSet({c: labels.names[c] for c in run.classes})  # the run's class order: ties go to the earlier class
     config = _config(run)
@@ -67,26 +95,28 @@ def what_if(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, encoder: 
     order, blocks = _processing_order(run, config.batch_size)
     truth = run.truth[order]
     predictions = _score_on_one_thread(plan, run.images[order], blocks)
-    correct = [{agg: p.predicted == truth for agg, p in level.items()} for level in predictions]
+    aggs = config.aggregations
+    correct = np.stack([[level[agg].predicted for agg in aggs] for level in predictions]) == truth  # levels x aggs
+    hits = correct.sum(axis=2)
     ns = sorted({n for _, n, _ in plan.levels})
     points = pd.DataFrame([
-        (agg, rep, ns.index(n), n, len(cand.rows), len(truth), int(right[agg].sum()), right[agg].mean(),
-         *wilson(int(right[agg].sum()), len(truth)), WHAT_IF)
-        for (rep, n, cand), right in zip(plan.levels, correct, strict=True) for agg in config.aggregations],
+        (agg, rep, ns.index(n), n, len(cand.rows), len(truth), int(hits[i, a]), hits[i, a] / len(truth),
+         *wilson(int(hits[i, a]), len(truth)), WHAT_IF)
+        for i, (rep, n, cand) in enumerate(plan.levels) for a, agg in enumerate(aggs)],
         columns=["aggregation", "repeat", "level", "n_names", "n_candidates", "n_images", "correct", "accuracy",
                  "ci_low", "ci_high", "run_id"])
     if config.interval == "bootstrap":  # as the engine computes them when a run ends
         image_idx = run.image_table["image_idx"].to_numpy()[order]
-        outcomes = pd.DataFrame([(agg, rep, n, i, ok) for (rep, n, _), right in zip(plan.levels, correct, strict=True)
-                                 for agg in config.aggregations for i, ok in zip(image_idx, right[agg], strict=True)],
+        outcomes = pd.DataFrame([(agg, rep, n, i, ok) for (rep, n, _), level in zip(plan.levels, correct, strict=True)
+                                 for agg, right in zip(aggs, level, strict=True)
+                                 for i, ok in zip(image_idx, right, strict=True)],
                                 columns=["aggregation", "repeat", "n_names", "image_idx", "correct"])
         points = points.drop(columns=["ci_low", "ci_high"]).merge(
             bootstrap_intervals(outcomes, config.seed), on=["aggregation", "repeat", "n_names"])[points.columns]
-    stored = store.points(run.run_id)
-    points = points.astype(stored.dtypes.to_dict())  # the store's column types: one frame, one chart
+    points = points.astype(before.points.dtypes.to_dict())  # the store's column types: one frame, one chart
     last = max(range(len(plan.levels)), key=lambda i: (plan.levels[i][0] == 0, plan.levels[i][1]))  # order 0's
-    classes = _class_changes(store, run, labels, order, correct[last], int(stored["n_names"].max()))
-    return WhatIf(run.run_id, pd.concat([stored, points], ignore_index=True), classes, plan.names.encoded)
+    classes = _class_changes(run, labels, before, order, dict(zip(aggs, correct[last], strict=True)))
+    return WhatIf(run.run_id, pd.concat([before.points, points], ignore_index=True), classes, plan.names.encoded)
 
 
 _BLAS_LIMIT = threading.Lock()  # the BLAS thread limit is the process's: what-ifs set and restore it in turn
@@ -115,26 +145,22 @@ def _processing_order(run: RunEmbeddings, batch_size: int) -> tuple[np.ndarray, 
     return order, [slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
-def _class_changes(store: ResultsStore, run: RunEmbeddings, labels: LabelSet, order: np.ndarray,
-                   after: dict[str, np.ndarray], last: int) -> pd.DataFrame:
-    """Per class and aggregation: accuracy at the run's last level `last` (its stored predictions, the
-    given name order) against the edited set's last level (`after`, images in `order`)."""
-    stored = store.predictions(run.run_id, n_names=last, repeat=0)
-    image_idx = run.image_table["image_idx"].to_numpy()[order]
-    truth = run.truth[order]
+def _class_changes(run: RunEmbeddings, labels: LabelSet, before: Baseline, order: np.ndarray,
+                   after: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per class and aggregation: accuracy at the run's last level (its stored predictions, the given
+    name order) against the edited set's last level (`after`, images in `order`)."""
+    truth, k = run.truth[order], len(run.classes)
+    images = np.bincount(truth, minlength=k)
+    edits = [_edit(run.names[c], labels.names[c]) for c in run.classes]
     rows = []
     for agg, now in after.items():
-        before = stored[stored["aggregation"] == agg].set_index("image_idx")["correct"].reindex(image_idx)
-        if before.isna().any():
-            raise SemscaleError(f"run {run.run_id} lacks the {agg} predictions of {int(before.isna().sum())} "
-                                f"images at {last} names")
-        before = before.to_numpy(bool)
-        for k, cls in enumerate(run.classes):
-            own = truth == k
-            b, a = before[own], now[own]
-            rows.append((cls, agg, _edit(run.names[cls], labels.names[cls]), int(own.sum()),
-                         b.mean() if own.any() else np.nan, a.mean() if own.any() else np.nan,
-                         (a.mean() - b.mean()) if own.any() else np.nan, int((a & ~b).sum()), int((b & ~a).sum())))
+        was = before.correct[agg][order]
+        right_before, right_now = (np.bincount(truth[ok], minlength=k) for ok in (was, now))
+        fixed, broken = (np.bincount(truth[ok], minlength=k) for ok in (now & ~was, was & ~now))
+        with np.errstate(invalid="ignore"):  # a class without images: NaN
+            b, a = right_before / images, right_now / images
+        rows += [(cls, agg, edits[i], int(images[i]), b[i], a[i], a[i] - b[i], int(fixed[i]), int(broken[i]))
+                 for i, cls in enumerate(run.classes)]
     return pd.DataFrame(rows, columns=["class", "aggregation", "edit", "images", "before", "after", "change",
                                        "fixed", "broken"])
 

@@ -53,27 +53,30 @@ class Aggregation:
     empty: float = -np.inf  # the total of no names: `combine`'s identity
 
     def name_values(self, cos: np.ndarray, head: Head, shift: np.ndarray | None = None, dtype=None) -> np.ndarray:
-        """What each name adds to its class's total, from its cosines `cos` (N, M): the cosine itself.
+        """What each name adds to its class's total, from its cosines `cos` (..., M), names last: the cosine itself.
         `shift` is this rule's `shift` of the cosines the values are taken from (None: of `cos`);
         `dtype` the precision a rule computes new values in (cosines are passed on as they are)."""
         return cos
 
     def shift(self, cos: np.ndarray, head: Head) -> np.ndarray | None:
-        """A per-image constant the sweep computes once per chunk of cosines and hands to `name_values`."""
+        """A per-image constant (per row of `cos`'s names, kept as a last axis of 1) the sweep computes once
+        per chunk of cosines and hands to `name_values`."""
         return None
 
     def finish(self, totals: np.ndarray, norms: Norms) -> np.ndarray:
-        """Class scores, each from its own class's total (`norms`: see Norms)."""
+        """Class scores, each from its own class's total (`totals`: classes last; `norms`: see Norms)."""
         return totals
 
     def normalise(self, scores: np.ndarray, head: Head) -> np.ndarray:
-        """The stored class scores, from every class of an image at once (probsum: divided by the
-        softmax's denominator). It must not change which class wins: name subsets skip it."""
+        """The stored class scores, from every class of an image at once (classes last; probsum: divided
+        by the softmax's denominator). It must not change which class wins: name subsets skip it."""
         return scores
 
     def unreliable(self, shift: np.ndarray | None, best: np.ndarray, head: Head) -> np.ndarray:
-        """Rows the sweep must score the plain way (`best`: each class's best cosine so far)."""
-        return np.zeros(0, np.int64)
+        """Where the sweep must score the plain way: a mask of `best`'s shape without its last axis (`best`:
+        each class's best cosine so far, classes last). A row reliable at a level stays so at the levels that
+        extend it (they only add names): once no row is, the sweep stops asking."""
+        return np.zeros(best.shape[:-1], bool)
 
     def scores(self, images: np.ndarray, cand_names: np.ndarray, starts: np.ndarray, head: Head,
                sims: np.ndarray | None = None) -> np.ndarray:
@@ -117,22 +120,24 @@ class Probsum(Aggregation):
         logits = head.scale * cos.astype(dtype or cos.dtype, copy=False)  # a new array: `cos` is kept
         if head.bias is not None:
             return sigmoid(logits + head.bias)
-        logits -= logits.max(axis=1, keepdims=True) if shift is None else shift
+        logits -= logits.max(axis=-1, keepdims=True) if shift is None else shift
         return np.exp(logits, out=logits)
 
     def shift(self, cos, head):
-        return None if head.bias is not None else head.scale * cos.max(axis=1, keepdims=True)
+        return None if head.bias is not None else head.scale * cos.max(axis=-1, keepdims=True)
 
     def normalise(self, scores, head):
         if head.bias is not None:
             return scores
         with np.errstate(invalid="ignore", divide="ignore"):  # underflowed rows: see `unreliable`
-            return scores / scores.sum(axis=1, keepdims=True)
+            # each row's classes summed side by side in memory, so the sum's order (NumPy's pairwise), hence
+            # its bits, do not follow the layout of the sweep's arrays (classes first)
+            return scores / np.ascontiguousarray(scores).sum(axis=-1, keepdims=True)
 
     def unreliable(self, shift, best, head):
         if shift is None:
-            return np.zeros(0, np.int64)
-        return np.flatnonzero(shift[:, 0] - head.scale * best.max(axis=1) > SHIFT_LIMIT)
+            return super().unreliable(shift, best, head)
+        return shift[..., 0] - head.scale * best.max(axis=-1) > SHIFT_LIMIT
 
     def scores(self, images, cand_names, starts, head, sims=None):
         probs = self.name_values(images @ cand_names.T if sims is None else sims, head)

@@ -108,8 +108,8 @@ def make(encoder: Encoder, store: ResultsStore, config: RunConfig, labels: Label
                            config.templates, memo=memo)
     return Plan(names, labels.classes, config.aggregations, registry.for_model_id(encoder.model_id).head,
                 config.image_prep, [
-        (rep, n, Candidates.build([names.rows(ordered.active(n)[c]) for c in labels.classes]))
-        for rep, ordered in enumerate(orders) for n in levels])
+        (rep, n, Candidates.build([names.rows(active[c]) for c in labels.classes]))
+        for rep, ordered in enumerate(orders) for n in levels for active in [ordered.active(n)]])
 
 
 def build(encoder: Encoder, store: ResultsStore, run_id: str, config: RunConfig, labels: LabelSet) -> Plan:

@@ -9,6 +9,7 @@ about CHUNK_CELLS cosines, which bounds memory and keeps the passes over each ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import numpy as np
@@ -38,10 +39,10 @@ class Candidates:
         owner = [k for k, class_rows in enumerate(rows_per_class) for _ in class_rows]
         return cls(np.asarray(rows, dtype=np.int64), np.asarray(owner, dtype=np.int64))
 
-    @property
+    @cached_property
     def starts(self) -> np.ndarray:
         """First candidate position of each class (for reduceat)."""
-        return np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+        return np.flatnonzero(np.concatenate([[True], self.owner[1:] != self.owner[:-1]]))
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,9 @@ class Sweep:
     (every class's first name, then every second name, ...) so that each step's new names are a
     block of columns; max, cosine sums (mean) and probability sums (probsum) grow step by step, and
     a sweep costs one pass over its largest level. Levels that extend no other form chains of their own.
+    Chains whose classes gain names at the same levels (the name orders of one run) walk together, as
+    one array per aggregation, so many orders cost few NumPy calls; a level equal to an earlier one (every
+    order's first) is scored once, and the two share their Predictions.
 
     The results are those of scoring each level alone (`class_scores`, `_top_k`) up to float32
     rounding: max scores and top names exactly so for the same cosines; mean is scored as the sum of
@@ -123,7 +127,9 @@ class Sweep:
     def __init__(self, names: np.ndarray, levels: Sequence[Candidates]):
         self.names = names
         self.levels = list(levels)
-        self.chains = _Chain.partition(self.levels)
+        firsts: dict[tuple[bytes, bytes], int] = {}
+        self.copy_of = [firsts.setdefault((c.rows.tobytes(), c.owner.tobytes()), i) for i, c in enumerate(self.levels)]
+        self.chains = _Chain.partition(self.levels, sorted(firsts.values()))
         columns = list(dict.fromkeys(r for chain in self.chains for r in chain.rows))  # chain 0's order first
         where = {r: i for i, r in enumerate(columns)}
         for chain in self.chains:
@@ -151,15 +157,29 @@ class Sweep:
         for rows, every, starts in self._cosines(images, units, step):
             chunk = images[rows]
             if starts is None:  # NaN or inf: the plain rule, level by level
-                for i, cand in enumerate(self.levels):
-                    alone = _score_alone(chunk, self.names[cand.rows], cand, ks[i], aggregations, head)
-                    _gather(parts[i], tops[i], *alone)
+                for i in set(self.copy_of):
+                    cand = self.levels[i]
+                    scores, top = _score_alone(chunk, self.names[cand.rows], cand, ks[i], aggregations, head)
+                    _gather([parts[i]], [tops[i]], {agg: s[:, None] for agg, s in scores.items()}, [top])
                 continue
-            for chain in self.chains:
-                ev = every if chain.in_place else np.take(every, chain.columns, axis=1)
-                for i, scores, top in chain.walk(chunk, ev, starts, self, ks, aggregations, head):
-                    _gather(parts[i], tops[i], scores, top)
-        return [_collect(p, t, k, aggregations) for p, t, k in zip(parts, tops, ks, strict=True)]
+            every_t = np.ascontiguousarray(every.T)
+            for chains in self._together(len(chunk)):
+                for levels, scores, top in _Walk(chains, chunk, every_t, starts, self, aggregations, head).levels(ks):
+                    _gather([parts[i] for i in levels], [tops[i] for i in levels], scores, top)
+        scored = {i: _collect(parts[i], tops[i], ks[i], aggregations) for i in set(self.copy_of)}
+        return [scored[i] for i in self.copy_of]
+
+    def _together(self, n_rows: int):
+        """The chains in runs that walk together: of one layout, at most CHUNK_CELLS cosines of `n_rows` rows.
+        A chain whose columns begin the cosine matrix walks alone, on the whole matrix, whose best cosine
+        shifts its softmax (the others': their own columns')."""
+        runs: dict[tuple, list[_Chain]] = {}
+        for chain in self.chains:
+            runs.setdefault((id(chain.layout), id(chain) if chain.in_place else None), []).append(chain)
+        for chains in runs.values():
+            size = max(1, CHUNK_CELLS // max(1, n_rows * len(chains[0].rows)))
+            for start in range(0, len(chains), size):
+                yield chains[start : start + size]
 
     def _cosines(self, images: np.ndarray, units: list[slice], step: int):
         """(rows, cosines, first row of each unit within them) of consecutive `units` (slices of `images`
@@ -190,13 +210,31 @@ def _joined(first: int, cosines: list[np.ndarray]) -> tuple[slice, np.ndarray, n
     return slice(first, first + sum(sizes)), every, np.cumsum([0, *sizes[:-1]])
 
 
-def _gather(parts: dict[str, list], tops: list, scores: dict[str, np.ndarray], top: tuple) -> None:
-    """Keep one chunk's predicted class and its score per aggregation, and its top names."""
-    rows = np.arange(len(top[0]))
+def _gather(parts: list[dict[str, list]], tops: list[list], scores: dict[str, np.ndarray], top: list[tuple]) -> None:
+    """Keep one chunk's predicted class and its score per aggregation, and its top names, for each of the
+    levels whose parts and tops are given (`scores`: rows x those levels x classes, `top`: one per level)."""
     for agg, s in scores.items():
-        predicted = s.argmax(axis=1)  # the first maximal class
-        parts[agg].append((predicted, s[rows, predicted]))
-    tops.append(top)
+        predicted, best = _argmax(s)
+        for g, level in enumerate(parts):
+            level[agg].append((predicted[:, g], best[:, g]))
+    for level, t in zip(tops, top, strict=True):
+        level.append(t)
+
+
+def _argmax(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """scores.argmax(axis=-1), the first maximal class (or first NaN), and its score, in passes over whole
+    classes: a walk's arrays hold each class's scores together, and NumPy's argmax would copy them to rows."""
+    top = scores.max(axis=-1)
+    if np.isnan(top).any():
+        first = scores.argmax(axis=-1)
+    else:
+        first, missed = np.zeros_like(top, np.int64), np.ones_like(top, bool)
+        for k in range(scores.shape[-1]):
+            missed &= scores[..., k] != top
+            first += missed  # the classes before the first maximal one
+        if not (top == 0).any():  # equal floats other than zeros have equal bits
+            return first, top
+    return first, np.take_along_axis(scores, first[..., None], axis=-1)[..., 0]  # a 0.0 may be -0.0
 
 
 def _score_alone(chunk: np.ndarray, cand_names: np.ndarray, cand: Candidates, k: int, aggregations,
@@ -213,65 +251,54 @@ class _Chain:
     """Levels each of which extends the one before: every class keeps its names and may gain more.
 
     `rows` are the names rows of the largest level, position by position: the first name of each
-    class (in class order), then the second name of each class that has one, and so on. A step
-    from one level to the next adds, per position, a block of these columns and the classes
-    they belong to.
+    class (in class order), then the second name of each class that has one, and so on. How a step
+    from one level to the next adds names is its `_Layout`, shared by every chain whose classes have
+    as many names at each level (a run's name orders).
     """
 
-    def __init__(self, first: int, per_class: tuple[tuple[int, ...], ...]):
+    def __init__(self, first: int):
         self.levels = [first]
-        self.per_class = [per_class]  # per level, each class's names rows
-
-    def extends_to(self, per_class: tuple[tuple[int, ...], ...]) -> bool:
-        last = self.per_class[-1]  # tuples of ints: a run's hundreds of levels x orders compare at once
-        return len(last) == len(per_class) and all(
-            len(a) <= len(b) and b[: len(a)] == a for a, b in zip(last, per_class, strict=True))
 
     @classmethod
-    def partition(cls, levels: Sequence[Candidates]) -> list["_Chain"]:
-        """The levels as chains, each level in the first chain it extends (smallest levels first)."""
+    def partition(cls, levels: Sequence[Candidates], which: Sequence[int]) -> list["_Chain"]:
+        """Levels `which` (indices into `levels`) as chains, each level in the first chain it extends (smallest levels
+        first): one whose last level gives each class (as many classes) a prefix of the level's names."""
+        counts = [np.diff([*c.starts.tolist(), len(c.rows)]) for c in levels]  # each class's names
+        n_classes = np.array([len(n) for n in counts])
+        lengths = np.zeros((len(levels), n_classes.max(initial=0)), np.int64)
+        # padded[i, k, j]: names row of class k's j-th name at level i, -1 past its names
+        padded = np.full((*lengths.shape, max((int(n.max(initial=0)) for n in counts), default=0)), -1, np.int64)
+        for i, (cand, n) in enumerate(zip(levels, counts, strict=True)):
+            lengths[i, : len(n)] = n
+            k = np.repeat(np.arange(len(n)), n)
+            padded[i, k, np.arange(len(cand.rows)) - cand.starts[k]] = cand.rows
         chains: list[_Chain] = []
-        for i in sorted(range(len(levels)), key=lambda i: len(levels[i].rows)):
-            rows, bounds = levels[i].rows.tolist(), [*levels[i].starts.tolist(), len(levels[i].rows)]
-            per_class = tuple(tuple(rows[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
-            chain = next((c for c in chains if c.extends_to(per_class)), None)
-            if chain is None:
-                chains.append(cls(i, per_class))
+        tails: list[int] = []  # each chain's last level
+        for i in sorted(which, key=lambda i: len(levels[i].rows)):
+            t = np.array(tails, np.int64)
+            fits = ((n_classes[t] == n_classes[i]) & (lengths[t] <= lengths[i]).all(axis=1)
+                    & ((padded[t] == padded[i]) | (padded[t] < 0)).all(axis=(1, 2)))
+            if fits.any():
+                c = int(fits.argmax())
+                chains[c].levels.append(i)
+                tails[c] = i
             else:
-                chain.levels.append(i)
-                chain.per_class.append(per_class)
+                chains.append(cls(i))
+                tails.append(i)
+        layouts: dict[bytes, _Layout] = {}
         for chain in chains:
-            chain._lay_out()
+            k = n_classes[chain.levels[0]]
+            chain._lay_out(lengths[chain.levels, :k], padded[chain.levels[-1], :k], layouts)
         return chains
 
-    def _lay_out(self) -> None:
-        top = self.per_class[-1]
-        self.n_classes = len(top)
-        self.lengths = np.array([[len(rows) for rows in level] for level in self.per_class])  # (levels, K)
-        width = int(self.lengths.max())
-        self.rows_at = np.full((self.n_classes, width), -1, np.int64)  # names row of class c's j-th name
-        self.column_at = np.full((self.n_classes, width), 0, np.int64)  # its column in this chain
-        rows = []
-        for j in range(width):
-            has = np.flatnonzero(self.lengths[-1] > j)
-            self.column_at[has, j] = np.arange(len(rows), len(rows) + len(has))
-            self.rows_at[has, j] = [top[c][j] for c in has]
-            rows.extend(self.rows_at[has, j].tolist())
-        self.rows = rows
-        # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
-        self.steps = []
-        before, positions = np.zeros(self.n_classes, np.int64), np.arange(width)
-        for now in self.lengths:
-            blocks = []
-            gained = (before[:, None] <= positions) & (now[:, None] > positions)  # class c gains its j-th name
-            for j in np.flatnonzero(gained.any(axis=0)):
-                gains = np.flatnonzero(gained[:, j])
-                cols = self.column_at[gains, j]
-                if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
-                    cols = slice(int(cols[0]), int(cols[-1]) + 1)
-                blocks.append((cols, None if len(gains) == self.n_classes else gains))
-            self.steps.append(blocks)
-            before = now
+    def _lay_out(self, lengths: np.ndarray, top: np.ndarray, layouts: dict[bytes, "_Layout"]) -> None:
+        """`lengths`: each class's names per level (levels x K); `top`: the last level's rows (K x names)."""
+        key = repr(lengths.shape).encode() + lengths.tobytes()
+        if key not in layouts:
+            layouts[key] = _Layout(lengths)
+        self.layout = layouts[key]
+        self.rows_at = top[:, : self.layout.column_at.shape[1]]  # names row of class c's j-th name, -1 past them
+        self.rows = self.rows_at.T[self.rows_at.T >= 0].tolist()  # position by position: the layout's columns
 
     def place(self, where: dict[int, int], names: np.ndarray, levels: Sequence[Candidates]) -> None:
         """Where this chain's columns sit in the cosine matrix (`where`: names row -> column), and
@@ -280,48 +307,105 @@ class _Chain:
         self.in_place = np.array_equal(self.columns, np.arange(len(self.columns)))
         self.norms = [rules.class_norms(names[levels[i].rows], levels[i].starts) for i in self.levels]
 
-    def walk(self, chunk: np.ndarray, ev: np.ndarray, starts: np.ndarray, sweep: Sweep, ks: list[int], aggregations,
-             head: Head):
-        """(level index, class scores per aggregation, its ks[i] top names) for each level i of the chain,
-        in order, from `ev`: the chunk's cosines to this chain's columns (`starts`: where each of the
-        chunk's units begins, see `Sweep.predict`). Each rule's class totals grow block by block of new
-        names; the score arrays grow on with the next level: use them before asking for it."""
-        # max is always grown: the top names and the rules' underflow checks need each class's best cosine
-        grown = {rules.MAX.name: rules.MAX} | {agg: rules.get(agg) for agg in aggregations}
-        totals = {agg: np.full((len(chunk), self.n_classes), rule.empty, np.float32) for agg, rule in grown.items()}
-        shifts = {agg: rule.shift(ev, head) for agg, rule in grown.items()}
-        best = totals[rules.MAX.name]
-        for level, blocks in enumerate(self.steps):
-            for cols, classes in blocks:
-                block = ev[:, cols]
-                for agg, rule in grown.items():
-                    _grow(totals[agg], rule.name_values(block, head, shifts[agg]), classes, rule.combine)
-            i = self.levels[level]
-            scores = {}
-            for agg in aggregations:
-                rule = grown[agg]
-                scores[agg] = rule.normalise(rule.finish(totals[agg], lambda n=self.norms[level]: n), head)
-                redo = rule.unreliable(shifts[agg], best, head)
-                if len(redo):
-                    if scores[agg] is totals[agg]:  # never write into a running total
-                        scores[agg] = scores[agg].copy()
-                    _rescore(scores[agg], agg, chunk, redo, starts, sweep, i, head)
-            yield i, scores, self._top(ev, best, level, ks[i])
-
-    def _top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def top(self, ev: np.ndarray, best: np.ndarray, level: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The level's k best names, ties to the earlier class and then the earlier name: they lie
         in the k classes with the best names (ties to the earlier class), so only those are searched."""
         n = len(ev)
         if k == 0:
             return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
-        classes, _, _ = _top_k(best.copy(), min(k, self.n_classes))
+        lengths = self.layout.lengths[level]
+        classes, _, _ = _top_k(best.copy(), min(k, len(lengths)))
         classes.sort(axis=1)  # class order, so column order below is the plain rule's candidate order
-        width = int(self.lengths[level].max())
-        cols = self.column_at[classes, :width].reshape(n, -1)
+        width = int(lengths.max())
+        cols = self.layout.column_at[classes, :width].reshape(n, -1)
         vals = np.take_along_axis(ev, cols, axis=1)
-        vals[~(np.arange(width) < self.lengths[level][classes][..., None]).reshape(n, -1)] = -np.inf
+        vals[~(np.arange(width) < lengths[classes][..., None]).reshape(n, -1)] = -np.inf
         picked, top_sims, _ = _top_k(vals, k)
         return self.rows_at[classes, :width].reshape(n, -1)[np.arange(n)[:, None], picked], top_sims
+
+
+class _Layout:
+    """How a chain's classes gain names level by level, from how many names each has at each level."""
+
+    def __init__(self, lengths: np.ndarray):
+        self.lengths = lengths  # (levels, K)
+        n_classes, width = lengths.shape[1], int(lengths.max())
+        self.column_at = np.full((n_classes, width), 0, np.int64)  # column of class c's j-th name in the chain
+        n = 0
+        for j in range(width):
+            has = np.flatnonzero(lengths[-1] > j)
+            self.column_at[has, j] = np.arange(n, n + len(has))
+            n += len(has)
+        # steps[l]: (columns, classes) blocks that level l adds to level l-1; classes None = all, in order
+        self.steps = []
+        before, positions = np.zeros(n_classes, np.int64), np.arange(width)
+        for now in lengths:
+            blocks = []
+            gained = (before[:, None] <= positions) & (now[:, None] > positions)  # class c gains its j-th name
+            for j in np.flatnonzero(gained.any(axis=0)):
+                gains = np.flatnonzero(gained[:, j])
+                cols = self.column_at[gains, j]
+                if cols[-1] - cols[0] == len(cols) - 1:  # consecutive columns: a view, not a copy
+                    cols = slice(int(cols[0]), int(cols[-1]) + 1)
+                blocks.append((cols, None if len(gains) == n_classes else gains))
+            self.steps.append(blocks)
+            before = now
+
+
+class _Walk:
+    """One chunk's walk of chains of one layout, as one: each rule's class totals (rows x chains x classes)
+    grow block by block of new names, level after level. The arrays are laid out classes (names) first
+    and rows last, and handed to the rules as rows x chains x classes views: every step is elementwise, or
+    per row and chain, over long runs of memory, so each chain's numbers are those it has walked alone."""
+
+    def __init__(self, chains: list[_Chain], chunk: np.ndarray, every_t: np.ndarray, starts: np.ndarray,
+                 sweep: Sweep, aggregations, head: Head):
+        """`every_t`: the chunk's cosines to the sweep's columns, columns x rows (`starts`: where each of the
+        chunk's units begins, see `Sweep.predict`)."""
+        self.chains, self.chunk, self.starts, self.sweep, self.head = chains, chunk, starts, sweep, head
+        self.aggregations = aggregations
+        if chains[0].in_place:  # alone: see Sweep._together
+            self.ev = every_t[:, None].T
+        else:
+            self.ev = np.take(every_t, np.stack([c.columns for c in chains]).T, axis=0).T  # rows x chains x columns
+        # max is always grown: the top names and the rules' underflow checks need each class's best cosine
+        self.grown = {rules.MAX.name: rules.MAX} | {agg: rules.get(agg) for agg in aggregations}
+        shape = (chains[0].layout.lengths.shape[1], len(chains), len(chunk))
+        self.totals = {agg: np.full(shape, rule.empty, np.float32).T for agg, rule in self.grown.items()}
+        self.shifts = {agg: rule.shift(self.ev, head) for agg, rule in self.grown.items()}
+        self.suspect = set(aggregations)  # rules whose rows may still need the plain way (Aggregation.unreliable)
+
+    def levels(self, ks: list[int]):
+        """(level indices, class scores per aggregation, their ks[i] top names) for each level of the chains, in
+        order. The score arrays grow on with the next level: use them before asking for it."""
+        best = self.totals[rules.MAX.name]
+        for level, blocks in enumerate(self.chains[0].layout.steps):
+            for cols, classes in blocks:
+                block = self.ev[..., cols]
+                for agg, rule in self.grown.items():
+                    _grow(self.totals[agg], rule.name_values(block, self.head, self.shifts[agg]), classes, rule.combine)
+            levels = [c.levels[level] for c in self.chains]
+            yield levels, {agg: self._scores(agg, level, best) for agg in self.aggregations}, [
+                c.top(self.ev[:, g], best[:, g], level, ks[i]) for g, (c, i) in enumerate(zip(self.chains, levels,
+                                                                                              strict=True))]
+
+    def _scores(self, agg: str, level: int, best: np.ndarray) -> np.ndarray:
+        """One rule's class scores at `level`, from its running totals (never written into); where the sweep's
+        shortcut fails, rows re-scored the plain way."""
+        rule, totals = self.grown[agg], self.totals[agg]
+        scores = rule.normalise(rule.finish(totals, lambda: np.stack([c.norms[level] for c in self.chains])), self.head)
+        if agg not in self.suspect:
+            return scores
+        redo = rule.unreliable(self.shifts[agg], best, self.head)
+        if not redo.any():
+            self.suspect.discard(agg)  # nor at the chains' later levels
+            return scores
+        if scores is totals:  # never write into a running total
+            scores = scores.copy()
+        for g in np.flatnonzero(redo.any(axis=0)):
+            _rescore(scores[:, g], agg, self.chunk, np.flatnonzero(redo[:, g]), self.starts, self.sweep,
+                     self.chains[g].levels[level], self.head)
+        return scores
 
 
 def _rescore(scores: np.ndarray, agg: str, chunk: np.ndarray, redo: np.ndarray, starts: np.ndarray,
@@ -336,11 +420,11 @@ def _rescore(scores: np.ndarray, agg: str, chunk: np.ndarray, redo: np.ndarray, 
 
 
 def _grow(totals: np.ndarray, block: np.ndarray, classes: np.ndarray | None, op) -> None:
-    """totals[:, classes] = op(totals[:, classes], block), in place when the block covers every class."""
+    """totals[..., classes] = op(totals[..., classes], block), in place when the block covers every class."""
     if classes is None:
         op(totals, block, out=totals)
     else:
-        totals[:, classes] = op(totals[:, classes], block)
+        totals[..., classes] = op(totals[..., classes], block)
 
 
 def _collect(parts: dict[str, list], tops: list, k: int, aggregations) -> dict[str, Prediction]:
