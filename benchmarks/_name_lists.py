@@ -15,8 +15,13 @@ Only the rating step reads it. It was rated once and is used up too.
 
 `name_lists_fresh2.json` holds 60 more lists (1,014 classes: LVIS by WordNet hypernym, whole segmentation and
 fashion datasets, CUB bird groups, SUN397 scenes) with no class of any list above, frozen (and pinned by
-`FRESH2_SHA256`) before the tuning that follows the fresh rating. Every earlier list, the fresh ones included,
-is development data now (`half("rated")`); only the rating step reads the fresh2 lists.
+`FRESH2_SHA256`) before the tuning that followed the fresh rating. It was rated once and is used up too.
+
+`name_lists_fresh3.json` holds 41 more lists (836 classes: ImageNet-21K-P by WordNet hypernym, the unused
+classes of Open Images, Objects365, LVIS, CUB-200 and Places365, Pascal Context, ILSVRC DET) with no class of
+any list above, frozen (and pinned by `FRESH3_SHA256`) before the tuning that follows the second fresh rating;
+`build_name_lists_fresh3.py` rebuilds it from pinned PyPI wheels. Every earlier list, both fresh splits
+included, is development data now (`half("rated")`); only the rating step reads the fresh3 lists.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ FRESH = Path(__file__).with_name("name_lists_fresh.json")
 FRESH_SHA256 = "f627aa62303c10a6122d779eb435913080c468e46a6b0d89f89e74c27af50875"  # as frozen
 FRESH2 = Path(__file__).with_name("name_lists_fresh2.json")
 FRESH2_SHA256 = "71905cc1d0359e4992b6d4699fb818812d3e4830ee85953ad6db2487dcb4a9ab"  # as frozen
+FRESH3 = Path(__file__).with_name("name_lists_fresh3.json")
+FRESH3_SHA256 = "8fb0650c1be76a590b5ed25b9403d2d9f01f21e36b74628cd23a303833ec781b"  # as frozen
 SEED = 24  # the issue's number; fixed before the split was drawn
-HALVES = ("development", "test", "heldout", "fresh", "fresh2", "rated")
-BLIND = ("heldout", "fresh", "fresh2")  # splits frozen for a blind rater: their names go to a file, never to the screen
+HALVES = ("development", "test", "heldout", "fresh", "fresh2", "fresh3", "rated")
+# splits frozen for a blind rater: their names go to a file, never to the screen
+BLIND = ("heldout", "fresh", "fresh2", "fresh3")
 
 
 def split(names: list[str], seed: int = SEED) -> tuple[list[str], list[str]]:
@@ -78,12 +86,17 @@ def fresh2() -> dict[str, dict]:
     return _frozen(FRESH2, FRESH2_SHA256)
 
 
+def fresh3() -> dict[str, dict]:
+    """The third fresh lists, checked unchanged since they were frozen."""
+    return _frozen(FRESH3, FRESH3_SHA256)
+
+
 def half(which: str) -> dict[str, dict]:
-    """The lists of one split ('development', 'test', 'heldout', 'fresh', 'fresh2', or 'rated': every list rated so
-    far, all development data now): name -> {source, classes}."""
+    """The lists of one split ('development', 'test', 'heldout', 'fresh', 'fresh2', 'fresh3', or 'rated': every list
+    rated so far, all development data now): name -> {source, classes}."""
     if which == "rated":
-        return {**half("development"), **half("test"), **heldout(), **fresh()}
+        return {**half("development"), **half("test"), **heldout(), **fresh(), **fresh2()}
     if which in BLIND:
-        return {"heldout": heldout, "fresh": fresh, "fresh2": fresh2}[which]()
+        return {"heldout": heldout, "fresh": fresh, "fresh2": fresh2, "fresh3": fresh3}[which]()
     data = load()
     return {name: data["lists"][name] for name in data["split"][which]}

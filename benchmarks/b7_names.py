@@ -4,9 +4,10 @@ The evaluation set is `name_lists.json` (39 public class lists, 1,025 classes), 
 tuning into a development half and a test half (see `_name_lists.py`; the test half was rated once and is
 used up), `name_lists_heldout.json` (20 more lists, 368 classes, frozen before the tuning that followed; rated
 once and used up too), `name_lists_fresh.json` (34 more lists, 401 classes, frozen before the tuning that
-followed the held-out rating; rated once and used up too) and `name_lists_fresh2.json` (60 more lists, 1,014
-classes, frozen before the tuning that follows the fresh rating). Every list rated so far is development data
-now; tune on those only:
+followed the held-out rating; rated once and used up too), `name_lists_fresh2.json` (60 more lists, 1,014
+classes, frozen before the tuning that followed the fresh rating; rated once and used up too) and
+`name_lists_fresh3.json` (41 more lists, 836 classes, frozen before the tuning that follows the second fresh
+rating). Every list rated so far is development data now; tune on those only:
 
     python benchmarks/b7_names.py rated                # every rated list's names with their relations
     python benchmarks/b7_names.py development          # the same for the first development half only
@@ -14,6 +15,7 @@ now; tune on those only:
     python benchmarks/b7_names.py heldout --blind-out FILE   # the held-out names, for a blind rater (never shown)
     python benchmarks/b7_names.py fresh --blind-out FILE     # the fresh names, for a blind rater (never shown)
     python benchmarks/b7_names.py fresh2 --blind-out FILE    # the second fresh names, for a blind rater (never shown)
+    python benchmarks/b7_names.py fresh3 --blind-out FILE    # the third fresh names, for a blind rater (never shown)
     python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
     python benchmarks/b7_names.py score --ratings FILE # the same for another ratings file (the held-out rater's)
     python benchmarks/b7_names.py domains              # today's domain word D on every rated list vs its rater's
@@ -136,8 +138,8 @@ def main() -> None:
     parser.add_argument("half", choices=(*_name_lists.HALVES, "score", "domains"))
     parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
     parser.add_argument("--blind-out", "--heldout-out", type=Path, dest="blind_out",
-                        help="write a blind split's names (heldout, fresh, fresh2) to this JSON file for a blind "
-                             "rater; they are never printed")
+                        help=f"write a blind split's names ({', '.join(_name_lists.BLIND)}) to this JSON file for a "
+                             "blind rater; they are never printed")
     parser.add_argument("--ratings", type=Path, default=RATINGS, help="the ratings file `score` reads")
     args = parser.parse_args()
     out = args.blind_out or args.write
