@@ -127,22 +127,29 @@ def per_batch_commits(monkeypatch):
     monkeypatch.setattr(engine, "COMMIT_BATCHES", 1)
 
 
+class FinishedFirst(Exception):
+    """The run committed its last image before this process got the results file to look at it: under
+    load a writer that commits back to back can keep a reader out for its whole (small) run."""
+
+
 def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: float = 120) -> str:
-    """Send `sig` to the `semscale run` in `proc` once its run has committed images, while this process
-    holds the results file: the run cannot commit again, so cannot finish, before the signal reaches
-    it (on a loaded machine a small run could finish between a look at its progress and the signal).
-    Returns the run id."""
+    """Send `sig` to the `semscale run` in `proc` once its run has committed some images but not all,
+    while this process holds the results file: the run cannot commit again, so cannot finish, before the
+    signal reaches it. Raises FinishedFirst when the first look finds every image done (the signal would
+    reach a process on its way out). Returns the run id."""
     from semscale.store.results import ResultsStore
 
     deadline = time.monotonic() + timeout
     while True:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         if db.exists():
             with ResultsStore(db)._connect() as con:  # one transaction: the run waits for the file meanwhile
-                row = con.execute("SELECT run_id, n_done FROM runs").fetchone()
+                row = con.execute("SELECT run_id, n_done, n_images FROM runs").fetchone()
+                if row and row[1] and row[1] >= row[2]:
+                    raise FinishedFirst(f"run {row[0]} finished before it could be signalled")
                 if row and row[1]:
                     proc.send_signal(sig)
                     return row[0]
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.05)
 
 

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tinyclip
-from conftest import ROOT, signal_once_committed
+from conftest import ROOT, FinishedFirst, signal_once_committed
 from fakehub import FakeHub
 
 from semscale.store import runqueue
@@ -74,12 +75,19 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
     from conftest import make_colour_images
 
     photos = make_colour_images(tmp_path / "many", per_class=50)
-    db = tmp_path / "r.duckdb"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset", str(photos),
-                             "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    run_id = signal_once_committed(proc, db, signal.SIGINT)  # Ctrl-C
+    for attempt in range(3):  # a run that finished before the test could look is started again, in a new file
+        db = tmp_path / f"r{attempt}.duckdb"
+        proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset",
+                                 str(photos), "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            run_id = signal_once_committed(proc, db, signal.SIGINT)  # Ctrl-C
+            break
+        except FinishedFirst:
+            proc.communicate(timeout=60)
+    else:
+        pytest.fail("the run finished three times before the test could look at it")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     line = err.strip().splitlines()[-1]
