@@ -707,3 +707,14 @@ def test_no_kinds_for_a_class_whose_sense_is_a_guess():
     assert made["light"] == ["light"]
     assert "oil painting" in made["painting"]
     assert names_by(["base", "mirror", "painting", "floor", "wall"], "kinds")["base"] == ["base"]
+
+
+def test_a_clipped_end_of_a_one_word_class_is_said_alone_only_when_it_is_an_everyday_word():
+    """'berg' (iceberg), 'vane' (weathervane) and 'drawers' (underdrawers) name other things too and are
+    rare words: no synonym. 'plane' also names other things but is an everyday word; 'slaw' and 'gator'
+    name nothing else; 'curler' ends a two-word name (see `_head_alone`)."""
+    assert names_by(["iceberg", "glacier", "mountain", "volcano"], "synonyms")["iceberg"] == ["iceberg"]
+    made = names_by(["weathervane", "hair curler", "airplane", "coleslaw", "underdrawers"], "synonyms")
+    assert made["weathervane"] == ["weathervane"] and made["underdrawers"] == ["underdrawers"]
+    assert made["airplane"] == ["airplane", "aeroplane", "plane"]
+    assert made["coleslaw"] == ["coleslaw", "slaw"] and made["hair curler"] == ["hair curler", "curler"]

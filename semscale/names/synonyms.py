@@ -158,6 +158,7 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
         if (word != whole and _dominant(lemma, chosen) and _usable(lemma, chosen, own)
                 and commonness.common(lemma, floor, _spoken(lemma)) and (i == 0 or lemma.count() > 0 or spelled)
                 and not _names_above(lemma, chosen, heads) and not _head_alone(lemma, class_name)
+                and not _rare_tail(lemma, class_name)
                 and not any(wordnet.term_of_address(s) for s in wordnet.reader().synsets(lemma.name(), "n"))):
             out.append((_spoken(lemma), chosen.definition()))
     return out
@@ -181,6 +182,16 @@ def _head_alone(lemma, class_name: str) -> bool:
     words = class_name.strip().lower().split()
     return (len(words) > 1 and _squash(lemma.name()) == _squash(words[-1])
             and len(wordnet.reader().synsets(lemma.name(), "n")) > 1)
+
+
+def _rare_tail(lemma, class_name: str) -> bool:
+    """The end of a one-word class name clipped off ('berg' for iceberg, 'vane' for weathervane, 'drawers'
+    for underdrawers) where that word also names something else: said alone it reads as the other thing
+    unless it is an everyday word ('plane' for airplane). Words with one sense stay ('gator', 'slaw')."""
+    whole, word = _squash(class_name), _squash(lemma.name())
+    return (" " not in class_name.strip() and whole.endswith(word) and whole != word
+            and len(wordnet.reader().synsets(lemma.name(), "n")) > 1
+            and commonness.zipf(wordnet.readable(lemma.name())) < commonness.OTHER_WORD_ZIPF)
 
 
 DOMINANCE = 4  # a synonym's sense is used at least this many times as often as its next sense of the same kind
