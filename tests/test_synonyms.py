@@ -718,3 +718,12 @@ def test_a_clipped_end_of_a_one_word_class_is_said_alone_only_when_it_is_an_ever
     assert made["weathervane"] == ["weathervane"] and made["underdrawers"] == ["underdrawers"]
     assert made["airplane"] == ["airplane", "aeroplane", "plane"]
     assert made["coleslaw"] == ["coleslaw", "slaw"] and made["hair curler"] == ["hair curler", "curler"]
+
+
+def test_a_courtesy_title_is_no_kind_of_person():
+    """'Monsieur' ('used as a French courtesy title') and 'Madame' are ways of addressing someone, like
+    'sir'; a man's kinds name men ('young man')."""
+    assert wordnet.term_of_address(wordnet.synset("monsieur.n.01"))
+    assert wordnet.term_of_address(wordnet.synset("madame.n.01"))
+    assert not wordnet.term_of_address(wordnet.synset("young_man.n.01"))
+    assert "Monsieur" not in names_by(["man", "woman", "boy", "girl"], "kinds")["man"]
