@@ -686,3 +686,44 @@ def test_the_class_word_is_no_taxon_word_in_its_own_kinds():
     'buffalo', which is mostly read as the water buffalo), 'mountain gorilla'."""
     assert names_by(["bison", "zebra", "camel"], "kinds")["bison"] == ["bison", "American bison"]
     assert "mountain gorilla" in names_by(["gorilla", "chimpanzee", "orangutan"], "kinds")["gorilla"]
+
+
+def test_a_kind_that_is_another_class_of_the_list_is_no_kind_name():
+    """ADE20K has 'stairway' and 'escalator', LVIS 'bracelet' and 'anklet': a kind that is another class's
+    sense ('moving staircase', 'ankle bracelet') would name that class's photos too. Without that class it
+    is a kind like any other."""
+    assert "moving staircase" not in names_by(["stairway", "escalator", "door", "window"], "kinds")["stairway"]
+    assert "moving staircase" in names_by(["stairway", "door", "window"], "kinds")["stairway"]
+    assert "ankle bracelet" not in names_by(["bracelet", "anklet", "necklace", "ring"], "kinds")["bracelet"]
+    assert "ankle bracelet" in names_by(["bracelet", "necklace", "ring"], "kinds")["bracelet"]
+
+
+def test_no_kinds_for_a_class_whose_sense_is_a_guess():
+    """COCO-Stuff's 'light' beside a cupboard, a rug, a floor and a wall is a lamp, but WordNet's most used
+    'light' is the radiation, so its kinds were sunlight and moonlight; ADE20K's 'base' (a stand) got
+    military bases. A sense that is neither the name's clear first nor shared with half the set gets no
+    kinds; a sure class of the same list keeps them."""
+    made = names_by(["light", "cupboard", "rug", "floor", "wall", "painting"], "kinds")
+    assert made["light"] == ["light"]
+    assert "oil painting" in made["painting"]
+    assert names_by(["base", "mirror", "painting", "floor", "wall"], "kinds")["base"] == ["base"]
+
+
+def test_a_clipped_end_of_a_one_word_class_is_said_alone_only_when_it_is_an_everyday_word():
+    """'berg' (iceberg), 'vane' (weathervane) and 'drawers' (underdrawers) name other things too and are
+    rare words: no synonym. 'plane' also names other things but is an everyday word; 'slaw' and 'gator'
+    name nothing else; 'curler' ends a two-word name (see `_head_alone`)."""
+    assert names_by(["iceberg", "glacier", "mountain", "volcano"], "synonyms")["iceberg"] == ["iceberg"]
+    made = names_by(["weathervane", "hair curler", "airplane", "coleslaw", "underdrawers"], "synonyms")
+    assert made["weathervane"] == ["weathervane"] and made["underdrawers"] == ["underdrawers"]
+    assert made["airplane"] == ["airplane", "aeroplane", "plane"]
+    assert made["coleslaw"] == ["coleslaw", "slaw"] and made["hair curler"] == ["hair curler", "curler"]
+
+
+def test_a_courtesy_title_is_no_kind_of_person():
+    """'Monsieur' ('used as a French courtesy title') and 'Madame' are ways of addressing someone, like
+    'sir'; a man's kinds name men ('young man')."""
+    assert wordnet.term_of_address(wordnet.synset("monsieur.n.01"))
+    assert wordnet.term_of_address(wordnet.synset("madame.n.01"))
+    assert not wordnet.term_of_address(wordnet.synset("young_man.n.01"))
+    assert "Monsieur" not in names_by(["man", "woman", "boy", "girl"], "kinds")["man"]

@@ -158,6 +158,7 @@ def synonym_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str
         if (word != whole and _dominant(lemma, chosen) and _usable(lemma, chosen, own)
                 and commonness.common(lemma, floor, _spoken(lemma)) and (i == 0 or lemma.count() > 0 or spelled)
                 and not _names_above(lemma, chosen, heads) and not _head_alone(lemma, class_name)
+                and not _rare_tail(lemma, class_name)
                 and not any(wordnet.term_of_address(s) for s in wordnet.reader().synsets(lemma.name(), "n"))):
             out.append((_spoken(lemma), chosen.definition()))
     return out
@@ -181,6 +182,16 @@ def _head_alone(lemma, class_name: str) -> bool:
     words = class_name.strip().lower().split()
     return (len(words) > 1 and _squash(lemma.name()) == _squash(words[-1])
             and len(wordnet.reader().synsets(lemma.name(), "n")) > 1)
+
+
+def _rare_tail(lemma, class_name: str) -> bool:
+    """The end of a one-word class name clipped off ('berg' for iceberg, 'vane' for weathervane, 'drawers'
+    for underdrawers) where that word also names something else: said alone it reads as the other thing
+    unless it is an everyday word ('plane' for airplane). Words with one sense stay ('gator', 'slaw')."""
+    whole, word = _squash(class_name), _squash(lemma.name())
+    return (" " not in class_name.strip() and whole.endswith(word) and whole != word
+            and len(wordnet.reader().synsets(lemma.name(), "n")) > 1
+            and commonness.zipf(wordnet.readable(lemma.name())) < commonness.OTHER_WORD_ZIPF)
 
 
 DOMINANCE = 4  # a synonym's sense is used at least this many times as often as its next sense of the same kind
@@ -338,9 +349,12 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
     """Familiar kinds of the chosen sense (hyponyms, nearest and most used first), at most MAX_KINDS.
     Kinds of the past (extinct, ancient) and wild kinds of a sense with a domestic kind are left out with
     everything under them, and so are insults, ways of calling someone ('guy', 'sir'), people sorted by
-    race ('white man') and people (unless the class is about people). A body part gets none: its kinds
-    judge someone's body ('pudding face', 'potbelly', 'hooknose'), and WordNet marks none of them."""
-    if chosen.lexname() == "noun.body":
+    race ('white man') and people (unless the class is about people), and a kind that is another class's
+    sense (no 'moving staircase' under stairway beside an escalator class: it names that class's photos).
+    A body part gets none: its kinds judge someone's body ('pudding face', 'potbelly', 'hooknose'), and
+    WordNet marks none of them; nor does a class whose sense is a guess (`_sure_sense`): the kinds of a
+    wrong sense are all wrong (sunlight and moonlight for a lamp's 'light', air bases for a stand's 'base')."""
+    if chosen.lexname() == "noun.body" or not _sure_sense(class_name, chosen, others):
         return []
     own = _own_words(class_name)
     heads = {_squash(class_name.rsplit(" ", 1)[-1])} | {_squash(lem.name().rsplit("_", 1)[-1])
@@ -350,7 +364,7 @@ def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, s
     level = [chosen]
     while level and len(out) < MAX_KINDS:
         level = sorted((h for s in level for h in s.hyponyms()  # `~` only: no instances, no members
-                        if h not in skip and not wordnet.past_kind(h) and not wordnet.insult(h)
+                        if h not in skip and h not in others and not wordnet.past_kind(h) and not wordnet.insult(h)
                         and not wordnet.term_of_address(h) and not wordnet.race_kind(h)
                         and (not wordnet.is_person(h) or wordnet.is_person(chosen))),
                        key=_kind_order)

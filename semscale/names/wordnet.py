@@ -727,7 +727,9 @@ def place(synset) -> bool:
 
 
 # Glosses of a sense that is a way of addressing or calling someone, not a kind of them ('sir', 'guy', 'Miss').
-TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b",
+TERM_GLOSS = re.compile(r"^(an? )?(\w+ )?(term|form) (of address )?(for|used)\b|\b(form|term) of address\b"
+                        r"|\b(courtesy title|title of (address|respect)|title used"
+                        r"|used (before the name )?as a title)\b",
                         re.IGNORECASE)
 
 
@@ -742,7 +744,8 @@ def race_kind(synset) -> bool:
 
 
 def term_of_address(synset) -> bool:
-    """'sir': 'term of address for a man'; 'guy': 'an informal term for a youth or man'; 'Miss' (a title)."""
+    """'sir': 'term of address for a man'; 'guy': 'an informal term for a youth or man'; 'Miss' (a title);
+    'Monsieur': 'used as a French courtesy title'."""
     return bool(TERM_GLOSS.search(synset.definition())) or any(h.name() == "title.n.06" for h in synset.hypernyms())
 
 
