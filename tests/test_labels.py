@@ -4,7 +4,7 @@ import pytest
 
 from semscale.core.errors import SemscaleError
 from semscale.names import synonyms
-from semscale.names.labels import LabelSet
+from semscale.names.labels import LabelSet, as_left, emptied_bases, name_rows, ticked
 from semscale.run import schedule
 
 
@@ -183,6 +183,84 @@ def test_an_edited_row_keeps_each_kept_names_relation_and_an_unchanged_row_its_o
     after = LabelSet.edited(before, raw, ["dog", "cat"], relations=relations)
     assert after.names == {"dog": ["dog", "puppy", "hound"], "cat": ["cat", "kitty"]}
     assert after.relations == {"dog": ["name", "synonym", "user"], "cat": ["name", "plural"]}
+
+# --- the Synonyms page's editor: the rows it offers, the names a user's edits give, the table offered again -----
+
+PET = LabelSet.clean({"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "dogs", "large dog", "puppy"]},
+                     relations={"cat": ["name", "synonym", "kind", "broader"],
+                                "dog": ["name", "plural", "modifier", "user"]})
+
+
+def edit(offered: list[dict], changes: dict[int, dict]) -> dict[int, dict]:
+    """The editor's rows (row number -> row) after `changes`; a row number past the offered ones is new."""
+    return {i: {**(offered[i] if i < len(offered) else {}), **changes.get(i, {})}
+            for i in sorted(set(range(len(offered))) | set(changes))}
+
+
+def test_the_editor_rows_say_which_names_name_the_same_thing():
+    """Each relation's "same thing" cell: the four kinds of names of the class say yes, a kind or a category
+    says NO with the first clause of its description (before ': not a name'), a user's name is unknown."""
+    rows = name_rows(PET, {"cat": {"tabby": "a cat with a striped coat"}})
+    assert [(r["class"], r["name"], r["relation"], r["same thing"], r["meaning"], r["use"]) for r in rows] == [
+        ("cat", "cat", "name", "yes", "", True), ("cat", "kitty", "synonym", "yes", "", True),
+        ("cat", "tabby", "kind", "NO: a narrower kind (subtype) that fits only some photos",
+         "a cat with a striped coat", True),
+        ("cat", "feline", "broader", "NO: an everyday category that fits every photo of the class", "", True),
+        ("dog", "dog", "name", "yes", "", True), ("dog", "dogs", "plural", "yes", "", True),
+        ("dog", "large dog", "modifier", "yes", "", True), ("dog", "puppy", "user", "unknown", "", True)]
+    assert all(list(r) == ["class", "name", "relation", "same thing", "meaning", "use"] for r in rows)
+
+
+def test_an_emptied_base_name_keeps_its_class_as_it_was_and_other_edits_count():
+    """dog's base (row 4, not the table's first row) emptied to blanks: dog keeps PET's names and relations
+    though its other rows changed ('dogs' -> 'doggy' still ticked); cat's edits count: row 1 typed (its
+    relation becomes `user`), row 2 emptied (no name, no warning), row 3 ticked out; a new row 8."""
+    offered = name_rows(PET)
+    rows = edit(offered, {4: {"name": "  "}, 5: {"name": "doggy"}, 1: {"name": "kitten"}, 2: {"name": None},
+                          3: {"use": False}, 8: {"class": "cat", "name": "kitty", "use": True}})
+    assert emptied_bases(rows, offered) == ["dog"]
+    got = ticked(rows, offered, ["cat", "dog"], current=PET)
+    assert got.names == {"cat": ["cat", "kitten", "kitty"], "dog": ["dog", "dogs", "large dog", "puppy"]}
+    assert got.relations == {"cat": ["name", "user", "user"], "dog": ["name", "plural", "modifier", "user"]}
+    assert got.warnings == ()
+    # a base row deleted or ticked out is left out on purpose: not an emptied base
+    assert emptied_bases({i: r for i, r in rows.items() if i != 4}, offered) == []
+    assert emptied_bases(edit(offered, {0: {"use": False}}), offered) == []
+
+
+def test_ticked_rows_never_take_a_name_from_another_class_and_follow_the_datasets_classes():
+    """'kitty' typed into a dog row stays cat's (LabelSet.edited, against the offered table); an exact repeat
+    goes unless the set keeps repeats; a dataset class no row names gets its own name; no `current` needed."""
+    offered = name_rows(PET)
+    rows = edit(offered, {6: {"name": "kitty"}, 8: {"class": "dog", "name": "dogs", "use": True}})
+    got = ticked(rows, offered, ["cat", "dog", "owl"])
+    assert got.names == {"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "dogs", "puppy"], "owl": ["owl"]}
+    assert got.relations["dog"] == ["name", "plural", "user"]
+    assert "class 'dog': 'kitty' is already a name of 'cat'; not added" in got.warnings
+    kept = ticked(rows, offered, ["cat", "dog"], keep_repeats=True)
+    assert kept.names["dog"] == ["dog", "dogs", "puppy", "dogs"] and "owl" not in kept.names
+
+
+def test_the_table_offered_again_keeps_user_rows_and_leaves_out_a_new_row_without_a_name():
+    """A typed row is the user's, whole; a cell holding anything but text (a NaN a table may hold for an
+    emptied cell) comes back as None, which the workspace stores; a new row without a name, even the first
+    one past the offered rows, is left out."""
+    offered = name_rows(PET)
+    rows = edit(offered, {1: {"name": "kitten"}, 2: {"name": float("nan")},
+                          8: {"class": "cat", "name": None, "use": True}, 9: {"class": "dog", "name": "hound"}})
+    left = as_left(rows, offered)
+    assert len(left) == 9 and left[2]["name"] is None and left[3] == offered[3]
+    user = {"relation": "user", "same thing": "unknown", "meaning": "", "use": True}
+    assert left[1] == {"class": "cat", "name": "kitten", **user}
+    assert left[8] == {"class": "dog", "name": "hound", **user, "use": False}
+
+
+def test_a_name_order_moves_only_the_extra_names():
+    """`reordered` (a run's shuffled name orders): the base name stays first, order[c] indexes the extras."""
+    ls = LabelSet.clean({"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "puppy"]})
+    assert ls.reordered({"cat": [2, 0, 1], "dog": [0]}).names == {"cat": ["cat", "feline", "kitty", "tabby"],
+                                                                  "dog": ["dog", "puppy"]}
+
 
 def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels
