@@ -111,6 +111,25 @@ def test_bad_label_files_get_one_clear_sentence(tmp_path):
         LabelSet.load(bad)
 
 
+def test_a_refused_label_text_names_its_source_and_the_line_yaml_stopped_at():
+    """Whole sentences, as the Synonyms page's upload shows them: the line is YAML's (0-based) mark + 1; a
+    character YAML's reader refuses has no mark, so no line; the size cap, a relation count and a list among
+    the names each name the text's source."""
+    def refusal(text: str) -> str:
+        with pytest.raises(SemscaleError) as err:
+            LabelSet.parse(text, source="upload.yaml")
+        return str(err.value)
+
+    assert refusal("dog: [dog, puppy\ncat: cat\n") == "upload.yaml is not valid YAML/JSON at line 2"
+    assert refusal("classes:\n  dog: [dog]\n  cat: [cat, \"kitty\n") == "upload.yaml is not valid YAML/JSON at line 4"
+    assert refusal("dog: [dog\x07]") == "upload.yaml is not valid YAML/JSON"
+    assert refusal("dog: [" + "x" * (1 << 20) + "]") == "upload.yaml is larger than 1 MB; a label set needs far less"
+    assert refusal("classes:\n  dog: [dog, puppy]\nrelations:\n  dog: [name]\n") == (
+        "upload.yaml: class 'dog' needs one relation per name under 'relations'")
+    assert refusal("red: [red, [crimson, scarlet]]\n") == (
+        "upload.yaml: class 'red' has a list or mapping among its names; each name must be plain text")
+
+
 @pytest.mark.parametrize("spec,max_names,expected", [
     ("exponential", 8, [1, 2, 4, 8]),
     ("exponential", 6, [1, 2, 4, 6]),
