@@ -16,6 +16,27 @@ def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():
     assert "empty name #2" in text and "duplicate name 'Dog'" in text and "5000 characters" in text
 
 
+def test_a_class_without_a_name_is_skipped_and_one_named_twice_merged_with_odd_spacing_collapsed():
+    """An empty class name is skipped (the classes after it still read); ' Dog ' is 'dog' again, so its names
+    join dog's ('Dog' then a duplicate); runs of blanks, tabs and underscores become one space."""
+    ls = LabelSet.clean({"dog": ["dog", "puppy"], "": ["ghost"], " Dog ": ["Dog", "hound"],
+                         "big\t  cat": ["big   cat", "large_cat"]})
+    assert ls.names == {"dog": ["dog", "puppy", "hound"], "big cat": ["big cat", "large cat"]}
+    assert ls.warnings == ("a class with an empty name was ignored",
+                           "class 'Dog' repeats class 'dog'; its names were merged",
+                           "class 'dog': duplicate name 'Dog' was dropped")
+
+
+def test_each_kept_name_takes_the_relation_given_at_its_own_place_among_repeats():
+    """Kept repeats (the paper scheme's tables) read their relations in order: 'PANTS' (a case variant) is
+    dropped and the second 'pants' is still the plural; the second 'hat' is the user's, not a synonym."""
+    ls = LabelSet.clean({"pants": ["pants", "PANTS", "pants", "large pants"], "cap": ["cap", "hat", "hat"]},
+                        keep_repeats=True, relations={"pants": ["name", "user", "plural", "modifier"],
+                                                      "cap": ["name", "synonym", "user"]})
+    assert ls.names == {"pants": ["pants", "pants", "large pants"], "cap": ["cap", "hat", "hat"]}
+    assert ls.relations == {"pants": ["name", "plural", "modifier"], "cap": ["name", "synonym", "user"]}
+
+
 def test_a_shared_name_stays_with_the_class_where_it_comes_first():
     ls = LabelSet.clean({"shirt": ["shirt", "top", "tee"], "t-shirt": ["t-shirt", "tee"], "blouse": ["blouse", "top"]})
     assert ls.names["shirt"] == ["shirt", "top"]  # 'tee' is 2nd for t-shirt, 3rd for shirt
