@@ -4,7 +4,7 @@ import pytest
 
 from semscale.core.errors import SemscaleError
 from semscale.names import synonyms
-from semscale.names.labels import LabelSet
+from semscale.names.labels import LabelSet, as_left, emptied_bases, name_rows, ticked
 from semscale.run import schedule
 
 
@@ -14,6 +14,27 @@ def test_clean_drops_empty_duplicate_and_overlong_names_with_a_warning_each():
     assert ls.names == {"dog": ["dog", "puppy"], "golden retriever": ["golden retriever"]}
     text = " | ".join(ls.warnings)
     assert "empty name #2" in text and "duplicate name 'Dog'" in text and "5000 characters" in text
+
+
+def test_a_class_without_a_name_is_skipped_and_one_named_twice_merged_with_odd_spacing_collapsed():
+    """An empty class name is skipped (the classes after it still read); ' Dog ' is 'dog' again, so its names
+    join dog's ('Dog' then a duplicate); runs of blanks, tabs and underscores become one space."""
+    ls = LabelSet.clean({"dog": ["dog", "puppy"], "": ["ghost"], " Dog ": ["Dog", "hound"],
+                         "big\t  cat": ["big   cat", "large_cat"]})
+    assert ls.names == {"dog": ["dog", "puppy", "hound"], "big cat": ["big cat", "large cat"]}
+    assert ls.warnings == ("a class with an empty name was ignored",
+                           "class 'Dog' repeats class 'dog'; its names were merged",
+                           "class 'dog': duplicate name 'Dog' was dropped")
+
+
+def test_each_kept_name_takes_the_relation_given_at_its_own_place_among_repeats():
+    """Kept repeats (the paper scheme's tables) read their relations in order: 'PANTS' (a case variant) is
+    dropped and the second 'pants' is still the plural; the second 'hat' is the user's, not a synonym."""
+    ls = LabelSet.clean({"pants": ["pants", "PANTS", "pants", "large pants"], "cap": ["cap", "hat", "hat"]},
+                        keep_repeats=True, relations={"pants": ["name", "user", "plural", "modifier"],
+                                                      "cap": ["name", "synonym", "user"]})
+    assert ls.names == {"pants": ["pants", "pants", "large pants"], "cap": ["cap", "hat", "hat"]}
+    assert ls.relations == {"pants": ["name", "plural", "modifier"], "cap": ["name", "synonym", "user"]}
 
 
 def test_a_shared_name_stays_with_the_class_where_it_comes_first():
@@ -89,9 +110,11 @@ def test_a_label_text_of_exactly_max_label_nodes_is_read_and_one_node_more_or_an
         LabelSet.parse("a: &x [dog]\nb: *x\n")
 
 def test_aligning_to_a_dataset_fills_missing_classes_and_ignores_unknown_ones():
-    ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"]}, classes=["cat", "dog"])
+    ls = LabelSet.clean({"Cat": ["cat", "kitty"], "zebra": ["zebra"], "emu": ["emu"]}, classes=["cat", "dog"])
     assert ls.names == {"cat": ["cat", "kitty"], "dog": ["dog"]}
-    assert any("zebra" in w for w in ls.warnings) and any("'dog'" in w for w in ls.warnings)
+    # 'Cat' is the dataset's 'cat' (case aside): only the two classes the dataset lacks are named as ignored
+    assert ls.warnings == ("class 'dog' had no names in the label set; its class name is used",
+                           "names for classes not in the dataset were ignored: zebra, emu")
 
 
 def test_bad_label_files_get_one_clear_sentence(tmp_path):
@@ -109,6 +132,25 @@ def test_bad_label_files_get_one_clear_sentence(tmp_path):
     bad.write_bytes("dog: [chien, bébé]".encode("latin-1"))
     with pytest.raises(SemscaleError, match="bad.yaml is not UTF-8 text"):
         LabelSet.load(bad)
+
+
+def test_a_refused_label_text_names_its_source_and_the_line_yaml_stopped_at():
+    """Whole sentences, as the Synonyms page's upload shows them: the line is YAML's (0-based) mark + 1; a
+    character YAML's reader refuses has no mark, so no line; the size cap, a relation count and a list among
+    the names each name the text's source."""
+    def refusal(text: str) -> str:
+        with pytest.raises(SemscaleError) as err:
+            LabelSet.parse(text, source="upload.yaml")
+        return str(err.value)
+
+    assert refusal("dog: [dog, puppy\ncat: cat\n") == "upload.yaml is not valid YAML/JSON at line 2"
+    assert refusal("classes:\n  dog: [dog]\n  cat: [cat, \"kitty\n") == "upload.yaml is not valid YAML/JSON at line 4"
+    assert refusal("dog: [dog\x07]") == "upload.yaml is not valid YAML/JSON"
+    assert refusal("dog: [" + "x" * (1 << 20) + "]") == "upload.yaml is larger than 1 MB; a label set needs far less"
+    assert refusal("classes:\n  dog: [dog, puppy]\nrelations:\n  dog: [name]\n") == (
+        "upload.yaml: class 'dog' needs one relation per name under 'relations'")
+    assert refusal("red: [red, [crimson, scarlet]]\n") == (
+        "upload.yaml: class 'red' has a list or mapping among its names; each name must be plain text")
 
 
 @pytest.mark.parametrize("spec,max_names,expected", [
@@ -183,6 +225,84 @@ def test_an_edited_row_keeps_each_kept_names_relation_and_an_unchanged_row_its_o
     after = LabelSet.edited(before, raw, ["dog", "cat"], relations=relations)
     assert after.names == {"dog": ["dog", "puppy", "hound"], "cat": ["cat", "kitty"]}
     assert after.relations == {"dog": ["name", "synonym", "user"], "cat": ["name", "plural"]}
+
+# --- the Synonyms page's editor: the rows it offers, the names a user's edits give, the table offered again -----
+
+PET = LabelSet.clean({"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "dogs", "large dog", "puppy"]},
+                     relations={"cat": ["name", "synonym", "kind", "broader"],
+                                "dog": ["name", "plural", "modifier", "user"]})
+
+
+def edit(offered: list[dict], changes: dict[int, dict]) -> dict[int, dict]:
+    """The editor's rows (row number -> row) after `changes`; a row number past the offered ones is new."""
+    return {i: {**(offered[i] if i < len(offered) else {}), **changes.get(i, {})}
+            for i in sorted(set(range(len(offered))) | set(changes))}
+
+
+def test_the_editor_rows_say_which_names_name_the_same_thing():
+    """Each relation's "same thing" cell: the four kinds of names of the class say yes, a kind or a category
+    says NO with the first clause of its description (before ': not a name'), a user's name is unknown."""
+    rows = name_rows(PET, {"cat": {"tabby": "a cat with a striped coat"}})
+    assert [(r["class"], r["name"], r["relation"], r["same thing"], r["meaning"], r["use"]) for r in rows] == [
+        ("cat", "cat", "name", "yes", "", True), ("cat", "kitty", "synonym", "yes", "", True),
+        ("cat", "tabby", "kind", "NO: a narrower kind (subtype) that fits only some photos",
+         "a cat with a striped coat", True),
+        ("cat", "feline", "broader", "NO: an everyday category that fits every photo of the class", "", True),
+        ("dog", "dog", "name", "yes", "", True), ("dog", "dogs", "plural", "yes", "", True),
+        ("dog", "large dog", "modifier", "yes", "", True), ("dog", "puppy", "user", "unknown", "", True)]
+    assert all(list(r) == ["class", "name", "relation", "same thing", "meaning", "use"] for r in rows)
+
+
+def test_an_emptied_base_name_keeps_its_class_as_it_was_and_other_edits_count():
+    """dog's base (row 4, not the table's first row) emptied to blanks: dog keeps PET's names and relations
+    though its other rows changed ('dogs' -> 'doggy' still ticked); cat's edits count: row 1 typed (its
+    relation becomes `user`), row 2 emptied (no name, no warning), row 3 ticked out; a new row 8."""
+    offered = name_rows(PET)
+    rows = edit(offered, {4: {"name": "  "}, 5: {"name": "doggy"}, 1: {"name": "kitten"}, 2: {"name": None},
+                          3: {"use": False}, 8: {"class": "cat", "name": "kitty", "use": True}})
+    assert emptied_bases(rows, offered) == ["dog"]
+    got = ticked(rows, offered, ["cat", "dog"], current=PET)
+    assert got.names == {"cat": ["cat", "kitten", "kitty"], "dog": ["dog", "dogs", "large dog", "puppy"]}
+    assert got.relations == {"cat": ["name", "user", "user"], "dog": ["name", "plural", "modifier", "user"]}
+    assert got.warnings == ()
+    # a base row deleted or ticked out is left out on purpose: not an emptied base
+    assert emptied_bases({i: r for i, r in rows.items() if i != 4}, offered) == []
+    assert emptied_bases(edit(offered, {0: {"use": False}}), offered) == []
+
+
+def test_ticked_rows_never_take_a_name_from_another_class_and_follow_the_datasets_classes():
+    """'kitty' typed into a dog row stays cat's (LabelSet.edited, against the offered table); an exact repeat
+    goes unless the set keeps repeats; a dataset class no row names gets its own name; no `current` needed."""
+    offered = name_rows(PET)
+    rows = edit(offered, {6: {"name": "kitty"}, 8: {"class": "dog", "name": "dogs", "use": True}})
+    got = ticked(rows, offered, ["cat", "dog", "owl"])
+    assert got.names == {"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "dogs", "puppy"], "owl": ["owl"]}
+    assert got.relations["dog"] == ["name", "plural", "user"]
+    assert "class 'dog': 'kitty' is already a name of 'cat'; not added" in got.warnings
+    kept = ticked(rows, offered, ["cat", "dog"], keep_repeats=True)
+    assert kept.names["dog"] == ["dog", "dogs", "puppy", "dogs"] and "owl" not in kept.names
+
+
+def test_the_table_offered_again_keeps_user_rows_and_leaves_out_a_new_row_without_a_name():
+    """A typed row is the user's, whole; a cell holding anything but text (a NaN a table may hold for an
+    emptied cell) comes back as None, which the workspace stores; a new row without a name, even the first
+    one past the offered rows, is left out."""
+    offered = name_rows(PET)
+    rows = edit(offered, {1: {"name": "kitten"}, 2: {"name": float("nan")},
+                          8: {"class": "cat", "name": None, "use": True}, 9: {"class": "dog", "name": "hound"}})
+    left = as_left(rows, offered)
+    assert len(left) == 9 and left[2]["name"] is None and left[3] == offered[3]
+    user = {"relation": "user", "same thing": "unknown", "meaning": "", "use": True}
+    assert left[1] == {"class": "cat", "name": "kitten", **user}
+    assert left[8] == {"class": "dog", "name": "hound", **user, "use": False}
+
+
+def test_a_name_order_moves_only_the_extra_names():
+    """`reordered` (a run's shuffled name orders): the base name stays first, order[c] indexes the extras."""
+    ls = LabelSet.clean({"cat": ["cat", "kitty", "tabby", "feline"], "dog": ["dog", "puppy"]})
+    assert ls.reordered({"cat": [2, 0, 1], "dog": [0]}).names == {"cat": ["cat", "feline", "kitty", "tabby"],
+                                                                  "dog": ["dog", "puppy"]}
+
 
 def test_wordnet_synonyms_come_from_the_installed_database():
     ls = synonyms.generate(["airplane", "automobile"], "wordnet").labels

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import designed
 import numpy as np
+import pandas as pd
 import pytest
 from population import Population
 
 from semscale.analysis import run_embeddings
-from semscale.analysis.recommend import format_recommendation, recommend, stratified_folds
+from semscale.analysis.recommend import Estimate, Recommendation, format_recommendation, recommend, stratified_folds
 from semscale.core.errors import SemscaleError
 from semscale.names.labels import LabelSet
 from semscale.run.aggregations import names as aggregation_names
@@ -236,8 +237,47 @@ def test_too_few_images_or_folds_are_refused():
     with pytest.raises(SemscaleError, match="at least 2 folds"):
         recommend(run, folds=1)
     tiny = MIXED.run(4, seed=0)  # classes get 2, 1, 1 images
-    with pytest.raises(SemscaleError, match="class 'c1' has 1 scored image"):
+    with pytest.raises(SemscaleError, match=r"^class 'c1' has 1 scored image; cross-validation needs at least 2 per "
+                                            r"class$"):
         recommend(tiny)
+
+
+def test_folds_are_lowered_only_past_the_smallest_class():
+    """Images dealt 7, 7, 6 to c0, c1, c2: 6 folds fit (no note), 7 are lowered to c2's 6, and the note says so."""
+    run = MIXED.run(20, seed=1)
+    assert np.bincount(run.truth).tolist() == [7, 7, 6]
+    fits = recommend(run, "max", folds=6)
+    assert fits.folds == 6 and not any("folds" in n for n in fits.notes)
+    lowered = recommend(run, "max", folds=7)
+    assert lowered.folds == 6
+    assert "folds lowered from 7 to 6: class 'c2' has only 6 scored images" in lowered.notes
+
+
+def test_the_printout_says_every_number_and_name_of_the_recommendation():
+    """`semscale recommend`'s text for a recommendation built by hand. Wilson 95% intervals at n = 10 (the
+    textbook values): 6/10 [.313, .832], 7/10 [.397, .892], 8/10 [.490, .943]. Classes print in the table's
+    order (dog before cat), each chosen name with its training-fold votes, then the names dropped."""
+    names = pd.DataFrame({"class": ["dog"] * 4 + ["cat"] * 2 + ["owl"],
+                          "name": ["dog", "hound", "puppy", "pup", "cat", "kitty", "owl"],
+                          "chosen": [True, False, True, False, True, False, True],
+                          "folds_chosen": [3, 1, 2, 0, 3, 0, 3]})
+    rec = Recommendation(run_id="r1", aggregation="max", folds=3, seed=7, base=Estimate(6, 10), full=Estimate(7, 10),
+                         recommended=Estimate(8, 10), in_sample=Estimate(9, 10), p_vs_base=0.0625, p_vs_full=0.5,
+                         chosen={"dog": ["dog", "puppy"], "cat": ["cat"], "owl": ["owl"]}, names=names,
+                         notes=("one note", "another"))
+    assert format_recommendation(rec).split("\n") == [
+        "Recommended label set for run r1 (max, 3-fold cross-validation, seed 7, 10 images)",
+        "accuracy on held-out images, 95% interval:",
+        "  base names    0.600 [0.313, 0.832]  6/10",
+        "  all names     0.700 [0.397, 0.892]  7/10",
+        "  recommended   0.800 [0.490, 0.943]  8/10  (McNemar vs base p=0.0625, vs all names p=0.5)",
+        "  (the chosen set scores 0.900 on the images it was chosen on: optimistic, not an estimate)",
+        "chosen names (in brackets: how many of the 3 training-fold selections chose the name):",
+        "  dog (2 of 4): dog [3/3], puppy [2/3]; dropped: hound, pup",
+        "  cat (1 of 2): cat [3/3]; dropped: kitty",
+        "  owl (1 of 1): owl [3/3]",
+        "note: one note",
+        "note: another"]
 
 
 def test_a_cleared_cache_is_an_error_not_an_encode(designed_runs):

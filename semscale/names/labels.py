@@ -166,11 +166,6 @@ class LabelSet:
         out = cls.clean(table, classes, keep_repeats=keep_repeats, relations=kept)
         return cls(out.names, tuple(warnings) + out.warnings, out.relations)
 
-    @classmethod
-    def from_classes(cls, classes: list[str]) -> "LabelSet":
-        """One name per class: the class name itself (level 1 of every sweep)."""
-        return cls.clean({c: [c] for c in classes})
-
     # --- files -------------------------------------------------------------------------
     def to_dict(self) -> dict:
         classes = {"classes": {c: list(v) for c, v in self.names.items()}}
