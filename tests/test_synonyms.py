@@ -727,3 +727,14 @@ def test_a_courtesy_title_is_no_kind_of_person():
     assert wordnet.term_of_address(wordnet.synset("madame.n.01"))
     assert not wordnet.term_of_address(wordnet.synset("young_man.n.01"))
     assert "Monsieur" not in names_by(["man", "woman", "boy", "girl"], "kinds")["man"]
+
+
+@pytest.mark.parametrize("classes,cls,scheme,wrong", [
+    # 'shade' is a shadow and a window blind before it is a lampshade (its third sense)
+    (["lampshade", "lens cap", "thimble", "scabbard", "holster", "shield"], "lampshade", "broader", "shade"),
+    # closets are kinds of the wardrobe that is a small room, the word's third sense, not the furniture
+    (["bed", "chair", "couch", "table", "wardrobe"], "wardrobe", "kinds", "clothes closet"),
+])
+def test_a_word_names_the_class_only_in_its_first_two_senses(classes, cls, scheme, wrong):
+    """Killed mutation: a usable word's sense among its first three instead of two (`_usable`)."""
+    assert wrong not in synonyms.generate(classes, scheme).labels.names[cls]
