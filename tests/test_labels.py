@@ -358,3 +358,21 @@ def test_generated_names_carry_their_relations_into_the_file(tmp_path):
     assert made.labels.relations["rose"][:4] == ["name", "plural", "modifier", "modifier"]
     made.labels.save(tmp_path / "p.yaml")
     assert LabelSet.load(tmp_path / "p.yaml").relations == made.labels.relations
+
+
+def test_a_name_of_exactly_the_limit_is_kept_and_one_character_more_is_dropped():
+    """Killed mutation (mutmut, `_add_names`): `>=` for `>` dropped a name of exactly MAX_NAME_CHARS."""
+    from semscale.names.labels import MAX_NAME_CHARS
+
+    at, over = "a" * MAX_NAME_CHARS, "b" * (MAX_NAME_CHARS + 1)
+    made = LabelSet.clean({"cat": ["cat", at, over]})
+    assert made.names["cat"] == ["cat", at]
+    assert made.warnings == (f"class 'cat': a name of {MAX_NAME_CHARS + 1} characters was dropped "
+                             f"(limit {MAX_NAME_CHARS}): '{'b' * 40}...'",)
+
+
+def test_a_label_set_without_classes_is_refused_in_words():
+    """Killed mutations (mutmut, `clean`): the refusal's text lost, upper-cased or wrapped."""
+    with pytest.raises(SemscaleError) as refused:
+        LabelSet.clean({})
+    assert str(refused.value) == "the label set has no classes"
