@@ -171,7 +171,7 @@ def _clearly(class_name: str, chosen) -> bool:
     if wordnet.is_person(chosen):
         return True  # WordNet splits people finely (a girl: a child, a young woman, a daughter); a person stays one
     word = class_name.strip().lower().replace(" ", "_")
-    return all(_used_as(word, chosen) >= DOMINANCE * _used_as(word, other)
+    return all(wordnet.used_as(word, chosen) >= DOMINANCE * wordnet.used_as(word, other)
                for other in wordnet.noun_synsets(class_name) if other != chosen and other.lexname() == chosen.lexname())
 
 
@@ -194,7 +194,7 @@ def _rare_tail(lemma, class_name: str) -> bool:
             and commonness.zipf(wordnet.readable(lemma.name())) < commonness.OTHER_WORD_ZIPF)
 
 
-DOMINANCE = 4  # a synonym's sense is used at least this many times as often as its next sense of the same kind
+DOMINANCE = wordnet.DOMINANCE  # a synonym's sense is used this many times as often as its next of the same kind
 
 
 def _dominant(lemma, chosen) -> bool:
@@ -206,7 +206,7 @@ def _dominant(lemma, chosen) -> bool:
     senses = wordnet.reader().synsets(lemma.name(), "n")
     if senses[:1] != [chosen]:
         return False
-    count = {s: _used_as(lemma.name(), s) for s in senses}
+    count = {s: wordnet.used_as(lemma.name(), s) for s in senses}
     natural = chosen.lexname() in ("noun.animal", "noun.plant")
     return all(count[chosen] >= DOMINANCE * max(count[s], natural and wordnet.closeness(s, chosen) > 0)
                for s in senses[1:] if s.lexname() == chosen.lexname())
@@ -260,13 +260,10 @@ def _sure_sense(class_name: str, chosen, others: tuple) -> bool:
     if len(candidates) <= 1:
         return True
     word = class_name.lower().replace(" ", "_")
-
-    def used(synset) -> int:
-        return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word), default=0)
-
     rivals = [wordnet.synset(c.id) for c in candidates if c.id != chosen.name()
               and (wordnet.is_person(chosen) or not wordnet.is_person(wordnet.synset(c.id)))]
-    if not rivals or used(chosen) > 0 and all(used(chosen) >= DOMINANCE * used(r) for r in rivals):
+    if not rivals or wordnet.used_as(word, chosen) > 0 and all(
+            wordnet.used_as(word, chosen) >= DOMINANCE * wordnet.used_as(word, r) for r in rivals):
         return True
     return 2 * sum(1 for other in others if wordnet.closeness(chosen, other)) >= len(others) > 0
 
@@ -304,9 +301,8 @@ def _called(word: str, class_name: str, chosen) -> bool:
     gloss names, as a word or a word's end ('a mobile radiotelephone', also 'wireless telephone': a
     telephone), by a word that means that category among its first two senses ('a woman's very brief bathing
     suit': a swimsuit; not 'a doughnut-shaped roll', since 'roll' is a turn or a list first, so no 'bun' for a
-    bagel). Not
-    by that category's own gloss: a moped is 'a motorbike', 'a small motorcycle', but no motorcycle to a
-    person."""
+    bagel). Not by that category's own gloss: a moped is 'a motorbike', 'a small motorcycle', but no
+    motorcycle to a person."""
     gloss = chosen.definition().lower()
     if re.search(rf"\b{re.escape(word)}", f"{class_name.lower()} | {gloss}"):
         return True
@@ -328,7 +324,7 @@ def _means_first(lemma) -> bool:
         return True
     used = lemma.count()
     return used > 0 and not any(other.lexname() != lemma.synset().lexname()
-                                and _used_as(lemma.name(), other) >= DOMINANCE * used for other in senses)
+                                and wordnet.used_as(lemma.name(), other) >= DOMINANCE * used for other in senses)
 
 
 def _another_thing_first(lemma) -> bool:
@@ -337,12 +333,7 @@ def _another_thing_first(lemma) -> bool:
     'belt' for a seat belt), 'shelter' a building before a bird's shelter."""
     first = wordnet.reader().synsets(lemma.name(), "n")[:1]
     return bool(first) and first[0] != lemma.synset() and first[0].lexname() == lemma.synset().lexname() and (
-        _used_as(lemma.name(), first[0]) >= lemma.count())
-
-
-def _used_as(word: str, synset) -> int:
-    """How often WordNet's tagged texts use `word` in this sense."""
-    return max((x.count() for x in synset.lemmas() if x.name().lower() == word.lower()), default=0)
+        wordnet.used_as(lemma.name(), first[0]) >= lemma.count())
 
 
 def kind_names(class_name: str, chosen, others: tuple = ()) -> list[tuple[str, str]]:

@@ -628,6 +628,11 @@ def unsupported(chosen: dict) -> set:
     return {k for k in lone if is_person(chosen[k]) or chosen[k].instance_hypernyms()}
 
 
+def used_as(word: str, synset) -> int:
+    """How often WordNet's tagged texts use `word` in this sense."""
+    return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word.lower()), default=0)
+
+
 def doubtful(names: dict[str, str], chosen: dict) -> dict:
     """Class key -> a rarer sense of its word, for classes whose chosen sense (the word's usual one) shares
     no specific category with any other class's while that rarer sense shares one: 'plate' beside bottle,
@@ -643,13 +648,9 @@ def doubtful(names: dict[str, str], chosen: dict) -> dict:
         if len(others) < 2 or any(closeness(sense, t) for t in others):
             continue
         word = names[key].strip().lower().replace(" ", "_")
-
-        def used(synset, word=word) -> int:
-            return max((lem.count() for lem in synset.lemmas() if lem.name().lower() == word), default=0)
-
         rival = next((s for s in _candidates(names[key]) if s != sense and not is_person(s)
                       and any(closeness(s, t) for t in others)
-                      and used(sense) < DOMINANCE * max(1, used(s))), None)
+                      and used_as(word, sense) < DOMINANCE * max(1, used_as(word, s))), None)
         if rival is not None:
             out[key] = rival
     return out
