@@ -87,6 +87,21 @@ def chart_legends(page) -> list[list[str]]:
         el => (el._fullData || []).filter(t => t.showlegend !== false).map(t => t.name))""")
 
 
+def eventually(read, timeout: float = 30.0):
+    """The first value `read()` gives that is true, polled until `timeout`: charts draw some time after the text
+    around them, so a fixed wait raced a slow CI (a chart read before Plotly had drawn it)."""
+    deadline = time.monotonic() + timeout
+    while not (value := read()):
+        assert time.monotonic() < deadline, f"still {value!r} after {timeout} s"
+        time.sleep(0.3)
+    return value
+
+
+def per_class_legend(page) -> list[str]:
+    """The per-class chart's legend (the second chart), once it is drawn."""
+    return sorted(eventually(lambda: (legends := chart_legends(page))[1:2] and legends[1]))
+
+
 def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
     url, _ = dashboard
     page.goto(url)
@@ -117,16 +132,14 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
         assert time.monotonic() < deadline, "the live curve never showed two points"
         page.wait_for_timeout(500)
     page.get_by_text("status done").wait_for(timeout=120_000)
-    page.wait_for_timeout(1500)
-    assert plotted_points(page) == 5  # levels 1, 2, 4, 8, 12
+    assert eventually(lambda: plotted_points(page) == 5)  # levels 1, 2, 4, 8, 12
     shot(page, "4-run")
 
     page.get_by_role("link", name="Results").click()
     page.get_by_text("Confusion matrix").wait_for()
     page.get_by_text("best accuracy").first.wait_for()  # the threshold sentence of the curve
     page.get_by_text("Explain one image").wait_for()
-    page.wait_for_timeout(1500)
-    assert sorted(chart_legends(page)[1]) == ["blue", "green", "red", "yellow"]  # per-class chart, one line a class
+    assert per_class_legend(page) == ["blue", "green", "red", "yellow"]  # per-class chart, one line a class
     gallery = page.locator("[data-testid=stImage] img")
     assert gallery.count() >= 1 and gallery.first.evaluate("img => img.naturalWidth") > 0  # a photo that loaded
     page.set_viewport_size({"width": 1400, "height": 5200})  # the page scrolls inside Streamlit's own container
@@ -196,8 +209,7 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     page.get_by_text("Explain one image").wait_for()
     page.get_by_text("then declines (significantly worse from 2)").first.wait_for()  # threshold sentence
     page.get_by_text("6 of 24 images wrong").wait_for()
-    page.wait_for_timeout(1500)
-    assert sorted(chart_legends(page)[1]) == ["blue", "green", "red", "yellow"]
+    assert per_class_legend(page) == ["blue", "green", "red", "yellow"]
     gallery = page.locator("[data-testid=stImage] img")
     assert gallery.count() == 6 + 6 + 1  # misclassified, flipped by 'blue' (red), the explained photo
     assert all(gallery.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(gallery.count()))
