@@ -132,6 +132,22 @@ class FinishedFirst(Exception):
     load a writer that commits back to back can keep a reader out for its whole (small) run."""
 
 
+def signal_masks(pid: int) -> str:
+    """A process's signal masks (ignored, caught, blocked) as the kernel reports them: what a signal it
+    is sent will do (SIGINT is bit 0x2)."""
+    try:
+        return " ".join(line.strip() for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if line.startswith(("SigIgn", "SigCgt", "SigBlk")))
+    except OSError as exc:
+        return f"(masks unreadable: {exc})"
+
+
+def with_default_sigint() -> None:
+    """In a child before it starts, as a terminal starts a command: SIGINT back to its default. An ignored
+    SIGINT is inherited and kept by Python, so a child of a test process that ignores it would never see Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: float = 120) -> str:
     """Send `sig` to the `semscale run` in `proc` once its run has committed some images but not all,
     while this process holds the results file: the run cannot commit again, so cannot finish, before the
@@ -147,6 +163,7 @@ def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: f
                 if row and row[1] and row[1] >= row[2]:
                     raise FinishedFirst(f"run {row[0]} finished before it could be signalled")
                 if row and row[1]:
+                    print(f"signal {sig} to pid {proc.pid} at {row[1]} of {row[2]} images; its", signal_masks(proc.pid))
                     proc.send_signal(sig)
                     return row[0]
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()

@@ -141,7 +141,7 @@ def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
     page.get_by_text("Explain one image").wait_for()
     assert per_class_legend(page) == ["blue", "green", "red", "yellow"]  # per-class chart, one line a class
     gallery = page.locator("[data-testid=stImage] img")
-    assert gallery.count() >= 1 and gallery.first.evaluate("img => img.naturalWidth") > 0  # a photo that loaded
+    assert eventually(lambda: gallery.count() >= 1 and gallery.first.evaluate("img => img.naturalWidth") > 0)
     page.set_viewport_size({"width": 1400, "height": 5200})  # the page scrolls inside Streamlit's own container
     page.wait_for_timeout(1500)
     shot(page, "5-results")
@@ -211,8 +211,9 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     page.get_by_text("6 of 24 images wrong").wait_for()
     assert per_class_legend(page) == ["blue", "green", "red", "yellow"]
     gallery = page.locator("[data-testid=stImage] img")
-    assert gallery.count() == 6 + 6 + 1  # misclassified, flipped by 'blue' (red), the explained photo
-    assert all(gallery.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(gallery.count()))
+    # misclassified, flipped by 'blue' (red), the explained photo; each one loaded
+    assert eventually(lambda: gallery.count() == 6 + 6 + 1 and all(
+        gallery.nth(i).evaluate("img => img.naturalWidth") > 0 for i in range(gallery.count()))), gallery.count()
     page.get_by_text("6 images flipped by 'blue' (red) added to the base name alone").wait_for()
     page.get_by_role("button", name="Recommend a label set").click()
     page.get_by_text("Recommended label set (YAML)").wait_for()
