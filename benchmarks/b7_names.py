@@ -19,6 +19,7 @@ rating). Every list rated so far is development data now; tune on those only:
     python benchmarks/b7_names.py score                # acceptance per half, scheme and relation
     python benchmarks/b7_names.py score --ratings FILE # the same for another ratings file (the held-out rater's)
     python benchmarks/b7_names.py domains              # today's domain word D on every rated list vs its rater's
+    python benchmarks/b7_names.py ceiling              # how far word statistics can sort right names from wrong
 
 A ratings file maps each rated split to {"names_file": the file the --write/--blind-out run made
 (relative to the ratings file), "rated_by", "domain": {list: [the domain words a person would choose, null
@@ -46,7 +47,8 @@ import _name_lists  # noqa: E402
 
 from semscale.names import synonyms  # noqa: E402
 
-SCHEMES = ("synonyms", "broader", "kinds")  # the WordNet relations; the paper scheme's D is printed beside them
+SCHEMES = ("synonyms", "broader", "kinds")
+SELF_RATED = ("development, before tuning", "development")  # rated by the helper that tuned: not for `ceiling`  # the WordNet relations; the paper scheme's D is printed beside them
 RATINGS = Path(__file__).with_name("b7_ratings.json")
 
 
@@ -133,9 +135,84 @@ def domains(path: Path = RATINGS) -> None:
     print(f"\ndomain word D agrees on {agree} of {len(accept)} rated lists")
 
 
+def _features(class_name: str, name: str, gloss: str) -> list[float]:
+    """What word statistics say of one generated name: its Zipf (and its rarest word's), words, WordNet's tagged
+    uses in its sense and in all, the sense's rank and how many senses the word has, the class name's Zipf,
+    whether its sense has kinds of its own, capitals, whether it is in the class name or holds its head word,
+    and the sense's lexicographer file (one of `LEXNAMES`)."""
+    import math
+
+    from semscale.names import wordnet
+    from semscale.names.commonness import zipf
+
+    senses = wordnet.noun_synsets(name)
+    rank = next((i for i, s in enumerate(senses) if s.definition() == gloss), len(senses))
+    sense = senses[rank] if rank < len(senses) else None
+    word = name.replace(" ", "_")
+    uses = wordnet.used_as(word, sense) if sense else 0
+    all_uses = sum(wordnet.used_as(word, s) for s in senses)
+    words = name.replace("-", " ").split()
+    lexname = sense.lexname() if sense else ""
+    return [zipf(name), min(zipf(w) for w in words), len(words), math.log1p(uses), math.log1p(all_uses),
+            uses / all_uses if all_uses else 0.5, rank, len(senses), zipf(class_name),
+            bool(sense and sense.hyponyms()), name[:1].isupper(), name.lower() in class_name.lower(),
+            class_name.lower().split()[-1] in name.lower(), *(lexname == x for x in LEXNAMES)]
+
+
+LEXNAMES = ("noun.artifact", "noun.animal", "noun.food", "noun.plant", "noun.object", "noun.location",
+            "noun.substance", "noun.act", "noun.phenomenon", "noun.body", "noun.group", "noun.person")
+
+
+def ceiling(path: Path = RATINGS, folds: int = 5) -> None:
+    """How far word statistics alone can tell the names blind raters accepted from those they rejected: a
+    logistic regression on `_features`, fitted per relation on the blind-rated lists with whole lists held
+    out (`folds`-fold), then the share accepted among the names it scores highest, keeping fewer and fewer."""
+    import numpy as np
+
+    rows = []
+    for half, rated in json.loads(path.read_text(encoding="utf-8")).items():
+        if half in SELF_RATED:
+            continue
+        generated = json.loads((path.parent / rated["names_file"]).read_text(encoding="utf-8"))
+        rejected = {(r["list"], r["scheme"], r["class"], r["name"]) for r in rated["rejected"]}
+        rows += [(f"{half}/{key}", relation, _features(c, n, gloss), (key, scheme, c, n) not in rejected)
+                 for key, entry in generated.items() for scheme in SCHEMES
+                 for c, names in entry["schemes"][scheme].items() for n, relation, gloss in names]
+    print("| relation | blind-rated names | accepted | keeping the best 80% | 60% | 40% | 20% |")
+    print("|---|---|---|---|---|---|---|")
+    for relation in ("synonym", "broader", "kind"):
+        mine = [r for r in rows if r[1] == relation]
+        x = np.array([r[2] for r in mine], float)
+        y = np.array([r[3] for r in mine], float)
+        lists = sorted({r[0] for r in mine})
+        fold = dict(zip(np.random.default_rng(24).permutation(lists), np.arange(len(lists)) % folds, strict=True))
+        held = np.array([fold[r[0]] for r in mine])
+        score = np.zeros(len(mine))
+        for k in range(folds):
+            fit = held != k
+            mean, sd = x[fit].mean(0), x[fit].std(0) + 1e-9
+            w, b = _logistic((x[fit] - mean) / sd, y[fit])
+            score[~fit] = (x[~fit] - mean) / sd @ w + b
+        kept = [y[score >= np.quantile(score, 1 - share)] for share in (0.8, 0.6, 0.4, 0.2)]
+        print(f"| {relation} | {len(y)} | {100 * y.mean():.1f}% | "
+              + " | ".join(f"{100 * k.mean():.1f}% ({len(k)})" for k in kept) + " |")
+
+
+def _logistic(x, y, steps: int = 2000, rate: float = 0.1, l2: float = 1.0):
+    """Weights and bias of an L2-regularised logistic regression by gradient descent (numpy only)."""
+    import numpy as np
+
+    w, b = np.zeros(x.shape[1]), 0.0
+    for _ in range(steps):
+        error = 1 / (1 + np.exp(-(x @ w + b))) - y
+        w -= rate * (x.T @ error + l2 * w) / len(y)
+        b -= rate * error.mean()
+    return w, b
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("half", choices=(*_name_lists.HALVES, "score", "domains"))
+    parser.add_argument("half", choices=(*_name_lists.HALVES, "score", "domains", "ceiling"))
     parser.add_argument("--write", type=Path, help="write the half's names to this JSON file instead of printing")
     parser.add_argument("--blind-out", "--heldout-out", type=Path, dest="blind_out",
                         help=f"write a blind split's names ({', '.join(_name_lists.BLIND)}) to this JSON file for a "
@@ -148,6 +225,8 @@ def main() -> None:
         score(args.ratings)
     elif args.half == "domains":
         domains(args.ratings)
+    elif args.half == "ceiling":
+        ceiling(args.ratings)
     elif blind and not args.blind_out:
         parser.error(f"the {args.half} names are for a blind rater: write them with --blind-out FILE, never print them")
     elif args.blind_out and not blind:
