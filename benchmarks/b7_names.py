@@ -36,9 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,8 +50,8 @@ import _name_lists  # noqa: E402
 
 from semscale.names import synonyms  # noqa: E402
 
-SCHEMES = ("synonyms", "broader", "kinds")
-SELF_RATED = ("development, before tuning", "development")  # rated by the helper that tuned: not for `ceiling`  # the WordNet relations; the paper scheme's D is printed beside them
+SCHEMES = ("synonyms", "broader", "kinds")  # the WordNet relations; the paper scheme's D is printed beside them
+SELF_RATED = ("development, before tuning", "development")  # rated by the helper that tuned: not for `ceiling`
 RATINGS = Path(__file__).with_name("b7_ratings.json")
 
 
@@ -140,8 +143,6 @@ def _features(class_name: str, name: str, gloss: str) -> list[float]:
     uses in its sense and in all, the sense's rank and how many senses the word has, the class name's Zipf,
     whether its sense has kinds of its own, capitals, whether it is in the class name or holds its head word,
     and the sense's lexicographer file (one of `LEXNAMES`)."""
-    import math
-
     from semscale.names import wordnet
     from semscale.names.commonness import zipf
 
@@ -167,8 +168,6 @@ def ceiling(path: Path = RATINGS, folds: int = 5) -> None:
     """How far word statistics alone can tell the names blind raters accepted from those they rejected: a
     logistic regression on `_features`, fitted per relation on the blind-rated lists with whole lists held
     out (`folds`-fold), then the share accepted among the names it scores highest, keeping fewer and fewer."""
-    import numpy as np
-
     rows = []
     for half, rated in json.loads(path.read_text(encoding="utf-8")).items():
         if half in SELF_RATED:
@@ -200,8 +199,6 @@ def ceiling(path: Path = RATINGS, folds: int = 5) -> None:
 
 def _logistic(x, y, steps: int = 2000, rate: float = 0.1, l2: float = 1.0):
     """Weights and bias of an L2-regularised logistic regression by gradient descent (numpy only)."""
-    import numpy as np
-
     w, b = np.zeros(x.shape[1]), 0.0
     for _ in range(steps):
         error = 1 / (1 + np.exp(-(x @ w + b))) - y
