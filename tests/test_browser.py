@@ -217,14 +217,17 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     page.get_by_text("6 images flipped by 'blue' (red) added to the base name alone").wait_for()
     page.get_by_role("button", name="Recommend a label set").click()
     page.get_by_text("Recommended label set (YAML)").wait_for()
-    page.wait_for_timeout(1000)
     chart = page.locator(".js-plotly-plot").first
-    box = chart.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)  # unified hover: both curves
-    page.wait_for_timeout(500)
+
+    def hover() -> str:
+        """The curve chart's hover label where the mouse rests, 0.3 of the way in (unified hover: every curve)."""
+        box = chart.bounding_box()
+        for nudge in (0.0, 0.01):  # a move inside the plot is what makes Plotly draw its label
+            page.mouse.move(box["x"] + box["width"] * (0.3 + nudge), box["y"] + box["height"] * 0.3)
+        return page.locator(".js-plotly-plot .hoverlayer").first.text_content() or ""
+
+    assert eventually(lambda: "· max" in (said := hover()) and "· probsum" in said), hover()  # the rerun redraws
     shot(page, "9-results-names")
-    hover = page.locator(".js-plotly-plot .hoverlayer").first.text_content()
-    assert "· max" in hover and "· probsum" in hover, hover
 
 
 def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_names(dashboard, page, colour_dir,
