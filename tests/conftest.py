@@ -142,12 +142,6 @@ def signal_masks(pid: int) -> str:
         return f"(masks unreadable: {exc})"
 
 
-def with_default_sigint() -> None:
-    """In a child before it starts, as a terminal starts a command: SIGINT back to its default. An ignored
-    SIGINT is inherited and kept by Python, so a child of a test process that ignores it would never see Ctrl-C."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def signal_once_committed(proc: subprocess.Popen, db: Path, sig: int, timeout: float = 120) -> str:
     """Send `sig` to the `semscale run` in `proc` once its run has committed some images but not all,
     while this process holds the results file: the run cannot commit again, so cannot finish, before the

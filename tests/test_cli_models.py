@@ -9,7 +9,7 @@ import time
 
 import pytest
 import tinyclip
-from conftest import ROOT, FinishedFirst, signal_once_committed, with_default_sigint
+from conftest import ROOT, FinishedFirst, signal_once_committed
 from fakehub import FakeHub
 
 from semscale.store import runqueue
@@ -80,7 +80,7 @@ def test_an_interrupted_run_says_how_to_finish_it_and_that_command_does(tmp_path
         db = tmp_path / f"r{attempt}.duckdb"
         proc = subprocess.Popen([sys.executable, "-m", "semscale", "--results", str(db), "run", "--dataset",
                                  str(photos), "--local", str(model_dir), "--batch-size", "2"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env, preexec_fn=with_default_sigint)
+                                stderr=subprocess.PIPE, text=True, env=env)
         try:
             run_id = signal_once_committed(proc, db, signal.SIGINT)  # Ctrl-C
             break

@@ -31,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    common.INTERRUPTS.listen()
     if not args.escaped:
         return _main(args)
     streams = sys.stdout, sys.stderr
@@ -46,11 +47,11 @@ def _main(args: argparse.Namespace) -> int:
     is one line."""
     try:
         if args.results_file is None:
-            return args.func(args)
+            return common.INTERRUPTS.interruptible(lambda: args.func(args))
         results = Path(args.results or paths.results_path())
         if args.results_file == "existing" and not results.exists():  # reading commands never create an empty file
             raise SemscaleError(f"no results file {results}; name yours with --results FILE (or $SEMSCALE_RESULTS)")
-        return args.func(args, ResultsStore(results))
+        return common.INTERRUPTS.interruptible(lambda: args.func(args, ResultsStore(results)))
     except SemscaleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,17 +1,59 @@
 """What several command groups share: the backend and model options and the backend they name, the
-WordNet download bar, writing an output the user named, and the terminal every command prints to."""
+WordNet download bar, writing an output the user named, the terminal every command prints to, and Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
-from typing import Iterator
+import threading
+from typing import Callable, Iterator, TypeVar
 
 from semscale.core import paths
 from semscale.core.errors import SemscaleError
 from semscale.core.wording import printable
 from semscale.models import settings
+
+T = TypeVar("T")
+
+
+class Interrupts:
+    """Ctrl-C as the command line handles it: KeyboardInterrupt at once, as Python raises it, and remembered,
+    because a library may turn it into an error of its own (DuckDB's Python client raises RuntimeError('Query
+    interrupted') for a Ctrl-C during a query) or drop it. A run asks `check` between batches; `interruptible`
+    calls an error that follows a Ctrl-C what it is. An ignored SIGINT (nohup, a background job) stays ignored."""
+
+    def __init__(self):
+        self.pressed = False
+
+    def listen(self) -> None:
+        """From now on remember Ctrl-C (the main thread only: Python takes signals there alone)."""
+        self.pressed = False
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            signal.signal(signal.SIGINT, self._press)
+
+    def _press(self, *_) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """KeyboardInterrupt again if Ctrl-C was pressed: the first may have been lost on its way up."""
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def interruptible(self, call: Callable[[], T]) -> T:
+        """`call()`, with any error it raises after a Ctrl-C raised as the KeyboardInterrupt it was."""
+        try:
+            return call()
+        except Exception:
+            if self.pressed:
+                raise KeyboardInterrupt from None
+            raise
+
+
+INTERRUPTS = Interrupts()
 
 
 def global_options(top: bool) -> argparse.ArgumentParser:

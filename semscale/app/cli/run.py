@@ -196,9 +196,15 @@ def _process(engine: Engine | Together, store: ResultsStore, run_ids: list[str],
     run_id = run_ids[0]
     stop = _stop_on_sigterm()
     bar = _Bar() if not quiet else None
+
+    def should_stop() -> bool:
+        common.INTERRUPTS.check()  # a Ctrl-C a library dropped stops the run after this batch all the same
+        return stop[0]
+
     try:
         try:
-            status = engine.process(run_id, progress=bar, should_stop=lambda: stop[0])
+            status = common.INTERRUPTS.interruptible(
+                lambda: engine.process(run_id, progress=bar, should_stop=should_stop))
         finally:  # before any message, so the message is the last line
             if bar is not None:
                 bar.close()
