@@ -81,12 +81,6 @@ def plotted_points(page) -> int:
     }""")
 
 
-def chart_legends(page) -> list[list[str]]:
-    """The legend entries of each chart on the page, top to bottom."""
-    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(
-        el => (el._fullData || []).filter(t => t.showlegend !== false).map(t => t.name))""")
-
-
 def eventually(read, timeout: float = 30.0):
     """The first value `read()` gives that is true, polled until `timeout`: charts draw some time after the text
     around them, so a fixed wait raced a slow CI (a chart read before Plotly had drawn it)."""
@@ -97,9 +91,16 @@ def eventually(read, timeout: float = 30.0):
     return value
 
 
+def chart(page, title: str):
+    """The drawn chart whose title holds `title`: charts draw in their own time, so a chart's place on the page
+    named a different one for a moment (CI read the legend 'trace 0' of the bars beside the per-class chart)."""
+    return page.locator(".js-plotly-plot").filter(has=page.locator(".gtitle", has_text=title))
+
+
 def per_class_legend(page) -> list[str]:
-    """The per-class chart's legend (the second chart), once it is drawn."""
-    return sorted(eventually(lambda: (legends := chart_legends(page))[1:2] and legends[1]))
+    """The per-class chart's legend: one entry a class."""
+    return sorted(chart(page, "Per-class accuracy").evaluate(
+        "el => el._fullData.filter(t => t.showlegend !== false).map(t => t.name)"))
 
 
 def test_upload_zip_run_and_watch_the_curve(dashboard, page, tmp_path):
@@ -217,14 +218,14 @@ def test_results_page_shows_a_harmful_name_its_flips_and_a_recommendation(dashbo
     page.get_by_text("6 images flipped by 'blue' (red) added to the base name alone").wait_for()
     page.get_by_role("button", name="Recommend a label set").click()
     page.get_by_text("Recommended label set (YAML)").wait_for()
-    chart = page.locator(".js-plotly-plot").first
+    curve = chart(page, "Accuracy against names per class")
 
     def hover() -> str:
         """The curve chart's hover label where the mouse rests, 0.3 of the way in (unified hover: every curve)."""
-        box = chart.bounding_box()
+        box = curve.bounding_box()
         for nudge in (0.0, 0.01):  # a move inside the plot is what makes Plotly draw its label
             page.mouse.move(box["x"] + box["width"] * (0.3 + nudge), box["y"] + box["height"] * 0.3)
-        return page.locator(".js-plotly-plot .hoverlayer").first.text_content() or ""
+        return curve.locator(".hoverlayer").first.text_content() or ""
 
     assert eventually(lambda: "· max" in (said := hover()) and "· probsum" in said), hover()  # the rerun redraws
     shot(page, "9-results-names")
@@ -241,8 +242,7 @@ def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_
     assert made.returncode == 0, made.stderr
     page.set_viewport_size({"width": 1400, "height": 4000})
     page.goto(url + "/Results")
-    page.locator(".js-plotly-plot .xtick").first.wait_for()
-    ticks = page.locator(".js-plotly-plot").first.locator(".xtick text").all_text_contents()
+    ticks = eventually(lambda: chart(page, "Accuracy against names per class").locator(".xtick text").all_text_contents())
     assert ticks == [str(k) for k in range(1, 13)], ticks  # the paper preset's k = 1 ... 12, every one labelled
     page.get_by_text("a finished run with WordNet names on the same images").wait_for()
     start = page.get_by_role("button", name="Start the run with WordNet names (synonyms scheme) to compare")
