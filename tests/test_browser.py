@@ -242,7 +242,8 @@ def test_results_page_starts_the_missing_wordnet_run_and_compares_it_with_paper_
     assert made.returncode == 0, made.stderr
     page.set_viewport_size({"width": 1400, "height": 4000})
     page.goto(url + "/Results")
-    ticks = eventually(lambda: chart(page, "Accuracy against names per class").locator(".xtick text").all_text_contents())
+    curve = chart(page, "Accuracy against names per class")
+    ticks = eventually(lambda: curve.locator(".xtick text").all_text_contents())
     assert ticks == [str(k) for k in range(1, 13)], ticks  # the paper preset's k = 1 ... 12, every one labelled
     page.get_by_text("a finished run with WordNet names on the same images").wait_for()
     start = page.get_by_role("button", name="Start the run with WordNet names (synonyms scheme) to compare")
